@@ -1,0 +1,183 @@
+"""Agent: one node's side of the cluster.
+
+It registers with the dispatcher, heartbeats in the period it is told, and keeps one worker per
+assigned task that calls ``do_step`` until the task's desired state is reached, reporting every
+status. Statuses made while the manager cannot be reached are kept and reported on the next
+session. ``disconnect()`` and ``connect()`` simulate a node that drops off the network and comes
+back: its containers go on running meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from engine.agent.exec import Controller, Executor, do_step
+from engine.api.dispatch import Assignments, DispatcherAPI, Session, SessionInvalid
+from engine.api.objects import NodeDescription, Task, TaskStatus
+from engine.clock import Clock
+from engine.errors import NotFound
+
+__all__ = ["Agent"]
+
+log = logging.getLogger(__name__)
+
+REREGISTER_DELAY = 1.0  # seconds before registering again after the manager closed the session
+
+
+class Agent:
+    def __init__(
+        self,
+        node_id: str,
+        description: NodeDescription,
+        addr: str,
+        dispatcher: DispatcherAPI,
+        executor: Executor,
+        clock: Clock,
+    ) -> None:
+        self.node_id = node_id
+        self._description = description
+        self._addr = addr
+        self._dispatcher = dispatcher
+        self._executor = executor
+        self._clock = clock
+        self._assigned: dict[str, Task] = {}
+        self._statuses: dict[str, TaskStatus] = {}
+        self._changed: dict[str, asyncio.Event] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._unreported: dict[str, TaskStatus] = {}
+        self._session: Session | None = None
+        self._online = asyncio.Event()
+        self._online.set()
+        self._offline = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
+
+    @property
+    def online(self) -> bool:
+        return self._online.is_set()
+
+    def disconnect(self) -> None:
+        """Stops talking to the manager (no heartbeats, no reports); tasks keep running."""
+        self._online.clear()
+        self._offline.set()
+
+    def connect(self) -> None:
+        """Talks to the manager again: registers, reports what happened, takes assignments."""
+        self._offline.clear()
+        self._online.set()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            while True:
+                await self._online.wait()
+                session = asyncio.ensure_future(self._run_session())
+                offline = asyncio.ensure_future(self._offline.wait())
+                try:
+                    await asyncio.wait((session, offline), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    offline.cancel()
+                    session.cancel()
+                self._session = None
+                try:
+                    await session
+                except (asyncio.CancelledError, SessionInvalid, NotFound):
+                    pass
+                if self._online.is_set():
+                    await self._clock.sleep(REREGISTER_DELAY)
+
+    async def _run_session(self) -> None:
+        session = self._dispatcher.register(self.node_id, self._description, self._addr)
+        self._session = session
+        self._report_unreported()
+        heartbeats = asyncio.ensure_future(self._heartbeats(session))
+        try:
+            async for change in session.assignments():
+                self._apply(change)
+                if heartbeats.done():
+                    break
+        finally:
+            heartbeats.cancel()
+        await heartbeats  # raises SessionInvalid if that is why it ended
+
+    async def _heartbeats(self, session: Session) -> None:
+        while True:
+            period = self._dispatcher.heartbeat(session)
+            await self._clock.sleep(period)
+
+    def _apply(self, change: Assignments) -> None:
+        if change.full:
+            wanted = {task.id for task in change.tasks}
+            for task_id in list(self._assigned):
+                if task_id not in wanted:
+                    self._unassign(task_id)
+        for task in change.tasks:
+            old = self._assigned.get(task.id)
+            self._assigned[task.id] = task
+            if task.id not in self._statuses:
+                self._statuses[task.id] = task.status
+            if task.id not in self._workers:
+                self._changed[task.id] = asyncio.Event()
+                assert self._group is not None
+                self._workers[task.id] = self._group.create_task(self._work(task.id))
+            elif old is None or old.desired_state != task.desired_state or old.spec != task.spec:
+                self._changed[task.id].set()
+        for task_id in change.removed:
+            self._unassign(task_id)
+
+    def _unassign(self, task_id: str) -> None:
+        if self._assigned.pop(task_id, None) is not None:
+            self._changed[task_id].set()
+
+    async def _work(self, task_id: str) -> None:
+        controller: Controller | None = None
+        changed = self._changed[task_id]
+        try:
+            while True:
+                task = self._assigned.get(task_id)
+                if task is None:
+                    if controller is not None:
+                        await controller.remove()
+                    return
+                if controller is None:
+                    controller = self._executor.controller(task)
+                changed.clear()
+                step = asyncio.ensure_future(
+                    do_step(task, self._statuses[task_id], controller, self._clock.time())
+                )
+                waiter = asyncio.ensure_future(changed.wait())
+                try:
+                    await asyncio.wait((step, waiter), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+                if not step.done():
+                    step.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await step
+                    continue
+                status = step.result()
+                if status is None:
+                    await changed.wait()
+                    continue
+                self._statuses[task_id] = status
+                self._report(task_id, status)
+        finally:
+            self._workers.pop(task_id, None)
+            self._changed.pop(task_id, None)
+            self._statuses.pop(task_id, None)
+
+    def _report(self, task_id: str, status: TaskStatus) -> None:
+        self._unreported[task_id] = status
+        self._report_unreported()
+
+    def _report_unreported(self) -> None:
+        session = self._session
+        if session is None or not self._unreported:
+            return
+        updates = list(self._unreported.items())
+        try:
+            self._dispatcher.update_task_status(session, updates)
+        except SessionInvalid:
+            return
+        self._unreported.clear()

@@ -1,0 +1,120 @@
+"""Executors run tasks; ``do_step`` moves a task on by exactly one state (SwarmKit's exec.Do).
+
+An ``Executor`` hands out a ``Controller`` per task. The agent calls ``do_step`` again and again;
+each call returns the next status, or ``None`` when there is nothing to do until the desired
+state changes. States only move forward. An error before STARTING rejects the task, after it
+fails it; either way ``Status.Err`` says why.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from msgspec.structs import replace
+
+from engine.api.durations import format_timestamp
+from engine.api.objects import ContainerStatus, Task, TaskStatus
+from engine.api.types import TaskState
+
+__all__ = ["Controller", "ExitError", "Executor", "TaskError", "do_step"]
+
+
+class TaskError(Exception):
+    """A task cannot go on: the image cannot be pulled, the container cannot start..."""
+
+
+class ExitError(TaskError):
+    """The container exited with a non-zero code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"task: non-zero exit ({code})")
+        self.code = code
+
+
+class Controller(Protocol):
+    """Runs one task. Each method may take time; the agent cancels it if the task changes."""
+
+    async def prepare(self) -> None:
+        """Pulls the image and creates the container."""
+        ...
+
+    async def start(self) -> None:
+        """Starts the container; returns once it runs (and is healthy, if it has a check)."""
+        ...
+
+    async def wait(self) -> None:
+        """Returns when the container exits 0; raises ExitError otherwise."""
+        ...
+
+    async def shutdown(self) -> None: ...
+
+    async def remove(self) -> None: ...
+
+    def container_status(self) -> ContainerStatus | None: ...
+
+
+class Executor(Protocol):
+    def controller(self, task: Task) -> Controller: ...
+
+
+async def do_step(task: Task, status: TaskStatus, controller: Controller, now: float) -> TaskStatus | None:
+    """The next status of ``task`` from ``status``, doing what that takes; None if nothing to do."""
+    state = status.state
+    stamp = format_timestamp(now)
+
+    def transition(new_state: TaskState, message: str) -> TaskStatus:
+        if new_state < state:
+            raise AssertionError(f"invalid transition from {state.value} to {new_state.value}")
+        return replace(
+            status,
+            state=new_state,
+            message=message,
+            timestamp=stamp,
+            container_status=controller.container_status() or status.container_status,
+        )
+
+    def fatal(error: TaskError) -> TaskStatus:
+        return replace(
+            status,
+            state=TaskState.REJECTED if state < TaskState.STARTING else TaskState.FAILED,
+            err=str(error),
+            timestamp=stamp,
+            container_status=controller.container_status() or status.container_status,
+        )
+
+    if task.desired_state >= TaskState.SHUTDOWN:
+        if state >= TaskState.COMPLETE:
+            return None
+        try:
+            await controller.shutdown()
+        except TaskError as error:
+            return fatal(error)
+        return transition(TaskState.SHUTDOWN, "shutdown")
+
+    if state > task.desired_state:
+        return None
+
+    # These states may go past the desired state.
+    try:
+        if state == TaskState.PREPARING:
+            await controller.prepare()
+            return transition(TaskState.READY, "prepared")
+        if state == TaskState.STARTING:
+            await controller.start()
+            return transition(TaskState.RUNNING, "started")
+        if state == TaskState.RUNNING:
+            await controller.wait()
+            return transition(TaskState.COMPLETE, "finished")
+    except TaskError as error:
+        return fatal(error)
+
+    # The others wait for the desired state to move past them.
+    if state == task.desired_state:
+        return None
+    if state in (TaskState.NEW, TaskState.PENDING, TaskState.ASSIGNED):
+        return transition(TaskState.ACCEPTED, "accepted")
+    if state == TaskState.ACCEPTED:
+        return transition(TaskState.PREPARING, "preparing")
+    if state == TaskState.READY:
+        return transition(TaskState.STARTING, "starting")
+    return None

@@ -1,0 +1,158 @@
+"""The simulated executor: containers that pull, start, run, log, use CPU and exit, in memory.
+
+Everything is deterministic from a seed. Failures are injected with labels; see
+engine.api.simlabels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from engine.api.durations import parse_timestamp
+from engine.api.objects import ContainerStatus, Task
+from engine.api.types import TaskState
+from engine.agent.exec import ExitError, TaskError
+from engine.agent.exec.simcontent import SimContent
+from engine.api.simlabels import SimBehaviour
+from engine.clock import Clock
+
+__all__ = ["SimContainer", "SimExecutor"]
+START_TIME = 0.5  # seconds from "starting" to "started"
+STOP_TIME = 0.2  # seconds a container takes to stop
+FIRST_PULL = (1.0, 3.0)  # seconds, the range of a first pull of an image on a node
+
+
+class SimContainer:
+    """One simulated container: its id, when it started and stopped, and its content."""
+
+    def __init__(self, task: Task, seed: int) -> None:
+        digest = hashlib.sha256(f"{seed}:{task.id}".encode()).hexdigest()
+        self.id = digest
+        self.task_id = task.id
+        self.service_id = task.service_id
+        self.image = _image(task)
+        self.pid = 0
+        self.exit_code: int | None = None
+        self.content: SimContent | None = None
+        self.stopped: float | None = None
+        self._seed = seed
+        self._pid = 1000 + int(digest[:6], 16) % 60000
+
+    def start(self, moment: float) -> None:
+        self.pid = self._pid
+        self.content = SimContent(self._seed, self.task_id, self.image, moment)
+
+    def stop(self, moment: float, code: int) -> None:
+        self.pid = 0
+        self.exit_code = code
+        self.stopped = moment
+
+    def status(self) -> ContainerStatus:
+        return ContainerStatus(container_id=self.id, pid=self.pid, exit_code=self.exit_code)
+
+
+class SimExecutor:
+    """The executor of one simulated node. ``containers`` keeps them until they are removed."""
+
+    def __init__(self, node_name: str, seed: int, clock: Clock) -> None:
+        self.node_name = node_name
+        self.seed = seed
+        self.clock = clock
+        self.images: set[str] = set()
+        self.containers: dict[str, SimContainer] = {}
+
+    def controller(self, task: Task) -> SimController:
+        return SimController(self, task)
+
+    def pull_time(self, image: str) -> float:
+        low, high = FIRST_PULL
+        digest = hashlib.blake2b(f"{self.seed}:{self.node_name}:{image}".encode()).digest()
+        return low + (high - low) * int.from_bytes(digest[:8], "big") / 2**64
+
+
+class SimController:
+    def __init__(self, executor: SimExecutor, task: Task) -> None:
+        self._executor = executor
+        self._clock = executor.clock
+        self._task = task
+        self._behaviour = SimBehaviour.from_labels(_labels(task))
+        self._container = executor.containers.get(task.id)
+        if self._container is None and task.status.state >= TaskState.RUNNING:
+            self._adopt(task)
+
+    def _adopt(self, task: Task) -> None:
+        """Takes over a container that was running before the agent (re)started."""
+        container = SimContainer(task, self._executor.seed)
+        stamp = task.status.timestamp
+        container.start(parse_timestamp(stamp) if stamp else self._clock.time())
+        self._executor.containers[task.id] = container
+        self._executor.images.add(container.image)
+        self._container = container
+
+    def _ensure(self) -> SimContainer:
+        if self._container is None:
+            self._container = SimContainer(self._task, self._executor.seed)
+            self._executor.containers[self._task.id] = self._container
+        return self._container
+
+    async def prepare(self) -> None:
+        behaviour = self._behaviour
+        image = _image(self._task)
+        if image not in self._executor.images:
+            pull = behaviour.pull_time
+            await self._clock.sleep(self._executor.pull_time(image) if pull is None else pull)
+            if behaviour.pull_error:
+                raise TaskError(behaviour.pull_error)
+            self._executor.images.add(image)
+        elif behaviour.pull_error:
+            raise TaskError(behaviour.pull_error)
+        self._ensure()
+
+    async def start(self) -> None:
+        container = self._ensure()
+        if container.content is not None:
+            return  # already started
+        await self._clock.sleep(START_TIME)
+        if self._behaviour.start_error:
+            container.stop(self._clock.time(), 128)
+            raise TaskError(self._behaviour.start_error)
+        container.start(self._clock.time())
+
+    async def wait(self) -> None:
+        container = self._ensure()
+        if container.content is None:
+            container.start(self._clock.time())
+        assert container.content is not None
+        if container.exit_code is None:
+            behaviour = self._behaviour
+            if behaviour.exit_after is None:
+                await asyncio.Event().wait()  # runs until told to stop
+            exit_at = container.content.started + (behaviour.exit_after or 0.0)
+            await self._clock.sleep(exit_at - self._clock.time())
+            container.stop(self._clock.time(), behaviour.exit_code or 0)
+        if container.exit_code:
+            raise ExitError(container.exit_code)
+
+    async def shutdown(self) -> None:
+        container = self._container
+        if container is None or container.exit_code is not None:
+            return
+        if container.content is not None:
+            await self._clock.sleep(STOP_TIME)
+        container.stop(self._clock.time(), 0)
+
+    async def remove(self) -> None:
+        self._executor.containers.pop(self._task.id, None)
+
+    def container_status(self) -> ContainerStatus | None:
+        return self._container.status() if self._container else None
+
+
+def _labels(task: Task) -> dict[str, str] | None:
+    container = task.spec.container_spec
+    return container.labels if container else None
+
+
+def _image(task: Task) -> str:
+    container = task.spec.container_spec
+    return (container.image if container else None) or ""

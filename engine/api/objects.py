@@ -1,0 +1,172 @@
+"""The swarm's objects as the Engine API shows them: Node, Service, Task and the Cluster (Swarm).
+
+Each has an ``id``, a ``version`` (``Version.Index``, the store's commit index of the last write)
+and ``created_at``/``updated_at``. ``spec`` is what the user asked for; the rest is what happened.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from engine.api.base import Json, Struct, UInt
+from engine.api.specs import (
+    EndpointSpec,
+    NodeSpec,
+    Platform,
+    PortConfig,
+    ResourceObject,
+    ServiceSpec,
+    TaskSpec,
+)
+from engine.api.types import NodeState, Reachability, TaskState
+
+__all__ = [
+    "Cluster",
+    "ClusterSpec",
+    "ContainerStatus",
+    "Endpoint",
+    "EngineDescription",
+    "JoinTokens",
+    "ManagerStatus",
+    "Node",
+    "NodeDescription",
+    "NodeStatus",
+    "Object",
+    "Service",
+    "ServiceStatus",
+    "Task",
+    "TaskStatus",
+    "UpdateStatus",
+    "Version",
+]
+
+
+class Version(Struct, kw_only=True):
+    index: UInt
+
+
+class Object(Struct):
+    """What every stored object has. Subclasses add ``spec`` and their status fields."""
+
+    id: str = ""
+    version: Version = msgspec.field(default_factory=lambda: Version(index=0))
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class EngineDescription(Struct):
+    engine_version: str | None = None
+    labels: dict[str, str] | None = None
+    plugins: list[Json] | None = None
+
+
+class NodeDescription(Struct):
+    hostname: str | None = None
+    platform: Platform | None = None
+    resources: ResourceObject | None = None
+    engine: EngineDescription | None = None
+    tls_info: Json = None
+
+
+class NodeStatus(Struct, kw_only=True):
+    state: NodeState
+    message: str | None = None
+    addr: str | None = None
+
+
+class ManagerStatus(Struct):
+    leader: bool | None = None
+    reachability: Reachability | None = None
+    addr: str | None = None
+
+
+class Node(Object):
+    spec: NodeSpec = msgspec.field(default_factory=NodeSpec)
+    description: NodeDescription | None = None
+    status: NodeStatus = msgspec.field(default_factory=lambda: NodeStatus(state=NodeState.UNKNOWN))
+    manager_status: ManagerStatus | None = None
+
+
+class Endpoint(Struct):
+    spec: EndpointSpec | None = None
+    ports: list[PortConfig] | None = None
+    virtual_ips: list[Json] | None = None
+
+
+class UpdateStatus(Struct):
+    state: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    message: str | None = None
+
+
+class ServiceStatus(Struct):
+    running_tasks: UInt = 0
+    desired_tasks: UInt = 0
+    completed_tasks: UInt = 0
+
+
+class Service(Object):
+    spec: ServiceSpec = msgspec.field(default_factory=ServiceSpec)
+    previous_spec: ServiceSpec | None = None
+    endpoint: Endpoint | None = None
+    update_status: UpdateStatus | None = None
+    service_status: ServiceStatus | None = None
+    job_status: Json = None
+
+
+class ContainerStatus(Struct):
+    container_id: str | None = None
+    pid: int | None = None
+    exit_code: int | None = None
+
+
+class TaskStatus(Struct, kw_only=True):
+    state: TaskState
+    timestamp: str | None = None
+    message: str | None = None
+    err: str | None = None
+    container_status: ContainerStatus | None = None
+    port_status: Json = None
+
+
+class Task(Object, kw_only=True):
+    name: str | None = None
+    labels: dict[str, str] | None = None
+    spec: TaskSpec = msgspec.field(default_factory=TaskSpec)
+    service_id: str = ""
+    slot: UInt = 0
+    node_id: str = ""
+    assigned_generic_resources: list[Json] | None = None
+    status: TaskStatus = msgspec.field(default_factory=lambda: TaskStatus(state=TaskState.NEW))
+    desired_state: TaskState
+    networks_attachments: list[Json] | None = None
+    job_iteration: Json = None
+
+
+class JoinTokens(Struct):
+    worker: str | None = None
+    manager: str | None = None
+
+
+class ClusterSpec(Struct):
+    name: str | None = None
+    labels: dict[str, str] | None = None
+    orchestration: Json = None
+    raft: Json = None
+    dispatcher: Json = None
+    ca_config: Json = None
+    encryption_config: Json = None
+    task_defaults: Json = None
+
+
+class Cluster(Object):
+    """The swarm itself (``GET /swarm``): its spec, join tokens and TLS information."""
+
+    spec: ClusterSpec = msgspec.field(default_factory=ClusterSpec)
+    tls_info: Json = None
+    root_rotation_in_progress: bool | None = None
+    data_path_port: int | None = None
+    default_addr_pool: list[str] | None = None
+    subnet_size: int | None = None
+    join_tokens: JoinTokens | None = None

@@ -1,0 +1,178 @@
+"""A whole swarm in one process: a manager and N simulated nodes. The console's default target.
+
+The default is the DockerCon demo cluster: ``swarm-master`` (manager, leader), ``swarm-node-1``
+and ``swarm-node-2``. With a data directory the state persists, and starting again on it brings
+the same cluster back.
+
+    async with EmbeddedCluster(nodes=3) as cluster:
+        cluster.control.create_service(spec)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from engine.agent.agent import Agent
+from engine.agent.exec.sim import SimExecutor
+from engine.api.objects import Node
+from engine.api.types import NodeRole
+from engine.clock import Clock, SystemClock
+from engine.ids import IdGenerator
+from engine.manager import defaults
+from engine.manager.controlapi import ControlAPI, NodeResources
+from engine.manager.dispatcher import HEARTBEAT_EPSILON
+from engine.manager.manager import Manager
+from engine.store import MemoryStore, SqlitePersistence, by, find_nodes
+
+__all__ = ["EmbeddedCluster", "SimNode", "demo_node_names"]
+
+
+def demo_node_names(count: int) -> list[str]:
+    """``swarm-master``, then ``swarm-node-1``, ``swarm-node-2``..."""
+    return ["swarm-master"] + [f"swarm-node-{index}" for index in range(1, count)]
+
+
+@dataclass
+class SimNode:
+    """A simulated node: its store object's id, hostname, agent and executor."""
+
+    id: str
+    hostname: str
+    agent: Agent
+    executor: SimExecutor
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class EmbeddedCluster:
+    """A manager and simulated nodes, in this process and event loop.
+
+    Args:
+        nodes: how many nodes a new cluster has (the first is the manager).
+        data_dir: where the state persists; None keeps it in memory.
+        clock: the clock for everything (FakeClock in tests).
+        seed: makes IDs, timings, logs and usage repeat run to run.
+        heartbeat_period: seconds between heartbeats (SwarmKit's default 5).
+        heartbeat_epsilon: jitter of the heartbeat period, 0.5 s as SwarmKit; 0 for exact timing.
+        node_resources: what each simulated node offers.
+    """
+
+    def __init__(
+        self,
+        nodes: int = 3,
+        data_dir: Path | str | None = None,
+        clock: Clock | None = None,
+        seed: int | None = None,
+        heartbeat_period: float = defaults.HEARTBEAT_PERIOD,
+        heartbeat_epsilon: float = HEARTBEAT_EPSILON,
+        node_resources: NodeResources | None = None,
+    ) -> None:
+        if nodes < 1:
+            raise ValueError("a cluster needs at least one node")
+        self.clock: Clock = clock or SystemClock()
+        self.seed = seed if seed is not None else 0
+        self._initial_nodes = nodes
+        self._heartbeat_period = heartbeat_period
+        self._resources = node_resources or NodeResources()
+        self._ids = IdGenerator(seed)
+        persistence = SqlitePersistence(data_dir) if data_dir is not None else None
+        self.store = MemoryStore(self.clock.time, persistence)
+        self.manager = Manager(self.store, self.clock, self._ids, seed, heartbeat_epsilon)
+        self.nodes: dict[str, SimNode] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
+
+    @property
+    def control(self) -> ControlAPI:
+        return self.manager.control
+
+    async def __aenter__(self) -> EmbeddedCluster:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Initialises the swarm if new, then starts the manager and every node's agent."""
+        self.control.init_cluster(self._heartbeat_period)
+        existing = self.store.view(lambda tx: find_nodes(tx, by.all()))
+        if not existing:
+            for index, hostname in enumerate(demo_node_names(self._initial_nodes)):
+                self.control.join_node(
+                    hostname,
+                    NodeRole.MANAGER if index == 0 else NodeRole.WORKER,
+                    self._resources,
+                    addr=f"10.0.0.{index + 2}",
+                    leader=index == 0,
+                )
+            existing = self.store.view(lambda tx: find_nodes(tx, by.all()))
+        self._runner = asyncio.create_task(self._run(existing))
+        await self._started.wait()
+
+    async def _run(self, nodes: list[Node]) -> None:
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            group.create_task(self.manager.run(), name="manager")
+            for node in sorted(nodes, key=_join_order):
+                self._start_agent(node)
+            self._started.set()
+
+    def _start_agent(self, node: Node) -> SimNode:
+        assert self._group is not None
+        hostname = (node.description.hostname if node.description else None) or node.id
+        executor = SimExecutor(hostname, self.seed, self.clock)
+        description = node.description or self._resources.description(hostname)
+        agent = Agent(
+            node.id,
+            description,
+            node.status.addr or "",
+            self.manager.dispatcher,
+            executor,
+            self.clock,
+        )
+        sim = SimNode(node.id, hostname, agent, executor)
+        sim.task = self._group.create_task(agent.run(), name=f"agent {hostname}")
+        self.nodes[hostname] = sim
+        return sim
+
+    def add_node(self, hostname: str, role: NodeRole = NodeRole.WORKER) -> SimNode:
+        """Joins a new simulated node and starts its agent."""
+        index = len(self.nodes)
+        node = self.control.join_node(
+            hostname, role, self._resources, addr=f"10.0.0.{index + 2}"
+        )
+        return self._start_agent(node)
+
+    def node(self, hostname: str) -> SimNode:
+        return self.nodes[hostname]
+
+    def stop_node(self, hostname: str) -> None:
+        """The node drops off the network: no heartbeats, no reports; its containers go on."""
+        self.nodes[hostname].agent.disconnect()
+
+    def start_node(self, hostname: str) -> None:
+        """The node comes back: it registers again and reports what happened meanwhile."""
+        self.nodes[hostname].agent.connect()
+
+    async def stop(self) -> None:
+        """Stops every component and agent, then closes the store."""
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+            self._runner = None
+        self.store.close()
+
+
+def _join_order(node: Node) -> tuple[str, str]:
+    return (node.created_at or "", node.id)

@@ -1,0 +1,419 @@
+"""ControlAPI: each API verb on swarm objects, validated and turned into store writes.
+
+What SwarmKit's controlapi and the Docker daemon's cluster package do between them: fill in
+moby's defaults, validate, resolve names and ID prefixes, check versions, and write. The HTTP
+layer maps these calls and their errors one to one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import TypeVar
+
+from msgspec.structs import replace
+
+from engine.api.durations import SECOND, format_timestamp
+from engine.api.objects import (
+    Cluster,
+    ClusterSpec,
+    EngineDescription,
+    JoinTokens,
+    ManagerStatus,
+    Node,
+    NodeDescription,
+    NodeStatus,
+    Object,
+    Service,
+    Task,
+    TaskStatus,
+    UpdateStatus,
+    Version,
+)
+from engine.api.specs import (
+    EndpointSpec,
+    NodeSpec,
+    Platform,
+    ReplicatedService,
+    ResourceObject,
+    ServiceMode,
+    ServiceSpec,
+    TaskSpec,
+)
+from engine.api.types import Availability, NodeRole, NodeState, Reachability, TaskState
+from engine.clock import Clock
+from engine.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    SequenceConflict,
+    Unimplemented,
+)
+from engine.ids import IdGenerator
+from engine.manager import defaults
+from engine.manager.allocator import allocated_ports
+from engine.manager.names import random_name
+from engine.manager.validation import validate_node_spec, validate_service_spec
+from engine.store import (
+    MemoryStore,
+    ReadTx,
+    Tx,
+    by,
+    create_node,
+    create_service,
+    delete_node,
+    delete_service,
+    find_nodes,
+    find_services,
+    find_tasks,
+    get_cluster,
+    get_node,
+    get_service,
+    update_node,
+    update_service,
+    update_task,
+)
+
+__all__ = ["ControlAPI", "NodeResources"]
+
+O = TypeVar("O", bound=Object)
+
+ENGINE_VERSION = "20.10.24"  # the Docker Engine whose API (1.41) we serve
+
+
+class NodeResources:
+    """What a joining node offers: CPUs, memory, platform and engine labels."""
+
+    def __init__(
+        self,
+        cpus: float = 2.0,
+        memory_bytes: int = 4 * 2**30,
+        os: str = "linux",
+        architecture: str = "x86_64",
+        engine_labels: dict[str, str] | None = None,
+    ) -> None:
+        self.cpus = cpus
+        self.memory_bytes = memory_bytes
+        self.os = os
+        self.architecture = architecture
+        self.engine_labels = engine_labels
+
+    def description(self, hostname: str) -> NodeDescription:
+        return NodeDescription(
+            hostname=hostname,
+            platform=Platform(architecture=self.architecture, os=self.os),
+            resources=ResourceObject(
+                nano_cpus=int(self.cpus * SECOND), memory_bytes=self.memory_bytes
+            ),
+            engine=EngineDescription(
+                engine_version=ENGINE_VERSION, labels=self.engine_labels or None
+            ),
+        )
+
+
+class ControlAPI:
+    def __init__(self, store: MemoryStore, clock: Clock, ids: IdGenerator) -> None:
+        self._store = store
+        self._clock = clock
+        self._ids = ids
+        self._names = random.Random(ids.new_id())
+
+    # The swarm.
+
+    def init_cluster(self, heartbeat_period: float = defaults.HEARTBEAT_PERIOD) -> Cluster:
+        """Creates the swarm (``docker swarm init``) unless the store already holds one."""
+
+        def init(tx: Tx) -> Cluster:
+            existing = get_cluster(tx)
+            if existing is not None:
+                return existing
+            cluster = Cluster(
+                id=self._ids.new_id(),
+                spec=ClusterSpec(
+                    name="default",
+                    labels={},
+                    orchestration={
+                        "TaskHistoryRetentionLimit": defaults.TASK_HISTORY_RETENTION_LIMIT
+                    },
+                    raft={
+                        "SnapshotInterval": 10000,
+                        "KeepOldSnapshots": 0,
+                        "LogEntriesForSlowFollowers": 500,
+                        "ElectionTick": 10,
+                        "HeartbeatTick": 1,
+                    },
+                    dispatcher={"HeartbeatPeriod": int(heartbeat_period * SECOND)},
+                    ca_config={"NodeCertExpiry": 90 * 24 * 3600 * SECOND},
+                    task_defaults={},
+                    encryption_config={"AutoLockManagers": False},
+                ),
+                join_tokens=JoinTokens(
+                    worker=self._join_token(), manager=self._join_token()
+                ),
+                default_addr_pool=["10.0.0.0/8"],
+                subnet_size=24,
+                data_path_port=4789,
+            )
+            return tx.create(cluster)
+
+        return self._store.update(init)
+
+    def _join_token(self) -> str:
+        alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+        digest = "".join(alphabet[int(c, 16) % 36] for c in self._ids.token_hex(25))
+        secret = "".join(alphabet[int(c, 16) % 36] for c in self._ids.token_hex(13))
+        return f"SWMTKN-1-{(digest * 2)[:50]}-{secret[:25]}"
+
+    def get_cluster(self) -> Cluster:
+        cluster = self._store.view(get_cluster)
+        if cluster is None:
+            raise FailedPrecondition("This node is not a swarm manager.")
+        return cluster
+
+    # Nodes.
+
+    def join_node(
+        self,
+        hostname: str,
+        role: NodeRole = NodeRole.WORKER,
+        resources: NodeResources | None = None,
+        addr: str = "",
+        leader: bool = False,
+        labels: dict[str, str] | None = None,
+    ) -> Node:
+        """Adds a node to the swarm, as a join with a token does. It is UNKNOWN until it registers."""
+        resources = resources or NodeResources()
+        node = Node(
+            id=self._ids.new_id(),
+            spec=NodeSpec(labels=labels or {}, role=role, availability=Availability.ACTIVE),
+            description=resources.description(hostname),
+            status=NodeStatus(state=NodeState.UNKNOWN, addr=addr or None),
+            manager_status=_manager_status(role, leader, addr),
+        )
+        return self._store.update(lambda tx: create_node(tx, node))
+
+    def get_node(self, reference: str) -> Node:
+        return self._store.view(lambda tx: _resolve(tx, Node, reference, "node"))
+
+    def list_nodes(self) -> list[Node]:
+        return self._store.view(lambda tx: find_nodes(tx, by.all()))
+
+    def update_node(self, reference: str, version: int, spec: NodeSpec) -> Node:
+        validate_node_spec(spec)
+
+        def update(tx: Tx) -> Node:
+            node = _resolve(tx, Node, reference, "node")
+            if node.version.index != version:
+                raise SequenceConflict()
+            manager_status = node.manager_status
+            if spec.role != node.spec.role:
+                if spec.role == NodeRole.WORKER:
+                    managers = [
+                        n for n in find_nodes(tx, by.all()) if n.spec.role == NodeRole.MANAGER
+                    ]
+                    if len(managers) <= 1:
+                        raise FailedPrecondition(
+                            "attempting to demote the last manager of the swarm"
+                        )
+                    if manager_status is not None and manager_status.leader:
+                        raise FailedPrecondition(
+                            "the leader cannot be demoted: this manager leads the swarm"
+                        )
+                manager_status = _manager_status(
+                    spec.role or NodeRole.WORKER, False, node.status.addr or ""
+                )
+            return update_node(tx, replace(node, spec=spec, manager_status=manager_status))
+
+        return self._store.update(update)
+
+    def remove_node(self, reference: str, force: bool = False) -> None:
+        def remove(tx: Tx) -> None:
+            node = _resolve(tx, Node, reference, "node")
+            if node.spec.role == NodeRole.MANAGER:
+                raise FailedPrecondition(
+                    f"node {node.id} is a cluster manager and is a member of the raft cluster. "
+                    "It must be demoted to worker before removal"
+                )
+            if node.status.state == NodeState.READY and not force:
+                raise FailedPrecondition(f"node {node.id} is not down and can't be removed")
+            orphaned = TaskStatus(
+                state=TaskState.ORPHANED,
+                message="Task belonged to a node that has been deleted",
+                timestamp=format_timestamp(self._clock.time()),
+            )
+            for task in find_tasks(tx, by.node_id(node.id)):
+                if task.status.state <= TaskState.RUNNING:
+                    update_task(tx, replace(task, status=orphaned))
+            delete_node(tx, node.id)
+
+        self._store.update(remove)
+
+    # Services.
+
+    def create_service(self, spec: ServiceSpec) -> Service:
+        """Creates a service; raises InvalidArgument or AlreadyExists (name conflict)."""
+        if not spec.name:
+            spec = replace(spec, name=self._free_name())
+        spec = _with_defaults(spec)
+        validate_service_spec(spec)
+
+        def create(tx: Tx) -> Service:
+            _check_port_conflicts(tx, spec, "")
+            return create_service(tx, Service(id=self._ids.new_id(), spec=spec))
+
+        return self._store.update(create)
+
+    def _free_name(self) -> str:
+        while True:
+            name = random_name(self._names)
+            if not self._store.view(lambda tx: find_services(tx, by.name(name))):
+                return name
+
+    def get_service(self, reference: str) -> Service:
+        return self._store.view(lambda tx: _resolve(tx, Service, reference, "service"))
+
+    def list_services(self) -> list[Service]:
+        return self._store.view(lambda tx: find_services(tx, by.all()))
+
+    def update_service(
+        self, reference: str, version: int, spec: ServiceSpec | None, rollback: bool = False
+    ) -> Service:
+        """Updates a service to ``spec``, or back to its previous spec with ``rollback``.
+
+        Raises:
+            SequenceConflict: ``version`` is not the service's current version.
+            FailedPrecondition: a rollback of a service with no previous spec.
+            Unimplemented: a change of mode or of name.
+        """
+        if not rollback:
+            if spec is None:
+                raise InvalidArgument("spec must be provided")
+            spec = _with_defaults(spec)
+            validate_service_spec(spec)
+
+        def update(tx: Tx) -> Service:
+            service = _resolve(tx, Service, reference, "service")
+            if service.version.index != version:
+                raise SequenceConflict()
+            if rollback:
+                if service.previous_spec is None:
+                    raise FailedPrecondition(
+                        f"service {service.id} does not have a previous spec"
+                    )
+                status = UpdateStatus(
+                    state="rollback_started",
+                    message="manually requested rollback",
+                    started_at=format_timestamp(self._clock.time()),
+                )
+                changed = replace(
+                    service,
+                    spec=service.previous_spec,
+                    previous_spec=service.spec,
+                    update_status=status,
+                )
+                return update_service(tx, changed)
+            assert spec is not None
+            if defaults.is_global(spec) != defaults.is_global(service.spec):
+                raise Unimplemented("service mode change is not allowed")
+            if (spec.name or "") != (service.spec.name or ""):
+                raise Unimplemented("renaming services is not supported")
+            _check_port_conflicts(tx, spec, service.id)
+            changed = replace(
+                service, spec=spec, previous_spec=service.spec, update_status=None
+            )
+            return update_service(tx, changed)
+
+        return self._store.update(update)
+
+    def remove_service(self, reference: str) -> None:
+        def remove(tx: Tx) -> None:
+            service = _resolve(tx, Service, reference, "service")
+            delete_service(tx, service.id)
+
+        self._store.update(remove)
+
+    # Tasks.
+
+    def get_task(self, reference: str) -> Task:
+        return self._store.view(lambda tx: _resolve(tx, Task, reference, "task"))
+
+    def list_tasks(self, service_id: str | None = None) -> list[Task]:
+        selector = by.service_id(service_id) if service_id else by.all()
+        return self._store.view(lambda tx: find_tasks(tx, selector))
+
+    def view(self, fn: Callable[[ReadTx], O]) -> O:
+        return self._store.view(fn)
+
+
+def _manager_status(role: NodeRole, leader: bool, addr: str) -> ManagerStatus | None:
+    if role != NodeRole.MANAGER:
+        return None
+    return ManagerStatus(
+        leader=leader or None,
+        reachability=Reachability.REACHABLE,
+        addr=f"{addr}:2377" if addr else None,
+    )
+
+
+def _with_defaults(spec: ServiceSpec) -> ServiceSpec:
+    """Fills in what the Docker daemon fills in before a spec reaches SwarmKit."""
+    mode = spec.mode
+    if mode is None or (
+        mode.global_ is None
+        and mode.replicated_job is None
+        and mode.global_job is None
+        and (mode.replicated is None or mode.replicated.replicas is None)
+    ):
+        mode = ServiceMode(replicated=ReplicatedService(replicas=1))
+    task = spec.task_template or TaskSpec()
+    if task.runtime is None and task.plugin_spec is None:
+        task = replace(task, runtime="container")
+    if task.force_update is None:
+        task = replace(task, force_update=0)
+    endpoint = spec.endpoint_spec or EndpointSpec(mode="vip")
+    if endpoint.mode is None:
+        endpoint = replace(endpoint, mode="vip")
+    return replace(spec, mode=mode, task_template=task, endpoint_spec=endpoint)
+
+
+def _check_port_conflicts(tx: ReadTx, spec: ServiceSpec, service_id: str) -> None:
+    endpoint = spec.endpoint_spec
+    wanted = {
+        (port.published_port, port.protocol or "tcp")
+        for port in (endpoint.ports if endpoint else None) or ()
+        if port.published_port and (port.publish_mode or "ingress") == "ingress"
+    }
+    if not wanted:
+        return
+    for (number, protocol), other in allocated_ports(tx, except_service=service_id).items():
+        if (number, protocol) in wanted:
+            raise InvalidArgument(
+                f"port '{number}' is already in use by service '{other.spec.name}' "
+                f"({other.id}) as an ingress port"
+            )
+
+
+def _resolve(tx: ReadTx, kind: type[O], reference: str, what: str) -> O:
+    """An object by full ID, then by name, then by unique ID prefix, as the Docker daemon does."""
+    if not reference:
+        raise InvalidArgument(f"{what} ID must be provided")
+    found = tx.get(kind, reference)
+    if found is not None:
+        return found
+    if kind is not Task:
+        named = tx.find(kind, by.name(reference))
+        if len(named) == 1:
+            return named[0]
+        if len(named) > 1:
+            raise InvalidArgument(
+                f"{what} {reference} is ambiguous ({len(named)} matches found)"
+            )
+    matches = tx.find(kind, by.id_prefix(reference))
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise InvalidArgument(f"{what} {reference} is ambiguous ({len(matches)} matches found)")
+    raise NotFound(f"{what} {reference} not found")
+
+

@@ -1,0 +1,52 @@
+"""Manager: builds the control loops around one store and runs them in one task group."""
+
+from __future__ import annotations
+
+import asyncio
+
+from engine.clock import Clock
+from engine.ids import IdGenerator
+from engine.manager.allocator import Allocator
+from engine.manager.controlapi import ControlAPI
+from engine.manager.dispatcher import HEARTBEAT_EPSILON, Dispatcher
+from engine.manager.orchestrator.global_ import GlobalOrchestrator
+from engine.manager.orchestrator.replicated import ReplicatedOrchestrator
+from engine.manager.orchestrator.restart import RestartSupervisor
+from engine.manager.orchestrator.taskreaper import TaskReaper
+from engine.manager.scheduler import Scheduler
+from engine.store import MemoryStore
+
+__all__ = ["Manager"]
+
+
+class Manager:
+    """The leader's components. ``run()`` runs them until cancelled; there is no ``stop()``."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        clock: Clock,
+        ids: IdGenerator,
+        seed: int | None = None,
+        heartbeat_epsilon: float = HEARTBEAT_EPSILON,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.control = ControlAPI(store, clock, ids)
+        self.restarts = RestartSupervisor(store, clock, ids)
+        self.dispatcher = Dispatcher(store, clock, ids, seed, heartbeat_epsilon)
+        self.scheduler = Scheduler(store, clock)
+        self._components = (
+            self.restarts,
+            ReplicatedOrchestrator(store, clock, ids, self.restarts),
+            GlobalOrchestrator(store, clock, ids, self.restarts),
+            TaskReaper(store),
+            Allocator(store, clock),
+            self.scheduler,
+            self.dispatcher,
+        )
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for component in self._components:
+                group.create_task(component.run(), name=type(component).__name__)

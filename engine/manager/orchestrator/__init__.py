@@ -1,0 +1,96 @@
+"""What the orchestrators share: making tasks, telling dirty tasks, slots and invalid nodes.
+
+Orchestrators create tasks and set desired states; they never pick nodes (the scheduler does).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from msgspec.structs import replace
+
+from engine.api.durations import format_timestamp
+from engine.api.objects import Node, Service, Task, TaskStatus
+from engine.api.specs import TaskSpec
+from engine.api.types import Availability, NodeState, TaskState
+from engine.ids import IdGenerator
+from engine.manager import constraint
+from engine.store import ReadTx, Tx, by, find_tasks, update_task
+
+_EMPTY_TASK = TaskSpec()
+
+__all__ = [
+    "invalid_node",
+    "is_task_dirty",
+    "new_task",
+    "runnable_slots",
+    "shut_down",
+]
+
+
+def new_task(
+    ids: IdGenerator,
+    service: Service,
+    now: float,
+    slot: int = 0,
+    node_id: str = "",
+    desired: TaskState = TaskState.RUNNING,
+) -> Task:
+    """A NEW task for ``service`` in ``slot`` (replicated) or on ``node_id`` (global)."""
+    return Task(
+        id=ids.new_id(),
+        spec=service.spec.task_template or _EMPTY_TASK,
+        service_id=service.id,
+        slot=slot,
+        node_id=node_id,
+        status=TaskStatus(state=TaskState.NEW, timestamp=format_timestamp(now), message="created"),
+        desired_state=desired,
+    )
+
+
+def is_task_dirty(service: Service, task: Task, node: Node | None = None) -> bool:
+    """Whether ``task`` runs a spec other than the service's (SwarmKit's IsTaskDirty).
+
+    A change of placement constraints alone does not make a task dirty while its node still
+    satisfies the new constraints.
+    """
+    wanted = service.spec.task_template or _EMPTY_TASK
+    if task.spec == wanted:
+        return False
+    if node is None or task.spec.placement == wanted.placement:
+        return True
+    if replace(task.spec, placement=wanted.placement) != wanted:
+        return True
+    placement = wanted.placement
+    try:
+        constraints = constraint.parse(placement.constraints if placement else None)
+    except ValueError:
+        return True
+    return not constraint.node_matches(constraints, node)
+
+
+def invalid_node(node: Node | None) -> bool:
+    """A node whose tasks must go: deleted, down or drained (SwarmKit's InvalidNode)."""
+    return (
+        node is None
+        or node.status.state == NodeState.DOWN
+        or node.spec.availability == Availability.DRAIN
+    )
+
+
+def runnable_slots(tx: ReadTx, service_id: str) -> dict[int, list[Task]]:
+    """The service's slots that have a task meant to run (desired state at most RUNNING)."""
+    slots: dict[int, list[Task]] = defaultdict(list)
+    for task in find_tasks(tx, by.service_id(service_id)):
+        if task.desired_state <= TaskState.RUNNING:
+            slots[task.slot].append(task)
+    return dict(slots)
+
+
+def shut_down(tx: Tx, tasks: list[Task], desired: TaskState = TaskState.SHUTDOWN) -> None:
+    """Sets each task's desired state to ``desired`` (SHUTDOWN, or REMOVE to delete it after)."""
+    for task in tasks:
+        if task.desired_state < desired:
+            update_task(tx, replace(task, desired_state=desired))
+
+

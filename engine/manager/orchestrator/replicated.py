@@ -1,0 +1,148 @@
+"""ReplicatedOrchestrator: keeps ``replicas`` slots of every replicated service.
+
+Service-level work (scale up, scale down, remove) happens in ``_reconcile``; task-level work
+(restart failed tasks and tasks on nodes that went down or were drained) in ``_restart_tasks``.
+Scheduling is not done here; see engine.manager.scheduler.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from engine.api.events import EventCommit, EventCreate, EventDelete, EventUpdate
+from engine.api.objects import Node, Service, Task
+from engine.api.types import TaskState
+from engine.clock import Clock
+from engine.ids import IdGenerator
+from engine.manager import defaults
+from engine.manager.orchestrator import invalid_node, new_task, runnable_slots, shut_down
+from engine.manager.orchestrator.restart import RestartSupervisor
+from engine.store import (
+    MemoryStore,
+    ReadTx,
+    Tx,
+    by,
+    create_task,
+    find_services,
+    find_tasks,
+    get_cluster,
+    get_node,
+    get_service,
+    get_task,
+)
+
+__all__ = ["ReplicatedOrchestrator"]
+
+
+class ReplicatedOrchestrator:
+    """Creates and removes tasks so each replicated service runs ``replicas`` slots."""
+
+    def __init__(
+        self, store: MemoryStore, clock: Clock, ids: IdGenerator, restarts: RestartSupervisor
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._ids = ids
+        self._restarts = restarts
+        self._dirty_services: set[str] = set()
+        self._dirty_tasks: set[str] = set()
+
+    async def run(self) -> None:
+        async with self._store.view_and_watch(self._init) as events:
+            self._tick()
+            async for event in events:
+                match event:
+                    case EventCreate(obj=Service() as service) | EventUpdate(
+                        obj=Service() as service
+                    ):
+                        self._dirty_services.add(service.id)
+                    case EventDelete(obj=Service() as service):
+                        self._dirty_services.add(service.id)
+                    case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
+                        if task.desired_state <= TaskState.RUNNING:
+                            self._dirty_tasks.add(task.id)
+                    case EventDelete(obj=Task() as task):
+                        if task.desired_state <= TaskState.RUNNING:
+                            self._dirty_services.add(task.service_id)
+                    case EventUpdate(obj=Node() as node) | EventDelete(obj=Node() as node):
+                        self._node_changed(node)
+                    case EventCommit():
+                        self._tick()
+
+    def _init(self, tx: ReadTx) -> None:
+        self._dirty_services.update(service.id for service in find_services(tx, by.all()))
+        for task in find_tasks(tx, by.all()):
+            if task.desired_state <= TaskState.RUNNING:
+                self._dirty_tasks.add(task.id)
+
+    def _node_changed(self, node: Node) -> None:
+        current = self._store.view(lambda tx: get_node(tx, node.id))
+        if invalid_node(current):
+            tasks = self._store.view(lambda tx: find_tasks(tx, by.node_id(node.id)))
+            self._dirty_tasks.update(task.id for task in tasks)
+
+    def _tick(self) -> None:
+        if self._dirty_tasks:
+            task_ids, self._dirty_tasks = self._dirty_tasks, set()
+            self._store.update(lambda tx: self._restart_tasks(tx, task_ids))
+        if self._dirty_services:
+            service_ids, self._dirty_services = self._dirty_services, set()
+            self._store.update(lambda tx: self._reconcile_services(tx, service_ids))
+
+    # Task level: restarts.
+
+    def _restart_tasks(self, tx: Tx, task_ids: set[str]) -> None:
+        cluster = get_cluster(tx)
+        for task_id in sorted(task_ids):
+            task = get_task(tx, task_id)
+            if task is None or task.desired_state > TaskState.RUNNING:
+                continue
+            service = get_service(tx, task.service_id)
+            if service is None or defaults.is_global(service.spec):
+                continue
+            node = get_node(tx, task.node_id) if task.node_id else None
+            if task.status.state > TaskState.RUNNING or (task.node_id and invalid_node(node)):
+                self._restarts.restart(tx, cluster, service, task)
+
+    # Service level: scale and remove.
+
+    def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> None:
+        for service_id in sorted(service_ids):
+            service = get_service(tx, service_id)
+            if service is None:
+                shut_down(tx, find_tasks(tx, by.service_id(service_id)), TaskState.REMOVE)
+            elif not defaults.is_global(service.spec):
+                self._reconcile(tx, service)
+
+    def _reconcile(self, tx: Tx, service: Service) -> None:
+        slots = runnable_slots(tx, service.id)
+        wanted = defaults.replicas(service.spec)
+        if wanted > len(slots):
+            number = 0
+            for _ in range(wanted - len(slots)):
+                number += 1
+                while number in slots:
+                    number += 1
+                create_task(tx, new_task(self._ids, service, self._clock.time(), slot=number))
+        elif wanted < len(slots):
+            for victim in _scale_down_order([slots[n] for n in sorted(slots)])[wanted:]:
+                shut_down(tx, victim, TaskState.REMOVE)
+
+
+def _scale_down_order(slots: list[list[Task]]) -> list[list[Task]]:
+    """Slots in the order to keep them: removing from the end takes from the busiest nodes first.
+
+    As SwarmKit: running slots before others, then each slot numbered as the n-th copy of the
+    service on its node; slots with no single node go last.
+    """
+    slots.sort(key=lambda slot: 0 if any(t.status.state == TaskState.RUNNING for t in slot) else 1)
+    copies: Counter[str] = Counter()
+    ranked: list[tuple[float, int, list[Task]]] = []
+    for position, slot in enumerate(slots):
+        if len(slot) == 1 and slot[0].node_id:
+            copies[slot[0].node_id] += 1
+            ranked.append((copies[slot[0].node_id], position, slot))
+        else:
+            ranked.append((float("inf"), position, slot))
+    ranked.sort(key=lambda entry: (entry[0], entry[1]))
+    return [slot for _, _, slot in ranked]

@@ -1,0 +1,115 @@
+"""TaskReaper: deletes task history beyond the retention limit, and removed tasks once stopped.
+
+It only deletes. Each slot (per node for global services) keeps ``TaskHistoryRetentionLimit``
+tasks, 5 by default, or ``MaxAttempts + 1`` when the restart policy caps attempts; a negative
+limit keeps everything. Tasks with desired state REMOVE go once they have stopped (or never ran).
+"""
+
+from __future__ import annotations
+
+from engine.api.durations import parse_timestamp
+from engine.api.events import EventCommit, EventCreate, EventDelete, EventUpdate
+from engine.api.objects import Service, Task
+from engine.api.types import TaskState
+from engine.manager import defaults
+from engine.store import (
+    MemoryStore,
+    ReadTx,
+    Tx,
+    by,
+    delete_task,
+    find_tasks,
+    get_cluster,
+    get_service,
+    get_task,
+)
+
+__all__ = ["TaskReaper"]
+
+
+class TaskReaper:
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._dirty_instances: set[tuple[str, int, str]] = set()
+        self._removed: set[str] = set()
+
+    async def run(self) -> None:
+        async with self._store.view_and_watch(self._init) as events:
+            self._tick()
+            async for event in events:
+                match event:
+                    case EventCreate(obj=Task() as task):
+                        self._dirty_instances.add(_instance(task))
+                    case EventUpdate(obj=Task() as task):
+                        if task.desired_state == TaskState.REMOVE:
+                            self._removed.add(task.id)
+                        self._dirty_instances.add(_instance(task))
+                    case EventDelete(obj=Service() as service):
+                        for task in self._store.view(
+                            lambda tx, sid=service.id: find_tasks(tx, by.service_id(sid))
+                        ):
+                            self._removed.add(task.id)
+                    case EventCommit():
+                        self._tick()
+
+    def _init(self, tx: ReadTx) -> None:
+        for task in find_tasks(tx, by.all()):
+            self._dirty_instances.add(_instance(task))
+            if task.desired_state == TaskState.REMOVE:
+                self._removed.add(task.id)
+
+    def _tick(self) -> None:
+        if not (self._removed or self._dirty_instances):
+            return
+        removed, self._removed = self._removed, set()
+        instances, self._dirty_instances = self._dirty_instances, set()
+        self._store.update(lambda tx: self._reap(tx, removed, instances))
+
+    def _reap(self, tx: Tx, removed: set[str], instances: set[tuple[str, int, str]]) -> None:
+        doomed: set[str] = set()
+        for task_id in removed:
+            task = get_task(tx, task_id)
+            if task is None or task.desired_state != TaskState.REMOVE:
+                continue
+            if task.status.state < TaskState.ASSIGNED or task.status.state >= TaskState.COMPLETE:
+                doomed.add(task.id)
+            else:
+                self._removed.add(task.id)  # look again once it has stopped
+        limit = defaults.task_history_limit(get_cluster(tx))
+        if limit >= 0:
+            for service_id, slot, node_id in sorted(instances):
+                doomed |= self._excess_history(tx, service_id, slot, node_id, limit)
+        for task_id in sorted(doomed):
+            if get_task(tx, task_id) is not None:
+                delete_task(tx, task_id)
+
+    @staticmethod
+    def _excess_history(tx: Tx, service_id: str, slot: int, node_id: str, limit: int) -> set[str]:
+        service = get_service(tx, service_id)
+        tasks = [
+            task
+            for task in find_tasks(tx, by.slot(service_id, slot))
+            if not node_id or task.node_id == node_id
+        ]
+        if service is not None and service.spec.task_template:
+            attempts = defaults.effective_restart(service.spec.task_template).max_attempts
+            if attempts > 0:
+                limit = max(limit, attempts + 1)
+        if len(tasks) <= limit:
+            return set()
+        tasks.sort(key=lambda task: parse_timestamp(task.status.timestamp or "1970-01-01T00:00:00Z"))
+        excess = len(tasks) - limit
+        doomed: set[str] = set()
+        for task in tasks:
+            if len(doomed) == excess:
+                break
+            if task.status.state > TaskState.RUNNING or (
+                task.status.state < TaskState.ASSIGNED and task.desired_state > TaskState.RUNNING
+            ):
+                doomed.add(task.id)
+        return doomed
+
+
+def _instance(task: Task) -> tuple[str, int, str]:
+    """A task's slot: its number for replicated services, its node for global ones (slot 0)."""
+    return (task.service_id, task.slot, "" if task.slot else task.node_id)

@@ -1,0 +1,212 @@
+"""Checks of what clients send, with SwarmKit's and moby's messages. Nothing here writes."""
+
+from __future__ import annotations
+
+import re
+
+from engine.api.durations import SECOND
+from engine.api.simlabels import validate_sim_labels
+from engine.api.specs import (
+    ContainerSpec,
+    EndpointSpec,
+    HealthConfig,
+    NodeSpec,
+    ResourceObject,
+    RestartPolicy,
+    ServiceSpec,
+    TaskSpec,
+    UpdateConfig,
+)
+from engine.errors import InvalidArgument
+from engine.manager import constraint
+
+__all__ = ["validate_node_spec", "validate_service_spec"]
+
+_DNS_NAME = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
+# docker/distribution's reference grammar, simplified: [host[:port]/]path[:tag][@digest]
+_REFERENCE = re.compile(
+    r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*"
+    r"[a-zA-Z0-9])?)*(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*)*)(?::[\w][\w.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+MILLISECOND = SECOND // 1000
+
+
+def validate_service_spec(spec: ServiceSpec) -> None:
+    """Raises InvalidArgument for the first thing wrong with ``spec``."""
+    _validate_name(spec.name or "")
+    _validate_mode(spec)
+    _validate_task(spec.task_template)
+    _validate_update(spec.update_config, "update")
+    _validate_update(spec.rollback_config, "rollback")
+    _validate_endpoint(spec.endpoint_spec)
+
+
+def validate_node_spec(spec: NodeSpec) -> None:
+    if spec.role is None:
+        raise InvalidArgument("NodeSpec: role must be given (worker or manager)")
+    if spec.availability is None:
+        raise InvalidArgument("NodeSpec: availability must be given (active, pause or drain)")
+
+
+def _validate_name(name: str) -> None:
+    if not name:
+        raise InvalidArgument("meta: name must be provided")
+    if not _DNS_NAME.match(name):
+        raise InvalidArgument("name must be valid as a DNS name component")
+    if len(name) > 63:
+        raise InvalidArgument("name must be 63 characters or fewer")
+
+
+def _validate_mode(spec: ServiceSpec) -> None:
+    mode = spec.mode
+    if mode is None:
+        return
+    given = [
+        name
+        for name, value in (
+            ("replicated", mode.replicated),
+            ("global", mode.global_),
+            ("replicated-job", mode.replicated_job),
+            ("global-job", mode.global_job),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise InvalidArgument(f"ServiceSpec: only one mode may be given, not {' and '.join(given)}")
+    if given and given[0].endswith("-job"):
+        raise InvalidArgument(f"ServiceSpec: {given[0]} mode is not supported by this engine")
+
+
+def _validate_task(task: TaskSpec | None) -> None:
+    if task is None or task.container_spec is None:
+        raise InvalidArgument("ContainerSpec: missing in service spec")
+    if task.plugin_spec is not None or task.network_attachment_spec is not None:
+        raise InvalidArgument("RuntimeSpec: unimplemented runtime in service spec")
+    resources = task.resources
+    if resources is not None:
+        _validate_resources(resources.reservations)
+        if resources.limits is not None:
+            _validate_resources(
+                ResourceObject(
+                    nano_cpus=resources.limits.nano_cpus,
+                    memory_bytes=resources.limits.memory_bytes,
+                )
+            )
+    _validate_restart(task.restart_policy)
+    if task.placement is not None:
+        try:
+            constraint.parse(task.placement.constraints)
+        except ValueError as error:
+            raise InvalidArgument(str(error)) from None
+        for preference in task.placement.preferences or ():
+            descriptor = (preference.spread.spread_descriptor or "") if preference.spread else ""
+            if not descriptor.lower().startswith(("node.labels.", "engine.labels.")):
+                raise InvalidArgument(
+                    f"Placement: spread descriptor {descriptor!r} must name node.labels.<key> "
+                    "or engine.labels.<key>"
+                )
+    _validate_container(task.container_spec)
+
+
+def _validate_resources(resources: ResourceObject | None) -> None:
+    if resources is None:
+        return
+    cpus = resources.nano_cpus or 0
+    if cpus != 0 and cpus < 1_000_000:
+        raise InvalidArgument(f"invalid cpu value {cpus / 1e9:g}: Must be at least 0.001")
+    memory = resources.memory_bytes or 0
+    if memory != 0 and memory < 4 * 2**20:
+        raise InvalidArgument(f"invalid memory value {memory}: Must be at least 4MiB")
+
+
+def _validate_restart(policy: RestartPolicy | None) -> None:
+    if policy is None:
+        return
+    if (policy.delay or 0) < 0:
+        raise InvalidArgument("TaskSpec: restart-delay cannot be negative")
+    if (policy.window or 0) < 0:
+        raise InvalidArgument("TaskSpec: restart-window cannot be negative")
+
+
+def _validate_container(container: ContainerSpec) -> None:
+    if not container.image:
+        raise InvalidArgument("ContainerSpec: image reference must be provided")
+    if not _REFERENCE.match(container.image):
+        raise InvalidArgument(f'ContainerSpec: "{container.image}" is not a valid repository/tag')
+    targets: set[str] = set()
+    for mount in container.mounts or ():
+        target = mount.get("Target") if isinstance(mount, dict) else None
+        if target in targets:
+            raise InvalidArgument(f"ContainerSpec: duplicate mount point: {target}")
+        targets.add(target or "")
+    if (container.stop_grace_period or 0) < 0:
+        raise InvalidArgument("ContainerSpec: stop-grace-period cannot be negative")
+    _validate_health(container.healthcheck)
+    try:
+        validate_sim_labels(container.labels)
+    except ValueError as error:
+        raise InvalidArgument(f"ContainerSpec: {error}") from None
+
+
+def _validate_health(health: HealthConfig | None) -> None:
+    if health is None:
+        return
+    for field, value in (
+        ("Interval", health.interval),
+        ("Timeout", health.timeout),
+        ("StartPeriod", health.start_period),
+    ):
+        if value and value < MILLISECOND:
+            raise InvalidArgument(
+                f"ContainerSpec: {field} in HealthConfig cannot be less than 1ms"
+            )
+    if (health.retries or 0) < 0:
+        raise InvalidArgument("ContainerSpec: Retries in HealthConfig cannot be negative")
+
+
+def _validate_update(config: UpdateConfig | None, kind: str) -> None:
+    if config is None:
+        return
+    if (config.delay or 0) < 0:
+        raise InvalidArgument(f"TaskSpec: {kind}-delay cannot be negative")
+    if (config.monitor or 0) < 0:
+        raise InvalidArgument(f"TaskSpec: {kind}-monitor cannot be negative")
+    ratio = config.max_failure_ratio or 0.0
+    if ratio < 0 or ratio > 1:
+        raise InvalidArgument(
+            f"TaskSpec: {kind}-maxfailureratio cannot be less than 0 or bigger than 1"
+        )
+    if kind == "rollback" and config.failure_action is not None:
+        if config.failure_action.value == "rollback":
+            raise InvalidArgument("TaskSpec: rollback-failure-action cannot be rollback")
+
+
+def _validate_endpoint(endpoint: EndpointSpec | None) -> None:
+    if endpoint is None:
+        return
+    mode = endpoint.mode or "vip"
+    if mode not in ("vip", "dnsrr"):
+        raise InvalidArgument(f"EndpointSpec: unknown mode {mode!r} (vip or dnsrr)")
+    seen: set[tuple[int, str]] = set()
+    for port in endpoint.ports or ():
+        protocol = port.protocol or "tcp"
+        publish_mode = port.publish_mode or "ingress"
+        if protocol not in ("tcp", "udp", "sctp"):
+            raise InvalidArgument(f"EndpointSpec: unknown protocol {protocol!r}")
+        if publish_mode not in ("ingress", "host"):
+            raise InvalidArgument(f"EndpointSpec: unknown publish mode {publish_mode!r}")
+        if not port.target_port or port.target_port > 65535:
+            raise InvalidArgument("EndpointSpec: target port must be between 1 and 65535")
+        if (port.published_port or 0) > 65535:
+            raise InvalidArgument("EndpointSpec: published port must be at most 65535")
+        if mode == "dnsrr" and publish_mode == "ingress":
+            raise InvalidArgument(
+                "EndpointSpec: port published with ingress mode can't be used with dnsrr mode"
+            )
+        if port.published_port:
+            key = (port.published_port, protocol)
+            if key in seen:
+                raise InvalidArgument("EndpointSpec: duplicate published ports provided")
+            seen.add(key)

@@ -1,0 +1,1 @@
+"""Theme files for the console (TOML, one per theme) and their loader. State colours live here."""
