@@ -1,9 +1,10 @@
-"""``swarmdeck``: the console. ``swarmdeck --once`` prints the embedded cluster's state and exits."""
+"""``swarmdeck``: the console. ``--once`` prints the embedded cluster's state and exits."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections import Counter
 
@@ -79,10 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.nodes < 1:
         _parser().error("--nodes must be at least 1")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_show(args))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

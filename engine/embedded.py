@@ -148,9 +148,7 @@ class EmbeddedCluster:
     def add_node(self, hostname: str, role: NodeRole = NodeRole.WORKER) -> SimNode:
         """Joins a new simulated node and starts its agent."""
         index = len(self.nodes)
-        node = self.control.join_node(
-            hostname, role, self._resources, addr=f"10.0.0.{index + 2}"
-        )
+        node = self.control.join_node(hostname, role, self._resources, addr=f"10.0.0.{index + 2}")
         return self._start_agent(node)
 
     def node(self, hostname: str) -> SimNode:

@@ -80,10 +80,8 @@ class Agent:
                     offline.cancel()
                     session.cancel()
                 self._session = None
-                try:
+                with contextlib.suppress(asyncio.CancelledError, SessionInvalid, NotFound):
                     await session
-                except (asyncio.CancelledError, SessionInvalid, NotFound):
-                    pass
                 if self._online.is_set():
                     await self._clock.sleep(REREGISTER_DELAY)
 

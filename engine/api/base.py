@@ -32,9 +32,7 @@ def api_name(field: str) -> str:
     return "".join(_ACRONYMS.get(word, word.capitalize()) for word in field.split("_"))
 
 
-class Struct(
-    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename=api_name
-):
+class Struct(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename=api_name):
     """An API value. Fields left at their default are left out of the JSON, as Go's omitempty."""
 
 

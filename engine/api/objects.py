@@ -41,11 +41,11 @@ __all__ = [
 ]
 
 
-class Version(Struct, kw_only=True):
+class Version(Struct, frozen=True, kw_only=True):
     index: UInt
 
 
-class Object(Struct):
+class Object(Struct, frozen=True):
     """What every stored object has. Subclasses add ``spec`` and their status fields."""
 
     id: str = ""
@@ -54,13 +54,13 @@ class Object(Struct):
     updated_at: str | None = None
 
 
-class EngineDescription(Struct):
+class EngineDescription(Struct, frozen=True):
     engine_version: str | None = None
     labels: dict[str, str] | None = None
     plugins: list[Json] | None = None
 
 
-class NodeDescription(Struct):
+class NodeDescription(Struct, frozen=True):
     hostname: str | None = None
     platform: Platform | None = None
     resources: ResourceObject | None = None
@@ -68,45 +68,45 @@ class NodeDescription(Struct):
     tls_info: Json = None
 
 
-class NodeStatus(Struct, kw_only=True):
+class NodeStatus(Struct, frozen=True, kw_only=True):
     state: NodeState
     message: str | None = None
     addr: str | None = None
 
 
-class ManagerStatus(Struct):
+class ManagerStatus(Struct, frozen=True):
     leader: bool | None = None
     reachability: Reachability | None = None
     addr: str | None = None
 
 
-class Node(Object):
+class Node(Object, frozen=True):
     spec: NodeSpec = msgspec.field(default_factory=NodeSpec)
     description: NodeDescription | None = None
     status: NodeStatus = msgspec.field(default_factory=lambda: NodeStatus(state=NodeState.UNKNOWN))
     manager_status: ManagerStatus | None = None
 
 
-class Endpoint(Struct):
+class Endpoint(Struct, frozen=True):
     spec: EndpointSpec | None = None
     ports: list[PortConfig] | None = None
     virtual_ips: list[Json] | None = None
 
 
-class UpdateStatus(Struct):
+class UpdateStatus(Struct, frozen=True):
     state: str | None = None
     started_at: str | None = None
     completed_at: str | None = None
     message: str | None = None
 
 
-class ServiceStatus(Struct):
+class ServiceStatus(Struct, frozen=True):
     running_tasks: UInt = 0
     desired_tasks: UInt = 0
     completed_tasks: UInt = 0
 
 
-class Service(Object):
+class Service(Object, frozen=True):
     spec: ServiceSpec = msgspec.field(default_factory=ServiceSpec)
     previous_spec: ServiceSpec | None = None
     endpoint: Endpoint | None = None
@@ -115,13 +115,13 @@ class Service(Object):
     job_status: Json = None
 
 
-class ContainerStatus(Struct):
+class ContainerStatus(Struct, frozen=True):
     container_id: str | None = None
     pid: int | None = None
     exit_code: int | None = None
 
 
-class TaskStatus(Struct, kw_only=True):
+class TaskStatus(Struct, frozen=True, kw_only=True):
     state: TaskState
     timestamp: str | None = None
     message: str | None = None
@@ -130,7 +130,7 @@ class TaskStatus(Struct, kw_only=True):
     port_status: Json = None
 
 
-class Task(Object, kw_only=True):
+class Task(Object, frozen=True, kw_only=True):
     name: str | None = None
     labels: dict[str, str] | None = None
     spec: TaskSpec = msgspec.field(default_factory=TaskSpec)
@@ -144,12 +144,12 @@ class Task(Object, kw_only=True):
     job_iteration: Json = None
 
 
-class JoinTokens(Struct):
+class JoinTokens(Struct, frozen=True):
     worker: str | None = None
     manager: str | None = None
 
 
-class ClusterSpec(Struct):
+class ClusterSpec(Struct, frozen=True):
     name: str | None = None
     labels: dict[str, str] | None = None
     orchestration: Json = None
@@ -160,7 +160,7 @@ class ClusterSpec(Struct):
     task_defaults: Json = None
 
 
-class Cluster(Object):
+class Cluster(Object, frozen=True):
     """The swarm itself (``GET /swarm``): its spec, join tokens and TLS information."""
 
     spec: ClusterSpec = msgspec.field(default_factory=ClusterSpec)

@@ -57,7 +57,9 @@ class SimBehaviour:
         if exit_code is not None and exit_after is None:
             exit_after = 0.0
         return cls(
-            exit_code=exit_code if exit_code is not None else (0 if exit_after is not None else None),
+            exit_code=exit_code
+            if exit_code is not None
+            else (0 if exit_after is not None else None),
             exit_after=exit_after,
             start_error=sim.get("start-error") or None,
             pull_error=sim.get("pull-error") or None,

@@ -19,8 +19,8 @@ __all__ = [
     "LogDriver",
     "NodeSpec",
     "Placement",
-    "Platform",
     "PlacementPreference",
+    "Platform",
     "PortConfig",
     "ReplicatedService",
     "ResourceObject",
@@ -36,19 +36,19 @@ __all__ = [
 ]
 
 
-class NodeSpec(Struct):
+class NodeSpec(Struct, frozen=True):
     name: str | None = None
     labels: dict[str, str] | None = None
     role: NodeRole | None = None
     availability: Availability | None = None
 
 
-class Platform(Struct):
+class Platform(Struct, frozen=True):
     architecture: str | None = None
     os: str | None = None
 
 
-class HealthConfig(Struct):
+class HealthConfig(Struct, frozen=True):
     test: list[str] | None = None
     interval: int | None = None
     timeout: int | None = None
@@ -56,7 +56,7 @@ class HealthConfig(Struct):
     start_period: int | None = None
 
 
-class ContainerSpec(Struct):
+class ContainerSpec(Struct, frozen=True):
     image: str | None = None
     labels: dict[str, str] | None = None
     command: list[str] | None = None
@@ -73,7 +73,9 @@ class ContainerSpec(Struct):
     mounts: list[Json] | None = None
     stop_signal: str | None = None
     stop_grace_period: int | None = None
-    healthcheck: HealthConfig | None = None  # Docker writes "Healthcheck", its swagger "HealthCheck"
+    healthcheck: HealthConfig | None = (
+        None  # Docker writes "Healthcheck", its swagger "HealthCheck"
+    )
     hosts: list[str] | None = None
     dns_config: Json = None
     secrets: list[Json] | None = None
@@ -86,19 +88,19 @@ class ContainerSpec(Struct):
     ulimits: list[Json] | None = None
 
 
-class ResourceObject(Struct):
+class ResourceObject(Struct, frozen=True):
     nano_cpus: int | None = None
     memory_bytes: int | None = None
     generic_resources: list[Json] | None = None
 
 
-class Limit(Struct):
+class Limit(Struct, frozen=True):
     nano_cpus: int | None = None
     memory_bytes: int | None = None
     pids: int | None = None
 
 
-class ResourceRequirements(Struct):
+class ResourceRequirements(Struct, frozen=True):
     limits: Limit | None = None
     reservations: ResourceObject | None = None
 
@@ -109,34 +111,34 @@ class RestartCondition(enum.Enum):
     ANY = "any"
 
 
-class RestartPolicy(Struct):
+class RestartPolicy(Struct, frozen=True):
     condition: RestartCondition | None = None
     delay: int | None = None
     max_attempts: UInt | None = None
     window: int | None = None
 
 
-class SpreadOver(Struct):
+class SpreadOver(Struct, frozen=True):
     spread_descriptor: str | None = None
 
 
-class PlacementPreference(Struct):
+class PlacementPreference(Struct, frozen=True):
     spread: SpreadOver | None = None
 
 
-class Placement(Struct):
+class Placement(Struct, frozen=True):
     constraints: list[str] | None = None
     preferences: list[PlacementPreference] | None = None
     max_replicas: UInt | None = None
     platforms: list[Platform] | None = None
 
 
-class LogDriver(Struct):
+class LogDriver(Struct, frozen=True):
     name: str | None = None
     options: dict[str, str] | None = None
 
 
-class TaskSpec(Struct):
+class TaskSpec(Struct, frozen=True):
     plugin_spec: Json = None
     container_spec: ContainerSpec | None = None
     network_attachment_spec: Json = None
@@ -149,15 +151,15 @@ class TaskSpec(Struct):
     log_driver: LogDriver | None = None
 
 
-class ReplicatedService(Struct):
+class ReplicatedService(Struct, frozen=True):
     replicas: UInt | None = None
 
 
-class GlobalService(Struct):
+class GlobalService(Struct, frozen=True):
     pass
 
 
-class ServiceMode(Struct, forbid_unknown_fields=True):
+class ServiceMode(Struct, frozen=True, forbid_unknown_fields=True):
     """Exactly one of the modes; an unknown mode is an error, not a silent default."""
 
     replicated: ReplicatedService | None = None
@@ -177,7 +179,7 @@ class UpdateOrder(enum.Enum):
     START_FIRST = "start-first"
 
 
-class UpdateConfig(Struct):
+class UpdateConfig(Struct, frozen=True):
     parallelism: UInt | None = None
     delay: int | None = None
     failure_action: FailureAction | None = None
@@ -186,7 +188,7 @@ class UpdateConfig(Struct):
     order: UpdateOrder | None = None
 
 
-class PortConfig(Struct):
+class PortConfig(Struct, frozen=True):
     name: str | None = None
     protocol: str | None = None
     target_port: UInt | None = None
@@ -194,12 +196,12 @@ class PortConfig(Struct):
     publish_mode: str | None = None
 
 
-class EndpointSpec(Struct):
+class EndpointSpec(Struct, frozen=True):
     mode: str | None = None
     ports: list[PortConfig] | None = None
 
 
-class ServiceSpec(Struct):
+class ServiceSpec(Struct, frozen=True):
     name: str | None = None
     labels: dict[str, str] | None = None
     task_template: TaskSpec | None = None

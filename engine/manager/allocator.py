@@ -28,7 +28,7 @@ from engine.store import (
     update_task,
 )
 
-__all__ = ["Allocator", "DYNAMIC_PORTS", "allocated_ports"]
+__all__ = ["DYNAMIC_PORTS", "Allocator", "allocated_ports"]
 
 DYNAMIC_PORTS = range(30000, 32768)  # SwarmKit's dynamicPortStart..dynamicPortEnd
 
@@ -45,8 +45,9 @@ class Allocator:
             self._tick()
             async for event in events:
                 match event:
-                    case EventCreate(obj=Service() as service) | EventUpdate(
-                        obj=Service() as service
+                    case (
+                        EventCreate(obj=Service() as service)
+                        | EventUpdate(obj=Service() as service)
                     ):
                         self._dirty_services.add(service.id)
                     case EventCreate(obj=Task() as task) if task.status.state == TaskState.NEW:
@@ -111,7 +112,7 @@ def _endpoint(service: Service, tx: ReadTx) -> Endpoint:
         published = port.published_port or 0
         if not published and mode == "ingress":
             taken = {number for number, proto in used if proto == protocol}
-            taken |= {p.published_port for p in ports if p.protocol == protocol}
+            taken |= {p.published_port or 0 for p in ports if p.protocol == protocol}
             published = previous.get((port.target_port, protocol)) or next(
                 number for number in DYNAMIC_PORTS if number not in taken
             )

@@ -7,6 +7,7 @@ layer maps these calls and their errors one to one.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from typing import TypeVar
@@ -28,7 +29,6 @@ from engine.api.objects import (
     Task,
     TaskStatus,
     UpdateStatus,
-    Version,
 )
 from engine.api.specs import (
     EndpointSpec,
@@ -43,7 +43,6 @@ from engine.api.specs import (
 from engine.api.types import Availability, NodeRole, NodeState, Reachability, TaskState
 from engine.clock import Clock
 from engine.errors import (
-    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -68,8 +67,6 @@ from engine.store import (
     find_services,
     find_tasks,
     get_cluster,
-    get_node,
-    get_service,
     update_node,
     update_service,
     update_task,
@@ -77,7 +74,7 @@ from engine.store import (
 
 __all__ = ["ControlAPI", "NodeResources"]
 
-O = TypeVar("O", bound=Object)
+ObjectT = TypeVar("ObjectT", bound=Object)
 
 ENGINE_VERSION = "20.10.24"  # the Docker Engine whose API (1.41) we serve
 
@@ -148,9 +145,7 @@ class ControlAPI:
                     task_defaults={},
                     encryption_config={"AutoLockManagers": False},
                 ),
-                join_tokens=JoinTokens(
-                    worker=self._join_token(), manager=self._join_token()
-                ),
+                join_tokens=JoinTokens(worker=self._join_token(), manager=self._join_token()),
                 default_addr_pool=["10.0.0.0/8"],
                 subnet_size=24,
                 data_path_port=4789,
@@ -182,7 +177,7 @@ class ControlAPI:
         leader: bool = False,
         labels: dict[str, str] | None = None,
     ) -> Node:
-        """Adds a node to the swarm, as a join with a token does. It is UNKNOWN until it registers."""
+        """Adds a node, as a join with a token does. It is UNKNOWN until its agent registers."""
         resources = resources or NodeResources()
         node = Node(
             id=self._ids.new_id(),
@@ -267,7 +262,8 @@ class ControlAPI:
     def _free_name(self) -> str:
         while True:
             name = random_name(self._names)
-            if not self._store.view(lambda tx: find_services(tx, by.name(name))):
+            taken = self._store.view(functools.partial(find_services, selector=by.name(name)))
+            if not taken:
                 return name
 
     def get_service(self, reference: str) -> Service:
@@ -298,9 +294,7 @@ class ControlAPI:
                 raise SequenceConflict()
             if rollback:
                 if service.previous_spec is None:
-                    raise FailedPrecondition(
-                        f"service {service.id} does not have a previous spec"
-                    )
+                    raise FailedPrecondition(f"service {service.id} does not have a previous spec")
                 status = UpdateStatus(
                     state="rollback_started",
                     message="manually requested rollback",
@@ -319,9 +313,7 @@ class ControlAPI:
             if (spec.name or "") != (service.spec.name or ""):
                 raise Unimplemented("renaming services is not supported")
             _check_port_conflicts(tx, spec, service.id)
-            changed = replace(
-                service, spec=spec, previous_spec=service.spec, update_status=None
-            )
+            changed = replace(service, spec=spec, previous_spec=service.spec, update_status=None)
             return update_service(tx, changed)
 
         return self._store.update(update)
@@ -342,7 +334,7 @@ class ControlAPI:
         selector = by.service_id(service_id) if service_id else by.all()
         return self._store.view(lambda tx: find_tasks(tx, selector))
 
-    def view(self, fn: Callable[[ReadTx], O]) -> O:
+    def view(self, fn: Callable[[ReadTx], ObjectT]) -> ObjectT:
         return self._store.view(fn)
 
 
@@ -394,7 +386,7 @@ def _check_port_conflicts(tx: ReadTx, spec: ServiceSpec, service_id: str) -> Non
             )
 
 
-def _resolve(tx: ReadTx, kind: type[O], reference: str, what: str) -> O:
+def _resolve(tx: ReadTx, kind: type[ObjectT], reference: str, what: str) -> ObjectT:
     """An object by full ID, then by name, then by unique ID prefix, as the Docker daemon does."""
     if not reference:
         raise InvalidArgument(f"{what} ID must be provided")
@@ -406,14 +398,10 @@ def _resolve(tx: ReadTx, kind: type[O], reference: str, what: str) -> O:
         if len(named) == 1:
             return named[0]
         if len(named) > 1:
-            raise InvalidArgument(
-                f"{what} {reference} is ambiguous ({len(named)} matches found)"
-            )
+            raise InvalidArgument(f"{what} {reference} is ambiguous ({len(named)} matches found)")
     matches = tx.find(kind, by.id_prefix(reference))
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
         raise InvalidArgument(f"{what} {reference} is ambiguous ({len(matches)} matches found)")
     raise NotFound(f"{what} {reference} not found")
-
-

@@ -11,6 +11,7 @@ written in one transaction per batch.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from msgspec.structs import replace
 
 from engine.api.dispatch import Assignments, Session, SessionInvalid
 from engine.api.events import EventCreate, EventDelete, EventUpdate
-from engine.api.objects import Node, NodeDescription, NodeStatus, Task, TaskStatus
+from engine.api.objects import NodeDescription, NodeStatus, Task, TaskStatus
 from engine.api.types import NodeState, TaskState
 from engine.clock import Clock
 from engine.errors import NotFound
@@ -131,10 +132,10 @@ class Dispatcher:
             session = self._sessions.pop(node_id, None)
             if session is not None:
                 session.close()
-            self._store.update(lambda tx, nid=node_id: self._mark_down(tx, nid))
+            self._store.update(functools.partial(self._mark_down, node_id=node_id))
 
     @staticmethod
-    def _mark_down(tx: Tx, node_id: str) -> None:
+    def _mark_down(tx: Tx, *, node_id: str) -> None:
         node = get_node(tx, node_id)
         if node is not None and node.status.state != NodeState.DOWN:
             status = NodeStatus(

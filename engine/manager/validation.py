@@ -9,6 +9,7 @@ from engine.api.simlabels import validate_sim_labels
 from engine.api.specs import (
     ContainerSpec,
     EndpointSpec,
+    FailureAction,
     HealthConfig,
     NodeSpec,
     ResourceObject,
@@ -159,9 +160,7 @@ def _validate_health(health: HealthConfig | None) -> None:
         ("StartPeriod", health.start_period),
     ):
         if value and value < MILLISECOND:
-            raise InvalidArgument(
-                f"ContainerSpec: {field} in HealthConfig cannot be less than 1ms"
-            )
+            raise InvalidArgument(f"ContainerSpec: {field} in HealthConfig cannot be less than 1ms")
     if (health.retries or 0) < 0:
         raise InvalidArgument("ContainerSpec: Retries in HealthConfig cannot be negative")
 
@@ -178,9 +177,8 @@ def _validate_update(config: UpdateConfig | None, kind: str) -> None:
         raise InvalidArgument(
             f"TaskSpec: {kind}-maxfailureratio cannot be less than 0 or bigger than 1"
         )
-    if kind == "rollback" and config.failure_action is not None:
-        if config.failure_action.value == "rollback":
-            raise InvalidArgument("TaskSpec: rollback-failure-action cannot be rollback")
+    if kind == "rollback" and config.failure_action == FailureAction.ROLLBACK:
+        raise InvalidArgument("TaskSpec: rollback-failure-action cannot be rollback")
 
 
 def _validate_endpoint(endpoint: EndpointSpec | None) -> None:

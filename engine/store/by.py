@@ -29,7 +29,7 @@ class By:
         return _MATCHERS[self.index](obj, self.key)
 
 
-def all() -> By:  # noqa: A001 - mirrors SwarmKit's by.All
+def all() -> By:
     return By("all", None)
 
 

@@ -27,7 +27,7 @@ from engine.store.watch import Watcher
 __all__ = ["KINDS", "MemoryStore", "Persistence", "ReadTx", "Tx"]
 
 T = TypeVar("T")
-O = TypeVar("O", bound=Object)
+ObjectT = TypeVar("ObjectT", bound=Object)
 
 KINDS: dict[type[Object], str] = {
     Node: "node",
@@ -110,10 +110,10 @@ class ReadTx:
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
 
-    def get(self, kind: type[O], obj_id: str) -> O | None:
+    def get(self, kind: type[ObjectT], obj_id: str) -> ObjectT | None:
         return self._store._tables[kind].objects.get(obj_id)  # type: ignore[return-value]
 
-    def find(self, kind: type[O], selector: By) -> list[O]:
+    def find(self, kind: type[ObjectT], selector: By) -> list[ObjectT]:
         return list(self._store._tables[kind].find(selector))  # type: ignore[arg-type]
 
 
@@ -127,13 +127,13 @@ class Tx(ReadTx):
         self._written: dict[tuple[type[Object], str], Object | None] = {}
         self._events: list[Event] = []
 
-    def get(self, kind: type[O], obj_id: str) -> O | None:
+    def get(self, kind: type[ObjectT], obj_id: str) -> ObjectT | None:
         key = (kind, obj_id)
         if key in self._written:
             return self._written[key]  # type: ignore[return-value]
         return super().get(kind, obj_id)
 
-    def find(self, kind: type[O], selector: By) -> list[O]:
+    def find(self, kind: type[ObjectT], selector: By) -> list[ObjectT]:
         found = super().find(kind, selector)
         if not self._written:
             return found
@@ -146,7 +146,7 @@ class Tx(ReadTx):
                 result.append(obj)  # type: ignore[arg-type]
         return result
 
-    def create(self, obj: O) -> O:
+    def create(self, obj: ObjectT) -> ObjectT:
         kind = type(obj)
         if not obj.id:
             raise ValueError("an object needs an id before it is created")
@@ -163,7 +163,7 @@ class Tx(ReadTx):
         self._events.append(EventCreate(stored))
         return stored
 
-    def update(self, obj: O) -> O:
+    def update(self, obj: ObjectT) -> ObjectT:
         kind = type(obj)
         old = self.get(kind, obj.id)
         if old is None:

@@ -68,9 +68,7 @@ class SqlitePersistence:
                     "DELETE FROM objects WHERE kind = ? AND id = ?",
                     [(KINDS[type(obj)], obj.id) for obj in deleted],
                 )
-            db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('version', ?)", (version,)
-            )
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('version', ?)", (version,))
         except BaseException:
             db.execute("ROLLBACK")
             raise

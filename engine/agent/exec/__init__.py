@@ -16,7 +16,7 @@ from engine.api.durations import format_timestamp
 from engine.api.objects import ContainerStatus, Task, TaskStatus
 from engine.api.types import TaskState
 
-__all__ = ["Controller", "ExitError", "Executor", "TaskError", "do_step"]
+__all__ = ["Controller", "Executor", "ExitError", "TaskError", "do_step"]
 
 
 class TaskError(Exception):
@@ -57,7 +57,9 @@ class Executor(Protocol):
     def controller(self, task: Task) -> Controller: ...
 
 
-async def do_step(task: Task, status: TaskStatus, controller: Controller, now: float) -> TaskStatus | None:
+async def do_step(
+    task: Task, status: TaskStatus, controller: Controller, now: float
+) -> TaskStatus | None:
     """The next status of ``task`` from ``status``, doing what that takes; None if nothing to do."""
     state = status.state
     stamp = format_timestamp(now)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from engine.api.durations import parse_timestamp
-from engine.api.objects import ContainerStatus, Task
-from engine.api.types import TaskState
+
 from engine.agent.exec import ExitError, TaskError
 from engine.agent.exec.simcontent import SimContent
+from engine.api.durations import parse_timestamp
+from engine.api.objects import ContainerStatus, Task
 from engine.api.simlabels import SimBehaviour
+from engine.api.types import TaskState
 from engine.clock import Clock
 
 __all__ = ["SimContainer", "SimExecutor"]

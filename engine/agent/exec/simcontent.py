@@ -14,13 +14,36 @@ from datetime import UTC, datetime
 
 __all__ = ["LogLine", "SimContent"]
 
-_PATHS = ("/", "/index.html", "/api/v1/items", "/api/v1/orders", "/static/app.js",
-          "/static/style.css", "/healthz", "/login", "/favicon.ico", "/api/v1/users/42")
-_AGENTS = ("Mozilla/5.0 (X11; Linux x86_64)", "curl/7.88.1", "Go-http-client/1.1",
-           "python-requests/2.31.0", "kube-probe/1.27")
+_PATHS = (
+    "/",
+    "/index.html",
+    "/api/v1/items",
+    "/api/v1/orders",
+    "/static/app.js",
+    "/static/style.css",
+    "/healthz",
+    "/login",
+    "/favicon.ico",
+    "/api/v1/users/42",
+)
+_AGENTS = (
+    "Mozilla/5.0 (X11; Linux x86_64)",
+    "curl/7.88.1",
+    "Go-http-client/1.1",
+    "python-requests/2.31.0",
+    "kube-probe/1.27",
+)
 _STATUSES = (200, 200, 200, 200, 200, 200, 304, 301, 404, 500)
-_WORDS = ("processed job", "cache refresh", "flushed batch", "accepted connection",
-          "checkpoint written", "synced state", "handled request", "rotated key")
+_WORDS = (
+    "processed job",
+    "cache refresh",
+    "flushed batch",
+    "accepted connection",
+    "checkpoint written",
+    "synced state",
+    "handled request",
+    "rotated key",
+)
 _LEVELS = ("INFO", "INFO", "INFO", "INFO", "DEBUG", "WARN", "INFO", "ERROR")
 
 

@@ -92,5 +92,3 @@ def shut_down(tx: Tx, tasks: list[Task], desired: TaskState = TaskState.SHUTDOWN
     for task in tasks:
         if task.desired_state < desired:
             update_task(tx, replace(task, desired_state=desired))
-
-

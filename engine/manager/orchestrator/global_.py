@@ -54,12 +54,14 @@ class GlobalOrchestrator:
             self._tick()
             async for event in events:
                 match event:
-                    case EventCreate(obj=Service() as service) | EventUpdate(
-                        obj=Service() as service
-                    ) | EventDelete(obj=Service() as service):
+                    case (
+                        EventCreate(obj=Service() as service)
+                        | EventUpdate(obj=Service() as service)
+                        | EventDelete(obj=Service() as service)
+                    ):
                         self._dirty_services.add(service.id)
-                    case EventCreate(obj=Node()) | EventUpdate(obj=Node()) | EventDelete(
-                        obj=Node()
+                    case (
+                        EventCreate(obj=Node()) | EventUpdate(obj=Node()) | EventDelete(obj=Node())
                     ):
                         self._everything = True
                     case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
@@ -125,8 +127,6 @@ class GlobalOrchestrator:
             elif node.spec.availability == Availability.PAUSE:
                 continue
             elif not tasks:
-                create_task(
-                    tx, new_task(self._ids, service, self._clock.time(), node_id=node.id)
-                )
+                create_task(tx, new_task(self._ids, service, self._clock.time(), node_id=node.id))
         for tasks in by_node.values():  # their nodes were removed
             shut_down(tx, tasks, TaskState.REMOVE)

@@ -52,8 +52,9 @@ class ReplicatedOrchestrator:
             self._tick()
             async for event in events:
                 match event:
-                    case EventCreate(obj=Service() as service) | EventUpdate(
-                        obj=Service() as service
+                    case (
+                        EventCreate(obj=Service() as service)
+                        | EventUpdate(obj=Service() as service)
                     ):
                         self._dirty_services.add(service.id)
                     case EventDelete(obj=Service() as service):

@@ -7,6 +7,8 @@ limit keeps everything. Tasks with desired state REMOVE go once they have stoppe
 
 from __future__ import annotations
 
+import functools
+
 from engine.api.durations import parse_timestamp
 from engine.api.events import EventCommit, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Service, Task
@@ -45,10 +47,9 @@ class TaskReaper:
                             self._removed.add(task.id)
                         self._dirty_instances.add(_instance(task))
                     case EventDelete(obj=Service() as service):
-                        for task in self._store.view(
-                            lambda tx, sid=service.id: find_tasks(tx, by.service_id(sid))
-                        ):
-                            self._removed.add(task.id)
+                        selector = by.service_id(service.id)
+                        tasks = self._store.view(functools.partial(find_tasks, selector=selector))
+                        self._removed.update(task.id for task in tasks)
                     case EventCommit():
                         self._tick()
 
@@ -97,7 +98,9 @@ class TaskReaper:
                 limit = max(limit, attempts + 1)
         if len(tasks) <= limit:
             return set()
-        tasks.sort(key=lambda task: parse_timestamp(task.status.timestamp or "1970-01-01T00:00:00Z"))
+        tasks.sort(
+            key=lambda task: parse_timestamp(task.status.timestamp or "1970-01-01T00:00:00Z")
+        )
         excess = len(tasks) - limit
         doomed: set[str] = set()
         for task in tasks:

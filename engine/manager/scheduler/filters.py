@@ -16,8 +16,15 @@ __all__ = ["Pipeline", "Requirements"]
 class Requirements:
     """What a group of identical tasks asks of a node, worked out once per group."""
 
-    __slots__ = ("constraints", "cpus", "host_ports", "max_replicas", "memory", "platforms",
-                 "service_id")
+    __slots__ = (
+        "constraints",
+        "cpus",
+        "host_ports",
+        "max_replicas",
+        "memory",
+        "platforms",
+        "service_id",
+    )
 
     def __init__(self, task: Task, host_ports: tuple[tuple[int, str], ...]) -> None:
         spec = task.spec
@@ -100,9 +107,7 @@ class PlatformFilter(Filter):
         for wanted in needs.platforms:
             arch = (wanted.architecture or "").lower()
             arch = _ARCH_ALIASES.get(arch, arch)
-            if (not arch or arch == node_arch) and (
-                not wanted.os or wanted.os.lower() == node_os
-            ):
+            if (not arch or arch == node_arch) and (not wanted.os or wanted.os.lower() == node_os):
                 return True
         return False
 

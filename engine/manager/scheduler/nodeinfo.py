@@ -117,5 +117,3 @@ def _reservations(task: Task) -> tuple[int, int]:
     if reservations is None:
         return 0, 0
     return reservations.nano_cpus or 0, reservations.memory_bytes or 0
-
-

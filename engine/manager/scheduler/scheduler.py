@@ -119,9 +119,7 @@ class Scheduler:
                 case EventDelete(obj=Node() as node):
                     self._nodes.pop(node.id, None)
                     self._changed = True
-                case EventCreate(obj=Service() as service) | EventUpdate(
-                    obj=Service() as service
-                ):
+                case EventCreate(obj=Service() as service) | EventUpdate(obj=Service() as service):
                     self._set_service(service)
                 case EventDelete(obj=Service() as service):
                     self._host_ports.pop(service.id, None)
