@@ -112,8 +112,12 @@ class Sim:
         return node.description.hostname if node.description else node_id
 
     def per_node(self, service: str | None = None) -> dict[str, int]:
-        """Running tasks per hostname, including nodes with none."""
-        counts = collections.Counter(self.hostname(t.node_id) for t in self.running(service))
+        """Running tasks that are meant to run, per hostname, including nodes with none."""
+        counts = collections.Counter(
+            self.hostname(t.node_id)
+            for t in self.running(service)
+            if t.desired_state == TaskState.RUNNING
+        )
         for node in self.control.list_nodes():
             counts.setdefault(node.description.hostname if node.description else node.id, 0)
         return dict(sorted(counts.items()))
