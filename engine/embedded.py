@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -102,8 +103,12 @@ class EmbeddedCluster:
     ) -> None:
         await self.stop()
 
-    async def start(self) -> None:
-        """Initialises the swarm if new, then starts the manager and every node's agent."""
+    async def start(self, offline: Iterable[str] = ()) -> None:
+        """Initialises the swarm if new, then starts the manager and every node's agent.
+
+        Args:
+            offline: hostnames whose agents start disconnected, as nodes that do not come back.
+        """
         self.control.init_cluster(self._heartbeat_period)
         existing = self.store.view(lambda tx: find_nodes(tx, by.all()))
         if not existing:
@@ -116,15 +121,17 @@ class EmbeddedCluster:
                     leader=index == 0,
                 )
             existing = self.store.view(lambda tx: find_nodes(tx, by.all()))
-        self._runner = asyncio.create_task(self._run(existing))
+        self._runner = asyncio.create_task(self._run(existing, set(offline)))
         await self._started.wait()
 
-    async def _run(self, nodes: list[Node]) -> None:
+    async def _run(self, nodes: list[Node], offline: set[str]) -> None:
         async with asyncio.TaskGroup() as group:
             self._group = group
             group.create_task(self.manager.run(), name="manager")
             for node in sorted(nodes, key=_join_order):
-                self._start_agent(node)
+                sim = self._start_agent(node)
+                if sim.hostname in offline:
+                    sim.agent.disconnect()
             self._started.set()
 
     def _start_agent(self, node: Node) -> SimNode:

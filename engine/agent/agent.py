@@ -149,8 +149,10 @@ class Agent:
                     await asyncio.wait((step, waiter), return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     waiter.cancel()
-                if not step.done():
-                    step.cancel()
+                    interrupted = not step.done()
+                    if interrupted:
+                        step.cancel()
+                if interrupted:  # the assignment changed: start over from the new one
                     with contextlib.suppress(asyncio.CancelledError):
                         await step
                     continue

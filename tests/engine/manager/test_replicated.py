@@ -61,4 +61,3 @@ async def test_scaling_to_zero_and_back(sim: Sim) -> None:
     sim.scale("web", 2)
     await sim.converge("web", 2)
     assert sorted(t.slot for t in sim.running("web")) == [1, 2]
-

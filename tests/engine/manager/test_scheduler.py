@@ -25,7 +25,9 @@ async def test_seven_replicas_spread_three_two_two(sim: Sim) -> None:
 
 async def test_spread_counts_the_service_before_all_tasks(sim: Sim) -> None:
     # swarm-master already runs two tasks of another service; a new service still goes 1/1/1.
-    sim.control.create_service(make_spec(name="other", replicas=2, constraints=["node.role==manager"]))
+    sim.control.create_service(
+        make_spec(name="other", replicas=2, constraints=["node.role==manager"])
+    )
     await sim.converge("other", 2)
     sim.control.create_service(make_spec(replicas=3))
     await sim.converge("web", 3)
