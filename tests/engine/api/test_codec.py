@@ -1,0 +1,123 @@
+"""API values convert to and from the Engine API's JSON without loss.
+
+``dockerd/`` holds what a real Docker Engine 20.10.24 (API 1.41) answered for a swarm with a
+replicated service (constraints, preferences, reservations, limits, a health check, a restart
+policy, an update config, a published port, updated once) and a global one.
+``spec_examples.json`` holds the examples of the v1.41 swagger spec.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.api.codec import decode, encode
+from engine.api.objects import Cluster, Node, Service, Task
+from engine.api.specs import NodeSpec, ServiceSpec
+from engine.api.types import NodeRole, TaskState
+from engine.errors import InvalidArgument
+
+HERE = Path(__file__).parent
+EXAMPLES = json.loads((HERE / "spec_examples.json").read_text())
+
+
+def _without_nulls(value: Any) -> Any:
+    """JSON with explicit nulls dropped: a null and a missing field mean the same in the API."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _round_trip(data: Any, kind: Any) -> Any:
+    return json.loads(encode(decode(json.dumps(data), kind)))
+
+
+@pytest.mark.parametrize(
+    ("fixture", "kind"),
+    [
+        ("services.json", list[Service]),
+        ("nodes.json", list[Node]),
+        ("tasks.json", list[Task]),
+        ("swarm.json", Cluster),
+    ],
+)
+def test_real_dockerd_answers_round_trip_exactly(fixture: str, kind: Any) -> None:
+    original = json.loads((HERE / "dockerd" / fixture).read_text())
+    assert _round_trip(original, kind) == _without_nulls(original)
+
+
+@pytest.mark.parametrize(
+    ("example", "kind"),
+    [
+        ("Service", Service),
+        ("Task", Task),
+        ("Task list", list[Task]),
+        ("ServiceSpec (create body)", ServiceSpec),
+        ("ServiceSpec (update body)", ServiceSpec),
+        ("NodeSpec", NodeSpec),
+    ],
+)
+def test_swagger_examples_round_trip(example: str, kind: Any) -> None:
+    original = EXAMPLES[example]
+    assert _round_trip(original, kind) == _without_nulls(original)
+
+
+def test_fields_read_as_values() -> None:
+    services = decode((HERE / "dockerd" / "services.json").read_bytes(), list[Service])
+    web = next(s for s in services if s.spec.name == "web")
+    template = web.spec.task_template
+    assert template is not None and template.container_spec is not None
+    assert template.container_spec.healthcheck is not None
+    assert template.container_spec.healthcheck.interval == 5_000_000_000
+    assert template.resources.reservations.nano_cpus == 100_000_000  # type: ignore[union-attr]
+    assert web.previous_spec is not None and web.update_status is not None
+    nodes = decode((HERE / "dockerd" / "nodes.json").read_bytes(), list[Node])
+    assert nodes[0].spec.role == NodeRole.MANAGER
+    assert nodes[0].manager_status is not None and nodes[0].manager_status.leader
+    tasks = decode((HERE / "dockerd" / "tasks.json").read_bytes(), list[Task])
+    assert {t.desired_state for t in tasks} >= {TaskState.RUNNING}
+
+
+def test_task_states_order_as_swarmkit() -> None:
+    ordered = [
+        TaskState.NEW,
+        TaskState.PENDING,
+        TaskState.ASSIGNED,
+        TaskState.ACCEPTED,
+        TaskState.PREPARING,
+        TaskState.READY,
+        TaskState.STARTING,
+        TaskState.RUNNING,
+        TaskState.COMPLETE,
+        TaskState.SHUTDOWN,
+        TaskState.FAILED,
+        TaskState.REJECTED,
+        TaskState.REMOVE,
+        TaskState.ORPHANED,
+    ]
+    assert sorted(reversed(ordered)) == ordered
+    assert TaskState.RUNNING.rank == 512
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{", "malformed JSON"),
+        (b'{"Name": 3}', "Expected `str | null`, got `int` - at `$.Name`"),
+        (b'{"Mode": {"Replicated": {"Replicas": -1}}}', "at `$.Mode.Replicated.Replicas`"),
+        (b'{"Mode": {"Sometimes": {}}}', "unknown field `Sometimes`"),
+        (
+            b'{"TaskTemplate": {"RestartPolicy": {"Condition": "maybe"}}}',
+            "Invalid enum value 'maybe'",
+        ),
+        (b'{"UpdateConfig": {"Delay": "5s"}}', "Expected `int | null`, got `str`"),
+    ],
+)
+def test_bad_json_is_an_invalid_argument_that_says_where(body: bytes, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message.replace("$", r"\$").replace("|", r"\|")):
+        decode(body, ServiceSpec)
