@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from msgspec.structs import replace
 
 from engine.api.dispatch import Assignments, Session, SessionInvalid
+from engine.api.durations import format_timestamp
 from engine.api.events import EventCreate, EventDelete, EventUpdate
-from engine.api.objects import NodeDescription, NodeStatus, Task, TaskStatus
+from engine.api.objects import Node, NodeDescription, NodeStatus, Task, TaskStatus
 from engine.api.types import NodeState, TaskState
 from engine.clock import Clock
 from engine.errors import NotFound
@@ -42,6 +43,7 @@ from engine.store import (
 __all__ = ["Dispatcher", "NodeSession"]
 
 GRACE_MULTIPLIER = 3  # SwarmKit's defaultGracePeriodMultiplier: missed periods before DOWN
+NODE_DOWN_PERIOD = 24 * 3600.0  # SwarmKit's defaultNodeDownPeriod: then its tasks are ORPHANED
 HEARTBEAT_EPSILON = 0.5  # seconds; SwarmKit's defaultHeartBeatEpsilon
 UNKNOWN_MESSAGE = 'Node moved to "unknown" state due to leadership change in cluster'
 
@@ -85,6 +87,7 @@ class Dispatcher:
         self._sessions: dict[str, NodeSession] = {}
         self._deadlines: dict[str, float] = {}
         self._deadline_added = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
         self._updates: dict[str, tuple[str, TaskStatus]] = {}
         self._flush_scheduled = False
 
@@ -93,7 +96,11 @@ class Dispatcher:
     async def run(self) -> None:
         self._store.update(self._mark_unknown)
         async with asyncio.TaskGroup() as group:
+            self._group = group
             group.create_task(self._expire_nodes())
+            for node in self._store.view(lambda tx: find_nodes(tx, by.all())):
+                if node.status.state == NodeState.DOWN:
+                    group.create_task(self._orphan_after(node.id, node.version.index))
             async for event in self._store.watch():
                 match event:
                     case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
@@ -132,16 +139,40 @@ class Dispatcher:
             session = self._sessions.pop(node_id, None)
             if session is not None:
                 session.close()
-            self._store.update(functools.partial(self._mark_down, node_id=node_id))
+            down = self._store.update(functools.partial(self._mark_down, node_id=node_id))
+            if down is not None and self._group is not None:
+                self._group.create_task(self._orphan_after(node_id, down.version.index))
 
     @staticmethod
-    def _mark_down(tx: Tx, *, node_id: str) -> None:
+    def _mark_down(tx: Tx, *, node_id: str) -> Node | None:
         node = get_node(tx, node_id)
-        if node is not None and node.status.state != NodeState.DOWN:
-            status = NodeStatus(
-                state=NodeState.DOWN, message="heartbeat failure", addr=node.status.addr
+        if node is None or node.status.state == NodeState.DOWN:
+            return None
+        status = NodeStatus(
+            state=NodeState.DOWN, message="heartbeat failure", addr=node.status.addr
+        )
+        return update_node(tx, replace(node, status=status))
+
+    async def _orphan_after(self, node_id: str, down_version: int) -> None:
+        """A node down for NODE_DOWN_PERIOD: its tasks that were to run are ORPHANED."""
+        await self._clock.sleep(NODE_DOWN_PERIOD)
+
+        def orphan(tx: Tx) -> None:
+            node = get_node(tx, node_id)
+            if node is None or node.status.state != NodeState.DOWN:
+                return
+            if node.version.index != down_version:
+                return  # it came back (and maybe went down again) since
+            status = TaskStatus(
+                state=TaskState.ORPHANED,
+                message="node has been down for too long",
+                timestamp=format_timestamp(self._clock.time()),
             )
-            update_node(tx, replace(node, status=status))
+            for task in find_tasks(tx, by.node_id(node_id)):
+                if TaskState.ASSIGNED <= task.status.state <= TaskState.RUNNING:
+                    update_task(tx, replace(task, status=status))
+
+        self._store.update(orphan)
 
     def _route(self, task: Task) -> None:
         if not task.node_id or task.status.state < TaskState.ASSIGNED:

@@ -78,6 +78,8 @@ def _validate_mode(spec: ServiceSpec) -> None:
         raise InvalidArgument(f"ServiceSpec: only one mode may be given, not {' and '.join(given)}")
     if given and given[0].endswith("-job"):
         raise InvalidArgument(f"ServiceSpec: {given[0]} mode is not supported by this engine")
+    if mode.replicated is not None and (mode.replicated.replicas or 0) < 0:
+        raise InvalidArgument("Number of replicas must be non-negative")
 
 
 def _validate_task(task: TaskSpec | None) -> None:
@@ -97,6 +99,8 @@ def _validate_task(task: TaskSpec | None) -> None:
             )
     _validate_restart(task.restart_policy)
     if task.placement is not None:
+        if (task.placement.max_replicas or 0) < 0:
+            raise InvalidArgument("Placement: max replicas per node cannot be negative")
         try:
             constraint.parse(task.placement.constraints)
         except ValueError as error:
@@ -129,6 +133,8 @@ def _validate_restart(policy: RestartPolicy | None) -> None:
         raise InvalidArgument("TaskSpec: restart-delay cannot be negative")
     if (policy.window or 0) < 0:
         raise InvalidArgument("TaskSpec: restart-window cannot be negative")
+    if (policy.max_attempts or 0) < 0:
+        raise InvalidArgument("TaskSpec: restart-max-attempts cannot be negative")
 
 
 def _validate_container(container: ContainerSpec) -> None:
@@ -168,6 +174,8 @@ def _validate_health(health: HealthConfig | None) -> None:
 def _validate_update(config: UpdateConfig | None, kind: str) -> None:
     if config is None:
         return
+    if (config.parallelism or 0) < 0:
+        raise InvalidArgument(f"TaskSpec: {kind}-parallelism cannot be negative")
     if (config.delay or 0) < 0:
         raise InvalidArgument(f"TaskSpec: {kind}-delay cannot be negative")
     if (config.monitor or 0) < 0:

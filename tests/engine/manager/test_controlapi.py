@@ -39,6 +39,15 @@ BAD_SPECS = [
     pytest.param(
         ServiceSpec(
             name="x",
+            mode=ServiceMode(replicated=ReplicatedService(replicas=-1)),
+            task_template=_template(),
+        ),
+        "Number of replicas must be non-negative",
+        id="negative replicas",
+    ),
+    pytest.param(
+        ServiceSpec(
+            name="x",
             mode=ServiceMode(replicated=ReplicatedService(replicas=1), global_=GlobalService()),
             task_template=_template(),
         ),

@@ -95,3 +95,29 @@ async def test_heartbeat_period_is_configurable() -> None:
 async def test_heartbeats_keep_a_node_ready(sim: Sim) -> None:
     await sim.advance(300)
     assert {n.status.state for n in sim.control.list_nodes()} == {NodeState.READY}
+
+
+async def test_tasks_of_a_node_down_for_24_hours_are_orphaned() -> None:
+    sim = await start_sim(heartbeat=60.0)  # fewer timers to run through a simulated day
+    try:
+        sim.control.create_service(make_spec(replicas=3))
+        await sim.converge("web", 3)
+        sim.cluster.stop_node("swarm-node-1")
+        await sim.until(
+            lambda: sim.node("swarm-node-1").status.state == NodeState.DOWN, timeout=600
+        )
+        down_at = sim.clock.monotonic()
+        await sim.advance(23 * 3600)
+        on_node = [t for t in sim.tasks("web") if sim.hostname(t.node_id) == "swarm-node-1"]
+        assert {t.status.state for t in on_node} == {TaskState.RUNNING}
+        await sim.until(
+            lambda: all(
+                t.status.state == TaskState.ORPHANED
+                for t in sim.tasks("web")
+                if sim.hostname(t.node_id) == "swarm-node-1"
+            ),
+            timeout=2 * 3600,
+        )
+        assert 24 * 3600 - 1 <= sim.clock.monotonic() - down_at <= 24 * 3600 + 1
+    finally:
+        await sim.cluster.stop()

@@ -47,6 +47,8 @@ async def test_spread_counts_the_service_before_all_tasks(sim: Sim) -> None:
         ("engine.labels.storage!=ssd", set()),
         ("node.platform.os==linux", {"swarm-master", "swarm-node-1", "swarm-node-2"}),
         ("node.platform.arch!=x86_64", set()),
+        ("node.platform.arch==x86_64", {"swarm-master", "swarm-node-1", "swarm-node-2"}),
+        ("node.platform.os!=linux", set()),
         ("node.hostname==SWARM-NODE-2", {"swarm-node-2"}),  # values compare case-insensitively
     ],
 )
@@ -70,6 +72,11 @@ async def test_constraint_on_node_id(sim: Sim) -> None:
     sim.control.create_service(make_spec(replicas=2, constraints=[f"node.id=={node_id}"]))
     await sim.converge("web", 2)
     assert sim.per_node("web")["swarm-node-1"] == 2
+    sim.control.create_service(
+        make_spec(name="elsewhere", replicas=4, constraints=[f"node.id!={node_id}"])
+    )
+    await sim.converge("elsewhere", 4)
+    assert sim.per_node("elsewhere")["swarm-node-1"] == 0
 
 
 async def test_impossible_constraint_leaves_tasks_pending_with_swarmkits_message(sim: Sim) -> None:
