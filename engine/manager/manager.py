@@ -13,6 +13,7 @@ from engine.manager.orchestrator.global_ import GlobalOrchestrator
 from engine.manager.orchestrator.replicated import ReplicatedOrchestrator
 from engine.manager.orchestrator.restart import RestartSupervisor
 from engine.manager.orchestrator.taskreaper import TaskReaper
+from engine.manager.orchestrator.update import UpdateSupervisor
 from engine.manager.scheduler import Scheduler
 from engine.store import MemoryStore
 
@@ -34,12 +35,14 @@ class Manager:
         self.clock = clock
         self.control = ControlAPI(store, clock, ids)
         self.restarts = RestartSupervisor(store, clock, ids)
+        self.updates = UpdateSupervisor(store, clock, ids, self.restarts)
         self.dispatcher = Dispatcher(store, clock, ids, seed, heartbeat_epsilon)
         self.scheduler = Scheduler(store, clock)
         self._components = (
             self.restarts,
-            ReplicatedOrchestrator(store, clock, ids, self.restarts),
-            GlobalOrchestrator(store, clock, ids, self.restarts),
+            self.updates,
+            ReplicatedOrchestrator(store, clock, ids, self.restarts, self.updates),
+            GlobalOrchestrator(store, clock, ids, self.restarts, self.updates),
             TaskReaper(store),
             Allocator(store, clock),
             self.scheduler,

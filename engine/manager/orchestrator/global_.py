@@ -17,6 +17,7 @@ from engine.ids import IdGenerator
 from engine.manager import constraint, defaults
 from engine.manager.orchestrator import invalid_node, new_task, shut_down
 from engine.manager.orchestrator.restart import RestartSupervisor
+from engine.manager.orchestrator.update import UpdateSupervisor
 from engine.store import (
     MemoryStore,
     ReadTx,
@@ -39,12 +40,18 @@ class GlobalOrchestrator:
     """Keeps one task of each global service on each eligible node."""
 
     def __init__(
-        self, store: MemoryStore, clock: Clock, ids: IdGenerator, restarts: RestartSupervisor
+        self,
+        store: MemoryStore,
+        clock: Clock,
+        ids: IdGenerator,
+        restarts: RestartSupervisor,
+        updates: UpdateSupervisor,
     ) -> None:
         self._store = store
         self._clock = clock
         self._ids = ids
         self._restarts = restarts
+        self._updates = updates
         self._dirty_services: set[str] = set()
         self._dirty_tasks: set[str] = set()
         self._everything = False
@@ -83,7 +90,11 @@ class GlobalOrchestrator:
         if self._everything or self._dirty_services:
             everything, self._everything = self._everything, False
             service_ids, self._dirty_services = self._dirty_services, set()
-            self._store.update(lambda tx: self._reconcile_services(tx, service_ids, everything))
+            reconciled = self._store.update(
+                lambda tx: self._reconcile_services(tx, service_ids, everything)
+            )
+            for service_id in reconciled:
+                self._updates.update(service_id)
 
     def _restart_tasks(self, tx: Tx, task_ids: set[str]) -> None:
         cluster = get_cluster(tx)
@@ -102,16 +113,20 @@ class GlobalOrchestrator:
             else:
                 self._restarts.restart(tx, cluster, service, task)
 
-    def _reconcile_services(self, tx: Tx, service_ids: set[str], everything: bool) -> None:
+    def _reconcile_services(self, tx: Tx, service_ids: set[str], everything: bool) -> list[str]:
+        """Places or stops each global service's tasks; returns the services it looked at."""
         if everything:
             service_ids = service_ids | {service.id for service in find_services(tx, by.all())}
         nodes = find_nodes(tx, by.all())
+        reconciled = []
         for service_id in sorted(service_ids):
             service = get_service(tx, service_id)
             if service is None:
                 shut_down(tx, find_tasks(tx, by.service_id(service_id)), TaskState.REMOVE)
             elif defaults.is_global(service.spec):
                 self._reconcile(tx, service, nodes)
+                reconciled.append(service_id)
+        return reconciled
 
     def _reconcile(self, tx: Tx, service: Service, nodes: list[Node]) -> None:
         placement = service.spec.task_template.placement if service.spec.task_template else None

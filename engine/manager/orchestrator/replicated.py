@@ -1,7 +1,8 @@
 """ReplicatedOrchestrator: keeps ``replicas`` slots of every replicated service.
 
-Service-level work (scale up, scale down, remove) happens in ``_reconcile``; task-level work
-(restart failed tasks and tasks on nodes that went down or were drained) in ``_restart_tasks``.
+Service-level work (scale up, scale down, remove) happens in ``_reconcile``, then the update
+supervisor brings out-of-date tasks to the service's spec; task-level work (restart failed tasks
+and tasks on nodes that went down or were drained) happens in ``_restart_tasks``.
 Scheduling is not done here; see engine.manager.scheduler.
 """
 
@@ -17,6 +18,7 @@ from engine.ids import IdGenerator
 from engine.manager import defaults
 from engine.manager.orchestrator import invalid_node, new_task, runnable_slots, shut_down
 from engine.manager.orchestrator.restart import RestartSupervisor
+from engine.manager.orchestrator.update import UpdateSupervisor
 from engine.store import (
     MemoryStore,
     ReadTx,
@@ -38,12 +40,18 @@ class ReplicatedOrchestrator:
     """Creates and removes tasks so each replicated service runs ``replicas`` slots."""
 
     def __init__(
-        self, store: MemoryStore, clock: Clock, ids: IdGenerator, restarts: RestartSupervisor
+        self,
+        store: MemoryStore,
+        clock: Clock,
+        ids: IdGenerator,
+        restarts: RestartSupervisor,
+        updates: UpdateSupervisor,
     ) -> None:
         self._store = store
         self._clock = clock
         self._ids = ids
         self._restarts = restarts
+        self._updates = updates
         self._dirty_services: set[str] = set()
         self._dirty_tasks: set[str] = set()
 
@@ -88,7 +96,9 @@ class ReplicatedOrchestrator:
             self._store.update(lambda tx: self._restart_tasks(tx, task_ids))
         if self._dirty_services:
             service_ids, self._dirty_services = self._dirty_services, set()
-            self._store.update(lambda tx: self._reconcile_services(tx, service_ids))
+            reconciled = self._store.update(lambda tx: self._reconcile_services(tx, service_ids))
+            for service_id in reconciled:
+                self._updates.update(service_id)
 
     # Task level: restarts.
 
@@ -107,13 +117,18 @@ class ReplicatedOrchestrator:
 
     # Service level: scale and remove.
 
-    def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> None:
+    def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> list[str]:
+        """Scales each service; returns those whose tasks the updater should look at."""
+        reconciled = []
         for service_id in sorted(service_ids):
             service = get_service(tx, service_id)
             if service is None:
                 shut_down(tx, find_tasks(tx, by.service_id(service_id)), TaskState.REMOVE)
+                reconciled.append(service_id)
             elif not defaults.is_global(service.spec):
                 self._reconcile(tx, service)
+                reconciled.append(service_id)
+        return reconciled
 
     def _reconcile(self, tx: Tx, service: Service) -> None:
         slots = runnable_slots(tx, service.id)

@@ -45,14 +45,14 @@ class RestartSupervisor:
         self._stopped: dict[str, asyncio.Event] = {}
         self._delayed: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
-        self._waiting: list[Coroutine[Any, Any, None]] = []
+        self._waiting: list[tuple[Coroutine[Any, Any, None], str, asyncio.Future[None]]] = []
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             self._group = group
-            for coroutine in self._waiting:
-                self._spawn_now(coroutine)
-            self._waiting.clear()
+            waiting, self._waiting = self._waiting, []
+            for coroutine, new_task_id, done in waiting:
+                self._spawn(coroutine, new_task_id, done)
             async for event in self._store.watch():
                 match event:
                     case EventUpdate(obj=Task() as task) if task.status.state > TaskState.RUNNING:
@@ -114,9 +114,17 @@ class RestartSupervisor:
             restarts = [moment for moment in restarts if moment >= since]
         return len(restarts) < policy.max_attempts
 
-    def delay_start(self, old_task_id: str | None, new_task_id: str, delay: float) -> None:
-        """Moves the new task to desired RUNNING after ``delay``, once the old one stopped."""
-        self._spawn(self._delay_start(old_task_id, new_task_id, delay), new_task_id)
+    def delay_start(
+        self, old_task_id: str | None, new_task_id: str, delay: float
+    ) -> asyncio.Future[None]:
+        """Moves the new task to desired RUNNING after ``delay``, once the old one stopped.
+
+        Returns:
+            A future that is done once the task was started, or its start abandoned.
+        """
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._spawn(self._delay_start(old_task_id, new_task_id, delay), new_task_id, done)
+        return done
 
     def _record(self, service: Service, task: Task) -> None:
         instance = self._instance(service, task)
@@ -128,15 +136,18 @@ class RestartSupervisor:
             return (0, task.node_id)
         return (task.slot, "")
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None], new_task_id: str) -> None:
+    def _spawn(
+        self,
+        coroutine: Coroutine[Any, Any, None],
+        new_task_id: str,
+        done: asyncio.Future[None],
+    ) -> None:
         if self._group is None:
-            self._waiting.append(coroutine)
+            self._waiting.append((coroutine, new_task_id, done))
             return
-        self._delayed[new_task_id] = self._spawn_now(coroutine)
-
-    def _spawn_now(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        assert self._group is not None
-        return self._group.create_task(coroutine)
+        task = self._group.create_task(coroutine)
+        task.add_done_callback(lambda _: _resolve(done))
+        self._delayed[new_task_id] = task
 
     def _mark_stopped(self, task_id: str) -> None:
         stopped = self._stopped.pop(task_id, None)
@@ -165,3 +176,8 @@ class RestartSupervisor:
         task = get_task(tx, task_id)
         if task is not None and task.desired_state < TaskState.RUNNING:
             update_task(tx, replace(task, desired_state=TaskState.RUNNING))
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
