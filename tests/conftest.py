@@ -188,3 +188,36 @@ async def sim() -> AsyncIterator[Sim]:
     simulation = await start_sim()
     yield simulation
     await simulation.cluster.stop()
+
+
+def update_spec(sim: Sim, service: str, **changes: object) -> None:
+    """Updates the service's spec: ``image``, ``labels``, ``update`` (an UpdateConfig),
+    ``rollback`` (a RollbackConfig), ``force`` (bump ForceUpdate), ``health`` (a HealthConfig).
+    """
+    from msgspec.structs import replace
+
+    current = sim.control.get_service(service)
+    spec = current.spec
+    template = spec.task_template
+    assert template is not None and template.container_spec is not None
+    container = template.container_spec
+    if "image" in changes:
+        container = replace(container, image=changes["image"])
+    if "labels" in changes:
+        container = replace(container, labels=changes["labels"])
+    if "health" in changes:
+        container = replace(container, healthcheck=changes["health"])
+    template = replace(template, container_spec=container)
+    if changes.get("force"):
+        template = replace(template, force_update=(template.force_update or 0) + 1)
+    spec = replace(spec, task_template=template)
+    if "update" in changes:
+        spec = replace(spec, update_config=changes["update"])
+    if "rollback" in changes:
+        spec = replace(spec, rollback_config=changes["rollback"])
+    sim.control.update_service(current.id, current.version.index, spec)
+
+
+def image_of(task: Task) -> str:
+    container = task.spec.container_spec
+    return (container.image if container else None) or ""

@@ -13,7 +13,7 @@ from engine.agent.exec import ExitError, TaskError
 from engine.agent.exec.simcontent import SimContent
 from engine.api.durations import parse_timestamp
 from engine.api.objects import ContainerStatus, Task
-from engine.api.simlabels import SimBehaviour
+from engine.api.simlabels import SimBehaviour, effective_health
 from engine.api.types import TaskState
 from engine.clock import Clock
 
@@ -21,6 +21,8 @@ __all__ = ["SimContainer", "SimExecutor"]
 START_TIME = 0.5  # seconds from "starting" to "started"
 STOP_TIME = 0.2  # seconds a container takes to stop
 FIRST_PULL = (1.0, 3.0)  # seconds, the range of a first pull of an image on a node
+UNHEALTHY = "dockerexec: unhealthy container"  # the error swarm's container agent reports
+EPSILON = 1e-6  # seconds; float slack when comparing a timer's moment with its deadline
 
 
 class SimContainer:
@@ -36,6 +38,9 @@ class SimContainer:
         self.exit_code: int | None = None
         self.content: SimContent | None = None
         self.stopped: float | None = None
+        self.health: str | None = None  # "starting", "healthy" or "unhealthy" with a check
+        self.failing_streak = 0
+        self.next_probe: float | None = None
         self._seed = seed
         self._pid = 1000 + int(digest[:6], 16) % 60000
 
@@ -77,6 +82,7 @@ class SimController:
         self._clock = executor.clock
         self._task = task
         self._behaviour = SimBehaviour.from_labels(_labels(task))
+        self._health = effective_health(task.spec.container_spec)
         self._container = executor.containers.get(task.id)
         if self._container is None and task.status.state >= TaskState.RUNNING:
             self._adopt(task)
@@ -111,28 +117,66 @@ class SimController:
 
     async def start(self) -> None:
         container = self._ensure()
-        if container.content is not None:
-            return  # already started
-        await self._clock.sleep(START_TIME)
-        if self._behaviour.start_error:
-            container.stop(self._clock.time(), 128)
-            raise TaskError(self._behaviour.start_error)
-        container.start(self._clock.time())
+        if container.content is None:
+            await self._clock.sleep(START_TIME)
+            if self._behaviour.start_error:
+                container.stop(self._clock.time(), 128)
+                raise TaskError(self._behaviour.start_error)
+            container.start(self._clock.time())
+            container.health = "starting" if self._health else None
+        if self._health is not None and container.health != "healthy":
+            await self._live(container, until_healthy=True)  # STARTING until the first pass
+            if container.exit_code:
+                raise ExitError(container.exit_code)
 
     async def wait(self) -> None:
         container = self._ensure()
         if container.content is None:
             container.start(self._clock.time())
-        assert container.content is not None
         if container.exit_code is None:
-            behaviour = self._behaviour
-            if behaviour.exit_after is None:
-                await asyncio.Event().wait()  # runs until told to stop
-            exit_at = container.content.started + (behaviour.exit_after or 0.0)
-            await self._clock.sleep(exit_at - self._clock.time())
-            container.stop(self._clock.time(), behaviour.exit_code or 0)
+            await self._live(container, until_healthy=False)
         if container.exit_code:
             raise ExitError(container.exit_code)
+
+    async def _live(self, container: SimContainer, until_healthy: bool) -> None:
+        """Runs the container's life: health probes and its exit, whichever comes first.
+
+        Returns when it exits, or (``until_healthy``) when a probe first passes.
+
+        Raises:
+            TaskError: ``retries`` probes in a row failed after the start period.
+        """
+        assert container.content is not None
+        started = container.content.started
+        behaviour = self._behaviour
+        health = self._health
+        exit_at = None if behaviour.exit_after is None else started + behaviour.exit_after
+        if health is not None and container.next_probe is None:
+            first = started + health.interval
+            now = self._clock.time()
+            container.next_probe = first if first > now else now + health.interval
+        while True:
+            due = [t for t in (exit_at, container.next_probe) if t is not None]
+            if not due:
+                await asyncio.Event().wait()  # runs until told to stop
+            await self._clock.sleep(min(due) - self._clock.time())
+            now = self._clock.time()
+            if exit_at is not None and now >= exit_at - EPSILON:
+                container.stop(now, behaviour.exit_code or 0)
+                return
+            assert health is not None and container.next_probe is not None
+            container.next_probe += health.interval
+            if behaviour.probe_passes(now - started):
+                container.failing_streak = 0
+                container.health = "healthy"
+                if until_healthy:
+                    return
+            elif now - started >= health.start_period:
+                container.failing_streak += 1
+                if container.failing_streak >= health.retries:
+                    container.health = "unhealthy"
+                    container.stop(now, 137)  # the agent kills an unhealthy container
+                    raise TaskError(UNHEALTHY)
 
     async def shutdown(self) -> None:
         container = self._container
