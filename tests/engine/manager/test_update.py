@@ -278,3 +278,15 @@ async def test_an_update_goes_on_after_an_engine_restart(tmp_path: Path) -> None
 def image_of_spec(spec: object) -> str:
     template = spec.task_template  # type: ignore[attr-defined]
     return template.container_spec.image  # type: ignore[no-any-return]
+
+
+async def test_failures_in_the_start_period_do_not_count(sim: Sim) -> None:
+    health = HealthConfig(
+        test=["CMD", "true"], interval=2 * SECOND, retries=1, start_period=20 * SECOND
+    )
+    sim.control.create_service(make_spec(labels={"swarmdeck.sim.health": "unhealthy"}))
+    update_spec(sim, "web", health=health)
+    await sim.until(lambda: any(t.status.state == TaskState.STARTING for t in sim.tasks("web")))
+    starting_at = sim.clock.monotonic()
+    await sim.until(lambda: any(t.status.state == TaskState.FAILED for t in sim.tasks("web")))
+    assert 20 <= sim.clock.monotonic() - starting_at <= 23
