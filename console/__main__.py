@@ -77,6 +77,11 @@ async def _show(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["engine"]:
+        from engine.cli import main as engine_main
+
+        sys.exit(engine_main(argv[1:]))
     args = _parser().parse_args(argv)
     if args.nodes < 1:
         _parser().error("--nodes must be at least 1")

@@ -18,8 +18,8 @@ from pathlib import Path
 from types import TracebackType
 
 from engine.agent.agent import Agent
-from engine.agent.exec.sim import SimExecutor
-from engine.api.objects import Node
+from engine.agent.exec.sim import SimContainer, SimExecutor
+from engine.api.objects import Node, Task
 from engine.api.types import NodeRole
 from engine.clock import Clock, SystemClock
 from engine.ids import IdGenerator
@@ -160,6 +160,21 @@ class EmbeddedCluster:
 
     def node(self, hostname: str) -> SimNode:
         return self.nodes[hostname]
+
+    def container(self, task: Task) -> SimContainer | None:
+        """The container of ``task`` on its node, while the node keeps it."""
+        for sim in self.nodes.values():
+            if sim.id == task.node_id:
+                return sim.executor.containers.get(task.id)
+        return None
+
+    @property
+    def local_node_id(self) -> str:
+        """The node this manager runs on: the leader, swarm-master in the demo cluster."""
+        for node in self.control.list_nodes():
+            if node.manager_status is not None and node.manager_status.leader:
+                return node.id
+        return next(iter(self.nodes.values())).id
 
     def stop_node(self, hostname: str) -> None:
         """The node drops off the network: no heartbeats, no reports; its containers go on."""

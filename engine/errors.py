@@ -9,8 +9,9 @@
     ├── Unimplemented        the change is not supported, e.g. renaming a service (HTTP 501)
     └── Unavailable          the manager cannot answer now (HTTP 503)
 
-The message is SwarmKit's ``desc``; ``str(error)`` is the message alone, and ``rpc_text()`` is the
-``rpc error: code = ... desc = ...`` form that a Docker daemon passes on to its clients.
+The message is SwarmKit's ``desc``; ``str(error)`` is the message alone. ``public_text()`` is what
+a Docker daemon answers: the ``rpc error: code = ... desc = ...`` form for errors from SwarmKit,
+the plain message for its own (``rpc=False``: bad JSON, a name that resolves to nothing).
 """
 
 from __future__ import annotations
@@ -33,12 +34,17 @@ class EngineError(Exception):
     code = "Unknown"
     http_status = 500
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, rpc: bool = True) -> None:
         super().__init__(message)
         self.message = message
+        self.rpc = rpc
 
     def rpc_text(self) -> str:
         return f"rpc error: code = {self.code} desc = {self.message}"
+
+    def public_text(self) -> str:
+        """What a Docker daemon answers: SwarmKit's errors in gRPC form, its own plain."""
+        return self.rpc_text() if self.rpc else self.message
 
 
 class InvalidArgument(EngineError):
@@ -67,8 +73,8 @@ class SequenceConflict(EngineError):
     code = "Unknown"
     http_status = 500
 
-    def __init__(self, message: str = "update out of sequence") -> None:
-        super().__init__(message)
+    def __init__(self, message: str = "update out of sequence", *, rpc: bool = True) -> None:
+        super().__init__(message, rpc=rpc)
 
 
 class Unimplemented(EngineError):

@@ -34,7 +34,7 @@ def decode(data: bytes | str, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(data, type=kind)
     except msgspec.DecodeError as error:  # ValidationError is a subclass
-        raise InvalidArgument(_describe(error)) from None
+        raise InvalidArgument(_describe(error), rpc=False) from None
 
 
 def from_builtins(data: Any, kind: type[T]) -> T:
@@ -42,7 +42,7 @@ def from_builtins(data: Any, kind: type[T]) -> T:
     try:
         return msgspec.convert(data, type=kind)
     except msgspec.ValidationError as error:
-        raise InvalidArgument(_describe(error)) from None
+        raise InvalidArgument(_describe(error), rpc=False) from None
 
 
 def _describe(error: msgspec.DecodeError) -> str:

@@ -160,6 +160,31 @@ class ControlAPI:
         secret = "".join(alphabet[int(c, 16) % 36] for c in self._ids.token_hex(13))
         return f"SWMTKN-1-{(digest * 2)[:50]}-{secret[:25]}"
 
+    def update_cluster(
+        self,
+        version: int,
+        spec: ClusterSpec,
+        rotate_worker_token: bool = False,
+        rotate_manager_token: bool = False,
+    ) -> Cluster:
+        """Changes the swarm's settings (``docker swarm update``) and rotates join tokens."""
+        _validate_cluster_spec(spec)
+
+        def update(tx: Tx) -> Cluster:
+            cluster = get_cluster(tx)
+            if cluster is None:
+                raise FailedPrecondition("This node is not a swarm manager.")
+            if cluster.version.index != version:
+                raise SequenceConflict()
+            tokens = cluster.join_tokens or JoinTokens()
+            if rotate_worker_token:
+                tokens = replace(tokens, worker=self._join_token())
+            if rotate_manager_token:
+                tokens = replace(tokens, manager=self._join_token())
+            return tx.update(replace(cluster, spec=spec, join_tokens=tokens))
+
+        return self._store.update(update)
+
     def get_cluster(self) -> Cluster:
         cluster = self._store.view(get_cluster)
         if cluster is None:
@@ -389,7 +414,7 @@ def _check_port_conflicts(tx: ReadTx, spec: ServiceSpec, service_id: str) -> Non
 def _resolve(tx: ReadTx, kind: type[ObjectT], reference: str, what: str) -> ObjectT:
     """An object by full ID, then by name, then by unique ID prefix, as the Docker daemon does."""
     if not reference:
-        raise InvalidArgument(f"{what} ID must be provided")
+        raise InvalidArgument(f"{what} ID must be provided", rpc=False)
     found = tx.get(kind, reference)
     if found is not None:
         return found
@@ -398,10 +423,38 @@ def _resolve(tx: ReadTx, kind: type[ObjectT], reference: str, what: str) -> Obje
         if len(named) == 1:
             return named[0]
         if len(named) > 1:
-            raise InvalidArgument(f"{what} {reference} is ambiguous ({len(named)} matches found)")
+            raise InvalidArgument(
+                f"{what} {reference} is ambiguous ({len(named)} matches found)", rpc=False
+            )
     matches = tx.find(kind, by.id_prefix(reference))
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        raise InvalidArgument(f"{what} {reference} is ambiguous ({len(matches)} matches found)")
-    raise NotFound(f"{what} {reference} not found")
+        raise InvalidArgument(
+            f"{what} {reference} is ambiguous ({len(matches)} matches found)", rpc=False
+        )
+    raise NotFound(f"{what} {reference} not found", rpc=False)
+
+
+def _validate_cluster_spec(spec: ClusterSpec) -> None:
+    """The settings this engine acts on must be well formed; the rest is kept as given."""
+    for section in (
+        "orchestration",
+        "raft",
+        "dispatcher",
+        "ca_config",
+        "encryption_config",
+        "task_defaults",
+    ):
+        value = getattr(spec, section)
+        if value is not None and not isinstance(value, dict):
+            raise InvalidArgument(f"SwarmSpec: {section} must be an object")
+    limit = (spec.orchestration or {}).get("TaskHistoryRetentionLimit")
+    if limit is not None and not isinstance(limit, int):
+        raise InvalidArgument("SwarmSpec: TaskHistoryRetentionLimit must be an integer")
+    period = (spec.dispatcher or {}).get("HeartbeatPeriod")
+    if period is not None and (not isinstance(period, int) or period <= 0):
+        raise InvalidArgument("heartbeat period must be a positive duration")
+    expiry = (spec.ca_config or {}).get("NodeCertExpiry")
+    if expiry is not None and (not isinstance(expiry, int) or expiry < 3600 * SECOND):
+        raise InvalidArgument("minimum certificate expiry time is 1h0m0s")

@@ -12,6 +12,7 @@ import hashlib
 from engine.agent.exec import ExitError, TaskError
 from engine.agent.exec.simcontent import SimContent
 from engine.api.durations import parse_timestamp
+from engine.api.logs import LogLine
 from engine.api.objects import ContainerStatus, Task
 from engine.api.simlabels import SimBehaviour, effective_health
 from engine.api.types import TaskState
@@ -55,6 +56,24 @@ class SimContainer:
 
     def status(self) -> ContainerStatus:
         return ContainerStatus(container_id=self.id, pid=self.pid, exit_code=self.exit_code)
+
+    @property
+    def started(self) -> float | None:
+        return self.content.started if self.content else None
+
+    def lines(self, since: float, until: float) -> list[LogLine]:
+        """What it wrote in ``[since, until)``; nothing after it stopped."""
+        if self.content is None:
+            return []
+        if self.stopped is not None:
+            until = min(until, self.stopped)
+        return list(self.content.lines(since, until))
+
+    def usage(self, moment: float) -> tuple[float, int] | None:
+        """CPU seconds used so far and memory in use at ``moment``; None unless running."""
+        if self.content is None or self.stopped is not None:
+            return None
+        return self.content.cpu_seconds(moment), self.content.memory_bytes(moment)
 
 
 class SimExecutor:

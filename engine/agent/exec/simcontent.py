@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-__all__ = ["LogLine", "SimContent"]
+from engine.api.logs import LogLine
+
+__all__ = ["SimContent"]
 
 _PATHS = (
     "/",
@@ -45,13 +46,6 @@ _WORDS = (
     "rotated key",
 )
 _LEVELS = ("INFO", "INFO", "INFO", "INFO", "DEBUG", "WARN", "INFO", "ERROR")
-
-
-@dataclass(frozen=True, slots=True)
-class LogLine:
-    time: float
-    stream: str  # "stdout" or "stderr"
-    text: str
 
 
 class SimContent:

@@ -1,0 +1,111 @@
+"""The aiohttp application: routes with and without a ``/v1.xx`` prefix, Docker's headers and
+Docker's errors (``{"message": ...}`` with its status codes). Nothing a client sends reaches past
+a handler as an exception: every failure is an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from engine.api.codec import encode
+from engine.errors import EngineError
+from engine.httpapi.backend import Backend
+from engine.httpapi.events import EventLog
+
+__all__ = [
+    "API_VERSION",
+    "BACKEND",
+    "ENGINE_VERSION",
+    "EVENTS",
+    "MAX_BODY",
+    "error_response",
+    "json_response",
+    "make_app",
+]
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "1.41"  # the Docker Engine 20.10 API; the docker CLI needs at least 1.40
+MIN_API_VERSION = "1.12"  # what Docker Engine 20.10 still accepts
+ENGINE_VERSION = "20.10.24"
+MAX_BODY = 1024 * 1024  # bytes; a service spec is a few KiB, so 1 MiB is generous
+
+BACKEND = web.AppKey("backend", Backend)
+EVENTS = web.AppKey("events", EventLog)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
+_VERSION = re.compile(r"^(\d+)\.(\d+)$")
+
+
+def json_response(value: object, status: int = 200) -> web.Response:
+    return web.Response(body=encode(value), status=status, content_type="application/json")
+
+
+def error_response(message: str, status: int) -> web.Response:
+    return json_response({"message": message}, status)
+
+
+def _version_tuple(text: str) -> tuple[int, int]:
+    match = _VERSION.match(text)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        version = request.match_info.get("version")
+        if version is not None:
+            if _version_tuple(version) > _version_tuple(API_VERSION):
+                return error_response(
+                    f"client version {version} is too new. "
+                    f"Maximum supported API version is {API_VERSION}",
+                    400,
+                )
+            if _version_tuple(version) < _version_tuple(MIN_API_VERSION):
+                return error_response(
+                    f"client version {version} is too old. Minimum supported API version is "
+                    f"{MIN_API_VERSION}, please upgrade your client to a newer version",
+                    400,
+                )
+        return await handler(request)
+    except EngineError as error:
+        return error_response(error.public_text(), error.http_status)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(f"request body too large: the limit is {MAX_BODY} bytes", 413)
+    except web.HTTPNotFound:
+        return error_response("page not found", 404)
+    except web.HTTPMethodNotAllowed:
+        return error_response("method not allowed", 405)
+    except web.HTTPException as error:
+        return error_response(error.reason or "bad request", error.status)
+    except (ConnectionResetError, TimeoutError):
+        raise
+    except Exception:
+        log.exception("internal error answering %s %s", request.method, request.path_qs)
+        return error_response("internal error: see the engine's log", 500)
+
+
+async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Api-Version"] = API_VERSION
+    response.headers["Ostype"] = "linux"
+    response.headers["Server"] = f"Docker/{ENGINE_VERSION} (linux)"
+    response.headers["Docker-Experimental"] = "false"
+
+
+def make_app(backend: Backend, events: EventLog | None = None) -> web.Application:
+    """The Engine API for ``backend``; ``events`` defaults to a new log of the backend's store."""
+    from engine.httpapi.routes import ROUTES
+
+    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
+    app[BACKEND] = backend
+    app[EVENTS] = events or EventLog(backend.store, backend.clock)
+    app.on_response_prepare.append(_headers)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+        app.router.add_route(method, _VERSION_PREFIX + path, handler)
+    return app

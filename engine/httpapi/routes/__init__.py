@@ -1,0 +1,16 @@
+"""The route table: one module per kind of object, each with its ``ROUTES``."""
+
+from __future__ import annotations
+
+from engine.httpapi.routes import containers, nodes, services, swarm, system, tasks
+
+ROUTES = [
+    *system.ROUTES,
+    *swarm.ROUTES,
+    *nodes.ROUTES,
+    *services.ROUTES,
+    *tasks.ROUTES,
+    *containers.ROUTES,
+]
+
+__all__ = ["ROUTES"]

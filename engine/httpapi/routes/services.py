@@ -1,0 +1,125 @@
+"""``/services``: list (filters, ``status``), create, inspect, update (``version``,
+``rollback=previous``), remove, and logs."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from aiohttp import web
+from msgspec.structs import replace
+
+from engine.api.codec import decode
+from engine.api.objects import Service, ServiceStatus, Task
+from engine.api.specs import ServiceSpec
+from engine.api.types import TaskState
+from engine.errors import InvalidArgument
+from engine.httpapi.app import BACKEND, json_response
+from engine.httpapi.logs import stream_logs
+from engine.httpapi.params import boolean, label_matches, parse_filters
+from engine.httpapi.routes.common import object_version
+from engine.manager import defaults
+
+SERVICE_FILTERS = ("id", "label", "mode", "name")
+
+
+async def list_services(request: web.Request) -> web.Response:
+    filters = parse_filters(request.query.get("filters"), SERVICE_FILTERS)
+    for mode in filters.get("mode", ()):
+        if mode not in ("replicated", "global"):
+            raise InvalidArgument(f"Invalid filter: 'mode'='{mode}'", rpc=False)
+    control = request.app[BACKEND].control
+    services = [s for s in control.list_services() if _matches(s, filters)]
+    services.sort(key=lambda service: service.created_at or "")
+    if boolean(request.query, "status"):
+        services = _with_status(services, control.list_tasks())
+    return json_response(services)
+
+
+def _matches(service: Service, filters: dict[str, list[str]]) -> bool:
+    name = service.spec.name or ""
+    mode = "global" if defaults.is_global(service.spec) else "replicated"
+    checks = {
+        "id": lambda values: any(service.id.startswith(v) for v in values),
+        "name": lambda values: any(name.startswith(v) for v in values),
+        "mode": lambda values: mode in values,
+        "label": lambda values: label_matches(service.spec.labels, values),
+    }
+    return all(checks[key](values) for key, values in filters.items())
+
+
+def _with_status(services: list[Service], tasks: list[Task]) -> list[Service]:
+    """Adds ServiceStatus as API 1.41 does for ``status=true``."""
+    running: Counter[str] = Counter()
+    completed: Counter[str] = Counter()
+    meant: Counter[str] = Counter()
+    for task in tasks:
+        if task.desired_state == TaskState.RUNNING:
+            meant[task.service_id] += 1
+            if task.status.state == TaskState.RUNNING:
+                running[task.service_id] += 1
+        if task.status.state == TaskState.COMPLETE:
+            completed[task.service_id] += 1
+    result = []
+    for service in services:
+        if defaults.is_global(service.spec):
+            desired = meant[service.id]
+        else:
+            desired = defaults.replicas(service.spec)
+        status = ServiceStatus(
+            running_tasks=running[service.id],
+            desired_tasks=desired,
+            completed_tasks=completed[service.id],
+        )
+        result.append(replace(service, service_status=status))
+    return result
+
+
+async def create_service(request: web.Request) -> web.Response:
+    spec = decode(await request.read(), ServiceSpec)
+    service = request.app[BACKEND].control.create_service(spec)
+    return json_response({"ID": service.id}, status=201)
+
+
+async def inspect_service(request: web.Request) -> web.Response:
+    return json_response(request.app[BACKEND].control.get_service(request.match_info["id"]))
+
+
+async def update_service(request: web.Request) -> web.Response:
+    version = object_version(request, "service")
+    rollback = request.query.get("rollback", "")
+    if rollback not in ("", "previous"):
+        raise InvalidArgument(f"unrecognized rollback option {rollback}", rpc=False)
+    spec = decode(await request.read(), ServiceSpec)
+    control = request.app[BACKEND].control
+    if rollback:
+        control.update_service(request.match_info["id"], version, None, rollback=True)
+    else:
+        control.update_service(request.match_info["id"], version, spec)
+    return json_response({})
+
+
+async def remove_service(request: web.Request) -> web.Response:
+    request.app[BACKEND].control.remove_service(request.match_info["id"])
+    return web.Response(status=200)
+
+
+async def service_logs(request: web.Request) -> web.StreamResponse:
+    backend = request.app[BACKEND]
+    service = backend.control.get_service(request.match_info["id"])
+    return await stream_logs(request, lambda: backend.control.list_tasks(service.id), _tty(service))
+
+
+def _tty(service: Service) -> bool:
+    template = service.spec.task_template
+    container = template.container_spec if template else None
+    return bool(container and container.tty)
+
+
+ROUTES = [
+    ("GET", "/services", list_services),
+    ("POST", "/services/create", create_service),
+    ("GET", "/services/{id}", inspect_service),
+    ("POST", "/services/{id}/update", update_service),
+    ("DELETE", "/services/{id}", remove_service),
+    ("GET", "/services/{id}/logs", service_logs),
+]

@@ -1,0 +1,64 @@
+"""``/swarm``: inspect, update (token rotation, cluster settings); init, join and leave refuse
+(this engine is the swarm's manager from the start)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from engine.api.codec import decode
+from engine.api.objects import ClusterSpec
+from engine.errors import FailedPrecondition, Unavailable
+from engine.httpapi.app import BACKEND, json_response
+from engine.httpapi.params import boolean
+from engine.httpapi.routes.common import object_version
+
+ALREADY_IN_SWARM = (
+    'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm '
+    "and join another one."
+)
+
+
+async def inspect_swarm(request: web.Request) -> web.Response:
+    return json_response(request.app[BACKEND].control.get_cluster())
+
+
+async def update_swarm(request: web.Request) -> web.Response:
+    version = object_version(request, "swarm")
+    spec = decode(await request.read(), ClusterSpec)
+    request.app[BACKEND].control.update_cluster(
+        version,
+        spec,
+        rotate_worker_token=boolean(request.query, "rotateWorkerToken"),
+        rotate_manager_token=boolean(request.query, "rotateManagerToken"),
+    )
+    return web.Response(status=200)
+
+
+async def init_or_join(request: web.Request) -> web.Response:
+    raise Unavailable(ALREADY_IN_SWARM, rpc=False)
+
+
+async def leave(request: web.Request) -> web.Response:
+    raise FailedPrecondition(
+        "this engine is the swarm's only manager: stop `swarmdeck engine serve` to leave",
+        rpc=False,
+    )
+
+
+async def unlock_key(request: web.Request) -> web.Response:
+    return json_response({"UnlockKey": ""})
+
+
+async def unlock(request: web.Request) -> web.Response:
+    raise FailedPrecondition("swarm is not locked", rpc=False)
+
+
+ROUTES = [
+    ("GET", "/swarm", inspect_swarm),
+    ("POST", "/swarm/update", update_swarm),
+    ("POST", "/swarm/init", init_or_join),
+    ("POST", "/swarm/join", init_or_join),
+    ("POST", "/swarm/leave", leave),
+    ("GET", "/swarm/unlockkey", unlock_key),
+    ("POST", "/swarm/unlock", unlock),
+]

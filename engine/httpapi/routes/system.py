@@ -1,0 +1,181 @@
+"""``/_ping``, ``/version``, ``/info``, ``/events``, and ``/distribution`` (no registry here)."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import msgspec
+from aiohttp import web
+
+from engine.api.codec import to_builtins
+from engine.api.durations import format_timestamp
+from engine.api.objects import Node
+from engine.api.types import NodeRole, TaskState
+from engine.errors import NotFound
+from engine.httpapi.app import (
+    API_VERSION,
+    BACKEND,
+    ENGINE_VERSION,
+    EVENTS,
+    MIN_API_VERSION,
+    json_response,
+)
+from engine.httpapi.events import SwarmEvent
+from engine.httpapi.params import parse_filters, timestamp
+
+EVENT_FILTERS = ("type", "action", "event", "service", "node", "scope", "label")
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.Response(
+        text="OK" if request.method == "GET" else None,
+        content_type="text/plain",
+        headers={
+            "Cache-Control": "no-cache, no-store, must-revalidate",
+            "Pragma": "no-cache",
+            "Swarm": "active/manager",
+        },
+    )
+
+
+async def version(request: web.Request) -> web.Response:
+    details = {
+        "ApiVersion": API_VERSION,
+        "Arch": "amd64",
+        "Experimental": "false",
+        "GitCommit": "swarmdeck",
+        "GoVersion": platform.python_version(),
+        "KernelVersion": platform.release(),
+        "MinAPIVersion": MIN_API_VERSION,
+        "Os": "linux",
+    }
+    return json_response(
+        {
+            "Platform": {"Name": "swarmdeck"},
+            "Components": [{"Name": "Engine", "Version": ENGINE_VERSION, "Details": details}],
+            "Version": ENGINE_VERSION,
+            "ApiVersion": API_VERSION,
+            "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "swarmdeck",
+            "GoVersion": platform.python_version(),
+            "Os": "linux",
+            "Arch": "amd64",
+            "KernelVersion": platform.release(),
+        }
+    )
+
+
+async def info(request: web.Request) -> web.Response:
+    backend = request.app[BACKEND]
+    control = backend.control
+    nodes = control.list_nodes()
+    local = next((n for n in nodes if n.id == backend.local_node_id), None)
+    on_local = [t for t in control.list_tasks() if local is not None and t.node_id == local.id]
+    running = sum(1 for t in on_local if t.status.state == TaskState.RUNNING)
+    managers = [n for n in nodes if n.spec.role == NodeRole.MANAGER]
+    resources = local.description.resources if local and local.description else None
+    cluster = to_builtins(control.get_cluster())
+    cluster.pop("JoinTokens", None)
+    return json_response(
+        {
+            "ID": backend.local_node_id,
+            "Containers": len(on_local),
+            "ContainersRunning": running,
+            "ContainersPaused": 0,
+            "ContainersStopped": len(on_local) - running,
+            "Images": 0,
+            "Driver": "swarmdeck-sim",
+            "DockerRootDir": "",
+            "Debug": False,
+            "SystemTime": format_timestamp(backend.clock.time()),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "none",
+            "KernelVersion": platform.release(),
+            "OperatingSystem": "swarmdeck (simulated nodes)",
+            "OSType": "linux",
+            "Architecture": "x86_64",
+            "NCPU": ((resources.nano_cpus or 0) // 1_000_000_000) if resources else os.cpu_count(),
+            "MemTotal": (resources.memory_bytes or 0) if resources else 0,
+            "Name": _hostname(local),
+            "Labels": [],
+            "ExperimentalBuild": False,
+            "ServerVersion": ENGINE_VERSION,
+            "Swarm": {
+                "NodeID": backend.local_node_id,
+                "NodeAddr": (local.status.addr if local else None) or "",
+                "LocalNodeState": "active",
+                "ControlAvailable": True,
+                "Error": "",
+                "RemoteManagers": [
+                    {"NodeID": n.id, "Addr": (n.manager_status.addr if n.manager_status else "")}
+                    for n in managers
+                ],
+                "Nodes": len(nodes),
+                "Managers": len(managers),
+                "Cluster": cluster,
+            },
+            "Warnings": None,
+        }
+    )
+
+
+def _hostname(node: Node | None) -> str:
+    return (node.description.hostname if node and node.description else None) or ""
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    filters = parse_filters(request.query.get("filters"), EVENT_FILTERS)
+    since = timestamp(request.query, "since")
+    until = timestamp(request.query, "until")
+    control = request.app[BACKEND].control
+    names = {s.id: s.spec.name or "" for s in control.list_services()}
+    names.update({n.id: _hostname(n) for n in control.list_nodes()})
+
+    def accepts(event: SwarmEvent) -> bool:
+        actor = event["Actor"]
+        name = actor["Attributes"].get("name", names.get(actor["ID"], ""))
+        for key, values in filters.items():
+            if key == "type" and event["Type"] not in values:
+                return False
+            if key in ("action", "event") and event["Action"] not in values:
+                return False
+            if key == "scope" and event["scope"] not in values:
+                return False
+            if key in ("service", "node") and (
+                event["Type"] != key
+                or not any(actor["ID"].startswith(v) or name == v for v in values)
+            ):
+                return False
+            if key == "label":
+                return False  # swarm events carry no labels
+        return True
+
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    encoder = msgspec.json.Encoder()
+    try:
+        async for event in request.app[EVENTS].stream(since, until, accepts):
+            await response.write(encoder.encode(event) + b"\n")
+        await response.write_eof()
+    except ConnectionResetError:
+        pass
+    return response
+
+
+async def distribution(request: web.Request) -> web.Response:
+    raise NotFound(
+        f"no registry is reachable to resolve {request.match_info['name']}: "
+        "images run as named, unpinned",
+        rpc=False,
+    )
+
+
+ROUTES = [
+    ("GET", "/_ping", ping),
+    ("HEAD", "/_ping", ping),
+    ("GET", "/version", version),
+    ("GET", "/info", info),
+    ("GET", "/events", events),
+    ("GET", "/distribution/{name:.+}/json", distribution),
+]

@@ -1,0 +1,97 @@
+"""``/tasks``: list with filters (including the CLI's hidden ``_up-to-date``), inspect, logs."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from engine.api.objects import Task
+from engine.api.types import TaskState
+from engine.errors import EngineError, InvalidArgument
+from engine.httpapi.app import BACKEND, json_response
+from engine.httpapi.logs import stream_logs
+from engine.httpapi.params import label_matches, parse_filters
+from engine.manager.orchestrator import is_task_dirty
+
+TASK_FILTERS = ("desired-state", "id", "label", "name", "node", "service", "_up-to-date")
+DESIRED_STATES = {
+    "running": TaskState.RUNNING,
+    "shutdown": TaskState.SHUTDOWN,
+    "accepted": TaskState.ACCEPTED,
+}
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    filters = parse_filters(request.query.get("filters"), TASK_FILTERS)
+    control = request.app[BACKEND].control
+    desired = set()
+    for value in filters.get("desired-state", ()):
+        if value not in DESIRED_STATES:
+            raise InvalidArgument(f"Invalid desired-state filter value: {value}", rpc=False)
+        desired.add(DESIRED_STATES[value])
+    services = {service.id: service for service in control.list_services()}
+    service_ids = _resolve_all(filters.get("service"), control.get_service)
+    node_ids = _resolve_all(filters.get("node"), control.get_node)
+    up_to_date = any(v.lower() in ("true", "1") for v in filters.get("_up-to-date", ()))
+    tasks = []
+    for task in control.list_tasks():
+        service = services.get(task.service_id)
+        if service_ids is not None and task.service_id not in service_ids:
+            continue
+        if node_ids is not None and task.node_id not in node_ids:
+            continue
+        if desired and task.desired_state not in desired:
+            continue
+        if "id" in filters and not any(task.id.startswith(v) for v in filters["id"]):
+            continue
+        if "label" in filters and not label_matches(task.labels, filters["label"]):
+            continue
+        if "name" in filters and not any(
+            task_name(task, service).startswith(v) for v in filters["name"]
+        ):
+            continue
+        if up_to_date and (service is None or is_task_dirty(service, task)):
+            continue
+        tasks.append(task)
+    tasks.sort(key=lambda task: (task.service_id, task.slot, task.node_id, task.created_at or ""))
+    return json_response(tasks)
+
+
+def _resolve_all(references: list[str] | None, resolve: object) -> set[str] | None:
+    """IDs of the objects named by ID, name or prefix; unknown names match nothing, as Docker."""
+    if references is None:
+        return None
+    found = set()
+    for reference in references:
+        try:
+            found.add(resolve(reference).id)  # type: ignore[operator]
+        except EngineError:
+            continue
+    return found
+
+
+def task_name(task: Task, service: object) -> str:
+    """``<service>.<slot>`` or ``<service>.<node id>``, as the CLI names tasks."""
+    name = getattr(getattr(service, "spec", None), "name", None) or task.service_id
+    return f"{name}.{task.slot}" if task.slot else f"{name}.{task.node_id}"
+
+
+async def inspect_task(request: web.Request) -> web.Response:
+    return json_response(request.app[BACKEND].control.get_task(request.match_info["id"]))
+
+
+async def task_logs(request: web.Request) -> web.StreamResponse:
+    backend = request.app[BACKEND]
+    task = backend.control.get_task(request.match_info["id"])
+    container = task.spec.container_spec
+    return await stream_logs(
+        request,
+        lambda: [t for t in backend.control.list_tasks(task.service_id) if t.id == task.id],
+        bool(container and container.tty),
+    )
+
+
+ROUTES = [
+    ("GET", "/tasks", list_tasks),
+    ("GET", "/tasks/{id}", inspect_task),
+    ("GET", "/tasks/{id}/logs", task_logs),
+]
