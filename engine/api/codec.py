@@ -1,10 +1,17 @@
-"""JSON in and out of API values, with one error type for whatever a client got wrong."""
+"""JSON in and out of API values, with one error type for whatever a client got wrong.
+
+Object keys are matched case-insensitively on the way in, as Go's encoding/json does for the
+Docker daemon: the Docker SDK for Python sends ``{"Mode": {"replicated": ...}}`` and expects it
+to work.
+"""
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar
 
 import msgspec
+from msgspec import inspect
 
 from engine.errors import InvalidArgument
 
@@ -32,21 +39,51 @@ def decode(data: bytes | str, kind: type[T]) -> T:
         InvalidArgument: the JSON is malformed or does not fit the type; the message says where.
     """
     try:
-        return msgspec.json.decode(data, type=kind)
-    except msgspec.DecodeError as error:  # ValidationError is a subclass
-        raise InvalidArgument(_describe(error), rpc=False) from None
+        parsed = msgspec.json.decode(data)
+    except msgspec.DecodeError as error:
+        raise InvalidArgument(f"malformed JSON: {error}", rpc=False) from None
+    return from_builtins(parsed, kind)
 
 
 def from_builtins(data: Any, kind: type[T]) -> T:
     """Like ``decode``, from JSON already parsed into builtins."""
     try:
-        return msgspec.convert(data, type=kind)
+        return msgspec.convert(_canonical(data, inspect.type_info(kind)), type=kind)
     except msgspec.ValidationError as error:
-        raise InvalidArgument(_describe(error), rpc=False) from None
+        raise InvalidArgument(f"invalid JSON: {error}", rpc=False) from None
 
 
-def _describe(error: msgspec.DecodeError) -> str:
-    text = str(error)
-    if isinstance(error, msgspec.ValidationError):
-        return f"invalid JSON: {text}"
-    return f"malformed JSON: {text}"
+@functools.cache
+def _fields(struct: type) -> dict[str, tuple[str, inspect.Type]]:
+    """A struct's fields by lower-cased JSON name: (JSON name, type)."""
+    info = inspect.type_info(struct)
+    assert isinstance(info, inspect.StructType)
+    return {field.encode_name.lower(): (field.encode_name, field.type) for field in info.fields}
+
+
+def _canonical(data: Any, kind: inspect.Type) -> Any:
+    """``data`` with each object key spelled as the type names it, whatever its case."""
+    if isinstance(kind, inspect.Metadata):
+        return _canonical(data, kind.type)
+    if isinstance(kind, inspect.UnionType):
+        for member in kind.types:
+            if isinstance(member, inspect.StructType | inspect.DictType) and isinstance(data, dict):
+                return _canonical(data, member)
+            if isinstance(member, inspect.ListType) and isinstance(data, list):
+                return _canonical(data, member)
+        return data
+    if isinstance(kind, inspect.StructType) and isinstance(data, dict):
+        fields = _fields(kind.cls)
+        result = {}
+        for key, value in data.items():
+            match = fields.get(key.lower()) if isinstance(key, str) else None
+            if match is None:
+                result[key] = value
+            else:
+                result[match[0]] = _canonical(value, match[1])
+        return result
+    if isinstance(kind, inspect.ListType) and isinstance(data, list):
+        return [_canonical(item, kind.item_type) for item in data]
+    if isinstance(kind, inspect.DictType) and isinstance(data, dict):
+        return {key: _canonical(value, kind.value_type) for key, value in data.items()}
+    return data

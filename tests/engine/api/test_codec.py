@@ -121,3 +121,16 @@ def test_task_states_order_as_swarmkit() -> None:
 def test_bad_json_is_an_invalid_argument_that_says_where(body: bytes, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message.replace("$", r"\$").replace("|", r"\|")):
         decode(body, ServiceSpec)
+
+
+def test_keys_match_case_insensitively_as_in_go() -> None:
+    spec = decode(
+        b'{"name": "web", "MODE": {"replicated": {"replicas": 2}},'
+        b' "taskTemplate": {"containerspec": {"image": "nginx", "Labels": {"Keep": "Case"}}}}',
+        ServiceSpec,
+    )
+    assert spec.name == "web"
+    assert spec.mode is not None and spec.mode.replicated is not None
+    assert spec.mode.replicated.replicas == 2
+    assert spec.task_template.container_spec.image == "nginx"  # type: ignore[union-attr]
+    assert spec.task_template.container_spec.labels == {"Keep": "Case"}  # type: ignore[union-attr]

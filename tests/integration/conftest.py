@@ -1,0 +1,112 @@
+"""A served engine (``swarmdeck engine serve`` in a subprocess) and the real docker CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def require(binary: str) -> str:
+    """The binary's path; without it the test skips, or fails when REQUIRE_DOCKER=1 (CI)."""
+    path = shutil.which(binary)
+    if path is None:
+        message = f"{binary} is not installed"
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail(message + " (REQUIRE_DOCKER=1)")
+        pytest.skip(message)
+    return path
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    """Polls ``condition`` until it returns something true; fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(0.2)
+
+
+class Engine:
+    """A ``swarmdeck engine serve`` process and a docker CLI pointed at it."""
+
+    def __init__(self, socket: Path, data_dir: Path, process: subprocess.Popen[bytes]) -> None:
+        self.socket = socket
+        self.data_dir = data_dir
+        self.process = process
+        self.env = {**os.environ, "DOCKER_HOST": f"unix://{socket}", "DOCKER_CLI_HINTS": "false"}
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def docker(self, *args: str, timeout: float = 60, check: bool = True) -> str:
+        result = subprocess.run(
+            [require("docker"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"docker {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+            )
+        return result.stdout + (result.stderr if not check else "")
+
+    def docker_json(self, *args: str) -> Any:
+        return json.loads(self.docker(*args))
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+def start_engine(tmp: Path, *extra: str) -> Engine:
+    socket = tmp / "engine.sock"
+    data_dir = tmp / "data"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "console",
+            "engine",
+            "serve",
+            "--socket",
+            str(socket),
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "engine.log").open("wb"),
+    )
+    engine = Engine(socket, data_dir, process)
+    wait_until(lambda: socket.exists() or process.poll() is not None, 30, "the socket")
+    if process.poll() is not None:
+        raise AssertionError((tmp / "engine.log").read_text())
+    return engine
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One served engine (the DockerCon demo cluster) for a whole test module."""
+    served = start_engine(tmp_path_factory.mktemp("engine"), "--seed", "5")
+    yield served
+    assert served.stop() == 0
