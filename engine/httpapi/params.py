@@ -69,7 +69,7 @@ def parse_filters(raw: str | None, allowed: Iterable[str]) -> Filters:
     filters: Filters = {}
     for name, values in data.items():
         if name not in known:
-            raise InvalidArgument(f"invalid filter '{name}'", rpc=False)
+            raise InvalidArgument(f"Invalid filter '{name}'", rpc=False)
         if isinstance(values, dict):
             filters[name] = [str(v) for v, on in values.items() if on]
         elif isinstance(values, list) and all(isinstance(v, str) for v in values):

@@ -32,6 +32,9 @@ _REFERENCE = re.compile(
     r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
 )
 MILLISECOND = SECOND // 1000
+# Tasks are Python objects here: ten times the largest cluster the scheduler benchmark places
+# (10,000 tasks) is the most one service may ask for before the manager spends minutes on it.
+MAX_REPLICAS = 100_000
 
 
 def validate_service_spec(spec: ServiceSpec) -> None:
@@ -80,6 +83,8 @@ def _validate_mode(spec: ServiceSpec) -> None:
         raise InvalidArgument(f"ServiceSpec: {given[0]} mode is not supported by this engine")
     if mode.replicated is not None and (mode.replicated.replicas or 0) < 0:
         raise InvalidArgument("Number of replicas must be non-negative")
+    if mode.replicated is not None and (mode.replicated.replicas or 0) > MAX_REPLICAS:
+        raise InvalidArgument(f"Number of replicas must be at most {MAX_REPLICAS}")
 
 
 def _validate_task(task: TaskSpec | None) -> None:

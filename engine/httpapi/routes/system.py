@@ -115,7 +115,7 @@ async def info(request: web.Request) -> web.Response:
                 "Managers": len(managers),
                 "Cluster": cluster,
             },
-            "Warnings": None,
+            "Warnings": [],
         }
     )
 

@@ -26,7 +26,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     desired = set()
     for value in filters.get("desired-state", ()):
         if value not in DESIRED_STATES:
-            raise InvalidArgument(f"Invalid desired-state filter value: {value}", rpc=False)
+            raise InvalidArgument(f"Invalid desired-state filter: '{value}'", rpc=False)
         desired.add(DESIRED_STATES[value])
     services = {service.id: service for service in control.list_services()}
     service_ids = _resolve_all(filters.get("service"), control.get_service)

@@ -153,7 +153,7 @@ class Updater:
             failures = asyncio.ensure_future(self._watch_failures(watcher))
         try:
             queue = list(dirty)
-            parallelism = config.parallelism or len(dirty)
+            parallelism = min(config.parallelism or len(dirty), len(dirty))
             await asyncio.gather(*(self._worker(queue) for _ in range(parallelism)))
             if not self._stopped:
                 await self._clock.sleep(self._final_watch())

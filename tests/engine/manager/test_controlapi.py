@@ -48,6 +48,15 @@ BAD_SPECS = [
     pytest.param(
         ServiceSpec(
             name="x",
+            mode=ServiceMode(replicated=ReplicatedService(replicas=2**63)),
+            task_template=_template(),
+        ),
+        "Number of replicas must be at most 100000",
+        id="absurd replicas",
+    ),
+    pytest.param(
+        ServiceSpec(
+            name="x",
             mode=ServiceMode(replicated=ReplicatedService(replicas=1), global_=GlobalService()),
             task_template=_template(),
         ),
