@@ -42,21 +42,31 @@ def decode(data: bytes | str, kind: type[T]) -> T:
         parsed = msgspec.json.decode(data)
     except msgspec.DecodeError as error:
         raise InvalidArgument(f"malformed JSON: {error}", rpc=False) from None
+    except RecursionError:
+        raise InvalidArgument("malformed JSON: nested too deeply", rpc=False) from None
     return from_builtins(parsed, kind)
 
 
 def from_builtins(data: Any, kind: type[T]) -> T:
     """Like ``decode``, from JSON already parsed into builtins."""
     try:
-        return msgspec.convert(_canonical(data, inspect.type_info(kind)), type=kind)
+        return msgspec.convert(_canonical(data, _type_info(kind)), type=kind)
     except msgspec.ValidationError as error:
         raise InvalidArgument(f"invalid JSON: {error}", rpc=False) from None
+    except RecursionError:
+        raise InvalidArgument("invalid JSON: nested too deeply", rpc=False) from None
+
+
+@functools.cache
+def _type_info(kind: Any) -> inspect.Type:
+    """msgspec's description of a type; building it takes milliseconds, so once per type."""
+    return inspect.type_info(kind)
 
 
 @functools.cache
 def _fields(struct: type) -> dict[str, tuple[str, inspect.Type]]:
     """A struct's fields by lower-cased JSON name: (JSON name, type)."""
-    info = inspect.type_info(struct)
+    info = _type_info(struct)
     assert isinstance(info, inspect.StructType)
     return {field.encode_name.lower(): (field.encode_name, field.type) for field in info.fields}
 

@@ -100,10 +100,12 @@ class UpdateStatus(Struct, frozen=True):
     message: str | None = None
 
 
-class ServiceStatus(Struct, frozen=True):
-    running_tasks: UInt = 0
-    desired_tasks: UInt = 0
-    completed_tasks: UInt = 0
+class ServiceStatus(Struct, frozen=True, kw_only=True):
+    """Always written in full, as Docker does (no field is left out when zero)."""
+
+    running_tasks: UInt
+    desired_tasks: UInt
+    completed_tasks: UInt
 
 
 class Service(Object, frozen=True):

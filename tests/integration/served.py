@@ -51,4 +51,3 @@ def served_over_tcp(**cluster_options: object) -> Iterator[tuple[str, EmbeddedCl
         asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
-
