@@ -50,7 +50,8 @@ def decode(data: bytes | str, kind: type[T]) -> T:
 def from_builtins(data: Any, kind: type[T]) -> T:
     """Like ``decode``, from JSON already parsed into builtins."""
     try:
-        return msgspec.convert(_canonical(data, _type_info(kind)), type=kind)
+        info = _type_info(kind)  # type: ignore[arg-type]  # types are hashable
+        return msgspec.convert(_canonical(data, info), type=kind)
     except msgspec.ValidationError as error:
         raise InvalidArgument(f"invalid JSON: {error}", rpc=False) from None
     except RecursionError:
