@@ -92,8 +92,9 @@ def _escape(value: str) -> str:
 
 
 def _series(name: str, labels: dict[str, str], value: float) -> str:
+    number = str(value) if isinstance(value, int) or not value.is_integer() else str(int(value))
     text = ",".join(f'{key}="{_escape(val)}"' for key, val in labels.items())
-    return f"{name}{{{text}}} {value:g}" if labels else f"{name} {value:g}"
+    return f"{name}{{{text}}} {number}" if labels else f"{name} {number}"
 
 
 async def metrics(request: web.Request) -> web.Response:
