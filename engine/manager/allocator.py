@@ -10,11 +10,12 @@ from __future__ import annotations
 from msgspec.structs import replace
 
 from engine.api.durations import format_timestamp
-from engine.api.events import EventCommit, EventCreate, EventUpdate
+from engine.api.events import Event, EventCreate, EventUpdate
 from engine.api.objects import Endpoint, Service, Task, TaskStatus
 from engine.api.specs import EndpointSpec, PortConfig
 from engine.api.types import TaskState
 from engine.clock import Clock
+from engine.manager.loop import ControlLoop
 from engine.store import (
     MemoryStore,
     ReadTx,
@@ -33,27 +34,19 @@ __all__ = ["DYNAMIC_PORTS", "Allocator", "allocated_ports"]
 DYNAMIC_PORTS = range(30000, 32768)  # SwarmKit's dynamicPortStart..dynamicPortEnd
 
 
-class Allocator:
+class Allocator(ControlLoop):
     def __init__(self, store: MemoryStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
         self._dirty_services: set[str] = set()
         self._new_tasks: set[str] = set()
 
-    async def run(self) -> None:
-        async with self._store.view_and_watch(self._init) as events:
-            self._tick()
-            async for event in events:
-                match event:
-                    case (
-                        EventCreate(obj=Service() as service)
-                        | EventUpdate(obj=Service() as service)
-                    ):
-                        self._dirty_services.add(service.id)
-                    case EventCreate(obj=Task() as task) if task.status.state == TaskState.NEW:
-                        self._new_tasks.add(task.id)
-                    case EventCommit():
-                        self._tick()
+    def _handle(self, event: Event) -> None:
+        match event:
+            case EventCreate(obj=Service() as service) | EventUpdate(obj=Service() as service):
+                self._dirty_services.add(service.id)
+            case EventCreate(obj=Task() as task) if task.status.state == TaskState.NEW:
+                self._new_tasks.add(task.id)
 
     def _init(self, tx: ReadTx) -> None:
         self._dirty_services.update(service.id for service in find_services(tx, by.all()))

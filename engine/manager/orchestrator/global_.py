@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from engine.api.events import EventCommit, EventCreate, EventDelete, EventUpdate
+from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Node, Service, Task
 from engine.api.types import Availability, TaskState
 from engine.clock import Clock
 from engine.ids import IdGenerator
 from engine.manager import constraint, defaults
+from engine.manager.loop import ControlLoop
 from engine.manager.orchestrator import invalid_node, new_task, shut_down
 from engine.manager.orchestrator.restart import RestartSupervisor
 from engine.manager.orchestrator.update import UpdateSupervisor
@@ -36,7 +37,7 @@ from engine.store import (
 __all__ = ["GlobalOrchestrator"]
 
 
-class GlobalOrchestrator:
+class GlobalOrchestrator(ControlLoop):
     """Keeps one task of each global service on each eligible node."""
 
     def __init__(
@@ -56,28 +57,21 @@ class GlobalOrchestrator:
         self._dirty_tasks: set[str] = set()
         self._everything = False
 
-    async def run(self) -> None:
-        async with self._store.view_and_watch(self._init) as events:
-            self._tick()
-            async for event in events:
-                match event:
-                    case (
-                        EventCreate(obj=Service() as service)
-                        | EventUpdate(obj=Service() as service)
-                        | EventDelete(obj=Service() as service)
-                    ):
-                        self._dirty_services.add(service.id)
-                    case (
-                        EventCreate(obj=Node()) | EventUpdate(obj=Node()) | EventDelete(obj=Node())
-                    ):
-                        self._everything = True
-                    case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
-                        if task.desired_state <= TaskState.RUNNING:
-                            self._dirty_tasks.add(task.id)
-                    case EventDelete(obj=Task() as task):
-                        self._dirty_services.add(task.service_id)
-                    case EventCommit():
-                        self._tick()
+    def _handle(self, event: Event) -> None:
+        match event:
+            case (
+                EventCreate(obj=Service() as service)
+                | EventUpdate(obj=Service() as service)
+                | EventDelete(obj=Service() as service)
+            ):
+                self._dirty_services.add(service.id)
+            case EventCreate(obj=Node()) | EventUpdate(obj=Node()) | EventDelete(obj=Node()):
+                self._everything = True
+            case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
+                if task.desired_state <= TaskState.RUNNING:
+                    self._dirty_tasks.add(task.id)
+            case EventDelete(obj=Task() as task):
+                self._dirty_services.add(task.service_id)
 
     def _init(self, tx: ReadTx) -> None:
         self._everything = True

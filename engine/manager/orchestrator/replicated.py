@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from engine.api.events import EventCommit, EventCreate, EventDelete, EventUpdate
+from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
 from engine.clock import Clock
 from engine.ids import IdGenerator
 from engine.manager import defaults
+from engine.manager.loop import ControlLoop
 from engine.manager.orchestrator import invalid_node, new_task, runnable_slots, shut_down
 from engine.manager.orchestrator.restart import RestartSupervisor
 from engine.manager.orchestrator.update import UpdateSupervisor
@@ -36,7 +37,7 @@ from engine.store import (
 __all__ = ["ReplicatedOrchestrator"]
 
 
-class ReplicatedOrchestrator:
+class ReplicatedOrchestrator(ControlLoop):
     """Creates and removes tasks so each replicated service runs ``replicas`` slots."""
 
     def __init__(
@@ -55,28 +56,22 @@ class ReplicatedOrchestrator:
         self._dirty_services: set[str] = set()
         self._dirty_tasks: set[str] = set()
 
-    async def run(self) -> None:
-        async with self._store.view_and_watch(self._init) as events:
-            self._tick()
-            async for event in events:
-                match event:
-                    case (
-                        EventCreate(obj=Service() as service)
-                        | EventUpdate(obj=Service() as service)
-                    ):
-                        self._dirty_services.add(service.id)
-                    case EventDelete(obj=Service() as service):
-                        self._dirty_services.add(service.id)
-                    case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
-                        if task.desired_state <= TaskState.RUNNING:
-                            self._dirty_tasks.add(task.id)
-                    case EventDelete(obj=Task() as task):
-                        if task.desired_state <= TaskState.RUNNING:
-                            self._dirty_services.add(task.service_id)
-                    case EventUpdate(obj=Node() as node) | EventDelete(obj=Node() as node):
-                        self._node_changed(node)
-                    case EventCommit():
-                        self._tick()
+    def _handle(self, event: Event) -> None:
+        match event:
+            case (
+                EventCreate(obj=Service() as service)
+                | EventUpdate(obj=Service() as service)
+                | EventDelete(obj=Service() as service)
+            ):
+                self._dirty_services.add(service.id)
+            case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
+                if task.desired_state <= TaskState.RUNNING:
+                    self._dirty_tasks.add(task.id)
+            case EventDelete(obj=Task() as task):
+                if task.desired_state <= TaskState.RUNNING:
+                    self._dirty_services.add(task.service_id)
+            case EventUpdate(obj=Node() as node) | EventDelete(obj=Node() as node):
+                self._node_changed(node)
 
     def _init(self, tx: ReadTx) -> None:
         self._dirty_services.update(service.id for service in find_services(tx, by.all()))

@@ -10,10 +10,11 @@ from __future__ import annotations
 import functools
 
 from engine.api.durations import parse_timestamp
-from engine.api.events import EventCommit, EventCreate, EventDelete, EventUpdate
+from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Service, Task
 from engine.api.types import TaskState
 from engine.manager import defaults
+from engine.manager.loop import ControlLoop
 from engine.store import (
     MemoryStore,
     ReadTx,
@@ -29,29 +30,24 @@ from engine.store import (
 __all__ = ["TaskReaper"]
 
 
-class TaskReaper:
+class TaskReaper(ControlLoop):
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
         self._dirty_instances: set[tuple[str, int, str]] = set()
         self._removed: set[str] = set()
 
-    async def run(self) -> None:
-        async with self._store.view_and_watch(self._init) as events:
-            self._tick()
-            async for event in events:
-                match event:
-                    case EventCreate(obj=Task() as task):
-                        self._dirty_instances.add(_instance(task))
-                    case EventUpdate(obj=Task() as task):
-                        if task.desired_state == TaskState.REMOVE:
-                            self._removed.add(task.id)
-                        self._dirty_instances.add(_instance(task))
-                    case EventDelete(obj=Service() as service):
-                        selector = by.service_id(service.id)
-                        tasks = self._store.view(functools.partial(find_tasks, selector=selector))
-                        self._removed.update(task.id for task in tasks)
-                    case EventCommit():
-                        self._tick()
+    def _handle(self, event: Event) -> None:
+        match event:
+            case EventCreate(obj=Task() as task):
+                self._dirty_instances.add(_instance(task))
+            case EventUpdate(obj=Task() as task):
+                if task.desired_state == TaskState.REMOVE:
+                    self._removed.add(task.id)
+                self._dirty_instances.add(_instance(task))
+            case EventDelete(obj=Service() as service):
+                selector = by.service_id(service.id)
+                tasks = self._store.view(functools.partial(find_tasks, selector=selector))
+                self._removed.update(task.id for task in tasks)
 
     def _init(self, tx: ReadTx) -> None:
         for task in find_tasks(tx, by.all()):
