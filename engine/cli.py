@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from engine.embedded import EmbeddedCluster
@@ -64,25 +65,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
-async def serve(args: argparse.Namespace) -> None:
-    cluster = EmbeddedCluster(
-        nodes=args.nodes,
-        data_dir=args.data_dir,
-        seed=args.seed,
-        heartbeat_period=args.heartbeat,
-    )
+@contextlib.asynccontextmanager
+async def served(cluster: EmbeddedCluster, socket: Path) -> AsyncIterator[None]:
+    """Starts ``cluster`` and serves the Engine API for it on ``socket`` while the block runs."""
     await cluster.start()
     events = EventLog(cluster.store, cluster.clock)
     event_task = asyncio.create_task(events.run())
-    runner = await serve_unix(make_app(cluster, events), args.socket)
-    log.info("serving the Docker Engine API on unix://%s (data in %s)", args.socket, args.data_dir)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
-        log.info("stopping")
+        runner = await serve_unix(make_app(cluster, events), socket)
+    except BaseException:
+        event_task.cancel()
+        await cluster.stop()
+        raise
+    try:
+        yield
     finally:
         await runner.cleanup()
         event_task.cancel()
@@ -90,8 +86,27 @@ async def serve(args: argparse.Namespace) -> None:
             await event_task
         await cluster.stop()
         with contextlib.suppress(FileNotFoundError):
-            args.socket.unlink()
-        log.info("stopped")
+            socket.unlink()
+
+
+async def serve(args: argparse.Namespace) -> None:
+    cluster = EmbeddedCluster(
+        nodes=args.nodes,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        heartbeat_period=args.heartbeat,
+    )
+    async with served(cluster, args.socket):
+        log.info(
+            "serving the Docker Engine API on unix://%s (data in %s)", args.socket, args.data_dir
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("stopping")
+    log.info("stopped")
 
 
 def main(argv: list[str] | None = None) -> int:

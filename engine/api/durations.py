@@ -10,6 +10,7 @@ __all__ = [
     "SECOND",
     "format_duration",
     "format_timestamp",
+    "human_duration",
     "parse_duration",
     "parse_timestamp",
 ]
@@ -102,3 +103,31 @@ def parse_timestamp(text: str) -> float:
     base, fraction, zone = match.groups()
     moment = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone))
     return moment.timestamp() + (int(fraction.ljust(9, "0")) / 1e9 if fraction else 0.0)
+
+
+def human_duration(seconds: float) -> str:
+    """Go's units.HumanDuration."""
+    whole = int(seconds)
+    if whole < 1:
+        return "Less than a second"
+    if whole == 1:
+        return "1 second"
+    if whole < 60:
+        return f"{whole} seconds"
+    minutes = whole // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"

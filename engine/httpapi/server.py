@@ -11,6 +11,7 @@ from aiohttp import web
 __all__ = ["serve_unix"]
 
 SOCKET_MODE = 0o660
+SHUTDOWN_TIMEOUT = 1.0  # seconds streams (logs -f, events) get to finish when the engine stops
 
 
 async def serve_unix(app: web.Application, path: Path | str) -> web.AppRunner:
@@ -25,7 +26,9 @@ async def serve_unix(app: web.Application, path: Path | str) -> web.AppRunner:
             raise FileExistsError(f"{socket} exists and is not a socket")
         socket.unlink()  # left behind by an engine that did not stop cleanly
     socket.parent.mkdir(parents=True, exist_ok=True)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+    )
     await runner.setup()
     await web.UnixSite(runner, str(socket)).start()
     os.chmod(socket, SOCKET_MODE)

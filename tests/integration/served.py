@@ -28,7 +28,9 @@ def served_over_tcp(**cluster_options: object) -> Iterator[tuple[str, EmbeddedCl
         await cluster.start()
         events = EventLog(cluster.store, cluster.clock)
         state["events"] = asyncio.create_task(events.run())
-        runner = web.AppRunner(make_app(cluster, events), handle_signals=False)
+        runner = web.AppRunner(
+            make_app(cluster, events), handle_signals=False, shutdown_timeout=1.0
+        )
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -1,0 +1,210 @@
+"""SwarmdeckApp: the console's screens, global keys, themes, and its one feed of snapshots."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from console.feed import Feed
+from console.messages import ConnectionChanged, SnapshotReady
+from console.model import Snapshot
+from console.screens.base import ClusterScreen
+from console.screens.command import CommandLine, resolve_view
+from console.screens.describe import DescribeScreen
+from console.screens.events import EventsScreen
+from console.screens.help import HelpScreen, help_text
+from console.screens.logs import LogsScreen
+from console.screens.metrics import MetricsScreen
+from console.screens.nodes import NodesScreen
+from console.screens.overview import OverviewScreen
+from console.screens.services import ServicesScreen
+from console.screens.tasks import TasksScreen
+from engine.api.objects import Node, Object, Service
+from engine.client import ClientError, EngineClient
+from themes import DEFAULT_THEME, load_themes
+
+__all__ = ["SwarmdeckApp", "config_path"]
+
+HISTORY = 60  # snapshots kept for the metrics view's sparklines (two minutes at 2 s)
+
+
+def config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "swarmdeck" / "config.json"
+
+
+class SwarmdeckApp(App[None]):
+    TITLE = "swarmdeck"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("colon", "command_line", ":view"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+    MUTATING = frozenset(
+        {
+            "drain",
+            "pause",
+            "activate",
+            "promote",
+            "demote",
+            "labels",
+            "scale",
+            "image",
+            "update_config",
+            "rollback",
+            "restart",
+            "remove",
+            "create",
+        }
+    )
+
+    def __init__(
+        self,
+        client: EngineClient,
+        target_label: str,
+        read_only: bool = False,
+        theme: str | None = None,
+        live: bool = True,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.feed = Feed(client)
+        self.target_label = target_label
+        self.read_only = read_only
+        self.snapshot = Snapshot()
+        self.history: deque[Snapshot] = deque(maxlen=HISTORY)
+        self.connection_error: str | None = None
+        self.live = live  # False: nothing is fetched; snapshots come from apply_snapshot
+        for loaded in load_themes():
+            self.register_theme(loaded)
+        self.theme = theme or self._remembered_theme() or DEFAULT_THEME
+
+    def _remembered_theme(self) -> str | None:
+        try:
+            return str(json.loads(config_path().read_text())["theme"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def watch_theme(self, theme: str) -> None:
+        path = config_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"theme": theme}))
+        except OSError:
+            pass  # an unwritable config dir only costs remembering the theme
+
+    async def on_unmount(self) -> None:
+        await self.client.close()
+
+    def on_mount(self) -> None:
+        self.push_screen(OverviewScreen())
+        if self.live:
+            self.poll_loop()
+            self.follow_events()
+
+    # The feed.
+
+    @work(exclusive=True, group="poll")
+    async def poll_loop(self) -> None:
+        while True:
+            try:
+                self.post_message(SnapshotReady(await self.feed.snapshot()))
+                if self.connection_error is not None:
+                    self.post_message(ConnectionChanged(None))
+            except ClientError as error:
+                self.post_message(ConnectionChanged(error.message))
+            await self.feed.wait()
+
+    @work(exclusive=True, group="events")
+    async def follow_events(self) -> None:
+        while True:
+            await self.feed.follow_events()
+            await self.feed.wait()
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        self.apply_snapshot(message.snapshot)
+
+    def apply_snapshot(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.history.append(snapshot)
+        if isinstance(self.screen, ClusterScreen):
+            self.screen.show(snapshot)
+
+    def on_connection_changed(self, message: ConnectionChanged) -> None:
+        self.connection_error = message.error
+        if isinstance(self.screen, ClusterScreen):
+            self.screen.show_connection(message.error)
+
+    # Acting on the cluster.
+
+    def act(self, call: Callable[[EngineClient], Awaitable[Any]], done: str) -> None:
+        """Runs ``call`` against the cluster, says how it went, and polls at once."""
+        self._act(call, done)
+
+    @work(group="actions")
+    async def _act(self, call: Callable[[EngineClient], Awaitable[Any]], done: str) -> None:
+        try:
+            await call(self.client)
+        except ClientError as error:
+            self.notify(error.message, title="refused", severity="error", timeout=8)
+            return
+        self.notify(done)
+        self.feed.poke()
+
+    # Moving between views.
+
+    def jump(self, view: str) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        screens = {
+            "overview": OverviewScreen,
+            "nodes": NodesScreen,
+            "services": ServicesScreen,
+            "tasks": TasksScreen,
+            "metrics": MetricsScreen,
+            "events": EventsScreen,
+        }
+        if view == "logs":
+            self.switch_screen(LogsScreen("all", "", "every service"))
+        elif view in screens:
+            self.switch_screen(screens[view]())
+
+    def open_tasks(self, service_id: str | None = None, node_id: str | None = None) -> None:
+        self.push_screen(TasksScreen(service_id=service_id, node_id=node_id))
+
+    def open_logs(self, kind: str, object_id: str, name: str) -> None:
+        self.push_screen(LogsScreen(kind, object_id, name))
+
+    def open_describe(self, obj: Object) -> None:
+        if isinstance(obj, Service):
+            name = obj.spec.name or obj.id
+        elif isinstance(obj, Node):
+            name = self.snapshot.hostname(obj.id)
+        else:
+            name = obj.id[:12]
+        self.push_screen(DescribeScreen(obj, name))
+
+    def action_command_line(self) -> None:
+        def chosen(text: str | None) -> None:
+            if not text:
+                return
+            view = resolve_view(text)
+            if view == "quit":
+                self.exit()
+            elif view is None:
+                self.notify(f"no view called {text.strip()!r}", severity="warning")
+            else:
+                self.jump(view)
+
+        self.push_screen(CommandLine(), chosen)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(help_text(self.screen)))

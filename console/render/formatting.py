@@ -1,0 +1,46 @@
+"""Small formats shared by every view: ages, sizes, CPUs, replica bars."""
+
+from __future__ import annotations
+
+from engine.api.durations import human_duration, parse_timestamp
+
+__all__ = ["age", "bar", "cpus", "since", "size"]
+
+
+def since(timestamp: str | None, now: float) -> float | None:
+    if not timestamp:
+        return None
+    try:
+        return max(0.0, now - parse_timestamp(timestamp))
+    except ValueError:
+        return None
+
+
+def age(timestamp: str | None, now: float) -> str:
+    """ "5 minutes ago", as docker prints ages."""
+    seconds = since(timestamp, now)
+    return "" if seconds is None else f"{human_duration(seconds)} ago"
+
+
+def size(count: float) -> str:
+    """Bytes in binary units: 512B, 64MiB, 4GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            text = f"{count:.1f}".rstrip("0").rstrip(".") if unit != "B" else str(int(count))
+            return f"{text}{unit}"
+        count /= 1024
+    return f"{count}B"
+
+
+def cpus(nano: int | None) -> str:
+    if not nano:
+        return "0"
+    return f"{nano / 1e9:.2f}".rstrip("0").rstrip(".")
+
+
+def bar(running: int, desired: int, width: int = 10) -> str:
+    """A replica bar: ``███████░░░``; full when all desired tasks run."""
+    if desired <= 0:
+        return "░" * width
+    filled = min(width, round(width * min(running, desired) / desired))
+    return "█" * filled + "░" * (width - filled)

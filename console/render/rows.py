@@ -1,0 +1,207 @@
+"""Rows of the node, service and task tables, from a snapshot. Each row has a key, its cells
+and a state (a CSS class the table gives the row, so colours come from the theme)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from console.model import Snapshot
+from console.render.formatting import age, bar, cpus, size
+from console.sanitize import sanitize_field
+from engine.api.objects import Node, Service, Task
+from engine.api.types import Availability, NodeRole, NodeState, TaskState
+
+__all__ = [
+    "NODE_COLUMNS",
+    "SERVICE_COLUMNS",
+    "TASK_COLUMNS",
+    "Row",
+    "node_rows",
+    "service_rows",
+    "task_rows",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    key: str
+    cells: tuple[str, ...]
+    state: str = ""  # "", "ok", "warn", "bad", "off", "busy"
+
+    def matches(self, needle: str) -> bool:
+        lowered = needle.lower()
+        return any(lowered in cell.lower() for cell in self.cells)
+
+
+NODE_COLUMNS = (
+    "HOSTNAME",
+    "ROLE",
+    "STATE",
+    "AVAIL",
+    "CPU RES",
+    "MEM RES",
+    "TASKS",
+    "ENGINE",
+    "LABELS",
+)
+SERVICE_COLUMNS = ("NAME", "MODE", "REPLICAS", "", "IMAGE", "PORTS", "UPDATE")
+TASK_COLUMNS = ("NAME", "NODE", "DESIRED", "CURRENT", "ERROR", "EXIT")
+
+
+def _manager(node: Node) -> str:
+    if node.spec.role != NodeRole.MANAGER:
+        return "worker"
+    if node.manager_status is not None and node.manager_status.leader:
+        return "leader"
+    return "manager"
+
+
+def node_rows(snapshot: Snapshot) -> list[Row]:
+    rows = []
+    for node in sorted(snapshot.nodes, key=lambda n: snapshot.hostname(n.id)):
+        description = node.description
+        resources = description.resources if description else None
+        reserved_cpu = reserved_mem = 0
+        for task in snapshot.tasks_by_node.get(node.id, ()):
+            if task.desired_state <= TaskState.RUNNING and task.status.state <= TaskState.RUNNING:
+                reservation = task.spec.resources.reservations if task.spec.resources else None
+                if reservation:
+                    reserved_cpu += reservation.nano_cpus or 0
+                    reserved_mem += reservation.memory_bytes or 0
+        total_cpu = (resources.nano_cpus or 0) if resources else 0
+        total_mem = (resources.memory_bytes or 0) if resources else 0
+        availability = node.spec.availability or Availability.ACTIVE
+        labels = ",".join(f"{k}={v}" for k, v in sorted((node.spec.labels or {}).items()))
+        state = "ok"
+        if node.status.state != NodeState.READY:
+            state = "bad"
+        elif availability != Availability.ACTIVE:
+            state = "off"
+        engine = description.engine if description else None
+        rows.append(
+            Row(
+                node.id,
+                (
+                    sanitize_field(snapshot.hostname(node.id)),
+                    _manager(node),
+                    node.status.state.value,
+                    availability.value,
+                    f"{cpus(reserved_cpu)}/{cpus(total_cpu)}",
+                    f"{size(reserved_mem)}/{size(total_mem)}",
+                    str(snapshot.running_by_node[node.id]),
+                    sanitize_field(engine.engine_version if engine else ""),
+                    sanitize_field(labels, 40),
+                ),
+                state,
+            )
+        )
+    return rows
+
+
+def replicas(service: Service, snapshot: Snapshot) -> tuple[int, int]:
+    """Running and desired tasks: from ServiceStatus when the endpoint gives it."""
+    status = service.service_status
+    if status is not None:
+        return status.running_tasks, status.desired_tasks
+    tasks = snapshot.tasks_by_service.get(service.id, [])
+    running = sum(
+        1
+        for t in tasks
+        if t.status.state == TaskState.RUNNING and t.desired_state == TaskState.RUNNING
+    )
+    mode = service.spec.mode
+    if mode is not None and mode.global_ is not None:
+        return running, sum(1 for t in tasks if t.desired_state == TaskState.RUNNING)
+    wanted = (mode.replicated.replicas or 0) if mode and mode.replicated else 1
+    return running, wanted
+
+
+def image(service: Service) -> str:
+    template = service.spec.task_template
+    container = template.container_spec if template else None
+    return ((container.image if container else None) or "").split("@", 1)[0]
+
+
+def ports(service: Service) -> str:
+    endpoint = service.endpoint
+    items = (endpoint.ports if endpoint else None) or []
+    return ",".join(
+        f"*:{p.published_port}->{p.target_port}/{p.protocol or 'tcp'}"
+        for p in items
+        if p.published_port
+    )
+
+
+def service_rows(snapshot: Snapshot) -> list[Row]:
+    rows = []
+    for service in sorted(snapshot.services, key=lambda s: s.spec.name or ""):
+        running, desired = replicas(service, snapshot)
+        mode = service.spec.mode
+        kind = "global" if mode is not None and mode.global_ is not None else "replicated"
+        update = service.update_status
+        update_text = (update.state or "") if update else ""
+        state = "ok" if running >= desired else ("bad" if running == 0 and desired else "warn")
+        if update_text in ("updating", "rollback_started"):
+            state = "busy"
+        elif update_text in ("paused", "rollback_paused"):
+            state = "bad"
+        rows.append(
+            Row(
+                service.id,
+                (
+                    sanitize_field(service.spec.name),
+                    kind,
+                    f"{running}/{desired}",
+                    bar(running, desired),
+                    sanitize_field(image(service), 60),
+                    ports(service),
+                    update_text.replace("_", " "),
+                ),
+                state,
+            )
+        )
+    return rows
+
+
+def task_name(task: Task, snapshot: Snapshot) -> str:
+    service = snapshot.service_name(task.service_id)
+    return f"{service}.{task.slot}" if task.slot else f"{service}.{task.node_id[:12]}"
+
+
+def task_rows(snapshot: Snapshot, tasks: list[Task]) -> list[Row]:
+    ordered = sorted(
+        tasks,
+        key=lambda t: (
+            snapshot.service_name(t.service_id),
+            t.slot or 0,
+            t.node_id if not t.slot else "",
+            -(t.version.index),
+        ),
+    )
+    rows = []
+    for task in ordered:
+        state = task.status.state
+        current = f"{state.value.capitalize()} {age(task.status.timestamp, snapshot.now)}"
+        exit_code = task.status.container_status.exit_code if task.status.container_status else None
+        row_state = "ok"
+        if state in (TaskState.FAILED, TaskState.REJECTED, TaskState.ORPHANED):
+            row_state = "bad"
+        elif task.desired_state > TaskState.RUNNING:
+            row_state = "off"
+        elif state < TaskState.RUNNING:
+            row_state = "busy"
+        rows.append(
+            Row(
+                task.id,
+                (
+                    task_name(task, snapshot),
+                    sanitize_field(snapshot.hostname(task.node_id)) if task.node_id else "",
+                    task.desired_state.value.capitalize(),
+                    current.strip(),
+                    sanitize_field(task.status.err, 80),
+                    "" if exit_code is None else str(exit_code),
+                ),
+                row_state,
+            )
+        )
+    return rows

@@ -1,0 +1,140 @@
+"""What every cluster view shares: a header line, a banner for a lost connection, a filter."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from console.model import Snapshot
+from console.render.rows import Row
+from console.widgets.resource_table import ResourceTable
+
+if TYPE_CHECKING:
+    from console.app import SwarmdeckApp
+
+__all__ = ["ClusterScreen", "ResourceScreen"]
+
+
+class ClusterScreen(Screen[None]):
+    """A view of the cluster that redraws from each new snapshot."""
+
+    VIEW = ""
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back", show=False)]
+    DEFAULT_CSS = """
+    ClusterScreen #header { height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    ClusterScreen #banner { height: auto; background: $error; color: $background; padding: 0 1; }
+    ClusterScreen #banner.-hidden { display: none; }
+    ClusterScreen #filter { dock: bottom; margin-bottom: 1; }
+    ClusterScreen #filter.-hidden { display: none; }
+    """
+
+    @property
+    def deck(self) -> SwarmdeckApp:
+        from console.app import SwarmdeckApp
+
+        assert isinstance(self.app, SwarmdeckApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="header")
+        yield Static(id="banner", classes="-hidden")
+        yield from self.body()
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        return iter(())
+
+    def on_screen_resume(self) -> None:
+        self.show(self.deck.snapshot)
+        self.show_connection(self.deck.connection_error)
+
+    def on_mount(self) -> None:
+        self.title = self.title or self.VIEW
+
+    def show(self, snapshot: Snapshot) -> None:
+        self.render_snapshot(snapshot)
+        running = sum(1 for t in snapshot.tasks if t.status.state.value == "running")
+        header = (
+            f"swarmdeck · {self.deck.target_label} · {self.title or self.VIEW} · "
+            f"{len(snapshot.nodes)} nodes · {len(snapshot.services)} services · "
+            f"{running} tasks running"
+        )
+        if self.deck.read_only:
+            header += " · read-only"
+        self.query_one("#header", Static).update(header)
+
+    def render_snapshot(self, snapshot: Snapshot) -> None:
+        """Subclasses redraw their body here."""
+
+    def show_connection(self, error: str | None) -> None:
+        banner = self.query_one("#banner", Static)
+        banner.set_class(error is None, "-hidden")
+        if error:
+            banner.update(f"connection lost: {error} (reconnecting)")
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+
+class ResourceScreen(ClusterScreen):
+    """A table of rows with ``/`` to filter them and enter to drill down."""
+
+    COLUMNS: tuple[str, ...] = ()
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._needle = ""
+
+    def body(self) -> ComposeResult:
+        yield ResourceTable(self.COLUMNS, id="table")
+        yield Input(placeholder="filter (esc clears)", id="filter", classes="-hidden")
+
+    @property
+    def table(self) -> ResourceTable:
+        return self.query_one("#table", ResourceTable)
+
+    def rows(self, snapshot: Snapshot) -> list[Row]:
+        raise NotImplementedError
+
+    def render_snapshot(self, snapshot: Snapshot) -> None:
+        rows = self.rows(snapshot)
+        if self._needle:
+            rows = [row for row in rows if row.matches(self._needle)]
+        self.table.apply(rows)
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.remove_class("-hidden")
+        field.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self._needle = event.value
+            self.render_snapshot(self.deck.snapshot)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self.table.focus()
+
+    def action_back(self) -> None:
+        field = self.query_one("#filter", Input)
+        if self._needle or not field.has_class("-hidden"):
+            field.value = ""
+            self._needle = ""
+            field.add_class("-hidden")
+            self.table.focus()
+            self.render_snapshot(self.deck.snapshot)
+            return
+        super().action_back()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (self.deck.read_only and action in self.deck.MUTATING)

@@ -1,0 +1,98 @@
+"""Modal dialogs: confirm a disruptive action, or fill in a few fields."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+__all__ = ["ConfirmDialog", "FormDialog"]
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Says what will happen; ``y``/enter goes ahead, ``n``/esc does not."""
+
+    DEFAULT_CSS = """
+    ConfirmDialog { align: center middle; }
+    ConfirmDialog > Vertical {
+        width: 72; max-width: 95%; height: auto; border: thick $accent; background: $surface;
+        padding: 1 2;
+    }
+    ConfirmDialog #buttons { height: auto; align-horizontal: right; margin-top: 1; }
+    ConfirmDialog Button { margin-left: 2; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, title: str, details: str) -> None:
+        super().__init__()
+        self._title = title
+        self._details = details
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"[b]{self._title}[/b]")
+            yield Static(self._details, markup=False)
+            with Grid(id="buttons"):
+                yield Button("No (n)", id="no")
+                yield Button("Yes (y)", id="yes", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one("#buttons", Grid).styles.grid_size_columns = 2
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class FormDialog(ModalScreen[dict[str, str] | None]):
+    """A few labelled inputs; enter on the last submits, esc cancels."""
+
+    DEFAULT_CSS = """
+    FormDialog { align: center middle; }
+    FormDialog > Vertical {
+        width: 72; max-width: 95%; height: auto; border: thick $primary; background: $surface;
+        padding: 1 2;
+    }
+    FormDialog Input { margin-bottom: 1; }
+    FormDialog #help { color: $text-muted; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, fields: list[tuple[str, str, str]], help_text: str = "") -> None:
+        """``fields`` are (key, label, initial value)."""
+        super().__init__()
+        self._title = title
+        self._fields = fields
+        self._help = help_text
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"[b]{self._title}[/b]")
+            for key, label, value in self._fields:
+                yield Label(label)
+                yield Input(value=value, id=f"field-{key}")
+            if self._help:
+                yield Static(self._help, id="help", markup=False)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        inputs = list(self.query(Input))
+        if event.input is inputs[-1]:
+            self.dismiss(
+                {
+                    key: self.query_one(f"#field-{key}", Input).value.strip()
+                    for key, _, _ in self._fields
+                }
+            )
+        else:
+            inputs[inputs.index(event.input) + 1].focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,188 @@
+"""Logs of a service or a task, merged by time, coloured by task.
+
+Keys: ``f`` follow or pause, ``w`` wrap, ``t`` timestamps, ``/`` filter, ``s`` save to a file.
+The buffer keeps the last ``BUFFER`` lines; lines are written in batches so a flood of output
+costs one redraw per batch, and the UI keeps answering keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Input, RichLog
+
+from console.sanitize import Sanitizer
+from console.screens.base import ClusterScreen
+from engine.client import ClientError, LogEntry
+
+__all__ = ["BUFFER", "LogsScreen"]
+
+BUFFER = 5_000  # lines kept, as k9s caps its log view
+FLUSH = 0.05  # seconds between batched writes to the screen
+TASK_COLOURS = ("primary", "secondary", "accent", "success", "warning", "state-busy")
+
+
+class LogsScreen(ClusterScreen):
+    VIEW = "logs"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("f", "follow", "Follow/pause"),
+        Binding("w", "wrap", "Wrap"),
+        Binding("t", "timestamps", "Timestamps"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "save", "Save"),
+    ]
+    DEFAULT_CSS = """
+    LogsScreen RichLog { height: 1fr; }
+    LogsScreen #filter { dock: bottom; margin-bottom: 1; }
+    LogsScreen #filter.-hidden { display: none; }
+    """
+
+    def __init__(self, kind: str, object_id: str, name: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.object_id = object_id
+        self.title = f"logs of {name}"
+        self.entries: deque[tuple[LogEntry, str]] = deque(maxlen=BUFFER)
+        self.following = True
+        self.timestamps = False
+        self.needle = ""
+        self._pending: list[tuple[LogEntry, str]] = []
+        self._names: dict[str, str] = {}
+
+    def body(self) -> ComposeResult:
+        yield RichLog(max_lines=BUFFER, wrap=False, markup=False, id="log")
+        yield Input(placeholder="filter (esc clears)", id="filter", classes="-hidden")
+
+    @property
+    def log_view(self) -> RichLog:
+        return self.query_one("#log", RichLog)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(FLUSH, self._flush)
+        if self.deck.live:
+            self.stream()
+
+    @work(exclusive=True, group="logs")
+    async def stream(self) -> None:
+        if self.kind != "all":
+            await self._follow(self.kind, self.object_id)
+            return
+        async with asyncio.TaskGroup() as group:  # every service, merged as lines arrive
+            for service in self.deck.snapshot.services:
+                group.create_task(self._follow("services", service.id))
+
+    async def _follow(self, kind: str, object_id: str) -> None:
+        try:
+            async for entry in self.deck.client.logs(kind, object_id, tail=50, follow=True):
+                safe = Sanitizer().feed(entry.text)
+                self.entries.append((entry, safe))
+                self._pending.append((entry, safe))
+        except ClientError as error:
+            self.notify(f"logs: {error.message}", severity="error")
+
+    def add_entries(self, entries: list[LogEntry]) -> None:
+        """Takes entries from elsewhere (tests, benchmarks) as if streamed."""
+        for entry in entries:
+            safe = Sanitizer().feed(entry.text)
+            self.entries.append((entry, safe))
+            self._pending.append((entry, safe))
+
+    def _flush(self) -> None:
+        if not self._pending or not self.following:
+            return
+        batch, self._pending = self._pending, []
+        batch.sort(key=lambda pair: pair[0].time)
+        lines = [self._line(entry, safe) for entry, safe in batch if self._shown(safe)]
+        if lines:
+            self.log_view.write(Text("\n").join(lines), scroll_end=True)
+
+    def _shown(self, safe: str) -> bool:
+        return not self.needle or self.needle.lower() in safe.lower()
+
+    def _task_label(self, entry: LogEntry) -> str:
+        label = self._names.get(entry.task_id)
+        if label is None:
+            snapshot = self.deck.snapshot
+            task = next((t for t in snapshot.tasks if t.id == entry.task_id), None)
+            if task is None:
+                label = entry.task_id[:12]
+            else:
+                service = snapshot.service_name(task.service_id)
+                label = f"{service}.{task.slot or task.node_id[:6]}"
+            self._names[entry.task_id] = label
+        return label
+
+    def _line(self, entry: LogEntry, safe: str) -> Text:
+        variables = self.app.get_css_variables()
+        colour = variables.get(
+            TASK_COLOURS[zlib.crc32(entry.task_id.encode()) % len(TASK_COLOURS)], ""
+        )
+        line = Text()
+        if self.timestamps:
+            stamp = datetime.fromtimestamp(entry.time, UTC).strftime("%H:%M:%S.%f")[:-3]
+            line.append(stamp + " ", style="dim")
+        line.append(f"{self._task_label(entry)} | ", style=colour)
+        line.append_text(Text.from_ansi(safe))
+        return line
+
+    def _rerender(self) -> None:
+        self.log_view.clear()
+        self._pending = []
+        lines = [self._line(entry, safe) for entry, safe in self.entries if self._shown(safe)]
+        if lines:
+            self.log_view.write(Text("\n").join(lines), scroll_end=True)
+
+    def action_follow(self) -> None:
+        self.following = not self.following
+        if self.following:
+            self._rerender()
+        self.notify("following" if self.following else "paused")
+
+    def action_wrap(self) -> None:
+        self.log_view.wrap = not self.log_view.wrap
+        self._rerender()
+
+    def action_timestamps(self) -> None:
+        self.timestamps = not self.timestamps
+        self._rerender()
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.remove_class("-hidden")
+        field.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.needle = event.value
+        self._rerender()
+
+    def action_back(self) -> None:
+        field = self.query_one("#filter", Input)
+        if not field.has_class("-hidden"):
+            field.value = ""
+            field.add_class("-hidden")
+            self.needle = ""
+            self._rerender()
+            return
+        super().action_back()
+
+    def action_save(self) -> None:
+        name = self.title.replace("logs of ", "").replace("/", "_")
+        path = Path.cwd() / f"swarmdeck-{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        with path.open("w", encoding="utf-8") as out:
+            for entry, safe in self.entries:
+                stamp = datetime.fromtimestamp(entry.time, UTC).isoformat()
+                plain = Text.from_ansi(safe).plain
+                out.write(f"{stamp} {self._task_label(entry)} {plain}\n")
+        self.notify(f"saved {len(self.entries)} lines to {path}")

@@ -1,0 +1,23 @@
+"""CPU and memory per node and per service, with history."""
+
+from __future__ import annotations
+
+from console.model import Snapshot
+from console.render.metrics import METRIC_COLUMNS, metric_rows
+from console.render.rows import Row
+from console.screens.base import ResourceScreen
+
+__all__ = ["MetricsScreen"]
+
+
+class MetricsScreen(ResourceScreen):
+    VIEW = "metrics"
+    COLUMNS = METRIC_COLUMNS
+
+    def rows(self, snapshot: Snapshot) -> list[Row]:
+        self.title = "metrics"
+        history = list(self.deck.history)
+        if not snapshot.usage:
+            self.title = "metrics: this endpoint serves no /metrics (a real swarm needs node "
+            self.title += "endpoints or a Prometheus URL)"
+        return metric_rows(history)

@@ -1,0 +1,97 @@
+"""Cluster health at a glance: nodes, services, tasks, updates, failures, capacity."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Grid
+from textual.widgets import Static
+
+from console.model import Snapshot
+from console.render.formatting import age, cpus, size
+from console.render.rows import replicas, task_name
+from console.sanitize import sanitize_field
+from console.screens.base import ClusterScreen
+from engine.api.types import TaskState
+
+__all__ = ["OverviewScreen", "overview_panels"]
+
+
+def overview_panels(snapshot: Snapshot) -> dict[str, str]:
+    """The text of each overview panel."""
+    nodes = Counter(
+        f"{n.status.state.value}/{(n.spec.availability.value if n.spec.availability else 'active')}"
+        for n in snapshot.nodes
+    )
+    converged = sum(1 for s in snapshot.services if (r := replicas(s, snapshot))[0] >= r[1])
+    tasks = Counter(t.status.state.value for t in snapshot.tasks)
+    updating = [
+        f"{sanitize_field(s.spec.name)}: {s.update_status.state}"
+        for s in snapshot.services
+        if s.update_status is not None
+        and s.update_status.state in ("updating", "rollback_started", "paused", "rollback_paused")
+    ]
+    failures = sorted(
+        (t for t in snapshot.tasks if t.status.state in (TaskState.FAILED, TaskState.REJECTED)),
+        key=lambda t: t.status.timestamp or "",
+        reverse=True,
+    )[:5]
+    total_cpu = total_mem = used_cpu = used_mem = 0
+    for node in snapshot.nodes:
+        resources = node.description.resources if node.description else None
+        if resources:
+            total_cpu += resources.nano_cpus or 0
+            total_mem += resources.memory_bytes or 0
+    for task in snapshot.tasks:
+        if task.desired_state <= TaskState.RUNNING and task.status.state <= TaskState.RUNNING:
+            reservation = task.spec.resources.reservations if task.spec.resources else None
+            if reservation:
+                used_cpu += reservation.nano_cpus or 0
+                used_mem += reservation.memory_bytes or 0
+    usage_cpu = sum(cpu for cpu, _ in snapshot.usage.values())
+    usage_mem = sum(mem for _, mem in snapshot.usage.values())
+    return {
+        "nodes": "\n".join(f"{count} {state}" for state, count in sorted(nodes.items()))
+        or "no nodes",
+        "services": f"{converged}/{len(snapshot.services)} converged",
+        "tasks": "\n".join(f"{count} {state}" for state, count in sorted(tasks.items()))
+        or "no tasks",
+        "updates": "\n".join(updating) or "none in progress",
+        "failures": "\n".join(
+            f"{task_name(t, snapshot)}: {sanitize_field(t.status.err, 40)} "
+            f"{age(t.status.timestamp, snapshot.now)}"
+            for t in failures
+        )
+        or "none",
+        "capacity": (
+            f"CPU reserved {cpus(used_cpu)}/{cpus(total_cpu)}\n"
+            f"memory reserved {size(used_mem)}/{size(total_mem)}\n"
+            f"memory in use {size(usage_mem)}; CPU time {usage_cpu:.0f}s"
+        ),
+    }
+
+
+class OverviewScreen(ClusterScreen):
+    VIEW = "overview"
+    BINDINGS: ClassVar[list[BindingType]] = []
+    DEFAULT_CSS = """
+    OverviewScreen Grid { grid-size: 3 2; grid-gutter: 1; padding: 1; height: 1fr; }
+    OverviewScreen .panel {
+        border: round $primary; border-title-color: $accent; padding: 0 1; height: 1fr;
+    }
+    """
+
+    def body(self) -> ComposeResult:
+        with Grid():
+            for name in ("nodes", "services", "tasks", "updates", "failures", "capacity"):
+                panel = Static(id=f"panel-{name}", classes="panel")
+                panel.border_title = name
+                yield panel
+
+    def render_snapshot(self, snapshot: Snapshot) -> None:
+        self.title = "overview"
+        for name, text in overview_panels(snapshot).items():
+            self.query_one(f"#panel-{name}", Static).update(text)

@@ -1,0 +1,1 @@
+"""Reusable widgets: the keyed resource table, and the log view."""

@@ -1,0 +1,17 @@
+"""THE interface the console uses: an async Docker Engine API client and target resolution.
+
+Owns: talking HTTP to whatever serves the Engine API (our engine or a real Docker swarm
+manager) and turning answers into engine.api values. Does not own: any swarm logic.
+"""
+
+from engine.client.client import ClientError, EngineClient, LogEntry
+from engine.client.target import Target, TargetError, resolve_target
+
+__all__ = [
+    "ClientError",
+    "EngineClient",
+    "LogEntry",
+    "Target",
+    "TargetError",
+    "resolve_target",
+]

@@ -1,0 +1,262 @@
+"""EngineClient: the Engine API calls the console makes, answers as engine.api values."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiodocker
+import aiohttp
+from aiodocker.exceptions import DockerError
+
+from engine.api.codec import from_builtins, to_builtins
+from engine.api.durations import parse_timestamp
+from engine.api.objects import Cluster, Node, Service, Task
+from engine.api.specs import NodeSpec, ServiceSpec
+
+__all__ = ["ClientError", "EngineClient", "LogEntry"]
+
+API_VERSION = "v1.41"
+
+
+class ClientError(Exception):
+    """The endpoint answered with an error, or could not be reached (``status`` 0)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One log line with its task, as ``docker service logs --details --timestamps`` gives."""
+
+    time: float
+    stream: str
+    task_id: str
+    node_id: str
+    text: str
+
+
+class EngineClient:
+    """An async client of one Docker Engine API endpoint (our engine or a swarm manager)."""
+
+    def __init__(self, url: str, tls: ssl.SSLContext | None = None) -> None:
+        self.url = url
+        self._url = url.replace("tcp://", "https://" if tls else "http://", 1)
+        self._tls = tls
+        self._docker: aiodocker.Docker | None = None
+
+    async def _api(self) -> aiodocker.Docker:
+        if self._docker is None:
+            self._docker = aiodocker.Docker(
+                url=self._url, ssl_context=self._tls, api_version=API_VERSION
+            )
+        return self._docker
+
+    async def close(self) -> None:
+        if self._docker is not None:
+            await self._docker.close()
+            self._docker = None
+
+    async def _json(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
+        docker = await self._api()
+        try:
+            return await docker._query_json(path, method, **kwargs)
+        except DockerError as error:
+            message = error.message if isinstance(error.message, str) else str(error.message)
+            raise ClientError(message, error.status) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise ClientError(f"cannot reach {self.url}: {error}") from None
+
+    # Reading.
+
+    async def ping(self) -> bool:
+        docker = await self._api()
+        try:
+            async with docker._query("_ping", versioned_api=False) as response:
+                return response.status == 200
+        except (DockerError, aiohttp.ClientError, OSError, TimeoutError):
+            return False
+
+    async def info(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("info")
+        return result
+
+    async def swarm(self) -> Cluster:
+        return from_builtins(await self._json("swarm"), Cluster)
+
+    async def nodes(self) -> list[Node]:
+        return from_builtins(await self._json("nodes"), list[Node])
+
+    async def services(self) -> list[Service]:
+        return from_builtins(await self._json("services", params={"status": "true"}), list[Service])
+
+    async def tasks(self) -> list[Task]:
+        return from_builtins(await self._json("tasks"), list[Task])
+
+    async def metrics(self) -> str | None:
+        """Prometheus text from ``/metrics`` where the endpoint serves it (our engine does)."""
+        docker = await self._api()
+        try:
+            async with docker._query("metrics", versioned_api=False) as response:
+                return await response.text() if response.status == 200 else None
+        except (DockerError, aiohttp.ClientError, OSError, TimeoutError):
+            return None
+
+    # Acting.
+
+    async def update_node(self, node: Node, spec: NodeSpec) -> None:
+        await self._json(
+            f"nodes/{node.id}/update",
+            "POST",
+            params={"version": str(node.version.index)},
+            data=json.dumps(to_builtins(spec)),
+            headers={"Content-Type": "application/json"},
+        )
+
+    async def modify_node(self, node_id: str, change: Callable[[NodeSpec], NodeSpec]) -> None:
+        """Reads the node and writes ``change(spec)`` with its current version, as the CLI does."""
+        node = from_builtins(await self._json(f"nodes/{node_id}"), Node)
+        await self.update_node(node, change(node.spec))
+
+    async def modify_service(
+        self, service_id: str, change: Callable[[ServiceSpec], ServiceSpec]
+    ) -> None:
+        """Reads the service and writes ``change(spec)`` with its current version."""
+        service = from_builtins(await self._json(f"services/{service_id}"), Service)
+        await self.update_service(service, change(service.spec))
+
+    async def rollback_service(self, service_id: str) -> None:
+        service = from_builtins(await self._json(f"services/{service_id}"), Service)
+        await self.update_service(service, rollback=True)
+
+    async def remove_node(self, node_id: str, force: bool = False) -> None:
+        await self._json(f"nodes/{node_id}", "DELETE", params={"force": str(force).lower()})
+
+    async def create_service(self, spec: ServiceSpec) -> str:
+        answer = await self._json(
+            "services/create",
+            "POST",
+            data=json.dumps(to_builtins(spec)),
+            headers={"Content-Type": "application/json"},
+        )
+        return str(answer["ID"])
+
+    async def update_service(
+        self, service: Service, spec: ServiceSpec | None = None, rollback: bool = False
+    ) -> None:
+        params = {"version": str(service.version.index)}
+        if rollback:
+            params["rollback"] = "previous"
+        await self._json(
+            f"services/{service.id}/update",
+            "POST",
+            params=params,
+            data=json.dumps(to_builtins(spec or service.spec)),
+            headers={"Content-Type": "application/json"},
+        )
+
+    async def remove_service(self, service_id: str) -> None:
+        await self._json(f"services/{service_id}", "DELETE")
+
+    # Streams.
+
+    async def logs(
+        self,
+        kind: str,
+        object_id: str,
+        tail: int | None = 200,
+        since: float | None = None,
+        follow: bool = False,
+    ) -> AsyncIterator[LogEntry]:
+        """Log lines of a service or task (``kind`` "services" or "tasks"), oldest first."""
+        params = {
+            "stdout": "1",
+            "stderr": "1",
+            "details": "1",
+            "timestamps": "1",
+            "follow": "1" if follow else "0",
+            "tail": "all" if tail is None else str(tail),
+        }
+        if since is not None:
+            params["since"] = f"{since:.9f}"
+        docker = await self._api()
+        try:
+            async with docker._query(
+                f"{kind}/{object_id}/logs", params=params, timeout=None
+            ) as response:
+                muxed = True
+                buffer = b""
+                async for chunk in response.content.iter_any():
+                    buffer += chunk
+                    while True:
+                        entry, buffer, muxed = _next_entry(buffer, muxed)
+                        if entry is None:
+                            break
+                        yield entry
+        except DockerError as error:
+            raise ClientError(str(error.message), error.status) from None
+        except (aiohttp.ClientError, OSError) as error:
+            raise ClientError(f"cannot reach {self.url}: {error}") from None
+
+    async def events(self, since: float | None = None) -> AsyncIterator[dict[str, Any]]:
+        """The swarm's events as they happen (service and node create, update, remove)."""
+        params = {"filters": json.dumps({"type": ["service", "node"]})}
+        if since is not None:
+            params["since"] = f"{since:.9f}"
+        docker = await self._api()
+        try:
+            async with docker._query("events", params=params, timeout=None) as response:
+                async for line in response.content:
+                    if line.strip():
+                        yield json.loads(line)
+        except DockerError as error:
+            raise ClientError(str(error.message), error.status) from None
+        except (aiohttp.ClientError, OSError, ValueError) as error:
+            raise ClientError(f"event stream from {self.url} ended: {error}") from None
+
+
+def _next_entry(buffer: bytes, muxed: bool) -> tuple[LogEntry | None, bytes, bool]:
+    """Takes one log line off ``buffer``: a multiplexed frame, or a raw line (TTY services)."""
+    if muxed and buffer[:1] and buffer[0] not in (0, 1, 2):
+        muxed = False
+    if muxed:
+        if len(buffer) < 8:
+            return None, buffer, muxed
+        size = int.from_bytes(buffer[4:8], "big")
+        if len(buffer) < 8 + size:
+            return None, buffer, muxed
+        stream = "stderr" if buffer[0] == 2 else "stdout"
+        payload, rest = buffer[8 : 8 + size], buffer[8 + size :]
+    else:
+        end = buffer.find(b"\n")
+        if end < 0:
+            return None, buffer, muxed
+        stream, payload, rest = "stdout", buffer[: end + 1], buffer[end + 1 :]
+    return _parse_line(stream, payload.decode("utf-8", "replace")), rest, muxed
+
+
+def _parse_line(stream: str, line: str) -> LogEntry:
+    """``<timestamp> <k=v,...> <text>`` as the daemon writes with timestamps and details."""
+    line = line.rstrip("\n")
+    stamp, _, rest = line.partition(" ")
+    try:
+        moment = parse_timestamp(stamp)
+    except ValueError:
+        moment, rest = 0.0, line
+    details, _, text = rest.partition(" ")
+    attrs = dict(item.split("=", 1) for item in details.split(",") if "=" in item)
+    if "com.docker.swarm.task.id" not in attrs:
+        text, attrs = rest, {}
+    return LogEntry(
+        time=moment,
+        stream=stream,
+        task_id=attrs.get("com.docker.swarm.task.id", ""),
+        node_id=attrs.get("com.docker.swarm.node.id", ""),
+        text=text,
+    )

@@ -1,0 +1,64 @@
+"""A served engine in the test's own event loop, and the console app pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from console.app import SwarmdeckApp
+from engine.cli import served
+from engine.client import EngineClient
+from engine.embedded import EmbeddedCluster
+from tests.conftest import make_spec
+
+
+@pytest.fixture(autouse=True)
+def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keeps the remembered theme out of the real config directory."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return tmp_path / "config"
+
+
+class Served:
+    def __init__(self, cluster: EmbeddedCluster, url: str) -> None:
+        self.cluster = cluster
+        self.url = url
+        self.client = EngineClient(url)
+
+    def app(self, **options: object) -> SwarmdeckApp:
+        return SwarmdeckApp(EngineClient(self.url), "test cluster", **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Served]:
+    """The demo cluster's three nodes with one service, web (2 replicas), served on a socket."""
+    cluster = EmbeddedCluster(seed=2, heartbeat_epsilon=0)
+    socket = tmp_path / "engine.sock"
+    async with served(cluster, socket):
+        cluster.control.create_service(make_spec(name="web", replicas=2, image="nginx:1.10"))
+        here = Served(cluster, f"unix://{socket}")
+        yield here
+        await here.client.close()
+
+
+async def wait_for(
+    pilot: Pilot[None], condition: Callable[[], object], timeout: float = 15
+) -> None:
+    """Lets the app run until ``condition()`` holds."""
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {condition}")
+
+
+async def wait_api(pilot: Pilot[None], check: Callable[[], object], timeout: float = 15) -> None:
+    """Lets the app run until the awaitable ``check()`` returns something true."""
+    for _ in range(int(timeout / 0.1)):
+        if await check():  # type: ignore[misc]
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out waiting for {check}")
