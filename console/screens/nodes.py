@@ -84,9 +84,11 @@ class NodesScreen(ResourceScreen):
             self.deck.open_describe(node)
 
     def _set(self, node: Node, what: str, **changes: object) -> None:
-        spec = replace(node.spec, **changes)
         hostname = self.deck.snapshot.hostname(node.id)
-        self.deck.act(lambda client: client.update_node(node, spec), f"{hostname}: {what}")
+        self.deck.act(
+            lambda client: client.modify_node(node.id, lambda spec: replace(spec, **changes)),
+            f"{hostname}: {what}",
+        )
 
     def action_drain(self) -> None:
         node = self._node()

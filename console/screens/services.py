@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from msgspec.structs import replace
@@ -64,6 +65,13 @@ def spec_from_form(values: dict[str, str]) -> ServiceSpec:
     )
 
 
+def _forced(spec: ServiceSpec) -> ServiceSpec:
+    """The spec with ForceUpdate bumped: every task is redeployed."""
+    template = spec.task_template or TaskSpec()
+    bumped = replace(template, force_update=(template.force_update or 0) + 1)
+    return replace(spec, task_template=bumped)
+
+
 class ServicesScreen(ResourceScreen):
     VIEW = "services"
     COLUMNS = SERVICE_COLUMNS
@@ -106,8 +114,11 @@ class ServicesScreen(ResourceScreen):
         if service is not None:
             self.deck.open_describe(service)
 
-    def _update(self, service: Service, spec: ServiceSpec, what: str) -> None:
-        self.deck.act(lambda client: client.update_service(service, spec), what)
+    def _change(
+        self, service: Service, change: Callable[[ServiceSpec], ServiceSpec], what: str
+    ) -> None:
+        """Applies ``change`` to the service's current spec (read again just before)."""
+        self.deck.act(lambda client: client.modify_service(service.id, change), what)
 
     def action_scale(self) -> None:
         service = self._service()
@@ -129,8 +140,8 @@ class ServicesScreen(ResourceScreen):
                 self.notify(f"not a number of replicas: {values['replicas']!r}", severity="error")
                 return
             mode = ServiceMode(replicated=ReplicatedService(replicas=count))
-            spec = replace(service.spec, mode=mode)
-            self._update(service, spec, f"{service.spec.name} scaled to {count}")
+            what = f"{service.spec.name} scaled to {count}"
+            self._change(service, lambda spec: replace(spec, mode=mode), what)
 
         self.app.push_screen(
             FormDialog(f"Scale {service.spec.name}", [("replicas", "replicas", str(desired))]),
@@ -145,10 +156,14 @@ class ServicesScreen(ResourceScreen):
         def submitted(values: dict[str, str] | None) -> None:
             if not values or not values["image"]:
                 return
-            template = service.spec.task_template or TaskSpec()
-            container = replace(template.container_spec or ContainerSpec(), image=values["image"])
-            spec = replace(service.spec, task_template=replace(template, container_spec=container))
-            self._update(service, spec, f"{service.spec.name}: rolling update to {values['image']}")
+            wanted = values["image"]
+
+            def change(spec: ServiceSpec) -> ServiceSpec:
+                template = spec.task_template or TaskSpec()
+                container = replace(template.container_spec or ContainerSpec(), image=wanted)
+                return replace(spec, task_template=replace(template, container_spec=container))
+
+            self._change(service, change, f"{service.spec.name}: rolling update to {wanted}")
 
         self.app.push_screen(
             FormDialog(
@@ -198,13 +213,11 @@ class ServicesScreen(ResourceScreen):
             except (ValueError, EngineError) as error:
                 self.notify(f"update config: {error}", severity="error")
                 return
-            template = service.spec.task_template or TaskSpec()
-            spec = replace(
-                service.spec,
-                update_config=updated,
-                task_template=replace(template, force_update=(template.force_update or 0) + 1),
+            self._change(
+                service,
+                lambda spec: _forced(replace(spec, update_config=updated)),
+                f"{service.spec.name}: updating with the new config",
             )
-            self._update(service, spec, f"{service.spec.name}: updating with the new config")
 
         self.app.push_screen(FormDialog(f"Update {service.spec.name}", fields), submitted)
 
@@ -220,7 +233,7 @@ class ServicesScreen(ResourceScreen):
         def answer(confirmed: bool | None) -> None:
             if confirmed:
                 self.deck.act(
-                    lambda client: client.update_service(service, rollback=True),
+                    lambda client: client.rollback_service(service.id),
                     f"{service.spec.name}: rolling back",
                 )
 
@@ -240,12 +253,7 @@ class ServicesScreen(ResourceScreen):
 
         def answer(confirmed: bool | None) -> None:
             if confirmed:
-                template = service.spec.task_template or TaskSpec()
-                spec = replace(
-                    service.spec,
-                    task_template=replace(template, force_update=(template.force_update or 0) + 1),
-                )
-                self._update(service, spec, f"{service.spec.name}: restarting every task")
+                self._change(service, _forced, f"{service.spec.name}: restarting every task")
 
         running, _ = replicas(service, self.deck.snapshot)
         self.app.push_screen(
