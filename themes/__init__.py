@@ -12,7 +12,7 @@ from pathlib import Path
 
 from textual.theme import Theme
 
-__all__ = ["DEFAULT_THEME", "STATE_VARIABLES", "ThemeError", "load_themes"]
+__all__ = ["DEFAULT_THEME", "STATE_VARIABLES", "ThemeError", "load_themes", "theme_colour"]
 
 DEFAULT_THEME = "swarmdeck-dark"
 STATE_VARIABLES = ("state-ok", "state-warn", "state-bad", "state-off", "state-busy")
@@ -54,3 +54,9 @@ def _load(path: Path) -> Theme:
     return Theme(
         name=data["name"], dark=bool(data.get("dark", True)), variables=variables, **colours
     )
+
+
+def theme_colour(theme: Theme, name: str) -> str:
+    """A colour of ``theme`` by name: a state variable (``state-ok``) or a base colour."""
+    value = theme.variables.get(name) or getattr(theme, name.replace("-", "_"), None)
+    return str(value) if value else ""

@@ -44,6 +44,12 @@ class EventsScreen(ClusterScreen):
         if self.deck.live:
             self.stream()
 
+    def add_events(self, events: list[dict[str, Any]]) -> None:
+        """Shows events from elsewhere (screenshots, tests) as if streamed."""
+        log = self.query_one("#events", RichLog)
+        for event in events:
+            log.write(Text(event_line(event)))
+
     @work(exclusive=True, group="events")
     async def stream(self) -> None:
         log = self.query_one("#events", RichLog)

@@ -24,6 +24,7 @@ from textual.widgets import Input, RichLog
 from console.sanitize import Sanitizer
 from console.screens.base import ClusterScreen
 from engine.client import ClientError, LogEntry
+from themes import theme_colour
 
 __all__ = ["BUFFER", "LogsScreen"]
 
@@ -106,7 +107,13 @@ class LogsScreen(ClusterScreen):
         batch.sort(key=lambda pair: pair[0].time)
         lines = [self._line(entry, safe) for entry, safe in batch if self._shown(safe)]
         if lines:
-            self.log_view.write(Text("\n").join(lines), scroll_end=True)
+            self._write(lines)
+
+    def _write(self, lines: list[Text]) -> None:
+        view = self.log_view
+        view.write(Text("\n").join(lines), scroll_end=False)
+        if self.following:
+            view.scroll_end(animate=False, immediate=True)
 
     def _shown(self, safe: str) -> bool:
         return not self.needle or self.needle.lower() in safe.lower()
@@ -125,15 +132,14 @@ class LogsScreen(ClusterScreen):
         return label
 
     def _line(self, entry: LogEntry, safe: str) -> Text:
-        variables = self.app.get_css_variables()
-        colour = variables.get(
-            TASK_COLOURS[zlib.crc32(entry.task_id.encode()) % len(TASK_COLOURS)], ""
-        )
+        label = self._task_label(entry)
+        name = TASK_COLOURS[zlib.crc32(label.encode()) % len(TASK_COLOURS)]
+        colour = theme_colour(self.app.current_theme, name)
         line = Text()
         if self.timestamps:
             stamp = datetime.fromtimestamp(entry.time, UTC).strftime("%H:%M:%S.%f")[:-3]
             line.append(stamp + " ", style="dim")
-        line.append(f"{self._task_label(entry)} | ", style=colour)
+        line.append(f"{label} | ", style=colour)
         line.append_text(Text.from_ansi(safe))
         return line
 
@@ -142,7 +148,7 @@ class LogsScreen(ClusterScreen):
         self._pending = []
         lines = [self._line(entry, safe) for entry, safe in self.entries if self._shown(safe)]
         if lines:
-            self.log_view.write(Text("\n").join(lines), scroll_end=True)
+            self._write(lines)
 
     def action_follow(self) -> None:
         self.following = not self.following

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from console.render.rows import Row
+from themes import theme_colour
 
 __all__ = ["ResourceTable"]
 
@@ -46,7 +47,7 @@ class ResourceTable(DataTable[Text]):
 
     def _styled(self, row: Row) -> list[Text]:
         variable = STATE_VARIABLES.get(row.state)
-        colour = self.app.get_css_variables().get(variable, "") if variable else ""
+        colour = theme_colour(self.app.current_theme, variable) if variable else ""
         return [Text(cell, style=colour, no_wrap=True, overflow="ellipsis") for cell in row.cells]
 
     def apply(self, rows: list[Row]) -> None:

@@ -204,11 +204,15 @@ class EngineClient:
         except (aiohttp.ClientError, OSError) as error:
             raise ClientError(f"cannot reach {self.url}: {error}") from None
 
-    async def events(self, since: float | None = None) -> AsyncIterator[dict[str, Any]]:
-        """The swarm's events as they happen (service and node create, update, remove)."""
+    async def events(
+        self, since: float | None = None, until: float | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The swarm's events (service and node create, update, remove), as they happen."""
         params = {"filters": json.dumps({"type": ["service", "node"]})}
         if since is not None:
             params["since"] = f"{since:.9f}"
+        if until is not None:
+            params["until"] = f"{until:.9f}"
         docker = await self._api()
         try:
             async with docker._query("events", params=params, timeout=None) as response:
