@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 SOURCES := engine console themes tests benchmarks
 
-.PHONY: run test lint typecheck contracts pytest bench clean
+.PHONY: run test lint typecheck contracts pytest bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,6 +32,11 @@ pytest: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/scheduler.py
+	$(PY) benchmarks/api.py
+
+screenshots: $(VENV)/.installed
+	rm -f screenshots/*.svg
+	$(BIN)/swarmdeck screenshots --out screenshots
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
