@@ -11,6 +11,7 @@ Set the labels on the service (``docker service create --container-label ...``):
 ``swarmdeck.sim.pull-time``          a pull that takes this long (default 1-3 s the first time)
 ``swarmdeck.sim.health``             ``unhealthy``: every health probe fails
 ``swarmdeck.sim.unhealthy-after``    health probes pass for this long after start, then fail
+``swarmdeck.sim.say``                the container writes this line when it starts
 ===================================  ======================================================
 
 Durations are Go-style: ``500ms``, ``3s``, ``1m30s``. Health probes run only for a container
@@ -111,6 +112,7 @@ class SimBehaviour:
     pull_time: float | None = None
     unhealthy: bool = False
     unhealthy_after: float | None = None
+    say: str | None = None
 
     @classmethod
     def from_labels(cls, labels: dict[str, str] | None) -> SimBehaviour:
@@ -147,6 +149,7 @@ class SimBehaviour:
             pull_time=_seconds(sim, "pull-time"),
             unhealthy=health == "unhealthy",
             unhealthy_after=_seconds(sim, "unhealthy-after"),
+            say=sim.get("say"),
         )
 
     def probe_passes(self, running_for: float) -> bool:
@@ -165,6 +168,7 @@ _KNOWN = {
     "pull-time",
     "health",
     "unhealthy-after",
+    "say",
 }
 
 

@@ -44,10 +44,11 @@ class SimContainer:
         self.next_probe: float | None = None
         self._seed = seed
         self._pid = 1000 + int(digest[:6], 16) % 60000
+        self.say = SimBehaviour.from_labels(_labels(task)).say
 
     def start(self, moment: float) -> None:
         self.pid = self._pid
-        self.content = SimContent(self._seed, self.task_id, self.image, moment)
+        self.content = SimContent(self._seed, self.task_id, self.image, moment, self.say)
 
     def stop(self, moment: float, code: int) -> None:
         self.pid = 0

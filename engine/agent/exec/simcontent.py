@@ -51,11 +51,14 @@ _LEVELS = ("INFO", "INFO", "INFO", "INFO", "DEBUG", "WARN", "INFO", "ERROR")
 class SimContent:
     """The logs and usage of one simulated container that started at ``started``."""
 
-    def __init__(self, seed: int, task_id: str, image: str, started: float) -> None:
+    def __init__(
+        self, seed: int, task_id: str, image: str, started: float, say: str | None = None
+    ) -> None:
         self._key = f"{seed}:{task_id}"
         self.image = image
         self.started = started
         self._nginx = _is_nginx(image)
+        self._say = say
         unit = self._unit(0)
         self.interval = (0.6 if self._nginx else 2.0) * (0.5 + unit)  # seconds between lines
         self.cpu_base = 0.02 + 0.25 * self._unit(1)  # cores
@@ -89,6 +92,8 @@ class SimContent:
             index += 1
 
     def _banner(self) -> tuple[str, ...]:
+        if self._say is not None:
+            return (self._say,)
         if self._nginx:
             return (
                 "/docker-entrypoint.sh: Configuration complete; ready for start up",
