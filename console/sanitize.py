@@ -9,6 +9,8 @@ The parser keeps its state across chunks, so a sequence split between two reads 
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["MAX_LINE", "Sanitizer", "sanitize", "sanitize_field"]
 
 MAX_LINE = 4096  # characters of one line shown; the rest is cut with "…"
@@ -17,6 +19,8 @@ NEWLINE_MARK = "␤"
 ESC = "\x1b"
 BEL = "\x07"
 
+# Anything the state machine must look at: C0 but tab and newline, DEL, C1.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _GROUND, _ESCAPE, _CSI, _STRING, _STRING_ESCAPE, _ESCAPE_INTERMEDIATE = range(6)
 # 8-bit introducers: CSI, and the string controls whose payload runs to ST.
 _C1_CSI = "\x9b"
@@ -35,6 +39,15 @@ class Sanitizer:
         self._column = 0
 
     def feed(self, chunk: str) -> str:
+        if (
+            self._state == _GROUND
+            and self._column + len(chunk) <= self._max_line
+            and not _UNSAFE.search(chunk)
+        ):
+            # The common case: plain text, no control to drop, no line to cut.
+            newline = chunk.rfind("\n")
+            self._column = len(chunk) - newline - 1 if newline >= 0 else self._column + len(chunk)
+            return chunk
         out: list[str] = []
         for char in chunk:
             state = self._state

@@ -103,7 +103,7 @@ class LogsScreen(ClusterScreen):
     def _flush(self) -> None:
         if not self._pending or not self.following:
             return
-        batch, self._pending = self._pending, []
+        batch, self._pending = self._pending[-BUFFER:], []  # older lines would scroll away
         batch.sort(key=lambda pair: pair[0].time)
         lines = [self._line(entry, safe) for entry, safe in batch if self._shown(safe)]
         if lines:
@@ -140,7 +140,7 @@ class LogsScreen(ClusterScreen):
             stamp = datetime.fromtimestamp(entry.time, UTC).strftime("%H:%M:%S.%f")[:-3]
             line.append(stamp + " ", style="dim")
         line.append(f"{label} | ", style=colour)
-        line.append_text(Text.from_ansi(safe))
+        line.append_text(Text.from_ansi(safe) if "\x1b" in safe else Text(safe))
         return line
 
     def _rerender(self) -> None:
