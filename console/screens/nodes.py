@@ -90,36 +90,34 @@ class NodesScreen(ResourceScreen):
             f"{hostname}: {what}",
         )
 
-    def action_drain(self) -> None:
-        node = self._node()
-        if node is None:
-            return
-        plan = drain_plan(self.deck.snapshot, node)
+    def _confirm_set(
+        self, node: Node, title: str, details: str, what: str, **changes: object
+    ) -> None:
+        """Asks first, saying what will happen; then changes the node's spec."""
 
         def answer(confirmed: bool | None) -> None:
             if confirmed:
-                self._set(node, "draining", availability=Availability.DRAIN)
+                self._set(node, what, **changes)
 
-        hostname = self.deck.snapshot.hostname(node.id)
-        self.app.push_screen(ConfirmDialog(f"Drain {hostname}?", plan), answer)
+        self.app.push_screen(ConfirmDialog(title, details), answer)
+
+    def action_drain(self) -> None:
+        node = self._node()
+        if node is not None:
+            hostname = self.deck.snapshot.hostname(node.id)
+            plan = drain_plan(self.deck.snapshot, node)
+            self._confirm_set(
+                node, f"Drain {hostname}?", plan, "draining", availability=Availability.DRAIN
+            )
 
     def action_pause(self) -> None:
         node = self._node()
-        if node is None:
-            return
-        hostname = self.deck.snapshot.hostname(node.id)
-
-        def answer(confirmed: bool | None) -> None:
-            if confirmed:
-                self._set(node, "paused", availability=Availability.PAUSE)
-
-        self.app.push_screen(
-            ConfirmDialog(
-                f"Pause {hostname}?",
-                f"{hostname} keeps its tasks but takes no new ones until it is activated.",
-            ),
-            answer,
-        )
+        if node is not None:
+            hostname = self.deck.snapshot.hostname(node.id)
+            details = f"{hostname} keeps its tasks but takes no new ones until it is activated."
+            self._confirm_set(
+                node, f"Pause {hostname}?", details, "paused", availability=Availability.PAUSE
+            )
 
     def action_activate(self) -> None:
         node = self._node()
@@ -133,17 +131,12 @@ class NodesScreen(ResourceScreen):
 
     def action_demote(self) -> None:
         node = self._node()
-        if node is None:
-            return
-        hostname = self.deck.snapshot.hostname(node.id)
-
-        def answer(confirmed: bool | None) -> None:
-            if confirmed:
-                self._set(node, "demoted to worker", role=NodeRole.WORKER)
-
-        self.app.push_screen(
-            ConfirmDialog(f"Demote {hostname}?", f"{hostname} stops being a manager."), answer
-        )
+        if node is not None:
+            hostname = self.deck.snapshot.hostname(node.id)
+            details = f"{hostname} stops being a manager."
+            self._confirm_set(
+                node, f"Demote {hostname}?", details, "demoted to worker", role=NodeRole.WORKER
+            )
 
     def action_labels(self) -> None:
         node = self._node()
