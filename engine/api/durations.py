@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 
@@ -95,6 +96,7 @@ def format_timestamp(seconds: float) -> str:
     return stamp + "Z"
 
 
+@functools.lru_cache(maxsize=65536)  # the same timestamps are read again on every refresh
 def parse_timestamp(text: str) -> float:
     """Parses an RFC 3339 timestamp (as the API writes them) into a Unix time."""
     match = _TIMESTAMP.match(text)

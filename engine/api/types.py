@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import functools
 
 __all__ = [
     "Availability",
@@ -14,7 +13,6 @@ __all__ = [
 ]
 
 
-@functools.total_ordering
 class TaskState(enum.Enum):
     """A task's observed or desired state; states only move forward (SwarmKit's types.proto)."""
 
@@ -34,18 +32,20 @@ class TaskState(enum.Enum):
     REMOVE = "remove"
     ORPHANED = "orphaned"
 
-    @property
-    def rank(self) -> int:
-        """SwarmKit's numeric value, spaced by 64 so states can be inserted between others."""
-        return _TASK_STATE_RANK[self]
+    rank: int  # SwarmKit's numeric value, spaced by 64 so states can be inserted between others
 
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, TaskState):
-            return NotImplemented
-        return _TASK_STATE_RANK[self] < _TASK_STATE_RANK[other]
+    # Compared often (every control loop, every table row): plain attribute reads, no wrappers.
+    def __lt__(self, other: TaskState) -> bool:
+        return self.rank < other.rank
 
-    def __hash__(self) -> int:
-        return hash(self.value)
+    def __le__(self, other: TaskState) -> bool:
+        return self.rank <= other.rank
+
+    def __gt__(self, other: TaskState) -> bool:
+        return self.rank > other.rank
+
+    def __ge__(self, other: TaskState) -> bool:
+        return self.rank >= other.rank
 
 
 _TASK_STATE_RANK = {
@@ -65,6 +65,8 @@ _TASK_STATE_RANK = {
     TaskState.REMOVE: 800,
     TaskState.ORPHANED: 832,
 }
+for _state, _rank in _TASK_STATE_RANK.items():
+    _state.rank = _rank
 
 
 class NodeState(enum.Enum):
