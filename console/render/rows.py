@@ -16,6 +16,7 @@ __all__ = [
     "SERVICE_COLUMNS",
     "TASK_COLUMNS",
     "Row",
+    "TaskRowCache",
     "node_rows",
     "service_rows",
     "task_rows",
@@ -168,40 +169,77 @@ def task_name(task: Task, snapshot: Snapshot) -> str:
     return f"{service}.{task.slot}" if task.slot else f"{service}.{task.node_id[:12]}"
 
 
-def task_rows(snapshot: Snapshot, tasks: list[Task]) -> list[Row]:
-    ordered = sorted(
-        tasks,
-        key=lambda t: (
-            snapshot.service_name(t.service_id),
-            t.slot or 0,
-            t.node_id if not t.slot else "",
-            -(t.version.index),
-        ),
-    )
-    rows = []
-    for task in ordered:
-        state = task.status.state
-        current = f"{state.value.capitalize()} {age(task.status.timestamp, snapshot.now)}"
-        exit_code = task.status.container_status.exit_code if task.status.container_status else None
-        row_state = "ok"
-        if state in (TaskState.FAILED, TaskState.REJECTED, TaskState.ORPHANED):
-            row_state = "bad"
-        elif task.desired_state > TaskState.RUNNING:
-            row_state = "off"
-        elif state < TaskState.RUNNING:
-            row_state = "busy"
-        rows.append(
-            Row(
-                task.id,
-                (
-                    task_name(task, snapshot),
-                    sanitize_field(snapshot.hostname(task.node_id)) if task.node_id else "",
-                    task.desired_state.value.capitalize(),
-                    current.strip(),
-                    sanitize_field(task.status.err, 80),
-                    "" if exit_code is None else str(exit_code),
-                ),
-                row_state,
-            )
+class TaskRowCache:
+    """Rows of tasks from earlier snapshots, reused while a task and its age text are the same.
+
+    Between two polls most tasks do not change; only their age text may, and that is cheap.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[int, str, str, Row]] = {}
+
+    def rows(self, snapshot: Snapshot, tasks: list[Task]) -> list[Row]:
+        services = {t.service_id for t in tasks}
+        names = {sid: sanitize_field(snapshot.service_name(sid)) for sid in services}
+        hosts = {nid: sanitize_field(snapshot.hostname(nid)) for nid in {t.node_id for t in tasks}}
+        ages: dict[str | None, str] = {}
+        ordered = sorted(
+            tasks,
+            key=lambda t: (
+                names[t.service_id],
+                t.slot,
+                "" if t.slot else t.node_id,
+                -t.version.index,
+            ),
         )
-    return rows
+        previous, self._rows = self._rows, {}
+        rows = []
+        for task in ordered:
+            stamp = task.status.timestamp
+            when = ages.get(stamp)
+            if when is None:
+                when = ages[stamp] = age(stamp, snapshot.now)
+            name = names[task.service_id]
+            cached = previous.get(task.id)
+            if (
+                cached is not None
+                and cached[0] == task.version.index
+                and cached[1] == when
+                and (cached[2] == name)
+            ):
+                row = cached[3]
+            else:
+                row = _task_row(task, name, hosts.get(task.node_id, ""), when)
+            self._rows[task.id] = (task.version.index, when, name, row)
+            rows.append(row)
+        return rows
+
+
+def _task_row(task: Task, service: str, host: str, when: str) -> Row:
+    state = task.status.state
+    exit_code = task.status.container_status.exit_code if task.status.container_status else None
+    row_state = "ok"
+    if state in (TaskState.FAILED, TaskState.REJECTED, TaskState.ORPHANED):
+        row_state = "bad"
+    elif task.desired_state > TaskState.RUNNING:
+        row_state = "off"
+    elif state < TaskState.RUNNING:
+        row_state = "busy"
+    name = f"{service}.{task.slot}" if task.slot else f"{service}.{task.node_id[:12]}"
+    return Row(
+        task.id,
+        (
+            name,
+            host if task.node_id else "",
+            task.desired_state.value.capitalize(),
+            f"{state.value.capitalize()} {when}".strip(),
+            sanitize_field(task.status.err, 80),
+            "" if exit_code is None else str(exit_code),
+        ),
+        row_state,
+    )
+
+
+def task_rows(snapshot: Snapshot, tasks: list[Task]) -> list[Row]:
+    """Rows of ``tasks``: each slot's tasks together, newest first."""
+    return TaskRowCache().rows(snapshot, tasks)

@@ -7,7 +7,7 @@ from typing import ClassVar
 from textual.binding import Binding, BindingType
 
 from console.model import Snapshot
-from console.render.rows import TASK_COLUMNS, Row, task_name, task_rows
+from console.render.rows import TASK_COLUMNS, Row, TaskRowCache, task_name
 from console.screens.base import ResourceScreen
 
 __all__ = ["TasksScreen"]
@@ -26,6 +26,7 @@ class TasksScreen(ResourceScreen):
         super().__init__()
         self.service_id = service_id
         self.node_id = node_id
+        self._rows = TaskRowCache()
 
     def rows(self, snapshot: Snapshot) -> list[Row]:
         if self.service_id:
@@ -37,7 +38,7 @@ class TasksScreen(ResourceScreen):
         else:
             self.title = "tasks"
             tasks = list(snapshot.tasks)
-        return task_rows(snapshot, tasks)
+        return self._rows.rows(snapshot, tasks)
 
     def _task_id(self) -> str | None:
         return self.table.selected_key
