@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from engine.client import EngineClient, Target, TargetError, resolve_target
+from engine.client import EngineClient, Target, TargetError, resolve_target, ssh_bridge
 from themes import DEFAULT_THEME, load_themes
 
 __all__ = ["main"]
@@ -26,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog="swarmdeck engine serve --help: run the engine as a daemon. "
         "swarmdeck screenshots --out DIR: write an SVG of every view.",
     )
-    parser.add_argument("--host", help="Docker endpoint: unix://PATH, tcp://HOST:PORT")
+    parser.add_argument(
+        "--host", help="Docker endpoint: unix://PATH, tcp://HOST:PORT or ssh://USER@HOST"
+    )
     parser.add_argument("--context", help="a docker context to use")
     parser.add_argument("--read-only", action="store_true", help="hide every action")
     parser.add_argument("--theme", choices=themes, help=f"colour theme (default {DEFAULT_THEME})")
@@ -38,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
 @contextlib.asynccontextmanager
 async def connect(target: Target, nodes: int = 3, seed: int | None = None) -> AsyncIterator[str]:
     """The URL to reach ``target``; for the embedded cluster, serves one on a private socket."""
+    if target.url is not None and target.url.startswith("ssh://"):
+        async with ssh_bridge(target.url) as url:
+            yield url
+        return
     if not target.embedded:
         assert target.url is not None
         yield target.url

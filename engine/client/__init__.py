@@ -5,6 +5,7 @@ manager) and turning answers into engine.api values. Does not own: any swarm log
 """
 
 from engine.client.client import ClientError, EngineClient, LogEntry
+from engine.client.ssh import ssh_bridge
 from engine.client.target import Target, TargetError, resolve_target
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "Target",
     "TargetError",
     "resolve_target",
+    "ssh_bridge",
 ]
