@@ -1,0 +1,81 @@
+"""Console conventions: views by name, filters, help, themes remembered, a lost connection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual.widgets import Static
+
+from console.app import SwarmdeckApp
+from console.screens.help import HelpScreen
+from engine.cli import served
+from engine.client import EngineClient
+from engine.embedded import EmbeddedCluster
+from tests.conftest import make_spec
+from tests.console.conftest import Served, wait_for
+from tests.console.test_actions import open_view
+
+
+async def test_colon_jumps_to_every_view(engine: Served) -> None:
+    app = engine.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.snapshot.nodes)
+        for view in ("nodes", "services", "tasks", "metrics", "events", "overview"):
+            await pilot.press("colon", *view, "enter")
+            await wait_for(pilot, lambda v=view: getattr(app.screen, "VIEW", "") == v)
+        await pilot.press("colon", *"nonsense", "enter")
+        await wait_for(pilot, lambda: any("no view" in str(n.message) for n in app._notifications))
+
+
+async def test_slash_filters_the_view(engine: Served) -> None:
+    engine.cluster.control.create_service(make_spec(name="other"))
+    app = engine.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_view(pilot, app, "services")
+        await wait_for(pilot, lambda: app.screen.table.row_count == 2)  # type: ignore[attr-defined]
+        await pilot.press("slash", *"oth")
+        await wait_for(pilot, lambda: app.screen.table.row_count == 1)  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen.table.row_count == 2)  # type: ignore[attr-defined]
+
+
+async def test_question_mark_lists_the_keys(engine: Served) -> None:
+    app = engine.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_view(pilot, app, "services")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = str(app.screen.query_one(Static).render())
+        for key, what in (("s", "Scale"), ("ctrl+l", "Rollback"), ("ctrl+d", "Remove")):
+            assert f"{key:<10} {what}" in text
+        assert "jump to a view" in text
+
+
+async def test_a_chosen_theme_is_remembered(engine: Served, config_home: Path) -> None:
+    app = engine.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.theme = "swarmdeck-high-contrast"
+        await pilot.pause()
+    saved = json.loads((config_home / "swarmdeck" / "config.json").read_text())
+    assert saved == {"theme": "swarmdeck-high-contrast"}
+    again = engine.app()
+    assert again.theme == "swarmdeck-high-contrast"
+
+
+async def test_a_lost_connection_shows_a_banner_and_reconnects(tmp_path: Path) -> None:
+    socket = tmp_path / "engine.sock"
+    app = SwarmdeckApp(EngineClient(f"unix://{socket}"), "test")
+    app.feed.interval = 0.2
+    async with app.run_test(size=(120, 36)) as pilot:
+        # Nothing answers yet: a clear banner, no traceback.
+        await wait_for(pilot, lambda: app.connection_error is not None)
+        banner = app.screen.query_one("#banner", Static)
+        assert not banner.has_class("-hidden")
+        assert "connection lost" in str(banner.render())
+        async with served(EmbeddedCluster(seed=3), socket):
+            await wait_for(pilot, lambda: app.connection_error is None and app.snapshot.nodes)
+            assert banner.has_class("-hidden")
+        # The engine went away again.
+        await wait_for(pilot, lambda: app.connection_error is not None)
+        assert not banner.has_class("-hidden")
