@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from rich.text import Text
+from rich.text import Span, Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -30,6 +30,7 @@ __all__ = ["BUFFER", "LogsScreen"]
 
 BUFFER = 5_000  # lines kept, as k9s caps its log view
 FLUSH = 0.05  # seconds between batched writes to the screen
+FLOOD_LINES = 500  # lines drawn per batch at most: more than any screen shows at once
 TASK_COLOURS = ("primary", "secondary", "accent", "success", "warning", "state-busy")
 
 
@@ -103,7 +104,9 @@ class LogsScreen(ClusterScreen):
     def _flush(self) -> None:
         if not self._pending or not self.following:
             return
-        batch, self._pending = self._pending[-BUFFER:], []  # older lines would scroll away
+        # In a flood only the newest lines can be seen; the rest wait in the buffer for a
+        # pause, a filter or a save, which draw them from there.
+        batch, self._pending = self._pending[-FLOOD_LINES:], []
         batch.sort(key=lambda pair: pair[0].time)
         lines = [self._line(entry, safe) for entry, safe in batch if self._shown(safe)]
         if lines:
@@ -135,12 +138,17 @@ class LogsScreen(ClusterScreen):
         label = self._task_label(entry)
         name = TASK_COLOURS[zlib.crc32(label.encode()) % len(TASK_COLOURS)]
         colour = theme_colour(self.app.current_theme, name)
-        line = Text()
+        prefix = f"{label} | "
+        spans = []
         if self.timestamps:
             stamp = datetime.fromtimestamp(entry.time, UTC).strftime("%H:%M:%S.%f")[:-3]
-            line.append(stamp + " ", style="dim")
-        line.append(f"{label} | ", style=colour)
-        line.append_text(Text.from_ansi(safe) if "\x1b" in safe else Text(safe))
+            prefix = f"{stamp} {prefix}"
+            spans.append(Span(0, len(stamp), "dim"))
+        spans.append(Span(len(prefix) - len(label) - 3, len(prefix), colour))
+        if "\x1b" not in safe:  # plain text: one Text, a span or two
+            return Text(prefix + safe, spans=spans, end="")
+        line = Text(prefix, spans=spans, end="")
+        line.append_text(Text.from_ansi(safe))
         return line
 
     def _rerender(self) -> None:
