@@ -46,6 +46,11 @@ class Snapshot:
         return grouped
 
     @cached_property
+    def running(self) -> int:
+        """Tasks running now, whatever their desired state."""
+        return sum(1 for t in self.tasks if t.status.state == TaskState.RUNNING)
+
+    @cached_property
     def running_by_node(self) -> Counter[str]:
         return Counter(
             t.node_id

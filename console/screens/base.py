@@ -57,7 +57,7 @@ class ClusterScreen(Screen[None]):
 
     def show(self, snapshot: Snapshot) -> None:
         self.render_snapshot(snapshot)
-        running = sum(1 for t in snapshot.tasks if t.status.state.value == "running")
+        running = snapshot.running
         header = (
             f"swarmdeck · {self.deck.target_label} · {self.title or self.VIEW} · "
             f"{len(snapshot.nodes)} nodes · {len(snapshot.services)} services · "
