@@ -41,6 +41,7 @@ NODE_COLUMNS = (
     "AVAIL",
     "CPU RES",
     "MEM RES",
+    "MEM USED",
     "TASKS",
     "ENGINE",
     "LABELS",
@@ -62,8 +63,11 @@ def node_rows(snapshot: Snapshot) -> list[Row]:
     for node in sorted(snapshot.nodes, key=lambda n: snapshot.hostname(n.id)):
         description = node.description
         resources = description.resources if description else None
-        reserved_cpu = reserved_mem = 0
+        reserved_cpu = reserved_mem = used_mem = 0
         for task in snapshot.tasks_by_node.get(node.id, ()):
+            usage = snapshot.usage.get(task.id)
+            if usage is not None:
+                used_mem += usage[1]
             if task.desired_state <= TaskState.RUNNING and task.status.state <= TaskState.RUNNING:
                 reservation = task.spec.resources.reservations if task.spec.resources else None
                 if reservation:
@@ -89,6 +93,7 @@ def node_rows(snapshot: Snapshot) -> list[Row]:
                     availability.value,
                     f"{cpus(reserved_cpu)}/{cpus(total_cpu)}",
                     f"{size(reserved_mem)}/{size(total_mem)}",
+                    size(used_mem) if snapshot.usage else "-",
                     str(snapshot.running_by_node[node.id]),
                     sanitize_field(engine.engine_version if engine else ""),
                     sanitize_field(labels, 40),
@@ -133,6 +138,18 @@ def ports(service: Service) -> str:
     )
 
 
+def updated(service: Service, snapshot: Snapshot) -> int:
+    """Running tasks that already run the service's current spec: an update's progress."""
+    template = service.spec.task_template
+    return sum(
+        1
+        for t in snapshot.tasks_by_service.get(service.id, [])
+        if t.status.state == TaskState.RUNNING
+        and t.desired_state == TaskState.RUNNING
+        and t.spec == template
+    )
+
+
 def service_rows(snapshot: Snapshot) -> list[Row]:
     rows = []
     for service in sorted(snapshot.services, key=lambda s: s.spec.name or ""):
@@ -141,10 +158,12 @@ def service_rows(snapshot: Snapshot) -> list[Row]:
         kind = "global" if mode is not None and mode.global_ is not None else "replicated"
         update = service.update_status
         update_text = (update.state or "") if update else ""
+        if update_text in ("updating", "rollback_started", "paused", "rollback_paused"):
+            update_text += f" {updated(service, snapshot)}/{desired}"
         state = "ok" if running >= desired else ("bad" if running == 0 and desired else "warn")
-        if update_text in ("updating", "rollback_started"):
+        if update_text.startswith(("updating", "rollback_started")):
             state = "busy"
-        elif update_text in ("paused", "rollback_paused"):
+        elif update_text.startswith(("paused", "rollback_paused")):
             state = "bad"
         rows.append(
             Row(
