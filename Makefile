@@ -33,6 +33,7 @@ pytest: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/scheduler.py
 	$(PY) benchmarks/api.py
+	$(PY) benchmarks/console.py
 
 screenshots: $(VENV)/.installed
 	rm -f screenshots/*.svg
