@@ -58,6 +58,8 @@ class ResourceTable(DataTable[Text]):
             del self._rows[key]
         for row in rows:
             old = self._rows.get(row.key)
+            if old is row:
+                continue  # the same row object: a renderer reused it, nothing changed
             if old is None:
                 self.add_row(*self._styled(row), key=row.key)
             elif old != row:
