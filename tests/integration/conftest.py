@@ -77,22 +77,27 @@ class Engine:
         return self.process.wait(timeout=30)
 
 
+def serve_command(socket: Path, data_dir: Path, *extra: str) -> list[str]:
+    """``swarmdeck engine serve`` with this interpreter."""
+    return [
+        sys.executable,
+        "-m",
+        "console",
+        "engine",
+        "serve",
+        "--socket",
+        str(socket),
+        "--data-dir",
+        str(data_dir),
+        *extra,
+    ]
+
+
 def start_engine(tmp: Path, *extra: str) -> Engine:
     socket = tmp / "engine.sock"
     data_dir = tmp / "data"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "console",
-            "engine",
-            "serve",
-            "--socket",
-            str(socket),
-            "--data-dir",
-            str(data_dir),
-            *extra,
-        ],
+        serve_command(socket, data_dir, *extra),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=(tmp / "engine.log").open("wb"),

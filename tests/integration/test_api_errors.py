@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import aiohttp
 
-from tests.integration.conftest import Engine, start_engine
+from tests.integration.conftest import Engine, serve_command, start_engine
 
 
 async def call(
@@ -110,23 +111,10 @@ def test_sigterm_stops_cleanly_and_a_restart_brings_the_cluster_back(tmp_path: P
 
 
 def test_serve_refuses_a_path_that_is_not_a_socket(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     blocker = tmp_path / "engine.sock"
     blocker.write_text("not a socket")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "console",
-            "engine",
-            "serve",
-            "--socket",
-            str(blocker),
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
+        serve_command(blocker, tmp_path / "data"),
         capture_output=True,
         text=True,
         timeout=30,
