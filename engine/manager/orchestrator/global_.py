@@ -12,15 +12,10 @@ from collections import defaultdict
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Node, Service, Task
 from engine.api.types import Availability, TaskState
-from engine.clock import Clock
-from engine.ids import IdGenerator
 from engine.manager import constraint, defaults
-from engine.manager.loop import ControlLoop
 from engine.manager.orchestrator import invalid_node, new_task, shut_down
-from engine.manager.orchestrator.restart import RestartSupervisor
-from engine.manager.orchestrator.update import UpdateSupervisor
+from engine.manager.orchestrator.base import Orchestrator
 from engine.store import (
-    MemoryStore,
     ReadTx,
     Tx,
     by,
@@ -37,34 +32,13 @@ from engine.store import (
 __all__ = ["GlobalOrchestrator"]
 
 
-class GlobalOrchestrator(ControlLoop):
+class GlobalOrchestrator(Orchestrator):
     """Keeps one task of each global service on each eligible node."""
 
-    def __init__(
-        self,
-        store: MemoryStore,
-        clock: Clock,
-        ids: IdGenerator,
-        restarts: RestartSupervisor,
-        updates: UpdateSupervisor,
-    ) -> None:
-        self._store = store
-        self._clock = clock
-        self._ids = ids
-        self._restarts = restarts
-        self._updates = updates
-        self._dirty_services: set[str] = set()
-        self._dirty_tasks: set[str] = set()
-        self._everything = False
+    _everything = False  # set after a node changed: every service on every node is looked at
 
-    def _handle(self, event: Event) -> None:
+    def _handle_other(self, event: Event) -> None:
         match event:
-            case (
-                EventCreate(obj=Service() as service)
-                | EventUpdate(obj=Service() as service)
-                | EventDelete(obj=Service() as service)
-            ):
-                self._dirty_services.add(service.id)
             case EventCreate(obj=Node()) | EventUpdate(obj=Node()) | EventDelete(obj=Node()):
                 self._everything = True
             case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
@@ -77,18 +51,8 @@ class GlobalOrchestrator(ControlLoop):
         self._everything = True
         self._dirty_tasks.update(task.id for task in find_tasks(tx, by.all()))
 
-    def _tick(self) -> None:
-        if self._dirty_tasks:
-            task_ids, self._dirty_tasks = self._dirty_tasks, set()
-            self._store.update(lambda tx: self._restart_tasks(tx, task_ids))
-        if self._everything or self._dirty_services:
-            everything, self._everything = self._everything, False
-            service_ids, self._dirty_services = self._dirty_services, set()
-            reconciled = self._store.update(
-                lambda tx: self._reconcile_services(tx, service_ids, everything)
-            )
-            for service_id in reconciled:
-                self._updates.update(service_id)
+    def _reconcile_due(self) -> bool:
+        return self._everything or bool(self._dirty_services)
 
     def _restart_tasks(self, tx: Tx, task_ids: set[str]) -> None:
         cluster = get_cluster(tx)
@@ -107,8 +71,8 @@ class GlobalOrchestrator(ControlLoop):
             else:
                 self._restarts.restart(tx, cluster, service, task)
 
-    def _reconcile_services(self, tx: Tx, service_ids: set[str], everything: bool) -> list[str]:
-        """Places or stops each global service's tasks; returns the services it looked at."""
+    def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> list[str]:
+        everything, self._everything = self._everything, False
         if everything:
             service_ids = service_ids | {service.id for service in find_services(tx, by.all())}
         nodes = find_nodes(tx, by.all())

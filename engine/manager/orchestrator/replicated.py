@@ -13,15 +13,10 @@ from collections import Counter
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
-from engine.clock import Clock
-from engine.ids import IdGenerator
 from engine.manager import defaults
-from engine.manager.loop import ControlLoop
 from engine.manager.orchestrator import invalid_node, new_task, runnable_slots, shut_down
-from engine.manager.orchestrator.restart import RestartSupervisor
-from engine.manager.orchestrator.update import UpdateSupervisor
+from engine.manager.orchestrator.base import Orchestrator
 from engine.store import (
-    MemoryStore,
     ReadTx,
     Tx,
     by,
@@ -37,33 +32,11 @@ from engine.store import (
 __all__ = ["ReplicatedOrchestrator"]
 
 
-class ReplicatedOrchestrator(ControlLoop):
+class ReplicatedOrchestrator(Orchestrator):
     """Creates and removes tasks so each replicated service runs ``replicas`` slots."""
 
-    def __init__(
-        self,
-        store: MemoryStore,
-        clock: Clock,
-        ids: IdGenerator,
-        restarts: RestartSupervisor,
-        updates: UpdateSupervisor,
-    ) -> None:
-        self._store = store
-        self._clock = clock
-        self._ids = ids
-        self._restarts = restarts
-        self._updates = updates
-        self._dirty_services: set[str] = set()
-        self._dirty_tasks: set[str] = set()
-
-    def _handle(self, event: Event) -> None:
+    def _handle_other(self, event: Event) -> None:
         match event:
-            case (
-                EventCreate(obj=Service() as service)
-                | EventUpdate(obj=Service() as service)
-                | EventDelete(obj=Service() as service)
-            ):
-                self._dirty_services.add(service.id)
             case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
                 if task.desired_state <= TaskState.RUNNING:
                     self._dirty_tasks.add(task.id)
@@ -85,16 +58,6 @@ class ReplicatedOrchestrator(ControlLoop):
             tasks = self._store.view(lambda tx: find_tasks(tx, by.node_id(node.id)))
             self._dirty_tasks.update(task.id for task in tasks)
 
-    def _tick(self) -> None:
-        if self._dirty_tasks:
-            task_ids, self._dirty_tasks = self._dirty_tasks, set()
-            self._store.update(lambda tx: self._restart_tasks(tx, task_ids))
-        if self._dirty_services:
-            service_ids, self._dirty_services = self._dirty_services, set()
-            reconciled = self._store.update(lambda tx: self._reconcile_services(tx, service_ids))
-            for service_id in reconciled:
-                self._updates.update(service_id)
-
     # Task level: restarts.
 
     def _restart_tasks(self, tx: Tx, task_ids: set[str]) -> None:
@@ -113,7 +76,6 @@ class ReplicatedOrchestrator(ControlLoop):
     # Service level: scale and remove.
 
     def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> list[str]:
-        """Scales each service; returns those whose tasks the updater should look at."""
         reconciled = []
         for service_id in sorted(service_ids):
             service = get_service(tx, service_id)

@@ -1,0 +1,71 @@
+"""What the replicated and global orchestrators share: their parts, their dirty sets, and a
+tick that restarts dirty tasks, reconciles dirty services, then hands those to the updater."""
+
+from __future__ import annotations
+
+from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
+from engine.api.objects import Service
+from engine.clock import Clock
+from engine.ids import IdGenerator
+from engine.manager.loop import ControlLoop
+from engine.manager.orchestrator.restart import RestartSupervisor
+from engine.manager.orchestrator.update import UpdateSupervisor
+from engine.store import MemoryStore, Tx
+
+__all__ = ["Orchestrator"]
+
+
+class Orchestrator(ControlLoop):
+    """Subclasses say what a task or node event makes dirty, which tasks to restart, and how
+    to reconcile a service."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        clock: Clock,
+        ids: IdGenerator,
+        restarts: RestartSupervisor,
+        updates: UpdateSupervisor,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._ids = ids
+        self._restarts = restarts
+        self._updates = updates
+        self._dirty_services: set[str] = set()
+        self._dirty_tasks: set[str] = set()
+
+    def _handle(self, event: Event) -> None:
+        match event:
+            case (
+                EventCreate(obj=Service() as service)
+                | EventUpdate(obj=Service() as service)
+                | EventDelete(obj=Service() as service)
+            ):
+                self._dirty_services.add(service.id)
+            case _:
+                self._handle_other(event)
+
+    def _handle_other(self, event: Event) -> None:
+        """Marks dirty what a task or node event touches."""
+        raise NotImplementedError
+
+    def _tick(self) -> None:
+        if self._dirty_tasks:
+            task_ids, self._dirty_tasks = self._dirty_tasks, set()
+            self._store.update(lambda tx: self._restart_tasks(tx, task_ids))
+        if self._reconcile_due():
+            service_ids, self._dirty_services = self._dirty_services, set()
+            reconciled = self._store.update(lambda tx: self._reconcile_services(tx, service_ids))
+            for service_id in reconciled:
+                self._updates.update(service_id)
+
+    def _reconcile_due(self) -> bool:
+        return bool(self._dirty_services)
+
+    def _restart_tasks(self, tx: Tx, task_ids: set[str]) -> None:
+        raise NotImplementedError
+
+    def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> list[str]:
+        """Reconciles the services; returns those whose tasks the updater should look at."""
+        raise NotImplementedError
