@@ -57,8 +57,7 @@ async def demo_data(workdir: Path) -> DemoData:
         try:
             await clock.advance(1)
             for node in await client.nodes():
-                hostname = node.description.hostname if node.description else ""
-                labels = NODE_LABELS.get(hostname, {})
+                labels = NODE_LABELS.get(node.hostname, {})
                 await client.modify_node(
                     node.id, lambda spec, wanted=labels: replace(spec, labels=wanted)
                 )

@@ -62,7 +62,7 @@ class Snapshot:
         node = self.node_by_id.get(node_id)
         if node is None:
             return node_id[:12]
-        return (node.description.hostname if node.description else None) or node_id[:12]
+        return node.hostname or node_id[:12]
 
     def service_name(self, service_id: str) -> str:
         service = self.service_by_id.get(service_id)

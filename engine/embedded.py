@@ -136,7 +136,7 @@ class EmbeddedCluster:
 
     def _start_agent(self, node: Node) -> SimNode:
         assert self._group is not None
-        hostname = (node.description.hostname if node.description else None) or node.id
+        hostname = node.hostname or node.id
         executor = SimExecutor(hostname, self.seed, self.clock)
         description = node.description or self._resources.description(hostname)
         agent = Agent(

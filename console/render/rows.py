@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from console.model import Snapshot
 from console.render.formatting import age, bar, cpus, size
 from console.sanitize import sanitize_field
+from engine.api import naming
 from engine.api.objects import Node, Service, Task
 from engine.api.types import Availability, NodeRole, NodeState, TaskState
 
@@ -184,8 +185,7 @@ def service_rows(snapshot: Snapshot) -> list[Row]:
 
 
 def task_name(task: Task, snapshot: Snapshot) -> str:
-    service = snapshot.service_name(task.service_id)
-    return f"{service}.{task.slot}" if task.slot else f"{service}.{task.node_id[:12]}"
+    return naming.task_name(snapshot.service_name(task.service_id), task, short=True)
 
 
 class TaskRowCache:
@@ -244,7 +244,7 @@ def _task_row(task: Task, service: str, host: str, when: str) -> Row:
         row_state = "off"
     elif state < TaskState.RUNNING:
         row_state = "busy"
-    name = f"{service}.{task.slot}" if task.slot else f"{service}.{task.node_id[:12]}"
+    name = naming.task_name(service, task, short=True)
     return Row(
         task.id,
         (

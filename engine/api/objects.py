@@ -86,6 +86,11 @@ class Node(Object, frozen=True):
     status: NodeStatus = msgspec.field(default_factory=lambda: NodeStatus(state=NodeState.UNKNOWN))
     manager_status: ManagerStatus | None = None
 
+    @property
+    def hostname(self) -> str:
+        """The hostname the node reported, "" before it reported one."""
+        return (self.description.hostname if self.description else None) or ""
+
 
 class Endpoint(Struct, frozen=True):
     spec: EndpointSpec | None = None

@@ -91,7 +91,7 @@ def _name(obj: Object) -> str:
     if isinstance(obj, Service):
         return obj.spec.name or ""
     if isinstance(obj, Node):
-        return (obj.description.hostname if obj.description else None) or obj.spec.name or ""
+        return obj.hostname or obj.spec.name or ""
     return ""
 
 

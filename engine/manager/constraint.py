@@ -66,7 +66,7 @@ def _matches(constraint: Constraint, node: Node) -> bool:
     if key == "node.id":
         return constraint.match(node.id)
     if key == "node.hostname":
-        return constraint.match((description.hostname if description else None) or "")
+        return constraint.match(node.hostname)
     if key == "node.role":
         return constraint.match(node.spec.role.value if node.spec.role else "worker")
     if key == "node.ip":

@@ -58,8 +58,7 @@ def object_name(obj: Object) -> str:
     if isinstance(obj, Service):
         return (obj.spec.name or "").lower()
     if isinstance(obj, Node):
-        hostname = obj.description.hostname if obj.description else None
-        return (obj.spec.name or hostname or "").lower()
+        return (obj.spec.name or obj.hostname).lower()
     if isinstance(obj, Task):
         return (obj.name or "").lower()
     return ""

@@ -122,7 +122,7 @@ async def metrics(request: web.Request) -> web.Response:
                 for key, value in _labels(task, service, task.node_id).items()
                 if key.startswith("com.docker.swarm.")
             },
-            "node": _hostname(nodes.get(task.node_id)),
+            "node": node.hostname if (node := nodes.get(task.node_id)) else "",
         }
         cpu.append(_series("container_cpu_usage_seconds_total", labels, round(usage[0], 6)))
         memory.append(_series("container_memory_usage_bytes", labels, usage[1]))
@@ -144,10 +144,6 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
-def _hostname(node: Node | None) -> str:
-    return (node.description.hostname if node and node.description else None) or ""
-
-
 def _node_metrics(nodes: list[Node]) -> list[str]:
     cores = [
         "# HELP machine_cpu_cores Number of CPU cores on the node.",
@@ -163,7 +159,7 @@ def _node_metrics(nodes: list[Node]) -> list[str]:
     ]
     for node in nodes:
         resources = node.description.resources if node.description else None
-        label = {"node": _hostname(node), "node_id": node.id}
+        label = {"node": node.hostname, "node_id": node.id}
         cores.append(
             _series(
                 "machine_cpu_cores", label, ((resources.nano_cpus or 0) / 1e9) if resources else 0

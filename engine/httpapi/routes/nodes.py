@@ -29,7 +29,7 @@ async def list_nodes(request: web.Request) -> web.Response:
 
 
 def _matches(node: Node, filters: dict[str, list[str]]) -> bool:
-    hostname = (node.description.hostname if node.description else None) or ""
+    hostname = node.hostname
     engine = node.description.engine if node.description else None
     checks = {
         "id": lambda values: any(node.id.startswith(v) for v in values),

@@ -10,7 +10,6 @@ from aiohttp import web
 
 from engine.api.codec import to_builtins
 from engine.api.durations import format_timestamp
-from engine.api.objects import Node
 from engine.api.types import NodeRole, TaskState
 from engine.errors import NotFound
 from engine.httpapi.app import (
@@ -97,7 +96,7 @@ async def info(request: web.Request) -> web.Response:
             "Architecture": "x86_64",
             "NCPU": ((resources.nano_cpus or 0) // 1_000_000_000) if resources else os.cpu_count(),
             "MemTotal": (resources.memory_bytes or 0) if resources else 0,
-            "Name": _hostname(local),
+            "Name": local.hostname if local else "",
             "Labels": [],
             "ExperimentalBuild": False,
             "ServerVersion": ENGINE_VERSION,
@@ -120,17 +119,13 @@ async def info(request: web.Request) -> web.Response:
     )
 
 
-def _hostname(node: Node | None) -> str:
-    return (node.description.hostname if node and node.description else None) or ""
-
-
 async def events(request: web.Request) -> web.StreamResponse:
     filters = parse_filters(request.query.get("filters"), EVENT_FILTERS)
     since = timestamp(request.query, "since")
     until = timestamp(request.query, "until")
     control = request.app[BACKEND].control
     names = {s.id: s.spec.name or "" for s in control.list_services()}
-    names.update({n.id: _hostname(n) for n in control.list_nodes()})
+    names.update({n.id: n.hostname for n in control.list_nodes()})
 
     def accepts(event: SwarmEvent) -> bool:
         actor = event["Actor"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
-from engine.api.objects import Task
+from engine.api import naming
+from engine.api.objects import Object, Service, Task
 from engine.api.types import TaskState
 from engine.errors import EngineError, InvalidArgument
 from engine.httpapi.app import BACKEND, json_response
@@ -56,23 +59,22 @@ async def list_tasks(request: web.Request) -> web.Response:
     return json_response(tasks)
 
 
-def _resolve_all(references: list[str] | None, resolve: object) -> set[str] | None:
+def _resolve_all(references: list[str] | None, resolve: Callable[[str], Object]) -> set[str] | None:
     """IDs of the objects named by ID, name or prefix; unknown names match nothing, as Docker."""
     if references is None:
         return None
     found = set()
     for reference in references:
         try:
-            found.add(resolve(reference).id)  # type: ignore[operator]
+            found.add(resolve(reference).id)
         except EngineError:
             continue
     return found
 
 
-def task_name(task: Task, service: object) -> str:
-    """``<service>.<slot>`` or ``<service>.<node id>``, as the CLI names tasks."""
-    name = getattr(getattr(service, "spec", None), "name", None) or task.service_id
-    return f"{name}.{task.slot}" if task.slot else f"{name}.{task.node_id}"
+def task_name(task: Task, service: Service | None) -> str:
+    """The CLI's name of ``task``, from its service's name (its ID while the service is gone)."""
+    return naming.task_name((service.spec.name if service else None) or task.service_id, task)
 
 
 async def inspect_task(request: web.Request) -> web.Response:
