@@ -5,19 +5,24 @@ from __future__ import annotations
 
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Service
+from engine.api.types import TaskState
 from engine.clock import Clock
 from engine.ids import IdGenerator
+from engine.manager import defaults
 from engine.manager.loop import ControlLoop
+from engine.manager.orchestrator import shut_down
 from engine.manager.orchestrator.restart import RestartSupervisor
 from engine.manager.orchestrator.update import UpdateSupervisor
-from engine.store import MemoryStore, Tx
+from engine.store import MemoryStore, Tx, by, find_tasks, get_service
 
 __all__ = ["Orchestrator"]
 
 
 class Orchestrator(ControlLoop):
     """Subclasses say what a task or node event makes dirty, which tasks to restart, and how
-    to reconcile a service."""
+    to reconcile a service. Each looks only at the services of its own mode (``GLOBAL``)."""
+
+    GLOBAL = False
 
     def __init__(
         self,
@@ -42,7 +47,8 @@ class Orchestrator(ControlLoop):
                 | EventUpdate(obj=Service() as service)
                 | EventDelete(obj=Service() as service)
             ):
-                self._dirty_services.add(service.id)
+                if defaults.is_global(service.spec) == self.GLOBAL:
+                    self._dirty_services.add(service.id)
             case _:
                 self._handle_other(event)
 
@@ -68,4 +74,18 @@ class Orchestrator(ControlLoop):
 
     def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> list[str]:
         """Reconciles the services; returns those whose tasks the updater should look at."""
+        reconciled = []
+        for service_id in sorted(service_ids):
+            service = get_service(tx, service_id)
+            if service is None:  # removed: its tasks go, and an update of it stops
+                shut_down(tx, find_tasks(tx, by.service_id(service_id)), TaskState.REMOVE)
+            elif defaults.is_global(service.spec) != self.GLOBAL:
+                continue
+            else:
+                self._reconcile(tx, service)
+            reconciled.append(service_id)
+        return reconciled
+
+    def _reconcile(self, tx: Tx, service: Service) -> None:
+        """Creates or stops tasks so ``service`` runs as its spec says."""
         raise NotImplementedError

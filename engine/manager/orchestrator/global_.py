@@ -8,6 +8,7 @@ arrive at the scheduler with their node already set; it only checks them against
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Node, Service, Task
@@ -35,7 +36,9 @@ __all__ = ["GlobalOrchestrator"]
 class GlobalOrchestrator(Orchestrator):
     """Keeps one task of each global service on each eligible node."""
 
+    GLOBAL = True
     _everything = False  # set after a node changed: every service on every node is looked at
+    _nodes: Sequence[Node] = ()  # the nodes, read once per reconciliation
 
     def _handle_other(self, event: Event) -> None:
         match event:
@@ -75,18 +78,11 @@ class GlobalOrchestrator(Orchestrator):
         everything, self._everything = self._everything, False
         if everything:
             service_ids = service_ids | {service.id for service in find_services(tx, by.all())}
-        nodes = find_nodes(tx, by.all())
-        reconciled = []
-        for service_id in sorted(service_ids):
-            service = get_service(tx, service_id)
-            if service is None:
-                shut_down(tx, find_tasks(tx, by.service_id(service_id)), TaskState.REMOVE)
-            elif defaults.is_global(service.spec):
-                self._reconcile(tx, service, nodes)
-                reconciled.append(service_id)
-        return reconciled
+        self._nodes = find_nodes(tx, by.all())
+        return super()._reconcile_services(tx, service_ids)
 
-    def _reconcile(self, tx: Tx, service: Service, nodes: list[Node]) -> None:
+    def _reconcile(self, tx: Tx, service: Service) -> None:
+        nodes = self._nodes
         placement = service.spec.task_template.placement if service.spec.task_template else None
         constraints = constraint.parse(placement.constraints if placement else None)
         by_node: dict[str, list[Task]] = defaultdict(list)

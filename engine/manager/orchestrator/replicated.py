@@ -75,18 +75,6 @@ class ReplicatedOrchestrator(Orchestrator):
 
     # Service level: scale and remove.
 
-    def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> list[str]:
-        reconciled = []
-        for service_id in sorted(service_ids):
-            service = get_service(tx, service_id)
-            if service is None:
-                shut_down(tx, find_tasks(tx, by.service_id(service_id)), TaskState.REMOVE)
-                reconciled.append(service_id)
-            elif not defaults.is_global(service.spec):
-                self._reconcile(tx, service)
-                reconciled.append(service_id)
-        return reconciled
-
     def _reconcile(self, tx: Tx, service: Service) -> None:
         slots = runnable_slots(tx, service.id)
         wanted = defaults.replicas(service.spec)

@@ -79,6 +79,11 @@ class UpdateSupervisor:
                 self.update(service_id)
             await asyncio.Event().wait()
 
+    @property
+    def in_progress(self) -> set[str]:
+        """The services an updater is working on now."""
+        return {sid for sid, (_, task) in self._updates.items() if not task.done()}
+
     def update(self, service_id: str) -> None:
         """Makes sure an updater works towards the service's current spec."""
         if self._group is None:

@@ -290,3 +290,21 @@ async def test_failures_in_the_start_period_do_not_count(sim: Sim) -> None:
     starting_at = sim.clock.monotonic()
     await sim.until(lambda: any(t.status.state == TaskState.FAILED for t in sim.tasks("web")))
     assert 20 <= sim.clock.monotonic() - starting_at <= 23
+
+
+async def test_removing_a_service_stops_its_update(sim: Sim) -> None:
+    updates = sim.cluster.manager.updates
+    for mode in ("replicated", "global"):
+        name = f"going-{mode}"
+        sim.control.create_service(make_spec(name=name, mode=mode, replicas=3))
+        await sim.converge(name, 3)
+        update_spec(sim, name, image="nginx:1.11", update=config(delay=60))
+        service_id = sim.control.get_service(name).id
+        await sim.until(lambda sid=service_id: sid in updates.in_progress)
+        sim.control.remove_service(name)
+        # At once, not when its 60 s delay would have run out.
+        await sim.until(
+            lambda sid=service_id: sid not in updates.in_progress,
+            timeout=5,
+            what=f"{mode} update stopped",
+        )
