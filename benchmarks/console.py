@@ -33,7 +33,15 @@ from console.model import Snapshot
 from console.screens.logs import BUFFER, LogsScreen
 from console.screens.tasks import TasksScreen
 from console.screenshots import demo_app
-from engine.api.objects import Node, NodeDescription, NodeStatus, Service, Task, TaskStatus
+from engine.api.objects import (
+    Node,
+    NodeDescription,
+    NodeStatus,
+    Service,
+    Task,
+    TaskStatus,
+    Version,
+)
 from engine.api.specs import (
     ContainerSpec,
     NodeSpec,
@@ -102,6 +110,7 @@ def big_snapshot(changed: int = 0) -> Snapshot:
         tasks.append(
             Task(
                 id=f"t{index:06d}",
+                version=Version(index=2 if index < changed else 1),
                 service_id=f"s{index // 100:03d}",
                 slot=index % 100 + 1,
                 node_id=f"n{index % 1000:05d}",

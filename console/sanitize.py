@@ -10,6 +10,7 @@ The parser keeps its state across chunks, so a sequence split between two reads 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 __all__ = ["MAX_LINE", "Sanitizer", "sanitize", "sanitize_field"]
 
@@ -115,8 +116,12 @@ def sanitize(text: str, max_line: int = MAX_LINE) -> str:
     return Sanitizer(max_line).feed(text)
 
 
+@lru_cache(maxsize=16384)
 def sanitize_field(text: str | None, max_length: int = 256) -> str:
-    """A name, label or message for one table cell: no colour, no line breaks."""
+    """A name, label or message for one table cell: no colour, no line breaks.
+
+    Cached: the same names, hosts and errors come back on every poll.
+    """
     if not text:
         return ""
     safe = Sanitizer(max_length, keep_colour=False).feed(text.replace("\n", NEWLINE_MARK))

@@ -3,7 +3,10 @@ and a state (a CSS class the table gives the row, so colours come from the theme
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
+
+from rich.cells import cell_len
 
 from console.model import Snapshot
 from console.render.formatting import age, bar, cpus, size
@@ -29,6 +32,11 @@ class Row:
     key: str
     cells: tuple[str, ...]
     state: str = ""  # "", "ok", "warn", "bad", "off", "busy"
+    widths: tuple[int, ...] = field(init=False, compare=False, repr=False)  # terminal cells
+
+    def __post_init__(self) -> None:
+        measure = len if "".join(self.cells).isascii() else cell_len
+        object.__setattr__(self, "widths", tuple(map(measure, self.cells)))
 
     def matches(self, needle: str) -> bool:
         lowered = needle.lower()
@@ -192,46 +200,57 @@ class TaskRowCache:
     """Rows of tasks from earlier snapshots, reused while a task and its age text are the same.
 
     Between two polls most tasks do not change; only their age text may, and that is cheap.
+    Each entry keeps the task's sort key too, so ordering compares ready-made tuples.
+    Entries are plain tuples: this loop runs for every task on every poll.
     """
 
     def __init__(self) -> None:
-        self._rows: dict[str, tuple[int, str, str, Row]] = {}
+        self._entries: dict[str, _TaskEntry] = {}
+        self._rows: list[Row] = []
 
     def rows(self, snapshot: Snapshot, tasks: list[Task]) -> list[Row]:
-        services = {t.service_id for t in tasks}
-        names = {sid: sanitize_field(snapshot.service_name(sid)) for sid in services}
-        hosts = {nid: sanitize_field(snapshot.hostname(nid)) for nid in {t.node_id for t in tasks}}
+        """Rows of ``tasks``: each slot's tasks together, newest first."""
+        names = {
+            sid: sanitize_field(snapshot.service_name(sid)) for sid in {t.service_id for t in tasks}
+        }
         ages: dict[str | None, str] = {}
-        ordered = sorted(
-            tasks,
-            key=lambda t: (
-                names[t.service_id],
-                t.slot,
-                "" if t.slot else t.node_id,
-                -t.version.index,
-            ),
-        )
-        previous, self._rows = self._rows, {}
-        rows = []
-        for task in ordered:
+        previous, self._entries = self._entries, {}
+        entries = self._entries
+        rebuilt = 0
+        for task in tasks:
             stamp = task.status.timestamp
             when = ages.get(stamp)
             if when is None:
                 when = ages[stamp] = age(stamp, snapshot.now)
             name = names[task.service_id]
-            cached = previous.get(task.id)
-            if (
-                cached is not None
-                and cached[0] == task.version.index
-                and cached[1] == when
-                and (cached[2] == name)
-            ):
-                row = cached[3]
-            else:
-                row = _task_row(task, name, hosts.get(task.node_id, ""), when)
-            self._rows[task.id] = (task.version.index, when, name, row)
-            rows.append(row)
-        return rows
+            version = task.version.index
+            entry = previous.get(task.id)
+            if entry is None or entry[0] != version or entry[1] != when or entry[2] != name:
+                rebuilt += 1
+                host = sanitize_field(snapshot.hostname(task.node_id)) if task.node_id else ""
+                entry = (
+                    version,
+                    when,
+                    name,
+                    _order(name, task, version),
+                    _task_row(task, name, host, when),
+                )
+            entries[task.id] = entry
+        if rebuilt or len(entries) != len(previous):  # else the same rows in the same order
+            self._rows = [entry[4] for entry in sorted(entries.values(), key=_sort_key)]
+        return self._rows
+
+
+# version, age text, service name, sort key, row
+_TaskEntry = tuple[int, str, str, str, Row]
+_sort_key = itemgetter(3)
+
+
+def _order(service: str, task: Task, version: int) -> str:
+    """Sorts by service, slot (or node for global tasks), newest first; one string compares
+    faster than a tuple, and sanitized names hold no NUL."""
+    place = "" if task.slot else task.node_id or ""
+    return f"{service}\0{task.slot:09d}\0{place}\0{10**13 - version:014d}"
 
 
 def _task_row(task: Task, service: str, host: str, when: str) -> Row:

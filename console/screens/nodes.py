@@ -70,7 +70,7 @@ class NodesScreen(ResourceScreen):
         key = self.table.selected_key
         return self.deck.snapshot.node_by_id.get(key) if key else None
 
-    def on_data_table_row_selected(self) -> None:
+    def on_resource_table_selected(self) -> None:
         self.action_tasks()
 
     def action_tasks(self) -> None:

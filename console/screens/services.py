@@ -96,7 +96,7 @@ class ServicesScreen(ResourceScreen):
         key = self.table.selected_key
         return self.deck.snapshot.service_by_id.get(key) if key else None
 
-    def on_data_table_row_selected(self) -> None:
+    def on_resource_table_selected(self) -> None:
         self.action_tasks()
 
     def action_tasks(self) -> None:

@@ -1,13 +1,24 @@
-"""A DataTable that takes whole row lists and applies only the difference, by key.
+"""A table that takes whole row lists and draws only the rows on screen.
 
-Rows keep their place and the cursor stays on its row across refreshes. Each row's state
-("ok", "bad", ...) colours its cells from the theme's ``state-*`` variables.
+Applying a new list costs a few dictionary lookups per row, whatever its length: nothing is laid
+out until a line is drawn, and only the visible lines are. The cursor stays on its row (by key)
+across refreshes. Each row's state ("ok", "bad", ...) colours its cells from the theme's
+``state-*`` variables.
 """
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual.widgets import DataTable
+from typing import ClassVar
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from console.render.rows import Row
 from themes import theme_colour
@@ -21,54 +32,141 @@ STATE_VARIABLES = {
     "off": "state-off",
     "busy": "state-busy",
 }
+GAP = 2  # blank cells between columns
 
 
-class ResourceTable(DataTable[Text]):
+class ResourceTable(ScrollView, can_focus=True):
+    """Rows under a fixed header; up/down/page/home/end move the cursor, enter selects."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "edge(0)", "First", show=False),
+        Binding("end", "edge(1)", "Last", show=False),
+        Binding("enter", "select", "Select", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"resource-table--header", "resource-table--cursor"}
     DEFAULT_CSS = """
-    ResourceTable { height: 1fr; }
+    ResourceTable { height: 1fr; background: $surface; color: $foreground; }
+    ResourceTable > .resource-table--header { background: $panel; text-style: bold; }
+    ResourceTable > .resource-table--cursor { background: $block-cursor-blurred-background; }
+    ResourceTable:focus > .resource-table--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground;
+    }
     """
 
-    def __init__(self, columns: tuple[str, ...], **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
-        self._columns = columns
-        self._rows: dict[str, Row] = {}
-        self._order: list[str] = []
+    class Selected(Message):
+        """Enter (or a click on the cursor's row) chose the row with ``key``."""
 
-    def on_mount(self) -> None:
-        for index, label in enumerate(self._columns):
-            self.add_column(label, key=str(index))
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
+    def __init__(self, columns: tuple[str, ...], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._columns = columns
+        self._rows: list[Row] = []
+        self._position: dict[str, int] = {}
+        self._header_widths = tuple(cell_len(label) for label in columns)
+        self._widths = list(self._header_widths)
+        self.cursor_row = 0
+
+    @property
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    @property
+    def keys(self) -> list[str]:
+        return [row.key for row in self._rows]
 
     @property
     def selected_key(self) -> str | None:
-        if not self._order or self.cursor_row < 0 or self.cursor_row >= self.row_count:
-            return None
-        key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
-        return key
-
-    def _styled(self, row: Row) -> list[Text]:
-        variable = STATE_VARIABLES.get(row.state)
-        colour = theme_colour(self.app.current_theme, variable) if variable else ""
-        return [Text(cell, style=colour, no_wrap=True, overflow="ellipsis") for cell in row.cells]
+        if 0 <= self.cursor_row < len(self._rows):
+            return self._rows[self.cursor_row].key
+        return None
 
     def apply(self, rows: list[Row]) -> None:
-        """Shows ``rows``: removes the gone, adds the new, changes only the cells that differ."""
-        wanted = {row.key: row for row in rows}
-        for key in [key for key in self._rows if key not in wanted]:
-            self.remove_row(key)
-            del self._rows[key]
-        for row in rows:
-            old = self._rows.get(row.key)
-            if old is row:
-                continue  # the same row object: a renderer reused it, nothing changed
-            if old is None:
-                self.add_row(*self._styled(row), key=row.key)
-            elif old != row:
-                for index, cell in enumerate(self._styled(row)):
-                    if old.cells[index] != row.cells[index] or old.state != row.state:
-                        self.update_cell(row.key, str(index), cell)
-            self._rows[row.key] = row
-        order = [row.key for row in rows]
-        if order != self._order:
-            self._order = order
-            rank = {id(self.get_cell(key, "0")): index for index, key in enumerate(order)}
-            self.sort("0", key=lambda first: rank.get(id(first), len(rank)))
+        """Shows ``rows`` in their order; the cursor follows its row, or keeps its place."""
+        if rows == self._rows:
+            return  # the same rows: a renderer reused them all
+        selected = self.selected_key
+        self._rows = rows
+        self._position = {row.key: index for index, row in enumerate(rows)}
+        self._widths = [
+            max(column)
+            for column in zip(*(row.widths for row in rows), self._header_widths, strict=True)
+        ]
+        self.virtual_size = Size(sum(self._widths) + GAP * len(self._widths), len(rows) + 1)
+        index = self._position.get(selected, self.cursor_row) if selected else self.cursor_row
+        self.move_cursor(row=index)
+        self.refresh()
+
+    def move_cursor(self, row: int) -> None:
+        self.cursor_row = max(0, min(row, len(self._rows) - 1))
+        visible = max(1, self.scrollable_content_region.height - 1)
+        top = round(self.scroll_y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(self.cursor_row + step)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor_row + direction * max(1, self.size.height - 2))
+
+    def action_edge(self, end: int) -> None:
+        self.move_cursor(len(self._rows) - 1 if end else 0)
+
+    def action_select(self) -> None:
+        key = self.selected_key
+        if key is not None:
+            self.post_message(self.Selected(key))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y == 0:
+            return
+        row = round(self.scroll_y) + offset.y - 1
+        if row == self.cursor_row:
+            self.action_select()
+        elif row < len(self._rows):
+            self.move_cursor(row)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        scroll_x = round(self.scroll_x)
+        if y == 0:
+            style = self.get_component_rich_style("resource-table--header")
+            line = self._line(self._columns, style)
+        else:
+            index = round(self.scroll_y) + y - 1
+            if index >= len(self._rows):
+                return Strip.blank(width, self.rich_style)
+            row = self._rows[index]
+            style = self.rich_style
+            variable = STATE_VARIABLES.get(row.state)
+            if variable:
+                style += Style(color=theme_colour(self.app.current_theme, variable))
+            if index == self.cursor_row:
+                style += self.get_component_rich_style("resource-table--cursor")
+            line = self._line(row.cells, style)
+        return line.crop(scroll_x, scroll_x + width).extend_cell_length(width, style)
+
+    def _line(self, cells: tuple[str, ...], style: Style) -> Strip:
+        text = "".join(
+            _fit(cell, width) + " " * GAP for cell, width in zip(cells, self._widths, strict=True)
+        )
+        return Strip([Segment(text, style)], cell_len(text))
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` padded to ``width`` cells, or cut to it with an ellipsis."""
+    length = cell_len(text)
+    if length <= width:
+        return text + " " * (width - length)
+    return set_cell_size(text, width - 1) + "…"

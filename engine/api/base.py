@@ -32,8 +32,14 @@ def api_name(field: str) -> str:
     return "".join(_ACRONYMS.get(word, word.capitalize()) for word in field.split("_"))
 
 
-class Struct(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename=api_name):
-    """An API value. Fields left at their default are left out of the JSON, as Go's omitempty."""
+class Struct(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename=api_name, gc=False
+):
+    """An API value. Fields left at their default are left out of the JSON, as Go's omitempty.
+
+    Values are immutable trees, never cycles, so the garbage collector need not track them:
+    a cluster holds hundreds of thousands, and tracking them made every full collection a pause.
+    """
 
 
 UInt = Annotated[int, msgspec.Meta(ge=0)]

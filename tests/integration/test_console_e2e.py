@@ -29,7 +29,7 @@ async def test_scaling_from_the_console_is_seen_by_docker_service_ls(engine: Eng
         await open_view(pilot, app, "services")
         row = next(
             index
-            for index, key in enumerate(app.screen.table._order)  # type: ignore[attr-defined]
+            for index, key in enumerate(app.screen.table.keys)  # type: ignore[attr-defined]
             if app.snapshot.service_by_id[key].spec.name == "console-web"
         )
         app.screen.table.move_cursor(row=row)  # type: ignore[attr-defined]
