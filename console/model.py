@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import attrgetter, countOf
 
 from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
 
 __all__ = ["Snapshot"]
+
+_state = attrgetter("status.state")
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class Snapshot:
     @cached_property
     def running(self) -> int:
         """Tasks running now, whatever their desired state."""
-        return sum(1 for t in self.tasks if t.status.state == TaskState.RUNNING)
+        return countOf(map(_state, self.tasks), TaskState.RUNNING)
 
     @cached_property
     def running_by_node(self) -> Counter[str]:

@@ -4,7 +4,7 @@ and a state (a CSS class the table gives the row, so colours come from the theme
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from rich.cells import cell_len
 
@@ -200,57 +200,64 @@ class TaskRowCache:
     """Rows of tasks from earlier snapshots, reused while a task and its age text are the same.
 
     Between two polls most tasks do not change; only their age text may, and that is cheap.
-    Each entry keeps the task's sort key too, so ordering compares ready-made tuples.
-    Entries are plain tuples: this loop runs for every task on every poll.
+    Each entry keeps the task's sort key too, so ordering compares ready-made strings. This
+    runs over every task on every poll, so each pass over the tasks is a ``map`` or a
+    comprehension, and entries are plain tuples.
     """
 
     def __init__(self) -> None:
         self._entries: dict[str, _TaskEntry] = {}
+        self._names: dict[str, str] = {}
         self._rows: list[Row] = []
 
     def rows(self, snapshot: Snapshot, tasks: list[Task]) -> list[Row]:
         """Rows of ``tasks``: each slot's tasks together, newest first."""
         names = {
-            sid: sanitize_field(snapshot.service_name(sid)) for sid in {t.service_id for t in tasks}
+            sid: sanitize_field(snapshot.service_name(sid)) for sid in set(map(_service_id, tasks))
         }
-        ages: dict[str | None, str] = {}
-        previous, self._entries = self._entries, {}
-        entries = self._entries
-        rebuilt = 0
-        for task in tasks:
-            stamp = task.status.timestamp
-            when = ages.get(stamp)
-            if when is None:
-                when = ages[stamp] = age(stamp, snapshot.now)
+        previous = self._entries if names.items() <= self._names.items() else {}
+        stamps = list(map(_stamp, tasks))
+        ages = {stamp: age(stamp, snapshot.now) for stamp in set(stamps)}
+        ids = list(map(_task_id, tasks))
+        whens = list(map(ages.__getitem__, stamps))
+        entries = [
+            entry if entry is not None and entry[0] == version and entry[1] == when else None
+            for entry, version, when in zip(
+                map(previous.get, ids), map(_version, tasks), whens, strict=True
+            )
+        ]
+        stale = [index for index, entry in enumerate(entries) if entry is None]
+        for index in stale:
+            task, when = tasks[index], whens[index]
             name = names[task.service_id]
-            version = task.version.index
-            entry = previous.get(task.id)
-            if entry is None or entry[0] != version or entry[1] != when or entry[2] != name:
-                rebuilt += 1
-                host = sanitize_field(snapshot.hostname(task.node_id)) if task.node_id else ""
-                entry = (
-                    version,
-                    when,
-                    name,
-                    _order(name, task, version),
-                    _task_row(task, name, host, when),
-                )
-            entries[task.id] = entry
-        if rebuilt or len(entries) != len(previous):  # else the same rows in the same order
-            self._rows = [entry[4] for entry in sorted(entries.values(), key=_sort_key)]
+            host = sanitize_field(snapshot.hostname(task.node_id)) if task.node_id else ""
+            entries[index] = (
+                task.version.index,
+                when,
+                _order(name, task),
+                _task_row(task, name, host, when),
+            )
+        fresh = dict(zip(ids, entries, strict=True))
+        if stale or len(fresh) != len(self._entries):  # else the same rows in the same order
+            self._rows = [entry[3] for entry in sorted(fresh.values(), key=_sort_key)]
+        self._entries, self._names = fresh, names
         return self._rows
 
 
-# version, age text, service name, sort key, row
-_TaskEntry = tuple[int, str, str, str, Row]
-_sort_key = itemgetter(3)
+# version, age text, sort key, row
+_TaskEntry = tuple[int, str, str, Row]
+_sort_key = itemgetter(2)
+_service_id = attrgetter("service_id")
+_stamp = attrgetter("status.timestamp")
+_task_id = attrgetter("id")
+_version = attrgetter("version.index")
 
 
-def _order(service: str, task: Task, version: int) -> str:
+def _order(service: str, task: Task) -> str:
     """Sorts by service, slot (or node for global tasks), newest first; one string compares
     faster than a tuple, and sanitized names hold no NUL."""
     place = "" if task.slot else task.node_id or ""
-    return f"{service}\0{task.slot:09d}\0{place}\0{10**13 - version:014d}"
+    return f"{service}\0{task.slot:09d}\0{place}\0{10**13 - task.version.index:014d}"
 
 
 def _task_row(task: Task, service: str, host: str, when: str) -> Row:
