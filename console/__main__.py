@@ -24,7 +24,8 @@ def _parser() -> argparse.ArgumentParser:
         description="An operations console for Docker swarm clusters. With no target it runs "
         "an embedded demo cluster.",
         epilog="swarmdeck engine serve --help: run the engine as a daemon. "
-        "swarmdeck screenshots --out DIR: write an SVG of every view.",
+        "swarmdeck screenshots --out DIR: write an SVG of every view. "
+        "swarmdeck lab up: a real Docker swarm on this host (Linux, root).",
     )
     parser.add_argument(
         "--host", help="Docker endpoint: unix://PATH, tcp://HOST:PORT or ssh://USER@HOST"
@@ -79,6 +80,10 @@ def main(argv: list[str] | None = None) -> None:
         from engine.cli import main as engine_main
 
         sys.exit(engine_main(argv[1:]))
+    if argv[:1] == ["lab"]:
+        from engine.lab import main as lab_main
+
+        sys.exit(lab_main(argv[1:]))
     if argv[:1] == ["screenshots"]:
         from console.screenshots import main as screenshots_main
 
