@@ -11,7 +11,15 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from engine.client import EngineClient, Target, TargetError, resolve_target, ssh_bridge
+from engine.client import (
+    EngineClient,
+    Target,
+    TargetError,
+    UsageReader,
+    read_engine_files,
+    resolve_target,
+    ssh_bridge,
+)
 from themes import DEFAULT_THEME, load_themes
 
 __all__ = ["main"]
@@ -33,6 +41,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--context", help="a docker context to use")
     parser.add_argument("--read-only", action="store_true", help="hide every action")
     parser.add_argument("--theme", choices=themes, help=f"colour theme (default {DEFAULT_THEME})")
+    parser.add_argument(
+        "--node-engine",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="a node's own Docker Engine (URL or docker context name), for its containers' "
+        "CPU and memory; repeat for each node",
+    )
+    parser.add_argument(
+        "--node-engines",
+        metavar="FILE",
+        help="a JSON object of node hostnames and engine URLs (swarmdeck lab writes one)",
+    )
+    parser.add_argument(
+        "--metrics-url", help="a Prometheus or cAdvisor endpoint with container metrics"
+    )
     parser.add_argument("--nodes", type=int, default=3, help="nodes of the embedded cluster")
     parser.add_argument("--seed", type=int, default=None, help="seed of the embedded cluster")
     return parser
@@ -67,11 +91,32 @@ async def _console(args: argparse.Namespace, target: Target) -> None:
 
     async with connect(target, args.nodes, args.seed) as url:
         client = EngineClient(url, target.tls)
+        usage = UsageReader(client, args.engines, args.metrics_url)
         try:
-            app = SwarmdeckApp(client, target.label, read_only=args.read_only, theme=args.theme)
+            app = SwarmdeckApp(
+                client, target.label, read_only=args.read_only, theme=args.theme, usage=usage
+            )
             await app.run_async()
         finally:
+            await usage.close()
             await client.close()
+
+
+def node_engines(named: list[str], path: str | None) -> dict[str, EngineClient]:
+    """Clients of the node engines named by ``--node-engines`` and ``--node-engine``."""
+    given = read_engine_files(path) if path else {}
+    for item in named:
+        name, sep, where = item.partition("=")
+        if not sep or not name or not where:
+            raise TargetError(f"--node-engine {item!r}: expected NAME=URL or NAME=CONTEXT")
+        given[name] = where
+    engines = {}
+    for name, where in given.items():
+        node = resolve_target(host=where) if "://" in where else resolve_target(context=where)
+        if node.url is None or node.url.startswith("ssh://"):
+            raise TargetError(f"node engine {name}: use unix:// or tcp:// (ssh:// is not read)")
+        engines[name] = EngineClient(node.url, node.tls)
+    return engines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--nodes must be at least 1")
     try:
         target = resolve_target(args.host, args.context)
-    except TargetError as error:
+        args.engines = node_engines(args.node_engine, args.node_engines)
+    except (TargetError, ValueError) as error:
         parser.error(str(error))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_console(args, target))

@@ -28,7 +28,7 @@ from console.screens.overview import OverviewScreen
 from console.screens.services import ServicesScreen
 from console.screens.tasks import TasksScreen
 from engine.api.objects import Node, Object, Service
-from engine.client import ClientError, EngineClient
+from engine.client import ClientError, EngineClient, UsageReader
 from themes import DEFAULT_THEME, load_themes
 
 __all__ = ["SwarmdeckApp", "config_path"]
@@ -73,10 +73,11 @@ class SwarmdeckApp(App[None]):
         read_only: bool = False,
         theme: str | None = None,
         live: bool = True,
+        usage: UsageReader | None = None,
     ) -> None:
         super().__init__()
         self.client = client
-        self.feed = Feed(client)
+        self.feed = Feed(client, usage)
         self.target_label = target_label
         self.read_only = read_only
         self.snapshot = Snapshot()
@@ -102,6 +103,7 @@ class SwarmdeckApp(App[None]):
             pass  # an unwritable config dir only costs remembering the theme
 
     async def on_unmount(self) -> None:
+        await self.feed.usage.close()
         await self.client.close()
 
     def on_mount(self) -> None:

@@ -12,11 +12,10 @@ from typing import Any
 
 from msgspec.structs import replace
 
-from console.feed import parse_usage
 from console.model import Snapshot
 from engine.api.specs import ServiceSpec
 from engine.cli import served
-from engine.client import EngineClient, LogEntry
+from engine.client import EngineClient, LogEntry, UsageReader
 from engine.clock import FakeClock
 from engine.demo import DEMO_SERVICES
 from engine.embedded import EmbeddedCluster
@@ -85,11 +84,11 @@ def _newer_web(spec: ServiceSpec) -> ServiceSpec:
 
 
 async def _snapshot(client: EngineClient, now: float) -> Snapshot:
-    metrics = await client.metrics()
+    usage = await UsageReader(client).read()
     return Snapshot(
         nodes=tuple(await client.nodes()),
         services=tuple(await client.services()),
         tasks=tuple(await client.tasks()),
         now=now,
-        usage=parse_usage(metrics) if metrics else {},
+        usage=usage.by_task,
     )

@@ -24,6 +24,7 @@ class Snapshot:
     tasks: tuple[Task, ...] = ()
     now: float = 0.0
     usage: dict[str, tuple[float, int]] = field(default_factory=dict)  # task id -> cpu s, mem
+    usage_note: str = ""  # what usage could not be read, and why
 
     @cached_property
     def node_by_id(self) -> dict[str, Node]:

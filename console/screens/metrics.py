@@ -17,7 +17,6 @@ class MetricsScreen(ResourceScreen):
     def rows(self, snapshot: Snapshot) -> list[Row]:
         self.title = "metrics"
         history = list(self.deck.history)
-        if not snapshot.usage:
-            self.title = "metrics: this endpoint serves no /metrics (a real swarm needs node "
-            self.title += "endpoints or a Prometheus URL)"
+        if snapshot.usage_note:
+            self.title = f"metrics · {snapshot.usage_note}"
         return metric_rows(history)

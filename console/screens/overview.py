@@ -69,7 +69,11 @@ def overview_panels(snapshot: Snapshot) -> dict[str, str]:
         "capacity": (
             f"CPU reserved {cpus(used_cpu)}/{cpus(total_cpu)}\n"
             f"memory reserved {size(used_mem)}/{size(total_mem)}\n"
-            f"memory in use {size(usage_mem)}; CPU time {usage_cpu:.0f}s"
+            + (
+                f"memory in use {size(usage_mem)}; CPU time {usage_cpu:.0f}s"
+                if snapshot.usage
+                else "usage unknown: see :metrics"
+            )
         ),
     }
 

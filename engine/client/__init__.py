@@ -7,6 +7,7 @@ manager) and turning answers into engine.api values. Does not own: any swarm log
 from engine.client.client import ClientError, EngineClient, LogEntry
 from engine.client.ssh import ssh_bridge
 from engine.client.target import Target, TargetError, resolve_target
+from engine.client.usage import Usage, UsageReader, parse_usage, read_engine_files
 
 __all__ = [
     "ClientError",
@@ -14,6 +15,10 @@ __all__ = [
     "LogEntry",
     "Target",
     "TargetError",
+    "Usage",
+    "UsageReader",
+    "parse_usage",
+    "read_engine_files",
     "resolve_target",
     "ssh_bridge",
 ]

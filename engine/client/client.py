@@ -108,6 +108,24 @@ class EngineClient:
         except (DockerError, aiohttp.ClientError, OSError, TimeoutError):
             return None
 
+    async def containers(self, label: str | None = None) -> list[dict[str, Any]]:
+        """Running containers of this engine, those with ``label`` when given."""
+        params = {"filters": json.dumps({"label": [label]})} if label else {}
+        result: list[dict[str, Any]] = await self._json("containers/json", params=params)
+        return result
+
+    async def container_stats(self, container_id: str) -> dict[str, Any] | None:
+        """One sample of the container's stats; None when it is gone."""
+        try:
+            result: dict[str, Any] = await self._json(
+                f"containers/{container_id}/stats", params={"stream": "0", "one-shot": "1"}
+            )
+        except ClientError as error:
+            if error.status == 404:
+                return None
+            raise
+        return result
+
     # Acting.
 
     async def update_node(self, node: Node, spec: NodeSpec) -> None:
