@@ -77,7 +77,9 @@ class ClusterScreen(Screen[None]):
             banner.update(f"connection lost: {error} (reconnecting)")
 
     def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
+        """Back to the view this one was opened from; a view reached by ``:`` stays."""
+        stack = self.app.screen_stack
+        if len(stack) > 1 and isinstance(stack[-2], ClusterScreen):
             self.app.pop_screen()
 
 

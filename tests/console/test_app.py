@@ -28,6 +28,21 @@ async def test_colon_jumps_to_every_view(engine: Served) -> None:
         await wait_for(pilot, lambda: any("no view" in str(n.message) for n in app._notifications))
 
 
+async def test_escape_goes_back_to_where_a_view_was_opened_from(engine: Served) -> None:
+    app = engine.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_view(pilot, app, "services")
+        await pilot.press("escape")  # a view reached by ':' has nothing to go back to
+        await pilot.pause(0.2)
+        assert getattr(app.screen, "VIEW", "") == "services"
+        await pilot.press("enter")  # the service's tasks
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "tasks")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "services")
+        await pilot.press("colon", *"nodes", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "nodes")
+
+
 async def test_slash_filters_the_view(engine: Served) -> None:
     engine.cluster.control.create_service(make_spec(name="other"))
     app = engine.app()

@@ -1,0 +1,144 @@
+"""A real three-node Docker swarm (``swarmdeck lab``), made once per test run.
+
+Every test here is marked ``docker``. Without root, dockerd, ip, nsenter or busybox they skip;
+with REQUIRE_DOCKER=1 (CI) they fail instead. Each test starts from a clean swarm: no services,
+every node up, active, with its first role and no labels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.lab import BUSYBOX, MANAGER, TOOLS, Lab
+
+IMAGE, NEWER_IMAGE = "local/busybox:1", "local/busybox:2"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.docker)
+
+
+def _missing() -> str | None:
+    if os.geteuid() != 0:
+        return "the lab needs root"
+    missing = [tool for tool in (*TOOLS, "docker") if shutil.which(tool) is None]
+    if missing:
+        return f"not installed: {', '.join(missing)}"
+    if not BUSYBOX.exists():
+        return f"{BUSYBOX} is missing (busybox-static)"
+    return None
+
+
+class Swarm:
+    """The lab, and the real docker CLI pointed at its manager or at one node's engine."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.url = lab.manager.url
+
+    def docker(self, *args: str, node: str = MANAGER, check: bool = True) -> str:
+        env = {**os.environ, "DOCKER_HOST": self.lab.node(node).url, "DOCKER_CLI_HINTS": "false"}
+        result = subprocess.run(
+            ["docker", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)}: {result.stderr}")
+        return result.stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.docker(*args))
+
+    def service_create(self, name: str, *args: str) -> None:
+        self.docker("service", "create", "--detach", "--no-resolve-image", "--name", name, *args)
+
+    def running(self, service: str) -> dict[str, int]:
+        """Running tasks of ``service`` by node hostname, as ``docker service ps`` shows them."""
+        lines = self.docker(
+            "service",
+            "ps",
+            service,
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.Node}} {{.CurrentState}}",
+        ).splitlines()
+        counts: dict[str, int] = {}
+        for line in lines:
+            node, _, state = line.partition(" ")
+            if state.startswith("Running"):
+                counts[node] = counts.get(node, 0) + 1
+        return counts
+
+    def node_field(self, hostname: str, template: str) -> str:
+        return self.docker("node", "inspect", hostname, "--format", template).strip()
+
+    def reset(self) -> None:
+        for name in self.lab.status():
+            if name[1] == "stopped":
+                self.lab.start(name[0].name)
+        services = self.docker("service", "ls", "-q").split()
+        if services:
+            self.docker("service", "rm", *services)
+        for node in self.lab.nodes:
+            labels = json.loads(self.node_field(node.name, "{{json .Spec.Labels}}")) or {}
+            removals = [arg for key in labels for arg in ("--label-rm", key)]
+            role = "manager" if node.name == MANAGER else "worker"
+            self.docker(
+                "node", "update", "--availability", "active", "--role", role, *removals, node.name
+            )
+        wait_until(
+            lambda: all(
+                self.node_field(n.name, "{{.Status.State}}") == "ready" for n in self.lab.nodes
+            ),
+            60,
+            "every node ready",
+        )
+        wait_until(
+            lambda: not any(self.docker("ps", "-q", node=n.name).strip() for n in self.lab.nodes),
+            60,
+            "no containers left",
+        )
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    reason = _missing()
+    if reason:
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail(f"{reason} (REQUIRE_DOCKER=1)")
+        pytest.skip(reason)
+    made = Lab(tmp_path_factory.mktemp("lab"))
+    made.up(3)
+    yield made
+    made.down()
+
+
+@pytest.fixture
+def swarm(lab: Lab) -> Swarm:
+    """The lab's swarm, clean: no services, every node up, active, in its first role."""
+    here = Swarm(lab)
+    here.reset()
+    return here
