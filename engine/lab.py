@@ -64,12 +64,17 @@ class LabNode:
 
 
 class Lab:
-    """The lab kept in ``directory``: its state file, and one folder per node."""
+    """The lab kept in ``directory``: its state file, and one folder per node.
+
+    Sockets and dockerd's exec-root live under a short path in /run instead: a unix socket's
+    path must fit in 108 bytes, and containerd's sockets sit deep inside the exec-root.
+    """
 
     def __init__(self, directory: Path = DEFAULT_DIR) -> None:
         self.directory = directory.resolve()
         digest = hashlib.sha1(str(self.directory).encode()).hexdigest()[:6]
         self._prefix = f"swarmdeck-{digest}"
+        self._sockets = Path("/run") / self._prefix
 
     # What the lab is.
 
@@ -115,7 +120,7 @@ class Lab:
             )
         names = [MANAGER, *(f"swarm-node-{index}" for index in range(1, count))]
         nodes = [
-            LabNode(name, f"{SUBNET}.{10 + index}", f"unix://{self.directory / name}/docker.sock")
+            LabNode(name, f"{SUBNET}.{10 + index}", f"unix://{self._sockets / name}/docker.sock")
             for index, name in enumerate(names, start=1)
         ]
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -144,6 +149,7 @@ class Lab:
         for name in [*names, "hub"]:
             if self._netns(name) in _netns_list():
                 _run("ip", "netns", "delete", self._netns(name))
+        shutil.rmtree(self._sockets, ignore_errors=True)
         shutil.rmtree(self.directory, ignore_errors=True)
 
     # One node.
@@ -152,8 +158,9 @@ class Lab:
         """Starts the node's dockerd (again) and waits until it answers."""
         _check_host()
         node = self.node(name)
-        folder = self.directory / name
+        folder, run = self.directory / name, self._sockets / name
         folder.mkdir(exist_ok=True)
+        run.mkdir(parents=True, exist_ok=True)
         if self._pids(name):
             raise LabError(f"{name} is running already")
         dockerd = [
@@ -161,8 +168,8 @@ class Lab:
             f"--config-file={self.directory / 'daemon.json'}",
             f"--host={node.socket}",
             f"--data-root={folder / 'data'}",
-            f"--exec-root={folder / 'exec'}",
-            f"--pidfile={folder / 'docker.pid'}",
+            f"--exec-root={run / 'exec'}",
+            f"--pidfile={run / 'docker.pid'}",
             "--bridge=none",
             "--iptables=false",
             "--ip6tables=false",
@@ -299,7 +306,7 @@ class Lab:
         daemons = []
         for name in running:
             with contextlib.suppress(OSError, ValueError):
-                pid = int((self.directory / name / "docker.pid").read_text())
+                pid = int((self._sockets / name / "docker.pid").read_text())
                 os.kill(pid, signal.SIGTERM)
                 daemons.append(pid)
         _wait_gone(daemons, STOP_TIMEOUT)
@@ -311,7 +318,7 @@ class Lab:
 
     def _pids(self, name: str) -> list[int]:
         """The node's dockerd, containerd, shims, and every process under the shims."""
-        marker = f"{self.directory / name}/".encode()
+        marker = f"{self._sockets / name}/".encode()
         own = [pid for pid, cmdline in _processes() if marker in cmdline]
         return sorted(_with_descendants(own))
 
