@@ -1,6 +1,7 @@
 """``swarmdeck engine ...``: the engine as a daemon that serves the Docker Engine API.
 
     swarmdeck engine serve --socket /tmp/swarmdeck.sock --data-dir ~/.local/share/swarmdeck
+    swarmdeck engine serve ... --docker-node swarm-master=unix:///run/docker.sock ...
 
 Then ``DOCKER_HOST=unix:///tmp/swarmdeck.sock docker node ls`` drives it.
 """
@@ -46,9 +47,27 @@ def _parser() -> argparse.ArgumentParser:
         default=defaults.HEARTBEAT_PERIOD,
         help="seconds between node heartbeats (default 5)",
     )
+    serve.add_argument(
+        "--docker-node",
+        action="append",
+        default=[],
+        type=_docker_node,
+        metavar="NAME=URL",
+        help="a node that is a Docker Engine (unix:// or tcp://): tasks run as real containers "
+        "on it; repeat for each node, the first is the manager (replaces --nodes)",
+    )
     serve.add_argument("--seed", type=int, default=None, help="repeat a simulation exactly")
     serve.add_argument("--verbose", action="store_true", help="log debug messages")
     return parser
+
+
+def _docker_node(text: str) -> tuple[str, str]:
+    name, _, url = text.partition("=")
+    if not name or not url.startswith(("unix://", "tcp://", "http://")):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected NAME=URL with a unix://, tcp:// or http:// URL"
+        )
+    return name, url
 
 
 def _positive_int(text: str) -> int:
@@ -90,11 +109,15 @@ async def served(cluster: EmbeddedCluster, socket: Path) -> AsyncIterator[None]:
 
 
 async def serve(args: argparse.Namespace) -> None:
+    names = [name for name, _ in args.docker_node]
+    if len(set(names)) != len(names):
+        raise ValueError(f"--docker-node names a node twice: {', '.join(names)}")
     cluster = EmbeddedCluster(
         nodes=args.nodes,
         data_dir=args.data_dir,
         seed=args.seed,
         heartbeat_period=args.heartbeat,
+        docker_nodes=dict(args.docker_node),
     )
     async with served(cluster, args.socket):
         log.info(
@@ -118,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         asyncio.run(serve(args))
-    except (FileExistsError, PermissionError, OSError) as error:
+    except (OSError, ValueError) as error:
         log.error("%s", error)
         return 1
     return 0

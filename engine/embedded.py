@@ -1,8 +1,10 @@
-"""A whole swarm in one process: a manager and N simulated nodes. The console's default target.
+"""A whole swarm in one process: a manager and N nodes. The console's default target.
 
-The default is the DockerCon demo cluster: ``swarm-master`` (manager, leader), ``swarm-node-1``
-and ``swarm-node-2``. With a data directory the state persists, and starting again on it brings
-the same cluster back.
+The default is the DockerCon demo cluster of simulated nodes: ``swarm-master`` (manager,
+leader), ``swarm-node-1`` and ``swarm-node-2``. With ``docker_nodes`` each node is a Docker
+Engine instead, and tasks run as real containers on it; a node whose engine stops answering
+stops heartbeating, as a real node that died. With a data directory the state persists, and
+starting again on it brings the same cluster back (and its running containers).
 
     async with EmbeddedCluster(nodes=3) as cluster:
         cluster.control.create_service(spec)
@@ -12,16 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from engine.agent.agent import Agent
+from engine.agent.exec.docker import ENGINE_ERRORS, DockerContainer, DockerExecutor
 from engine.agent.exec.sim import SimContainer, SimExecutor
-from engine.api.objects import Node, Task
+from engine.api.objects import Node, NodeDescription, Task
 from engine.api.types import NodeRole
 from engine.clock import Clock, SystemClock
+from engine.errors import NotFound
 from engine.ids import IdGenerator
 from engine.manager import defaults
 from engine.manager.controlapi import ControlAPI, NodeResources
@@ -29,7 +34,10 @@ from engine.manager.dispatcher import HEARTBEAT_EPSILON
 from engine.manager.manager import Manager
 from engine.store import MemoryStore, SqlitePersistence, by, find_nodes
 
-__all__ = ["EmbeddedCluster", "SimNode", "demo_node_names"]
+__all__ = ["ClusterNode", "EmbeddedCluster", "demo_node_names"]
+
+T = TypeVar("T")
+ENGINE_CHECK = 1.0  # seconds between looks at whether a docker node's engine answers
 
 
 def demo_node_names(count: int) -> list[str]:
@@ -38,13 +46,13 @@ def demo_node_names(count: int) -> list[str]:
 
 
 @dataclass
-class SimNode:
-    """A simulated node: its store object's id, hostname, agent and executor."""
+class ClusterNode:
+    """A node of the cluster: its store object's id, hostname, agent and executor."""
 
     id: str
     hostname: str
     agent: Agent
-    executor: SimExecutor
+    executor: SimExecutor | DockerExecutor
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -59,6 +67,8 @@ class EmbeddedCluster:
         heartbeat_period: seconds between heartbeats (SwarmKit's default 5).
         heartbeat_epsilon: jitter of the heartbeat period, 0.5 s as SwarmKit; 0 for exact timing.
         node_resources: what each simulated node offers.
+        docker_nodes: hostname to Docker Engine URL of each node, the first the manager; tasks
+            then run as containers on those engines.
     """
 
     def __init__(
@@ -70,9 +80,13 @@ class EmbeddedCluster:
         heartbeat_period: float = defaults.HEARTBEAT_PERIOD,
         heartbeat_epsilon: float = HEARTBEAT_EPSILON,
         node_resources: NodeResources | None = None,
+        docker_nodes: dict[str, str] | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
+        self._docker_nodes = dict(docker_nodes or {})
+        if self._docker_nodes:
+            nodes = len(self._docker_nodes)
         self.clock: Clock = clock or SystemClock()
         self.seed = seed if seed is not None else 0
         self._initial_nodes = nodes
@@ -82,7 +96,11 @@ class EmbeddedCluster:
         persistence = SqlitePersistence(data_dir) if data_dir is not None else None
         self.store = MemoryStore(self.clock.time, persistence)
         self.manager = Manager(self.store, self.clock, self._ids, seed, heartbeat_epsilon)
-        self.nodes: dict[str, SimNode] = {}
+        self.nodes: dict[str, ClusterNode] = {}
+        self._executors = {
+            name: DockerExecutor(url, self._service_name)
+            for name, url in self._docker_nodes.items()
+        }
         self._group: asyncio.TaskGroup | None = None
         self._runner: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
@@ -112,15 +130,22 @@ class EmbeddedCluster:
         self.control.init_cluster(self._heartbeat_period)
         existing = self.store.view(lambda tx: find_nodes(tx, by.all()))
         if not existing:
-            for index, hostname in enumerate(demo_node_names(self._initial_nodes)):
+            names = list(self._docker_nodes) or demo_node_names(self._initial_nodes)
+            for index, hostname in enumerate(names):
+                executor = self._executors.get(hostname)
                 self.control.join_node(
                     hostname,
                     NodeRole.MANAGER if index == 0 else NodeRole.WORKER,
                     self._resources,
                     addr=f"10.0.0.{index + 2}",
                     leader=index == 0,
+                    description=await self._describe(hostname) if executor else None,
                 )
             existing = self.store.view(lambda tx: find_nodes(tx, by.all()))
+        for node in existing:
+            executor = self._executors.get(node.hostname or "")
+            if executor is not None:
+                await self._reach(node.hostname or "", executor.load(node.id))
         self._runner = asyncio.create_task(self._run(existing, set(offline)))
         await self._started.wait()
 
@@ -134,10 +159,10 @@ class EmbeddedCluster:
                     sim.agent.disconnect()
             self._started.set()
 
-    def _start_agent(self, node: Node) -> SimNode:
+    def _start_agent(self, node: Node) -> ClusterNode:
         assert self._group is not None
         hostname = node.hostname or node.id
-        executor = SimExecutor(hostname, self.seed, self.clock)
+        executor = self._executors.get(hostname) or SimExecutor(hostname, self.seed, self.clock)
         description = node.description or self._resources.description(hostname)
         agent = Agent(
             node.id,
@@ -147,21 +172,53 @@ class EmbeddedCluster:
             executor,
             self.clock,
         )
-        sim = SimNode(node.id, hostname, agent, executor)
+        sim = ClusterNode(node.id, hostname, agent, executor)
         sim.task = self._group.create_task(agent.run(), name=f"agent {hostname}")
+        if isinstance(executor, DockerExecutor):
+            self._group.create_task(self._watch_engine(sim), name=f"engine of {hostname}")
         self.nodes[hostname] = sim
         return sim
 
-    def add_node(self, hostname: str, role: NodeRole = NodeRole.WORKER) -> SimNode:
+    async def _watch_engine(self, node: ClusterNode) -> None:
+        """Keeps a docker node's agent talking only while its engine answers."""
+        assert isinstance(node.executor, DockerExecutor)
+        while True:
+            alive = await node.executor.alive()
+            if alive and not node.agent.online:
+                node.agent.connect()
+            elif not alive and node.agent.online:
+                node.agent.disconnect()
+            await self.clock.sleep(ENGINE_CHECK)
+
+    async def _describe(self, hostname: str) -> NodeDescription:
+        return await self._reach(hostname, self._executors[hostname].describe(hostname))
+
+    async def _reach(self, hostname: str, call: Awaitable[T]) -> T:
+        """``call`` to a docker node's engine; ConnectionError, saying which, if it fails."""
+        try:
+            return await call
+        except ENGINE_ERRORS as error:
+            url = self._docker_nodes[hostname]
+            raise ConnectionError(
+                f"node {hostname}: cannot use its engine at {url}: {error}"
+            ) from None
+
+    def _service_name(self, service_id: str) -> str:
+        try:
+            return self.control.get_service(service_id).spec.name or service_id
+        except NotFound:
+            return service_id
+
+    def add_node(self, hostname: str, role: NodeRole = NodeRole.WORKER) -> ClusterNode:
         """Joins a new simulated node and starts its agent."""
         index = len(self.nodes)
         node = self.control.join_node(hostname, role, self._resources, addr=f"10.0.0.{index + 2}")
         return self._start_agent(node)
 
-    def node(self, hostname: str) -> SimNode:
+    def node(self, hostname: str) -> ClusterNode:
         return self.nodes[hostname]
 
-    def container(self, task: Task) -> SimContainer | None:
+    def container(self, task: Task) -> SimContainer | DockerContainer | None:
         """The container of ``task`` on its node, while the node keeps it."""
         for sim in self.nodes.values():
             if sim.id == task.node_id:
@@ -191,6 +248,8 @@ class EmbeddedCluster:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
             self._runner = None
+        for executor in self._executors.values():
+            await executor.close()
         self.store.close()
 
 

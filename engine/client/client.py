@@ -14,6 +14,7 @@ from aiodocker.exceptions import DockerError
 
 from engine.api.codec import from_builtins, to_builtins
 from engine.api.durations import parse_timestamp
+from engine.api.logs import split_frame
 from engine.api.objects import Cluster, Node, Service, Task
 from engine.api.specs import NodeSpec, ServiceSpec
 
@@ -245,21 +246,9 @@ class EngineClient:
 
 def _next_entry(buffer: bytes, muxed: bool) -> tuple[LogEntry | None, bytes, bool]:
     """Takes one log line off ``buffer``: a multiplexed frame, or a raw line (TTY services)."""
-    if muxed and buffer[:1] and buffer[0] not in (0, 1, 2):
-        muxed = False
-    if muxed:
-        if len(buffer) < 8:
-            return None, buffer, muxed
-        size = int.from_bytes(buffer[4:8], "big")
-        if len(buffer) < 8 + size:
-            return None, buffer, muxed
-        stream = "stderr" if buffer[0] == 2 else "stdout"
-        payload, rest = buffer[8 : 8 + size], buffer[8 + size :]
-    else:
-        end = buffer.find(b"\n")
-        if end < 0:
-            return None, buffer, muxed
-        stream, payload, rest = "stdout", buffer[: end + 1], buffer[end + 1 :]
+    stream, payload, rest, muxed = split_frame(buffer, muxed)
+    if payload is None:
+        return None, rest, muxed
     return _parse_line(stream, payload.decode("utf-8", "replace")), rest, muxed
 
 

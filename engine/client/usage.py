@@ -13,10 +13,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 
+from engine.api.usage import container_usage
 from engine.client.client import ClientError, EngineClient
 
 __all__ = ["TASK_LABEL", "Usage", "UsageReader", "parse_usage", "read_engine_files"]
@@ -54,16 +54,6 @@ def parse_usage(metrics: str) -> dict[str, tuple[float, int]]:
         if task is not None:
             memory[task.group(1)] = int(float(value))
     return {task: (cpu[task], memory.get(task, 0)) for task in cpu}
-
-
-def container_usage(stats: Mapping[str, Any]) -> tuple[float, int]:
-    """CPU seconds and memory bytes from one container's stats, as ``docker stats`` counts
-    memory: usage less the inactive page cache (cgroup v1 and v2 name it differently)."""
-    cpu = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0) / 1e9
-    memory = stats.get("memory_stats", {})
-    detail = memory.get("stats", {})
-    cache = detail.get("total_inactive_file", detail.get("inactive_file", 0))
-    return cpu, max(0, int(memory.get("usage", 0)) - int(cache))
 
 
 def read_engine_files(path: str) -> dict[str, str]:

@@ -201,13 +201,17 @@ class ControlAPI:
         addr: str = "",
         leader: bool = False,
         labels: dict[str, str] | None = None,
+        description: NodeDescription | None = None,
     ) -> Node:
-        """Adds a node, as a join with a token does. It is UNKNOWN until its agent registers."""
+        """Adds a node, as a join with a token does. It is UNKNOWN until its agent registers.
+
+        ``description`` is what the node says of itself; without one, ``resources`` make it.
+        """
         resources = resources or NodeResources()
         node = Node(
             id=self._ids.new_id(),
             spec=NodeSpec(labels=labels or {}, role=role, availability=Availability.ACTIVE),
-            description=resources.description(hostname),
+            description=description or resources.description(hostname),
             status=NodeStatus(state=NodeState.UNKNOWN, addr=addr or None),
             manager_status=_manager_status(role, leader, addr),
         )

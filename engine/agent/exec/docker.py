@@ -1,0 +1,393 @@
+"""The docker executor: a node that is a Docker Engine, whose tasks run as real containers.
+
+Each step maps onto the engine as swarm's own container adapter does: prepare pulls the image
+(unless present) and creates the container, start starts it and waits for its first healthy
+check when it has one, wait returns when it exits (a non-zero code fails the task) or fails it
+when a health check turns unhealthy, shutdown stops it within its grace period, remove deletes
+it. Restarting is not done here: a failed task is replaced by the orchestrator, by the service's
+restart policy, as in swarm.
+
+Containers are named as swarm names them (``web.1.<task id>``) and labelled with their service,
+task and node (``swarmdeck.*``). ``load()`` finds the node's containers before the agent starts,
+so after an engine restart a task takes over its container instead of starting another.
+
+While a container runs, its log lines (a bounded buffer) and its CPU and memory use are followed
+from the engine, so the API can serve them as it does a simulated container's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiodocker
+import aiohttp
+from aiodocker.exceptions import DockerError
+
+from engine.agent.exec import ExitError, TaskError
+from engine.api.durations import SECOND, parse_timestamp
+from engine.api.logs import LogLine, split_frame
+from engine.api.naming import task_name
+from engine.api.objects import (
+    ContainerStatus,
+    EngineDescription,
+    NodeDescription,
+    Platform,
+    Task,
+)
+from engine.api.specs import ResourceObject
+from engine.api.usage import container_usage
+
+__all__ = ["LABELS", "DockerContainer", "DockerExecutor"]
+
+API_VERSION = "v1.41"
+LABELS = {
+    "node": "swarmdeck.node.id",
+    "service": "swarmdeck.service.id",
+    "service_name": "swarmdeck.service.name",
+    "task": "swarmdeck.task.id",
+    "task_name": "swarmdeck.task.name",
+}
+UNHEALTHY = "dockerexec: unhealthy container"  # swarm's error for a container gone unhealthy
+HEALTH_POLL = 0.5  # seconds between looks at a starting container's health
+LOG_LINES = 10_000  # lines kept per container
+DEFAULT_GRACE = 10  # seconds, swarm's default stop grace period
+ENGINE_ERRORS = (DockerError, aiohttp.ClientError, OSError, TimeoutError)
+
+
+class DockerContainer:
+    """A task's container as the API shows it, with what is followed from the engine."""
+
+    def __init__(self, container_id: str, task_id: str, image: str) -> None:
+        self.id = container_id
+        self.task_id = task_id
+        self.image = image
+        self.pid = 0
+        self.exit_code: int | None = None
+        self.health: str | None = None
+        self.started: float | None = None
+        self._lines: deque[LogLine] = deque(maxlen=LOG_LINES)
+        self._usage: tuple[float, int] | None = None
+        self._followers: list[asyncio.Task[None]] = []
+
+    def update(self, inspected: dict[str, Any]) -> None:
+        """Takes the state from ``GET /containers/{id}/json``."""
+        state = inspected.get("State", {})
+        self.pid = int(state.get("Pid") or 0)
+        running = state.get("Running", False)
+        self.exit_code = (
+            None if running or state.get("Status") == "created" else state.get("ExitCode")
+        )
+        health = state.get("Health")
+        self.health = health.get("Status") if health else None
+        started = state.get("StartedAt", "")
+        if started and not started.startswith("0001-"):
+            self.started = parse_timestamp(started)
+
+    def lines(self, since: float, until: float) -> list[LogLine]:
+        return [line for line in self._lines if since <= line.time < until]
+
+    def usage(self, moment: float) -> tuple[float, int] | None:
+        return self._usage if self.exit_code is None else None
+
+    def status(self) -> ContainerStatus:
+        return ContainerStatus(container_id=self.id, pid=self.pid, exit_code=self.exit_code)
+
+
+class DockerExecutor:
+    """The executor of one node whose engine is at ``url`` (unix://, tcp:// or http://).
+
+    ``service_name`` names a service by its ID, for container names and labels (SwarmKit's
+    tasks carry their service's annotations for the same reason).
+    """
+
+    def __init__(self, url: str, service_name: Callable[[str], str]) -> None:
+        self.url = url
+        self._service_name = service_name
+        self.node_id = ""
+        self.containers: dict[str, DockerContainer] = {}
+        self._docker = aiodocker.Docker(
+            url=url.replace("tcp://", "http://", 1), api_version=API_VERSION
+        )
+        self._bridge: bool | None = None
+
+    async def close(self) -> None:
+        for container in self.containers.values():
+            _stop_following(container)
+        await self._docker.close()
+
+    async def alive(self) -> bool:
+        """Whether the engine answers: a node whose engine is gone is a dead node."""
+        try:
+            async with self._docker._query("_ping", versioned_api=False, timeout=2) as response:
+                return response.status == 200
+        except ENGINE_ERRORS:
+            return False
+
+    async def describe(self, hostname: str) -> NodeDescription:
+        """The node as its engine describes itself: CPUs, memory, platform, engine version."""
+        info = await self._docker.system.info()
+        return NodeDescription(
+            hostname=hostname,
+            platform=Platform(architecture=info.get("Architecture"), os=info.get("OSType")),
+            resources=ResourceObject(
+                nano_cpus=int(info.get("NCPU", 0)) * SECOND, memory_bytes=info.get("MemTotal")
+            ),
+            engine=EngineDescription(engine_version=info.get("ServerVersion")),
+        )
+
+    async def load(self, node_id: str) -> None:
+        """Finds this node's containers on the engine, so their tasks take them over."""
+        self.node_id = node_id
+        found = await self._docker.containers.list(
+            all=True, filters=json.dumps({"label": [f"{LABELS['node']}={node_id}"]})
+        )
+        for summary in found:
+            labels = summary._container.get("Labels") or {}
+            task_id = labels.get(LABELS["task"])
+            if task_id:
+                container = DockerContainer(summary.id, task_id, summary._container["Image"])
+                await self._refresh(container)
+                self.containers[task_id] = container
+                if container.exit_code is None and container.pid:
+                    self._follow(container)
+
+    def controller(self, task: Task) -> DockerController:
+        return DockerController(self, task)
+
+    async def has_bridge(self) -> bool:
+        if self._bridge is None:
+            networks = await self._docker.networks.list(filters={"name": ["bridge"]})
+            self._bridge = any(n.get("Name") == "bridge" for n in networks)
+        return self._bridge
+
+    async def call(self, what: str, action: Callable[[], Awaitable[Any]]) -> Any:
+        """Runs one engine call; an engine error becomes the task's error, as swarm words it."""
+        try:
+            return await action()
+        except DockerError as error:
+            raise TaskError(f"{what}: {error.message}") from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise TaskError(f"{what}: cannot reach the node's engine: {error}") from None
+
+    async def _refresh(self, container: DockerContainer) -> None:
+        inspected = await self.call(
+            "inspect", lambda: self._docker.containers.container(container.id).show()
+        )
+        container.update(inspected)
+
+    def _follow(self, container: DockerContainer) -> None:
+        """Follows the container's log lines and usage until it stops or is removed."""
+        if not container._followers:
+            container._followers = [
+                asyncio.create_task(self._follow_logs(container)),
+                asyncio.create_task(self._follow_usage(container)),
+            ]
+
+    async def _follow_logs(self, container: DockerContainer) -> None:
+        params = {"follow": "1", "stdout": "1", "stderr": "1", "timestamps": "1"}
+        if container._lines:
+            params["since"] = f"{container._lines[-1].time:.9f}"
+        with contextlib.suppress(*ENGINE_ERRORS):
+            async with self._docker._query(
+                f"containers/{container.id}/logs", params=params, timeout=None
+            ) as response:
+                buffer, muxed = b"", True
+                async for chunk in response.content.iter_any():
+                    buffer += chunk
+                    while True:
+                        stream, payload, buffer, muxed = split_frame(buffer, muxed)
+                        if payload is None:
+                            break
+                        container._lines.append(_log_line(stream, payload))
+
+    async def _follow_usage(self, container: DockerContainer) -> None:
+        with contextlib.suppress(*ENGINE_ERRORS, ValueError):
+            async with self._docker._query(
+                f"containers/{container.id}/stats", params={"stream": "1"}, timeout=None
+            ) as response:
+                async for line in response.content:
+                    if line.strip():
+                        container._usage = container_usage(json.loads(line))
+
+    async def create(self, task: Task) -> DockerContainer:
+        spec = task.spec.container_spec
+        image = (spec.image if spec else None) or ""
+        if not image:
+            raise TaskError("no image in the task's container spec")
+        try:
+            await self._docker.images.inspect(image)
+        except DockerError as error:
+            if error.status != 404:
+                raise TaskError(f"image {image}: {error.message}") from None
+            await self.call(f"No such image: {image}", lambda: self._docker.images.pull(image))
+        config = await self._config(task, image)
+        name = self._name(task)
+        try:
+            created = await self._docker.containers.create(config, name=name)
+        except DockerError as error:
+            if error.status != 409:  # 409: made already, by a step that was interrupted
+                raise TaskError(f"create: {error.message}") from None
+            created = await self.call("create", lambda: self._docker.containers.get(name))
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise TaskError(f"create: cannot reach the node's engine: {error}") from None
+        container = DockerContainer(created.id, task.id, image)
+        self.containers[task.id] = container
+        return container
+
+    def _name(self, task: Task) -> str:
+        """Swarm's container name: ``<service>.<slot or node>.<task id>``."""
+        return f"{task_name(self._service_name(task.service_id), task)}.{task.id}"
+
+    async def _config(self, task: Task, image: str) -> dict[str, Any]:
+        spec = task.spec.container_spec
+        assert spec is not None
+        labels = {
+            **(spec.labels or {}),
+            LABELS["node"]: self.node_id,
+            LABELS["service"]: task.service_id,
+            LABELS["service_name"]: self._service_name(task.service_id),
+            LABELS["task"]: task.id,
+            LABELS["task_name"]: self._name(task),
+        }
+        config: dict[str, Any] = {
+            "Image": image,
+            "Labels": labels,
+            "Env": spec.env or [],
+            "Tty": bool(spec.tty),
+            "OpenStdin": bool(spec.open_stdin),
+            "StopTimeout": _grace(spec.stop_grace_period),
+            "HostConfig": {
+                "NetworkMode": "bridge" if await self.has_bridge() else "none",
+                "ReadonlyRootfs": bool(spec.read_only),
+                "Init": spec.init,
+                "CapAdd": spec.capability_add,
+                "CapDrop": spec.capability_drop,
+                "Sysctls": spec.sysctls,
+            },
+        }
+        if spec.command:
+            config["Entrypoint"] = spec.command
+        if spec.args:
+            config["Cmd"] = spec.args
+        for field, key in (("hostname", "Hostname"), ("dir", "WorkingDir"), ("user", "User")):
+            if getattr(spec, field):
+                config[key] = getattr(spec, field)
+        if spec.stop_signal:
+            config["StopSignal"] = spec.stop_signal
+        limits = task.spec.resources.limits if task.spec.resources else None
+        if limits is not None:
+            config["HostConfig"]["NanoCpus"] = limits.nano_cpus or 0
+            config["HostConfig"]["Memory"] = limits.memory_bytes or 0
+        check = spec.healthcheck
+        if check is not None:
+            config["Healthcheck"] = {
+                "Test": check.test,
+                "Interval": check.interval or 0,
+                "Timeout": check.timeout or 0,
+                "Retries": check.retries or 0,
+                "StartPeriod": check.start_period or 0,
+            }
+        return config
+
+
+class DockerController:
+    def __init__(self, executor: DockerExecutor, task: Task) -> None:
+        self._executor = executor
+        self._task = task
+        self._container = executor.containers.get(task.id)
+
+    async def prepare(self) -> None:
+        if self._container is None:
+            self._container = await self._executor.create(self._task)
+
+    async def start(self) -> None:
+        container = self._container or await self._executor.create(self._task)
+        self._container = container
+        await self._executor._refresh(container)
+        if not container.pid and container.exit_code is None:
+            docker = self._executor._docker
+            await self._executor.call(
+                "starting container failed",
+                lambda: docker.containers.container(container.id).start(),
+            )
+            await self._executor._refresh(container)
+        self._executor._follow(container)
+        while container.health == "starting":  # RUNNING only once a check passes
+            await asyncio.sleep(HEALTH_POLL)
+            await self._executor._refresh(container)
+        self._check(container)
+
+    async def wait(self) -> None:
+        container = self._container
+        if container is None:
+            raise TaskError("the container is gone")
+        self._executor._follow(container)
+        while True:
+            await self._executor._refresh(container)
+            self._check(container)
+            if container.exit_code is not None:
+                return
+            if container.health is None:
+                await self._wait_exit(container)
+            else:
+                await asyncio.sleep(HEALTH_POLL)
+
+    async def _wait_exit(self, container: DockerContainer) -> None:
+        docker = self._executor._docker
+        await self._executor.call(
+            "wait", lambda: docker.containers.container(container.id).wait(timeout=None)
+        )
+
+    @staticmethod
+    def _check(container: DockerContainer) -> None:
+        if container.health == "unhealthy":
+            raise TaskError(UNHEALTHY)
+        if container.exit_code:
+            raise ExitError(container.exit_code)
+
+    async def shutdown(self) -> None:
+        container = self._container
+        if container is None:
+            return
+        spec = self._task.spec.container_spec
+        grace = _grace(spec.stop_grace_period if spec else None)
+        docker = self._executor._docker
+        with contextlib.suppress(*ENGINE_ERRORS):
+            await docker.containers.container(container.id).stop(t=grace)
+            await self._executor._refresh(container)
+
+    async def remove(self) -> None:
+        container = self._executor.containers.pop(self._task.id, None)
+        if container is None:
+            return
+        _stop_following(container)
+        docker = self._executor._docker
+        with contextlib.suppress(*ENGINE_ERRORS):
+            await docker.containers.container(container.id).delete(force=True, v=True)
+
+    def container_status(self) -> ContainerStatus | None:
+        return self._container.status() if self._container else None
+
+
+def _stop_following(container: DockerContainer) -> None:
+    for follower in container._followers:
+        follower.cancel()
+    container._followers = []
+
+
+def _grace(nanoseconds: int | None) -> int:
+    return DEFAULT_GRACE if nanoseconds is None else max(0, round(nanoseconds / SECOND))
+
+
+def _log_line(stream: str, payload: bytes) -> LogLine:
+    text = payload.decode("utf-8", "replace").rstrip("\n")
+    stamp, _, rest = text.partition(" ")
+    try:
+        return LogLine(parse_timestamp(stamp), stream, rest)
+    except ValueError:
+        return LogLine(0.0, stream, text)
