@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from engine.agent.exec.docker import LABELS
 from engine.lab import BUSYBOX, MANAGER, TOOLS, Lab
+from tests.integration.conftest import Engine, start_engine
 
 IMAGE, NEWER_IMAGE = "local/busybox:1", "local/busybox:2"
 
@@ -142,3 +144,23 @@ def swarm(lab: Lab) -> Swarm:
     here = Swarm(lab)
     here.reset()
     return here
+
+
+@pytest.fixture
+def ours(swarm: Swarm, tmp_path: Path) -> Iterator[Engine]:
+    """Our engine serving the lab's three engines as its nodes, with the docker executor; its
+    containers are removed afterwards."""
+    nodes = [f"--docker-node={node.name}={node.url}" for node in swarm.lab.nodes]
+    engine = start_engine(tmp_path, *nodes)
+    yield engine
+    engine.stop()
+    for node in swarm.lab.nodes:
+        if swarm.lab._pids(node.name):
+            remove_ours(swarm, node.name)
+
+
+def remove_ours(swarm: Swarm, node: str) -> None:
+    """Removes the containers our engine made on ``node``."""
+    made = swarm.docker("ps", "-aq", "--filter", f"label={LABELS['task']}", node=node).split()
+    if made:
+        swarm.docker("rm", "-f", *made, node=node)

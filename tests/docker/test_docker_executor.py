@@ -1,0 +1,139 @@
+"""Our engine with the docker executor, its nodes the lab's three Docker Engines: tasks are real
+containers, restarted by the restart policy, replaced when unhealthy, re-adopted after a restart,
+with logs and usage read from the engines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from engine.agent.exec.docker import LABELS
+from tests.docker.conftest import IMAGE, Swarm, wait_until
+from tests.integration.conftest import Engine, start_engine
+from tests.integration.test_api_errors import call
+
+TASK = LABELS["task"]
+
+
+def containers(swarm: Swarm, node: str, *filters: str) -> list[str]:
+    """IDs of our running containers on ``node``."""
+    args = [arg for f in filters for arg in ("--filter", f)]
+    return swarm.docker("ps", "-q", "--filter", f"label={TASK}", *args, node=node).split()
+
+
+def tasks(engine: Engine, service: str, *filters: str) -> list[dict[str, object]]:
+    args = [arg for f in filters for arg in ("--filter", f)]
+    ids = engine.docker("service", "ps", "-q", "--no-trunc", service, *args).split()
+    return engine.docker_json("inspect", *ids) if ids else []
+
+
+def running(engine: Engine, service: str) -> list[dict[str, object]]:
+    return [
+        t
+        for t in tasks(engine, service, "desired-state=running")
+        if t["Status"]["State"] == "running"  # type: ignore[index]
+    ]
+
+
+def test_tasks_run_as_labelled_containers_with_logs_and_usage(ours: Engine, swarm: Swarm) -> None:
+    ours.docker("service", "create", "--detach", "--name", "web", "--replicas", "3", IMAGE)
+    wait_until(lambda: len(running(ours, "web")) == 3, 60, "three running tasks")
+    for task in running(ours, "web"):
+        node = ours.docker_json("node", "inspect", task["NodeID"])[0]  # type: ignore[index]
+        hostname = node["Description"]["Hostname"]
+        container = task["Status"]["ContainerStatus"]["ContainerID"]  # type: ignore[index]
+        inspected = json.loads(swarm.docker("inspect", container, node=hostname))[0]
+        assert inspected["State"]["Running"]
+        assert inspected["Name"] == f"/web.{task['Slot']}.{task['ID']}"
+        labels = inspected["Config"]["Labels"]
+        assert labels[TASK] == task["ID"]
+        assert labels[LABELS["service_name"]] == "web"
+        assert labels[LABELS["node"]] == task["NodeID"]
+    logs = wait_until(
+        lambda: ours.docker("service", "logs", "--tail", "1", "web").count("version 1") == 3,
+        30,
+        "a line from each task",
+    )
+    assert logs
+    for _ in range(60):
+        _, metrics, _ = asyncio.run(call(ours, "GET", "/metrics"))
+        assert isinstance(metrics, str)
+        if metrics.count("container_memory_usage_bytes{") >= 3:
+            break
+        time.sleep(0.5)
+    for task in running(ours, "web"):
+        assert f'container_label_com_docker_swarm_task_id="{task["ID"]}"' in metrics
+
+
+def test_a_container_killed_from_outside_is_restarted_by_the_policy(
+    ours: Engine, swarm: Swarm
+) -> None:
+    ours.docker(
+        "service", "create", "--detach", "--name", "web", "--replicas", "1",
+        "--restart-condition", "on-failure", "--restart-delay", "1s", IMAGE,
+    )  # fmt: skip
+    first = wait_until(lambda: running(ours, "web"), 60, "a running task")[0]
+    hostname = ours.docker_json("node", "inspect", first["NodeID"])[0]["Description"]["Hostname"]
+    swarm.docker("kill", first["Status"]["ContainerStatus"]["ContainerID"], node=hostname)
+    replaced = wait_until(
+        lambda: [t for t in running(ours, "web") if t["ID"] != first["ID"]], 60, "a new task"
+    )
+    assert replaced[0]["Slot"] == first["Slot"]
+    old = ours.docker_json("inspect", first["ID"])[0]
+    assert old["Status"]["State"] == "failed"
+    assert old["Status"]["Err"] == "task: non-zero exit (137)"
+    assert old["Status"]["ContainerStatus"]["ExitCode"] == 137
+
+
+def test_a_container_whose_health_check_fails_is_replaced(ours: Engine, swarm: Swarm) -> None:
+    # Healthy at first; the check fails from its fourth second on.
+    script = (
+        'touch /tmp/ok; (sleep 4; rm /tmp/ok) & trap "exit 0" TERM; '
+        "while true; do sleep 1 & wait $!; done"
+    )
+    ours.docker(
+        "service", "create", "--detach", "--name", "web", "--replicas", "1",
+        "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s", "--health-retries", "2",
+        "--restart-delay", "1s", IMAGE, "sh", "-c", script,
+    )  # fmt: skip
+    first = wait_until(lambda: running(ours, "web"), 60, "a healthy running task")[0]
+    wait_until(
+        lambda: ours.docker_json("inspect", first["ID"])[0]["Status"]["State"] == "failed",
+        60,
+        "the task failing its health check",
+    )
+    old = ours.docker_json("inspect", first["ID"])[0]
+    assert old["Status"]["Err"] == "dockerexec: unhealthy container"
+    wait_until(
+        lambda: [t for t in running(ours, "web") if t["ID"] != first["ID"]], 60, "a replacement"
+    )
+
+
+def test_a_restarted_engine_adopts_its_containers(
+    ours: Engine, swarm: Swarm, tmp_path: Path
+) -> None:
+    ours.docker("service", "create", "--detach", "--name", "web", "--replicas", "3", IMAGE)
+    before = {t["ID"]: t["Status"]["ContainerStatus"]["ContainerID"] for t in wait_until(
+        lambda: (lambda r: r if len(r) == 3 else None)(running(ours, "web")), 60, "three tasks"
+    )}  # fmt: skip
+    assert ours.stop() == 0
+    nodes = [f"--docker-node={node.name}={node.url}" for node in swarm.lab.nodes]
+    again = start_engine(tmp_path, *nodes)
+    try:
+        after = {
+            t["ID"]: t["Status"]["ContainerStatus"]["ContainerID"]
+            for t in wait_until(lambda: running(again, "web"), 30, "the tasks again")
+        }
+        assert after == before
+        for _ in range(3):  # still the same after a few heartbeats: nothing was started twice
+            ours_now = [c for n in swarm.lab.nodes for c in containers(swarm, n.name)]
+            assert len(ours_now) == 3
+            assert sorted(after.values()) == sorted(
+                json.loads(swarm.docker("inspect", c, node=n.name))[0]["Id"]
+                for n in swarm.lab.nodes
+                for c in containers(swarm, n.name)
+            )
+    finally:
+        again.stop()
