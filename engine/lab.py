@@ -46,6 +46,7 @@ BUSYBOX = Path("/bin/busybox")
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 TOOLS = ("dockerd", "ip", "nsenter", "unshare")
+DAEMONS = ("dockerd", "containerd")  # a node's own processes (containerd-shim* included)
 
 
 class LabError(Exception):
@@ -319,7 +320,11 @@ class Lab:
     def _pids(self, name: str) -> list[int]:
         """The node's dockerd, containerd, shims, and every process under the shims."""
         marker = f"{self._sockets / name}/".encode()
-        own = [pid for pid, cmdline in _processes() if marker in cmdline]
+        own = [
+            pid
+            for pid, cmdline in _processes()
+            if marker in cmdline and _program(cmdline).startswith(DAEMONS)
+        ]
         return sorted(_with_descendants(own))
 
 
@@ -355,6 +360,10 @@ def _processes() -> Iterator[tuple[int, bytes]]:
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
                 yield int(entry.name), (entry / "cmdline").read_bytes()
+
+
+def _program(cmdline: bytes) -> str:
+    return Path(cmdline.split(b"\0", 1)[0].decode(errors="replace")).name
 
 
 def _with_descendants(pids: list[int]) -> set[int]:

@@ -53,6 +53,7 @@ LABELS = {
     "task_name": "swarmdeck.task.name",
 }
 UNHEALTHY = "dockerexec: unhealthy container"  # swarm's error for a container gone unhealthy
+ENGINE_RETRY = 1.0  # seconds between looks at an engine that stopped answering
 HEALTH_POLL = 0.5  # seconds between looks at a starting container's health
 LOG_LINES = 10_000  # lines kept per container
 DEFAULT_GRACE = 10  # seconds, swarm's default stop grace period
@@ -161,18 +162,27 @@ class DockerExecutor:
 
     async def has_bridge(self) -> bool:
         if self._bridge is None:
-            networks = await self._docker.networks.list(filters={"name": ["bridge"]})
+            networks = await self.call(
+                "networks", lambda: self._docker.networks.list(filters={"name": ["bridge"]})
+            )
             self._bridge = any(n.get("Name") == "bridge" for n in networks)
         return self._bridge
 
     async def call(self, what: str, action: Callable[[], Awaitable[Any]]) -> Any:
-        """Runs one engine call; an engine error becomes the task's error, as swarm words it."""
-        try:
-            return await action()
-        except DockerError as error:
-            raise TaskError(f"{what}: {error.message}") from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            raise TaskError(f"{what}: cannot reach the node's engine: {error}") from None
+        """Runs one engine call; the engine's error becomes the task's error.
+
+        An engine that cannot be reached is a node that is gone: a dead node reports nothing,
+        so the call waits until the engine answers again and then runs once more (meanwhile
+        the node stops heartbeating, and the manager replaces its tasks elsewhere).
+        """
+        while True:
+            try:
+                return await action()
+            except DockerError as error:
+                raise TaskError(f"{what}: {error.message}") from None
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                while not await self.alive():
+                    await asyncio.sleep(ENGINE_RETRY)
 
     async def _refresh(self, container: DockerContainer) -> None:
         inspected = await self.call(
@@ -182,7 +192,7 @@ class DockerExecutor:
 
     def _follow(self, container: DockerContainer) -> None:
         """Follows the container's log lines and usage until it stops or is removed."""
-        if not container._followers:
+        if all(follower.done() for follower in container._followers):
             container._followers = [
                 asyncio.create_task(self._follow_logs(container)),
                 asyncio.create_task(self._follow_usage(container)),
@@ -219,22 +229,30 @@ class DockerExecutor:
         image = (spec.image if spec else None) or ""
         if not image:
             raise TaskError("no image in the task's container spec")
-        try:
-            await self._docker.images.inspect(image)
-        except DockerError as error:
-            if error.status != 404:
-                raise TaskError(f"image {image}: {error.message}") from None
+
+        async def present() -> bool:
+            try:
+                await self._docker.images.inspect(image)
+            except DockerError as error:
+                if error.status == 404:
+                    return False
+                raise
+            return True
+
+        if not await self.call(f"image {image}", present):
             await self.call(f"No such image: {image}", lambda: self._docker.images.pull(image))
         config = await self._config(task, image)
         name = self._name(task)
-        try:
-            created = await self._docker.containers.create(config, name=name)
-        except DockerError as error:
-            if error.status != 409:  # 409: made already, by a step that was interrupted
-                raise TaskError(f"create: {error.message}") from None
-            created = await self.call("create", lambda: self._docker.containers.get(name))
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            raise TaskError(f"create: cannot reach the node's engine: {error}") from None
+
+        async def make() -> Any:
+            try:
+                return await self._docker.containers.create(config, name=name)
+            except DockerError as error:
+                if error.status != 409:  # 409: made already, by a step that was interrupted
+                    raise
+                return await self._docker.containers.get(name)
+
+        created = await self.call("create", make)
         container = DockerContainer(created.id, task.id, image)
         self.containers[task.id] = container
         return container
@@ -357,8 +375,10 @@ class DockerController:
         spec = self._task.spec.container_spec
         grace = _grace(spec.stop_grace_period if spec else None)
         docker = self._executor._docker
-        with contextlib.suppress(*ENGINE_ERRORS):
-            await docker.containers.container(container.id).stop(t=grace)
+        with contextlib.suppress(TaskError):  # gone already, or stopped: shut down either way
+            await self._executor.call(
+                "stop", lambda: docker.containers.container(container.id).stop(t=grace)
+            )
             await self._executor._refresh(container)
 
     async def remove(self) -> None:
@@ -367,8 +387,11 @@ class DockerController:
             return
         _stop_following(container)
         docker = self._executor._docker
-        with contextlib.suppress(*ENGINE_ERRORS):
-            await docker.containers.container(container.id).delete(force=True, v=True)
+        with contextlib.suppress(TaskError):  # gone already
+            await self._executor.call(
+                "remove",
+                lambda: docker.containers.container(container.id).delete(force=True, v=True),
+            )
 
     def container_status(self) -> ContainerStatus | None:
         return self._container.status() if self._container else None
