@@ -32,11 +32,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import docker
 import docker.errors
 
-__all__ = ["IMAGES", "Lab", "LabError", "LabNode", "main"]
+__all__ = ["IMAGES", "Lab", "LabError", "LabNode", "check_host", "main"]
 
 DEFAULT_DIR = Path(os.environ.get("SWARMDECK_LAB_DIR", "/var/lib/swarmdeck-lab"))
 MANAGER = "swarm-master"
@@ -112,7 +113,7 @@ class Lab:
 
     def up(self, count: int = 3) -> list[LabNode]:
         """Makes a swarm of ``count`` nodes: one manager, the rest workers; all Ready."""
-        _check_host()
+        check_host()
         if count < 1 or count > 50:
             raise LabError(f"--nodes must be between 1 and 50, not {count}")
         if self.exists:
@@ -144,7 +145,7 @@ class Lab:
         """Stops every node (its containers first), removes the namespaces and the folder."""
         if not self.directory.exists():
             raise LabError(f"no lab in {self.directory}")
-        _check_host()
+        check_host()
         names = [node.name for node in self.nodes] if self.exists else []
         self._stop(names)
         for name in [*names, "hub"]:
@@ -157,7 +158,7 @@ class Lab:
 
     def start(self, name: str) -> None:
         """Starts the node's dockerd (again) and waits until it answers."""
-        _check_host()
+        check_host()
         node = self.node(name)
         folder, run = self.directory / name, self._sockets / name
         folder.mkdir(exist_ok=True)
@@ -201,7 +202,7 @@ class Lab:
 
     def kill(self, name: str) -> None:
         """The node loses power: dockerd, containerd and every container die at once."""
-        _check_host()
+        check_host()
         self.node(name)
         pids = self._pids(name)
         if not pids:
@@ -328,7 +329,8 @@ class Lab:
         return sorted(_with_descendants(own))
 
 
-def _check_host() -> None:
+def check_host() -> None:
+    """Raises LabError saying what this host lacks for a lab, if anything."""
     if sys.platform != "linux":
         raise LabError("the lab needs Linux (network namespaces)")
     if os.geteuid() != 0:
@@ -338,10 +340,29 @@ def _check_host() -> None:
         raise LabError(
             f"not found: {', '.join(missing)} (apt-get install docker.io iproute2 util-linux)"
         )
-    if not BUSYBOX.exists():
+    if not _is_static(BUSYBOX):
         raise LabError(
-            f"{BUSYBOX} not found: the lab's images need it (apt-get install busybox-static)"
+            f"{BUSYBOX} is missing or not statically linked: the lab's images are made of it "
+            "(apt-get install busybox-static)"
         )
+
+
+def _is_static(path: Path) -> bool:
+    """Whether ``path`` is an ELF executable that needs no dynamic loader (no PT_INTERP)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    if data[:4] != b"\x7fELF" or data[4] != 2:  # 64-bit ELF only
+        return False
+    order: Literal["little", "big"] = "little" if data[5] == 1 else "big"
+    table = int.from_bytes(data[32:40], order)
+    size, count = int.from_bytes(data[54:56], order), int.from_bytes(data[56:58], order)
+    interpreter = 3
+    return all(
+        int.from_bytes(data[table + i * size : table + i * size + 4], order) != interpreter
+        for i in range(count)
+    )
 
 
 def _run(*command: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from engine.agent.exec.docker import LABELS
-from engine.lab import BUSYBOX, MANAGER, TOOLS, Lab
+from engine.lab import MANAGER, Lab, LabError, check_host
 from tests.integration.conftest import Engine, start_engine
 
 IMAGE, NEWER_IMAGE = "local/busybox:1", "local/busybox:2"
@@ -33,14 +33,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _missing() -> str | None:
-    if os.geteuid() != 0:
-        return "the lab needs root"
-    missing = [tool for tool in (*TOOLS, "docker") if shutil.which(tool) is None]
-    if missing:
-        return f"not installed: {', '.join(missing)}"
-    if not BUSYBOX.exists():
-        return f"{BUSYBOX} is missing (busybox-static)"
-    return None
+    try:
+        check_host()
+    except LabError as error:
+        return str(error)
+    return None if shutil.which("docker") else "the docker CLI is not installed"
 
 
 class Swarm:

@@ -30,7 +30,7 @@ def test_the_lab_needs_dockerd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_a_second_lab_in_the_same_place_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lab_module, "_check_host", lambda: None)
+    monkeypatch.setattr(lab_module, "check_host", lambda: None)
     (tmp_path / "lab").mkdir()
     state = tmp_path / "lab" / "lab.json"
     state.write_text('{"nodes": []}')
@@ -43,7 +43,7 @@ def test_a_second_lab_in_the_same_place_is_refused(
 def test_the_node_count_is_checked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int
 ) -> None:
-    monkeypatch.setattr(lab_module, "_check_host", lambda: None)
+    monkeypatch.setattr(lab_module, "check_host", lambda: None)
     with pytest.raises(LabError, match="between 1 and 50"):
         Lab(tmp_path / "lab").up(count)
     assert not (tmp_path / "lab").exists()

@@ -1,0 +1,59 @@
+"""The docker executor's pure parts: container state from an inspect, log lines, usage."""
+
+from __future__ import annotations
+
+from engine.agent.exec.docker import DockerContainer, _grace, _log_line
+from engine.api.logs import LogLine, split_frame
+from engine.api.usage import container_usage
+
+
+def test_container_state_from_an_inspect() -> None:
+    container = DockerContainer("c1", "t1", "local/busybox:1")
+    container.update(
+        {
+            "State": {
+                "Status": "running",
+                "Running": True,
+                "Pid": 42,
+                "ExitCode": 0,
+                "StartedAt": "2026-01-01T00:00:00.5Z",
+                "Health": {"Status": "starting"},
+            }
+        }
+    )
+    assert (container.pid, container.exit_code, container.health) == (42, None, "starting")
+    assert container.started == 1767225600.5
+    container.update({"State": {"Status": "exited", "Running": False, "Pid": 0, "ExitCode": 137}})
+    assert (container.pid, container.exit_code, container.health) == (0, 137, None)
+    assert container.usage(0) is None  # no usage once it has stopped
+
+
+def test_a_created_container_has_no_exit_code_yet() -> None:
+    container = DockerContainer("c1", "t1", "i")
+    container.update({"State": {"Status": "created", "Running": False, "ExitCode": 0}})
+    assert container.exit_code is None
+
+
+def test_log_lines_keep_their_time_and_stream() -> None:
+    framed = bytes((2, 0, 0, 0, 0, 0, 0, 40)) + b"2026-01-01T00:00:01.000000000Z oops \x1b]0\n"
+    stream, payload, rest, muxed = split_frame(framed, True)
+    assert (stream, rest, muxed) == ("stderr", b"", True)
+    assert payload is not None
+    assert _log_line(stream, payload) == LogLine(1767225601.0, "stderr", "oops \x1b]0")
+    assert _log_line("stdout", b"no stamp\n") == LogLine(0.0, "stdout", "no stamp")
+
+
+def test_usage_counts_memory_as_docker_stats_does() -> None:
+    v1 = {
+        "cpu_stats": {"cpu_usage": {"total_usage": 2_500_000_000}},
+        "memory_stats": {"usage": 10_000, "stats": {"total_inactive_file": 4_000}},
+    }
+    v2 = {"memory_stats": {"usage": 10_000, "stats": {"inactive_file": 1_000}}}
+    assert container_usage(v1) == (2.5, 6_000)
+    assert container_usage(v2) == (0.0, 9_000)
+    assert container_usage({}) == (0.0, 0)
+
+
+def test_the_grace_period_is_swarms() -> None:
+    assert _grace(None) == 10
+    assert _grace(1_500_000_000) == 2
