@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import signal
 import statistics
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docker
+import docker.errors
 
 from engine.lab import IMAGES, Lab
 
@@ -50,7 +52,7 @@ def running_elsewhere(client: docker.DockerClient, victim_id: str) -> int:
 def failover(lab: Lab, client: docker.DockerClient) -> float:
     """One run: three replicas, the victim killed, seconds until three run elsewhere."""
     victim_id = next(
-        n.id for n in client.nodes.list() if n.attrs["Description"]["Hostname"] == VICTIM
+        str(n.id) for n in client.nodes.list() if n.attrs["Description"]["Hostname"] == VICTIM
     )
     client.api.create_service(
         docker.types.TaskTemplate(docker.types.ContainerSpec(IMAGES[0])),
@@ -72,11 +74,16 @@ def failover(lab: Lab, client: docker.DockerClient) -> float:
             "every node ready again",
         )
         for node in lab.nodes:
-            engine = lab.client(node.name)
-            wait(lambda e=engine: not e.containers.list(), f"no containers on {node.name}")
-            for container in engine.containers.list(all=True):
-                container.remove(force=True)
-            engine.close()
+            with contextlib.closing(lab.client(node.name)) as engine:
+                wait(functools.partial(clean, engine), f"no containers left on {node.name}")
+
+
+def clean(engine: docker.DockerClient) -> bool:
+    """Removes what containers are left (their cluster may be removing them too)."""
+    for container in engine.containers.list(all=True):
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True)
+    return not engine.containers.list(all=True)
 
 
 def our_engine(lab: Lab, workdir: Path) -> subprocess.Popen[bytes]:

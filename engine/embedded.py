@@ -23,7 +23,7 @@ from typing import TypeVar
 from engine.agent.agent import Agent
 from engine.agent.exec.docker import ENGINE_ERRORS, DockerContainer, DockerExecutor
 from engine.agent.exec.sim import SimContainer, SimExecutor
-from engine.api.objects import Node, NodeDescription, Task
+from engine.api.objects import Node, NodeDescription, Service, Task
 from engine.api.types import NodeRole
 from engine.clock import Clock, SystemClock
 from engine.errors import NotFound
@@ -98,8 +98,7 @@ class EmbeddedCluster:
         self.manager = Manager(self.store, self.clock, self._ids, seed, heartbeat_epsilon)
         self.nodes: dict[str, ClusterNode] = {}
         self._executors = {
-            name: DockerExecutor(url, self._service_name)
-            for name, url in self._docker_nodes.items()
+            name: DockerExecutor(url, self._service) for name, url in self._docker_nodes.items()
         }
         self._group: asyncio.TaskGroup | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -203,11 +202,11 @@ class EmbeddedCluster:
                 f"node {hostname}: cannot use its engine at {url}: {error}"
             ) from None
 
-    def _service_name(self, service_id: str) -> str:
+    def _service(self, service_id: str) -> Service | None:
         try:
-            return self.control.get_service(service_id).spec.name or service_id
+            return self.control.get_service(service_id)
         except NotFound:
-            return service_id
+            return None
 
     def add_node(self, hostname: str, role: NodeRole = NodeRole.WORKER) -> ClusterNode:
         """Joins a new simulated node and starts its agent."""

@@ -172,11 +172,11 @@ class Lab:
             f"--data-root={folder / 'data'}",
             f"--exec-root={run / 'exec'}",
             f"--pidfile={run / 'docker.pid'}",
-            "--bridge=none",
+            # The default bridge lives in the node's namespace; published ports reach it through
+            # docker-proxy, since dockerd must leave the firewall alone.
             "--iptables=false",
             "--ip6tables=false",
             "--ip-masq=false",
-            "--userland-proxy=false",
         ]
         script = f"hostname {name} && exec {' '.join(dockerd)}"
         with (folder / "dockerd.log").open("ab") as log:

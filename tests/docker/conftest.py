@@ -11,8 +11,7 @@ import json
 import os
 import shutil
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 
 from engine.agent.exec.docker import LABELS
 from engine.lab import MANAGER, Lab, LabError, check_host
-from tests.integration.conftest import Engine, start_engine
+from tests.integration.conftest import Engine, start_engine, wait_until
 
 IMAGE, NEWER_IMAGE = "local/busybox:1", "local/busybox:2"
 
@@ -109,17 +108,6 @@ class Swarm:
             60,
             "no containers left",
         )
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")

@@ -257,3 +257,34 @@ def _cells(app: SwarmdeckApp, key_text: str) -> tuple[str, ...]:
 
 def _column(app: SwarmdeckApp, index: int) -> list[str]:
     return [row.cells[index] for row in app.screen.table._rows]  # type: ignore[attr-defined]
+
+
+async def test_every_view_shows_the_real_swarm(swarm: Swarm) -> None:
+    swarm.service_create("web", "--replicas", "2", IMAGE)
+    app = console(swarm)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.snapshot.running == 2, timeout=60)
+        await open_view(pilot, app, "services")
+        assert _column(app, 0) == ["web"]
+        assert "2/2" in _cells(app, "web")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "tasks")
+        await wait_for(pilot, lambda: len(_column(app, 1)) == 2)
+        assert set(_column(app, 1)) <= {"swarm-master", "swarm-node-1", "swarm-node-2"}
+        await pilot.press("d")
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "describe")
+        shown = str(app.screen.query_one("#describe").render())
+        assert "local/busybox:1" in shown and "ServiceID" in shown
+        await pilot.press("escape", "escape")
+        await pilot.press("colon", *"nodes", "enter")
+        await wait_for(pilot, lambda: len(_column(app, 0)) == 3)
+        assert _cells(app, "swarm-master")[1] == "leader"
+        await pilot.press("colon", *"events", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "events")
+        log = app.screen.query_one("#events")
+        await wait_for(
+            pilot, lambda: any("service create" in line.text for line in log.lines), timeout=30
+        )
+        await pilot.press("colon", *"overview", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "overview")
+        assert "3 nodes" in str(app.screen.query_one("#header").render())

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -137,3 +139,28 @@ def test_a_restarted_engine_adopts_its_containers(
             )
     finally:
         again.stop()
+
+
+def test_a_published_port_answers_on_the_tasks_node(ours: Engine, swarm: Swarm) -> None:
+    script = "echo hello from $(hostname) > /www/index.html; exec httpd -f -p 80 -h /www"
+    ours.docker(
+        "service", "create", "--detach", "--name", "site", "--publish", "8080:80",
+        IMAGE, "sh", "-c", script,
+    )  # fmt: skip
+    task = wait_until(lambda: running(ours, "site"), 60, "a running task")[0]
+    hostname = ours.docker_json("node", "inspect", task["NodeID"])[0]["Description"]["Hostname"]
+    namespace = f"/run/netns/{swarm.lab._netns(hostname)}"  # the node's own network
+
+    def fetch() -> str:
+        """GET / on port 8080 from inside the node's network namespace, with no proxy."""
+        get = (
+            "import urllib.request as u; o = u.build_opener(u.ProxyHandler({})); "
+            "print(o.open('http://127.0.0.1:8080/', timeout=2).read().decode())"
+        )
+        result = subprocess.run(
+            ["nsenter", f"--net={namespace}", sys.executable, "-c", get],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+        return result.stdout
+
+    assert wait_until(lambda: "hello from" in fetch(), 30, "an answer on port 8080")

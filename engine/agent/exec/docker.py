@@ -37,6 +37,7 @@ from engine.api.objects import (
     EngineDescription,
     NodeDescription,
     Platform,
+    Service,
     Task,
 )
 from engine.api.specs import ResourceObject
@@ -102,13 +103,13 @@ class DockerContainer:
 class DockerExecutor:
     """The executor of one node whose engine is at ``url`` (unix://, tcp:// or http://).
 
-    ``service_name`` names a service by its ID, for container names and labels (SwarmKit's
-    tasks carry their service's annotations for the same reason).
+    ``service`` finds a service by its ID, for container names and labels and the ports it
+    publishes (SwarmKit's tasks carry their service's annotations and endpoint for this).
     """
 
-    def __init__(self, url: str, service_name: Callable[[str], str]) -> None:
+    def __init__(self, url: str, service: Callable[[str], Service | None]) -> None:
         self.url = url
-        self._service_name = service_name
+        self._service = service
         self.node_id = ""
         self.containers: dict[str, DockerContainer] = {}
         self._docker = aiodocker.Docker(
@@ -257,9 +258,27 @@ class DockerExecutor:
         self.containers[task.id] = container
         return container
 
+    def _service_name(self, service_id: str) -> str:
+        service = self._service(service_id)
+        return (service.spec.name if service else None) or service_id
+
     def _name(self, task: Task) -> str:
         """Swarm's container name: ``<service>.<slot or node>.<task id>``."""
         return f"{task_name(self._service_name(task.service_id), task)}.{task.id}"
+
+    async def _ports(self, task: Task) -> dict[str, Any]:
+        """The service's published ports, bound on this node's engine; none without a bridge
+        network to bind them through."""
+        service = self._service(task.service_id)
+        ports = (service.endpoint.ports if service and service.endpoint else None) or []
+        published = [p for p in ports if p.published_port and p.target_port]
+        if not published or not await self.has_bridge():
+            return {}
+        bindings: dict[str, list[dict[str, str]]] = {}
+        for port in published:
+            key = f"{port.target_port}/{port.protocol or 'tcp'}"
+            bindings.setdefault(key, []).append({"HostPort": str(port.published_port)})
+        return {"ExposedPorts": {key: {} for key in bindings}, "PortBindings": bindings}
 
     async def _config(self, task: Task, image: str) -> dict[str, Any]:
         spec = task.spec.container_spec
@@ -288,6 +307,10 @@ class DockerExecutor:
                 "Sysctls": spec.sysctls,
             },
         }
+        ports = await self._ports(task)
+        if ports:
+            config["ExposedPorts"] = ports["ExposedPorts"]
+            config["HostConfig"]["PortBindings"] = ports["PortBindings"]
         if spec.command:
             config["Entrypoint"] = spec.command
         if spec.args:
