@@ -8,6 +8,8 @@ across refreshes. Each row's state ("ok", "bad", ...) colours its cells from the
 
 from __future__ import annotations
 
+import contextlib
+from operator import attrgetter, itemgetter
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
@@ -33,6 +35,8 @@ STATE_VARIABLES = {
     "busy": "state-busy",
 }
 GAP = 2  # blank cells between columns
+_widths = attrgetter("widths")
+_key = attrgetter("key")
 
 
 class ResourceTable(ScrollView, can_focus=True):
@@ -68,7 +72,6 @@ class ResourceTable(ScrollView, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._columns = columns
         self._rows: list[Row] = []
-        self._position: dict[str, int] = {}
         self._header_widths = tuple(cell_len(label) for label in columns)
         self._widths = list(self._header_widths)
         self.cursor_row = 0
@@ -93,13 +96,16 @@ class ResourceTable(ScrollView, can_focus=True):
             return  # the same rows: a renderer reused them all
         selected = self.selected_key
         self._rows = rows
-        self._position = {row.key: index for index, row in enumerate(rows)}
+        widths = list(map(_widths, rows))
         self._widths = [
-            max(column)
-            for column in zip(*(row.widths for row in rows), self._header_widths, strict=True)
+            max(header, *map(itemgetter(index), widths)) if widths else header
+            for index, header in enumerate(self._header_widths)
         ]
         self.virtual_size = Size(sum(self._widths) + GAP * len(self._widths), len(rows) + 1)
-        index = self._position.get(selected, self.cursor_row) if selected else self.cursor_row
+        index = self.cursor_row
+        if selected is not None:
+            with contextlib.suppress(ValueError):
+                index = list(map(_key, rows)).index(selected)
         self.move_cursor(row=index)
         self.refresh()
 
