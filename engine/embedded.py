@@ -141,10 +141,11 @@ class EmbeddedCluster:
                     description=await self._describe(hostname) if executor else None,
                 )
             existing = self.store.view(lambda tx: find_nodes(tx, by.all()))
+        tasks = {task.id for task in self.control.list_tasks()}
         for node in existing:
             executor = self._executors.get(node.hostname or "")
             if executor is not None:
-                await self._reach(node.hostname or "", executor.load(node.id))
+                await self._reach(node.hostname or "", executor.load(node.id, tasks))
         self._runner = asyncio.create_task(self._run(existing, set(offline)))
         await self._started.wait()
 

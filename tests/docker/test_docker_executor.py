@@ -120,7 +120,13 @@ def test_a_restarted_engine_adopts_its_containers(
     before = {t["ID"]: t["Status"]["ContainerStatus"]["ContainerID"] for t in wait_until(
         lambda: (lambda r: r if len(r) == 3 else None)(running(ours, "web")), 60, "three tasks"
     )}  # fmt: skip
+    node_id = ours.docker_json("node", "inspect", "swarm-node-1")[0]["ID"]
     assert ours.stop() == 0
+    # A container of a task the cluster no longer has, as if deleted while the engine was down.
+    stray = swarm.docker(
+        "create", "--label", f"{LABELS['node']}={node_id}", "--label", f"{TASK}=gone", IMAGE,
+        node="swarm-node-1",
+    ).strip()  # fmt: skip
     nodes = [f"--docker-node={node.name}={node.url}" for node in swarm.lab.nodes]
     again = start_engine(tmp_path, *nodes)
     try:
@@ -129,7 +135,12 @@ def test_a_restarted_engine_adopts_its_containers(
             for t in wait_until(lambda: running(again, "web"), 30, "the tasks again")
         }
         assert after == before
+        gone = swarm.docker(
+            "ps", "-aq", "--no-trunc", "--filter", f"id={stray}", node="swarm-node-1"
+        )
+        assert gone.strip() == ""
         for _ in range(3):  # still the same after a few heartbeats: nothing was started twice
+            time.sleep(2)
             ours_now = [c for n in swarm.lab.nodes for c in containers(swarm, n.name)]
             assert len(ours_now) == 3
             assert sorted(after.values()) == sorted(

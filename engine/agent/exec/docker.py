@@ -99,6 +99,45 @@ class DockerContainer:
     def status(self) -> ContainerStatus:
         return ContainerStatus(container_id=self.id, pid=self.pid, exit_code=self.exit_code)
 
+    def follow(self, docker: aiodocker.Docker) -> None:
+        """Follows its log lines and usage from ``docker`` until it stops or is removed."""
+        if all(follower.done() for follower in self._followers):
+            self._followers = [
+                asyncio.create_task(self._follow_logs(docker)),
+                asyncio.create_task(self._follow_usage(docker)),
+            ]
+
+    def stop_following(self) -> None:
+        for follower in self._followers:
+            follower.cancel()
+        self._followers = []
+
+    async def _follow_logs(self, docker: aiodocker.Docker) -> None:
+        params = {"follow": "1", "stdout": "1", "stderr": "1", "timestamps": "1"}
+        if self._lines:
+            params["since"] = f"{self._lines[-1].time:.9f}"
+        with contextlib.suppress(*ENGINE_ERRORS):
+            async with docker._query(
+                f"containers/{self.id}/logs", params=params, timeout=None
+            ) as response:
+                buffer, muxed = b"", True
+                async for chunk in response.content.iter_any():
+                    buffer += chunk
+                    while True:
+                        stream, payload, buffer, muxed = split_frame(buffer, muxed)
+                        if payload is None:
+                            break
+                        self._lines.append(_log_line(stream, payload))
+
+    async def _follow_usage(self, docker: aiodocker.Docker) -> None:
+        with contextlib.suppress(*ENGINE_ERRORS, ValueError):
+            async with docker._query(
+                f"containers/{self.id}/stats", params={"stream": "1"}, timeout=None
+            ) as response:
+                async for line in response.content:
+                    if line.strip():
+                        self._usage = container_usage(json.loads(line))
+
 
 class DockerExecutor:
     """The executor of one node whose engine is at ``url`` (unix://, tcp:// or http://).
@@ -112,27 +151,27 @@ class DockerExecutor:
         self._service = service
         self.node_id = ""
         self.containers: dict[str, DockerContainer] = {}
-        self._docker = aiodocker.Docker(
+        self.docker = aiodocker.Docker(
             url=url.replace("tcp://", "http://", 1), api_version=API_VERSION
         )
         self._bridge: bool | None = None
 
     async def close(self) -> None:
         for container in self.containers.values():
-            _stop_following(container)
-        await self._docker.close()
+            container.stop_following()
+        await self.docker.close()
 
     async def alive(self) -> bool:
         """Whether the engine answers: a node whose engine is gone is a dead node."""
         try:
-            async with self._docker._query("_ping", versioned_api=False, timeout=2) as response:
+            async with self.docker._query("_ping", versioned_api=False, timeout=2) as response:
                 return response.status == 200
         except ENGINE_ERRORS:
             return False
 
     async def describe(self, hostname: str) -> NodeDescription:
         """The node as its engine describes itself: CPUs, memory, platform, engine version."""
-        info = await self._docker.system.info()
+        info = await self.docker.system.info()
         return NodeDescription(
             hostname=hostname,
             platform=Platform(architecture=info.get("Architecture"), os=info.get("OSType")),
@@ -142,21 +181,23 @@ class DockerExecutor:
             engine=EngineDescription(engine_version=info.get("ServerVersion")),
         )
 
-    async def load(self, node_id: str) -> None:
-        """Finds this node's containers on the engine, so their tasks take them over."""
+    async def load(self, node_id: str, tasks: set[str]) -> None:
+        """Finds this node's containers on the engine, so their tasks take them over; removes
+        those whose task the cluster no longer has (deleted while the engine was down)."""
         self.node_id = node_id
-        found = await self._docker.containers.list(
+        found = await self.docker.containers.list(
             all=True, filters=json.dumps({"label": [f"{LABELS['node']}={node_id}"]})
         )
         for summary in found:
-            labels = summary._container.get("Labels") or {}
-            task_id = labels.get(LABELS["task"])
-            if task_id:
-                container = DockerContainer(summary.id, task_id, summary._container["Image"])
-                await self._refresh(container)
-                self.containers[task_id] = container
-                if container.exit_code is None and container.pid:
-                    self._follow(container)
+            task_id = (summary["Labels"] or {}).get(LABELS["task"], "")
+            if task_id not in tasks:
+                await summary.delete(force=True, v=True)
+                continue
+            container = DockerContainer(summary.id, task_id, summary["Image"])
+            await self.refresh(container)
+            self.containers[task_id] = container
+            if container.exit_code is None and container.pid:
+                container.follow(self.docker)
 
     def controller(self, task: Task) -> DockerController:
         return DockerController(self, task)
@@ -164,7 +205,7 @@ class DockerExecutor:
     async def has_bridge(self) -> bool:
         if self._bridge is None:
             networks = await self.call(
-                "networks", lambda: self._docker.networks.list(filters={"name": ["bridge"]})
+                "networks", lambda: self.docker.networks.list(filters={"name": ["bridge"]})
             )
             self._bridge = any(n.get("Name") == "bridge" for n in networks)
         return self._bridge
@@ -185,45 +226,11 @@ class DockerExecutor:
                 while not await self.alive():
                     await asyncio.sleep(ENGINE_RETRY)
 
-    async def _refresh(self, container: DockerContainer) -> None:
+    async def refresh(self, container: DockerContainer) -> None:
         inspected = await self.call(
-            "inspect", lambda: self._docker.containers.container(container.id).show()
+            "inspect", lambda: self.docker.containers.container(container.id).show()
         )
         container.update(inspected)
-
-    def _follow(self, container: DockerContainer) -> None:
-        """Follows the container's log lines and usage until it stops or is removed."""
-        if all(follower.done() for follower in container._followers):
-            container._followers = [
-                asyncio.create_task(self._follow_logs(container)),
-                asyncio.create_task(self._follow_usage(container)),
-            ]
-
-    async def _follow_logs(self, container: DockerContainer) -> None:
-        params = {"follow": "1", "stdout": "1", "stderr": "1", "timestamps": "1"}
-        if container._lines:
-            params["since"] = f"{container._lines[-1].time:.9f}"
-        with contextlib.suppress(*ENGINE_ERRORS):
-            async with self._docker._query(
-                f"containers/{container.id}/logs", params=params, timeout=None
-            ) as response:
-                buffer, muxed = b"", True
-                async for chunk in response.content.iter_any():
-                    buffer += chunk
-                    while True:
-                        stream, payload, buffer, muxed = split_frame(buffer, muxed)
-                        if payload is None:
-                            break
-                        container._lines.append(_log_line(stream, payload))
-
-    async def _follow_usage(self, container: DockerContainer) -> None:
-        with contextlib.suppress(*ENGINE_ERRORS, ValueError):
-            async with self._docker._query(
-                f"containers/{container.id}/stats", params={"stream": "1"}, timeout=None
-            ) as response:
-                async for line in response.content:
-                    if line.strip():
-                        container._usage = container_usage(json.loads(line))
 
     async def create(self, task: Task) -> DockerContainer:
         spec = task.spec.container_spec
@@ -233,7 +240,7 @@ class DockerExecutor:
 
         async def present() -> bool:
             try:
-                await self._docker.images.inspect(image)
+                await self.docker.images.inspect(image)
             except DockerError as error:
                 if error.status == 404:
                     return False
@@ -241,17 +248,17 @@ class DockerExecutor:
             return True
 
         if not await self.call(f"image {image}", present):
-            await self.call(f"No such image: {image}", lambda: self._docker.images.pull(image))
+            await self.call(f"No such image: {image}", lambda: self.docker.images.pull(image))
         config = await self._config(task, image)
         name = self._name(task)
 
         async def make() -> Any:
             try:
-                return await self._docker.containers.create(config, name=name)
+                return await self.docker.containers.create(config, name=name)
             except DockerError as error:
                 if error.status != 409:  # 409: made already, by a step that was interrupted
                     raise
-                return await self._docker.containers.get(name)
+                return await self.docker.containers.get(name)
 
         created = await self.call("create", make)
         container = DockerContainer(created.id, task.id, image)
@@ -349,27 +356,27 @@ class DockerController:
     async def start(self) -> None:
         container = self._container or await self._executor.create(self._task)
         self._container = container
-        await self._executor._refresh(container)
+        await self._executor.refresh(container)
         if not container.pid and container.exit_code is None:
-            docker = self._executor._docker
+            docker = self._executor.docker
             await self._executor.call(
                 "starting container failed",
                 lambda: docker.containers.container(container.id).start(),
             )
-            await self._executor._refresh(container)
-        self._executor._follow(container)
+            await self._executor.refresh(container)
+        container.follow(self._executor.docker)
         while container.health == "starting":  # RUNNING only once a check passes
             await asyncio.sleep(HEALTH_POLL)
-            await self._executor._refresh(container)
+            await self._executor.refresh(container)
         self._check(container)
 
     async def wait(self) -> None:
         container = self._container
         if container is None:
             raise TaskError("the container is gone")
-        self._executor._follow(container)
+        container.follow(self._executor.docker)
         while True:
-            await self._executor._refresh(container)
+            await self._executor.refresh(container)
             self._check(container)
             if container.exit_code is not None:
                 return
@@ -379,7 +386,7 @@ class DockerController:
                 await asyncio.sleep(HEALTH_POLL)
 
     async def _wait_exit(self, container: DockerContainer) -> None:
-        docker = self._executor._docker
+        docker = self._executor.docker
         await self._executor.call(
             "wait", lambda: docker.containers.container(container.id).wait(timeout=None)
         )
@@ -397,19 +404,19 @@ class DockerController:
             return
         spec = self._task.spec.container_spec
         grace = _grace(spec.stop_grace_period if spec else None)
-        docker = self._executor._docker
+        docker = self._executor.docker
         with contextlib.suppress(TaskError):  # gone already, or stopped: shut down either way
             await self._executor.call(
                 "stop", lambda: docker.containers.container(container.id).stop(t=grace)
             )
-            await self._executor._refresh(container)
+            await self._executor.refresh(container)
 
     async def remove(self) -> None:
         container = self._executor.containers.pop(self._task.id, None)
         if container is None:
             return
-        _stop_following(container)
-        docker = self._executor._docker
+        container.stop_following()
+        docker = self._executor.docker
         with contextlib.suppress(TaskError):  # gone already
             await self._executor.call(
                 "remove",
@@ -418,12 +425,6 @@ class DockerController:
 
     def container_status(self) -> ContainerStatus | None:
         return self._container.status() if self._container else None
-
-
-def _stop_following(container: DockerContainer) -> None:
-    for follower in container._followers:
-        follower.cancel()
-    container._followers = []
 
 
 def _grace(nanoseconds: int | None) -> int:
