@@ -108,6 +108,10 @@ def test_a_container_whose_health_check_fails_is_replaced(ours: Engine, swarm: S
     )
     old = ours.docker_json("inspect", first["ID"])[0]
     assert old["Status"]["Err"] == "dockerexec: unhealthy container"
+    hostname = ours.docker_json("node", "inspect", old["NodeID"])[0]["Description"]["Hostname"]
+    container = old["Status"]["ContainerStatus"]["ContainerID"]
+    state = json.loads(swarm.docker("inspect", container, node=hostname))[0]["State"]
+    assert not state["Running"]  # stopped, not left running beside its replacement
     wait_until(
         lambda: [t for t in running(ours, "web") if t["ID"] != first["ID"]], 60, "a replacement"
     )

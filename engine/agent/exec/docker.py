@@ -114,8 +114,9 @@ class DockerContainer:
 
     async def _follow_logs(self, docker: aiodocker.Docker) -> None:
         params = {"follow": "1", "stdout": "1", "stderr": "1", "timestamps": "1"}
-        if self._lines:
-            params["since"] = f"{self._lines[-1].time:.9f}"
+        seen = self._lines[-1].time if self._lines else None
+        if seen is not None:  # following again (the engine was away): from where it stopped
+            params["since"] = f"{seen:.9f}"
         with contextlib.suppress(*ENGINE_ERRORS):
             async with docker._query(
                 f"containers/{self.id}/logs", params=params, timeout=None
@@ -127,7 +128,9 @@ class DockerContainer:
                         stream, payload, buffer, muxed = split_frame(buffer, muxed)
                         if payload is None:
                             break
-                        self._lines.append(_log_line(stream, payload))
+                        line = _log_line(stream, payload)
+                        if seen is None or line.time > seen:
+                            self._lines.append(line)
 
     async def _follow_usage(self, docker: aiodocker.Docker) -> None:
         with contextlib.suppress(*ENGINE_ERRORS, ValueError):
@@ -368,7 +371,7 @@ class DockerController:
         while container.health == "starting":  # RUNNING only once a check passes
             await asyncio.sleep(HEALTH_POLL)
             await self._executor.refresh(container)
-        self._check(container)
+        await self._check(container)
 
     async def wait(self) -> None:
         container = self._container
@@ -377,7 +380,7 @@ class DockerController:
         container.follow(self._executor.docker)
         while True:
             await self._executor.refresh(container)
-            self._check(container)
+            await self._check(container)
             if container.exit_code is not None:
                 return
             if container.health is None:
@@ -391,9 +394,12 @@ class DockerController:
             "wait", lambda: docker.containers.container(container.id).wait(timeout=None)
         )
 
-    @staticmethod
-    def _check(container: DockerContainer) -> None:
+    async def _check(self, container: DockerContainer) -> None:
+        """Fails the task if the container exited non-zero, or went unhealthy (and then stops
+        it, as swarm's agent does, so an unhealthy container never runs on beside its
+        replacement)."""
         if container.health == "unhealthy":
+            await self.shutdown()
             raise TaskError(UNHEALTHY)
         if container.exit_code:
             raise ExitError(container.exit_code)
