@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
+from typing import cast
 
 from rich.cells import cell_len
 
@@ -12,6 +13,7 @@ from console.model import Snapshot
 from console.render.formatting import age, bar, cpus, size
 from console.sanitize import sanitize_field
 from engine.api import naming
+from engine.api.durations import parse_timestamp
 from engine.api.objects import Node, Service, Task
 from engine.api.types import Availability, NodeRole, NodeState, TaskState
 
@@ -199,15 +201,19 @@ def task_name(task: Task, snapshot: Snapshot) -> str:
 class TaskRowCache:
     """Rows of tasks from earlier snapshots, reused while a task and its age text are the same.
 
-    Between two polls most tasks do not change; only their age text may, and that is cheap.
-    Each entry keeps the task's sort key too, so ordering compares ready-made strings. This
-    runs over every task on every poll, so each pass over the tasks is a ``map`` or a
-    comprehension, and entries are plain tuples.
+    Between two polls most tasks do not change. When the poll lists the same tasks in the same
+    order, which is usual, only those whose version or age text changed are drawn again, and
+    the order is kept unless one of their sort keys changed. This runs over every task on every
+    poll, so each pass over the tasks is a ``map``, a comparison of lists or a comprehension.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[str, _TaskEntry] = {}
+        self._ids: list[str] = []
+        self._versions: list[int] = []
+        self._whens: list[str] = []
+        self._entries: list[_TaskEntry] = []  # one per task, in the order of ``_ids``
         self._names: dict[str, str] = {}
+        self._order: list[int] = []  # indices of ``_entries``, in the order shown
         self._rows: list[Row] = []
 
     def rows(self, snapshot: Snapshot, tasks: list[Task]) -> list[Row]:
@@ -215,38 +221,44 @@ class TaskRowCache:
         names = {
             sid: sanitize_field(snapshot.service_name(sid)) for sid in set(map(_service_id, tasks))
         }
-        previous = self._entries if names.items() <= self._names.items() else {}
+        ids = list(map(_task_id, tasks))
+        versions = list(map(_version, tasks))
         stamps = list(map(_stamp, tasks))
         ages = {stamp: age(stamp, snapshot.now) for stamp in set(stamps)}
-        ids = list(map(_task_id, tasks))
         whens = list(map(ages.__getitem__, stamps))
+        aligned = ids == self._ids and names == self._names
+        if aligned and versions == self._versions and whens == self._whens:
+            return self._rows
+        if aligned:
+            entries: list[_TaskEntry | None] = list(self._entries)
+        else:
+            known = dict(zip(self._ids, self._entries, strict=True)) if names == self._names else {}
+            entries = list(map(known.get, ids))
         entries = [
             entry if entry is not None and entry[0] == version and entry[1] == when else None
-            for entry, version, when in zip(
-                map(previous.get, ids), map(_version, tasks), whens, strict=True
-            )
+            for entry, version, when in zip(entries, versions, whens, strict=True)
         ]
-        stale = [index for index, entry in enumerate(entries) if entry is None]
-        for index in stale:
+        reorder = not aligned
+        for index in [index for index, entry in enumerate(entries) if entry is None]:
             task, when = tasks[index], whens[index]
             name = names[task.service_id]
             host = sanitize_field(snapshot.hostname(task.node_id)) if task.node_id else ""
-            entries[index] = (
-                task.version.index,
-                when,
-                _order(name, task),
-                _task_row(task, name, host, when),
-            )
-        fresh = dict(zip(ids, entries, strict=True))
-        if stale or len(fresh) != len(self._entries):  # else the same rows in the same order
-            self._rows = [entry[3] for entry in sorted(fresh.values(), key=_sort_key)]
-        self._entries, self._names = fresh, names
+            order = _order(name, task)
+            reorder = reorder or order != self._entries[index][2]
+            entries[index] = (task.version.index, when, order, _task_row(task, name, host, when))
+        done = cast(list[_TaskEntry], entries)
+        if reorder:
+            self._order = sorted(range(len(done)), key=list(map(_sort_key, done)).__getitem__)
+        self._rows = list(map(list(map(_row, done)).__getitem__, self._order))
+        self._ids, self._versions, self._whens = ids, versions, whens
+        self._entries, self._names = done, names
         return self._rows
 
 
 # version, age text, sort key, row
 _TaskEntry = tuple[int, str, str, Row]
 _sort_key = itemgetter(2)
+_row = itemgetter(3)
 _service_id = attrgetter("service_id")
 _stamp = attrgetter("status.timestamp")
 _task_id = attrgetter("id")
@@ -254,10 +266,12 @@ _version = attrgetter("version.index")
 
 
 def _order(service: str, task: Task) -> str:
-    """Sorts by service, slot (or node for global tasks), newest first; one string compares
-    faster than a tuple, and sanitized names hold no NUL."""
+    """Sorts by service, slot (or node for global tasks), newest first (by creation, which
+    never changes), then by ID; one string compares faster than a tuple, and sanitized names
+    hold no NUL."""
     place = "" if task.slot else task.node_id or ""
-    return f"{service}\0{task.slot:09d}\0{place}\0{10**13 - task.version.index:014d}"
+    created = parse_timestamp(task.created_at) if task.created_at else 0.0
+    return f"{service}\0{task.slot:09d}\0{place}\0{10**13 - round(created * 1000):014d}\0{task.id}"
 
 
 def _task_row(task: Task, service: str, host: str, when: str) -> Row:

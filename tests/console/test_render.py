@@ -8,7 +8,7 @@ from msgspec.structs import replace
 
 from console.model import Snapshot
 from console.render.formatting import bar, size
-from console.render.rows import node_rows, service_rows
+from console.render.rows import TaskRowCache, node_rows, service_rows
 from engine.api.objects import (
     Node,
     NodeDescription,
@@ -17,6 +17,7 @@ from engine.api.objects import (
     Task,
     TaskStatus,
     UpdateStatus,
+    Version,
 )
 from engine.api.specs import ContainerSpec, ReplicatedService, ServiceMode, ServiceSpec, TaskSpec
 from engine.api.types import NodeState, TaskState
@@ -75,3 +76,38 @@ def test_formats() -> None:
     assert [size(512), size(64 * 2**20), size(3 * 2**30)] == ["512B", "64MiB", "3GiB"]
     assert bar(2, 4, width=8) == "████░░░░"
     assert bar(0, 0, width=4) == "░░░░"
+
+
+def test_task_rows_group_slots_newest_first_and_reuse_what_did_not_change() -> None:
+    def made(task_id: str, slot: int, created: str, state: TaskState = TaskState.RUNNING) -> Task:
+        return replace(
+            task(slot, "nginx:1.11"),
+            id=task_id,
+            created_at=created,
+            status=TaskStatus(state=state, timestamp="2026-01-01T00:00:00Z"),
+            version=Version(index=1),
+        )
+
+    tasks = [
+        made("b", 2, "2026-01-01T00:00:03Z"),
+        made("a-old", 1, "2026-01-01T00:00:01Z", TaskState.SHUTDOWN),
+        made("a-new", 1, "2026-01-01T00:00:02Z"),
+    ]
+    snapshot = Snapshot(nodes=(), services=(service(),), tasks=tuple(tasks), now=1767232800.0)
+    cache = TaskRowCache()
+    first = cache.rows(snapshot, tasks)
+    assert [row.key for row in first] == ["a-new", "a-old", "b"]
+
+    again = cache.rows(dataclasses.replace(snapshot, now=1767232801.0), list(tasks))  # same ages
+    assert again == first and all(x is y for x, y in zip(again, first, strict=True))
+
+    failed = replace(tasks[0], status=TaskStatus(state=TaskState.FAILED, err="boom"),
+                     version=Version(index=2))  # fmt: skip
+    changed = cache.rows(snapshot, [failed, tasks[1], tasks[2]])
+    assert [row.key for row in changed] == ["a-new", "a-old", "b"]
+    assert changed[0] is first[0] and changed[1] is first[1]
+    assert changed[2] is not first[2] and changed[2].state == "bad" and "boom" in changed[2].cells
+
+    added = made("c", 3, "2026-01-01T00:00:04Z")
+    grown = cache.rows(snapshot, [added, failed, tasks[1], tasks[2]])
+    assert [row.key for row in grown] == ["a-new", "a-old", "b", "c"]
