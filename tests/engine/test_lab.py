@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import lab as lab_module
-from engine.lab import Lab, LabError
+from engine.lab import Lab, LabError, main
+from engine.lab import lab as lab_module
 
 
 def test_the_lab_needs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,5 +56,5 @@ def test_without_a_lab_status_says_how_to_make_one(tmp_path: Path) -> None:
 
 def test_the_cli_prints_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
-        lab_module.main(["--dir", str(tmp_path / "none"), "status"])
+        main(["--dir", str(tmp_path / "none"), "status"])
     assert str(exited.value).startswith("swarmdeck lab: no lab in ")

@@ -29,9 +29,9 @@ import aiohttp
 from aiodocker.exceptions import DockerError
 
 from engine.agent.exec import ExitError, TaskError
+from engine.agent.exec.dockerconfig import LABELS, container_config, container_name, grace_seconds
 from engine.api.durations import SECOND, parse_timestamp
 from engine.api.logs import LogLine, split_frame
-from engine.api.naming import task_name
 from engine.api.objects import (
     ContainerStatus,
     EngineDescription,
@@ -46,18 +46,10 @@ from engine.api.usage import container_usage
 __all__ = ["LABELS", "DockerContainer", "DockerExecutor"]
 
 API_VERSION = "v1.41"
-LABELS = {
-    "node": "swarmdeck.node.id",
-    "service": "swarmdeck.service.id",
-    "service_name": "swarmdeck.service.name",
-    "task": "swarmdeck.task.id",
-    "task_name": "swarmdeck.task.name",
-}
 UNHEALTHY = "dockerexec: unhealthy container"  # swarm's error for a container gone unhealthy
 ENGINE_RETRY = 1.0  # seconds between looks at an engine that stopped answering
 HEALTH_POLL = 0.5  # seconds between looks at a starting container's health
 LOG_LINES = 10_000  # lines kept per container
-DEFAULT_GRACE = 10  # seconds, swarm's default stop grace period
 ENGINE_ERRORS = (DockerError, aiohttp.ClientError, OSError, TimeoutError)
 
 
@@ -252,8 +244,15 @@ class DockerExecutor:
 
         if not await self.call(f"image {image}", present):
             await self.call(f"No such image: {image}", lambda: self.docker.images.pull(image))
-        config = await self._config(task, image)
         name = self._name(task)
+        config = container_config(
+            task,
+            image,
+            name,
+            self.node_id,
+            self._service(task.service_id),
+            await self.has_bridge(),
+        )
 
         async def make() -> Any:
             try:
@@ -268,82 +267,9 @@ class DockerExecutor:
         self.containers[task.id] = container
         return container
 
-    def _service_name(self, service_id: str) -> str:
-        service = self._service(service_id)
-        return (service.spec.name if service else None) or service_id
-
     def _name(self, task: Task) -> str:
-        """Swarm's container name: ``<service>.<slot or node>.<task id>``."""
-        return f"{task_name(self._service_name(task.service_id), task)}.{task.id}"
-
-    async def _ports(self, task: Task) -> dict[str, Any]:
-        """The service's published ports, bound on this node's engine; none without a bridge
-        network to bind them through."""
         service = self._service(task.service_id)
-        ports = (service.endpoint.ports if service and service.endpoint else None) or []
-        published = [p for p in ports if p.published_port and p.target_port]
-        if not published or not await self.has_bridge():
-            return {}
-        bindings: dict[str, list[dict[str, str]]] = {}
-        for port in published:
-            key = f"{port.target_port}/{port.protocol or 'tcp'}"
-            bindings.setdefault(key, []).append({"HostPort": str(port.published_port)})
-        return {"ExposedPorts": {key: {} for key in bindings}, "PortBindings": bindings}
-
-    async def _config(self, task: Task, image: str) -> dict[str, Any]:
-        spec = task.spec.container_spec
-        assert spec is not None
-        labels = {
-            **(spec.labels or {}),
-            LABELS["node"]: self.node_id,
-            LABELS["service"]: task.service_id,
-            LABELS["service_name"]: self._service_name(task.service_id),
-            LABELS["task"]: task.id,
-            LABELS["task_name"]: self._name(task),
-        }
-        config: dict[str, Any] = {
-            "Image": image,
-            "Labels": labels,
-            "Env": spec.env or [],
-            "Tty": bool(spec.tty),
-            "OpenStdin": bool(spec.open_stdin),
-            "StopTimeout": _grace(spec.stop_grace_period),
-            "HostConfig": {
-                "NetworkMode": "bridge" if await self.has_bridge() else "none",
-                "ReadonlyRootfs": bool(spec.read_only),
-                "Init": spec.init,
-                "CapAdd": spec.capability_add,
-                "CapDrop": spec.capability_drop,
-                "Sysctls": spec.sysctls,
-            },
-        }
-        ports = await self._ports(task)
-        if ports:
-            config["ExposedPorts"] = ports["ExposedPorts"]
-            config["HostConfig"]["PortBindings"] = ports["PortBindings"]
-        if spec.command:
-            config["Entrypoint"] = spec.command
-        if spec.args:
-            config["Cmd"] = spec.args
-        for field, key in (("hostname", "Hostname"), ("dir", "WorkingDir"), ("user", "User")):
-            if getattr(spec, field):
-                config[key] = getattr(spec, field)
-        if spec.stop_signal:
-            config["StopSignal"] = spec.stop_signal
-        limits = task.spec.resources.limits if task.spec.resources else None
-        if limits is not None:
-            config["HostConfig"]["NanoCpus"] = limits.nano_cpus or 0
-            config["HostConfig"]["Memory"] = limits.memory_bytes or 0
-        check = spec.healthcheck
-        if check is not None:
-            config["Healthcheck"] = {
-                "Test": check.test,
-                "Interval": check.interval or 0,
-                "Timeout": check.timeout or 0,
-                "Retries": check.retries or 0,
-                "StartPeriod": check.start_period or 0,
-            }
-        return config
+        return container_name((service.spec.name if service else None) or task.service_id, task)
 
 
 class DockerController:
@@ -409,7 +335,7 @@ class DockerController:
         if container is None:
             return
         spec = self._task.spec.container_spec
-        grace = _grace(spec.stop_grace_period if spec else None)
+        grace = grace_seconds(spec.stop_grace_period if spec else None)
         docker = self._executor.docker
         with contextlib.suppress(TaskError):  # gone already, or stopped: shut down either way
             await self._executor.call(
@@ -431,10 +357,6 @@ class DockerController:
 
     def container_status(self) -> ContainerStatus | None:
         return self._container.status() if self._container else None
-
-
-def _grace(nanoseconds: int | None) -> int:
-    return DEFAULT_GRACE if nanoseconds is None else max(0, round(nanoseconds / SECOND))
 
 
 def _log_line(stream: str, payload: bytes) -> LogLine:

@@ -1,9 +1,23 @@
-"""The docker executor's pure parts: container state from an inspect, log lines, usage."""
+"""The docker executor's pure parts: container state, log lines, usage, the create config."""
 
 from __future__ import annotations
 
-from engine.agent.exec.docker import DockerContainer, _grace, _log_line
+from engine.agent.exec.docker import DockerContainer, _log_line
+from engine.agent.exec.dockerconfig import LABELS, container_config, grace_seconds
+from engine.api.durations import SECOND
 from engine.api.logs import LogLine, split_frame
+from engine.api.objects import Endpoint, Service, Task
+from engine.api.specs import (
+    ContainerSpec,
+    EndpointSpec,
+    HealthConfig,
+    Limit,
+    PortConfig,
+    ResourceRequirements,
+    ServiceSpec,
+    TaskSpec,
+)
+from engine.api.types import TaskState
 from engine.api.usage import container_usage
 
 
@@ -55,5 +69,57 @@ def test_usage_counts_memory_as_docker_stats_does() -> None:
 
 
 def test_the_grace_period_is_swarms() -> None:
-    assert _grace(None) == 10
-    assert _grace(1_500_000_000) == 2
+    assert grace_seconds(None) == 10
+    assert grace_seconds(1_500_000_000) == 2
+
+
+def test_a_task_becomes_a_container_as_swarm_makes_it() -> None:
+    spec = ServiceSpec(
+        name="web",
+        task_template=TaskSpec(
+            container_spec=ContainerSpec(
+                image="local/busybox:1",
+                command=["httpd"],
+                args=["-f", "-p", "80"],
+                env=["A=1"],
+                labels={"team": "ops"},
+                healthcheck=HealthConfig(test=["CMD", "true"], interval=SECOND, retries=2),
+                stop_grace_period=3 * SECOND,
+            ),
+            resources=ResourceRequirements(limits=Limit(nano_cpus=SECOND // 2)),
+        ),
+        endpoint_spec=EndpointSpec(ports=[PortConfig(target_port=80, published_port=8080)]),
+    )
+    service = Service(
+        id="s1",
+        spec=spec,
+        endpoint=Endpoint(ports=[PortConfig(protocol="tcp", target_port=80, published_port=8080)]),
+    )
+    task = Task(
+        id="t1",
+        service_id="s1",
+        slot=1,
+        spec=spec.task_template or TaskSpec(),
+        desired_state=TaskState.RUNNING,
+    )
+    config = container_config(task, "local/busybox:1", "web.1.t1", "n1", service, bridge=True)
+    assert (config["Entrypoint"], config["Cmd"], config["Env"]) == (
+        ["httpd"], ["-f", "-p", "80"], ["A=1"],
+    )  # fmt: skip
+    assert config["Labels"] == {
+        "team": "ops",
+        LABELS["node"]: "n1",
+        LABELS["service"]: "s1",
+        LABELS["service_name"]: "web",
+        LABELS["task"]: "t1",
+        LABELS["task_name"]: "web.1.t1",
+    }
+    assert config["Healthcheck"]["Test"] == ["CMD", "true"]
+    assert config["StopTimeout"] == 3
+    host = config["HostConfig"]
+    assert host["NanoCpus"] == SECOND // 2 and host["NetworkMode"] == "bridge"
+    assert host["PortBindings"] == {"80/tcp": [{"HostPort": "8080"}]}
+    alone = container_config(task, "local/busybox:1", "web.1.t1", "n1", service, bridge=False)
+    assert (
+        alone["HostConfig"]["NetworkMode"] == "none" and "PortBindings" not in alone["HostConfig"]
+    )

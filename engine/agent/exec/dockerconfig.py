@@ -1,0 +1,105 @@
+"""What a task becomes on a Docker Engine: its container's name, labels and create config.
+
+As swarm's container adapter does: ``command`` replaces the image's entrypoint and ``args``
+its command; limits, health check, stop signal and grace period carry over; the service's
+published ports are bound on the node (through its bridge network, when it has one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.api.durations import SECOND
+from engine.api.naming import task_name
+from engine.api.objects import Service, Task
+
+__all__ = ["LABELS", "container_config", "container_name", "grace_seconds"]
+
+LABELS = {
+    "node": "swarmdeck.node.id",
+    "service": "swarmdeck.service.id",
+    "service_name": "swarmdeck.service.name",
+    "task": "swarmdeck.task.id",
+    "task_name": "swarmdeck.task.name",
+}
+DEFAULT_GRACE = 10  # seconds, swarm's default stop grace period
+
+
+def container_name(service_name: str, task: Task) -> str:
+    """Swarm's container name: ``<service>.<slot or node>.<task id>``."""
+    return f"{task_name(service_name, task)}.{task.id}"
+
+
+def grace_seconds(nanoseconds: int | None) -> int:
+    return DEFAULT_GRACE if nanoseconds is None else max(0, round(nanoseconds / SECOND))
+
+
+def _ports(service: Service | None) -> dict[str, list[dict[str, str]]]:
+    """The service's published ports as Docker's port bindings."""
+    ports = (service.endpoint.ports if service and service.endpoint else None) or []
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for port in ports:
+        if port.published_port and port.target_port:
+            key = f"{port.target_port}/{port.protocol or 'tcp'}"
+            bindings.setdefault(key, []).append({"HostPort": str(port.published_port)})
+    return bindings
+
+
+def container_config(
+    task: Task, image: str, name: str, node_id: str, service: Service | None, bridge: bool
+) -> dict[str, Any]:
+    """``POST /containers/create``'s body for ``task`` on the node ``node_id``; ``bridge``
+    says whether the engine has a bridge network to publish ports through."""
+    spec = task.spec.container_spec
+    assert spec is not None
+    labels = {
+        **(spec.labels or {}),
+        LABELS["node"]: node_id,
+        LABELS["service"]: task.service_id,
+        LABELS["service_name"]: (service.spec.name if service else None) or task.service_id,
+        LABELS["task"]: task.id,
+        LABELS["task_name"]: name,
+    }
+    config: dict[str, Any] = {
+        "Image": image,
+        "Labels": labels,
+        "Env": spec.env or [],
+        "Tty": bool(spec.tty),
+        "OpenStdin": bool(spec.open_stdin),
+        "StopTimeout": grace_seconds(spec.stop_grace_period),
+        "HostConfig": {
+            "NetworkMode": "bridge" if bridge else "none",
+            "ReadonlyRootfs": bool(spec.read_only),
+            "Init": spec.init,
+            "CapAdd": spec.capability_add,
+            "CapDrop": spec.capability_drop,
+            "Sysctls": spec.sysctls,
+        },
+    }
+    bindings = _ports(service) if bridge else {}
+    if bindings:
+        config["ExposedPorts"] = {key: {} for key in bindings}
+        config["HostConfig"]["PortBindings"] = bindings
+    if spec.command:
+        config["Entrypoint"] = spec.command
+    if spec.args:
+        config["Cmd"] = spec.args
+    for field, key in (("hostname", "Hostname"), ("dir", "WorkingDir"), ("user", "User")):
+        if getattr(spec, field):
+            config[key] = getattr(spec, field)
+    if spec.stop_signal:
+        config["StopSignal"] = spec.stop_signal
+    limits = task.spec.resources.limits if task.spec.resources else None
+    if limits is not None:
+        config["HostConfig"]["NanoCpus"] = limits.nano_cpus or 0
+        config["HostConfig"]["Memory"] = limits.memory_bytes or 0
+    check = spec.healthcheck
+    if check is not None:
+        config["Healthcheck"] = {
+            "Test": check.test,
+            "Interval": check.interval or 0,
+            "Timeout": check.timeout or 0,
+            "Retries": check.retries or 0,
+            "StartPeriod": check.start_period or 0,
+        }
+    return config
