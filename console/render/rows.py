@@ -4,7 +4,8 @@ and a state (a CSS class the table gives the row, so colours come from the theme
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
+from itertools import compress
+from operator import attrgetter, itemgetter, ne
 from typing import cast
 
 from rich.cells import cell_len
@@ -214,6 +215,7 @@ class TaskRowCache:
         self._entries: list[_TaskEntry] = []  # one per task, in the order of ``_ids``
         self._names: dict[str, str] = {}
         self._order: list[int] = []  # indices of ``_entries``, in the order shown
+        self._place: list[int] = []  # where each of ``_entries`` is shown
         self._rows: list[Row] = []
 
     def rows(self, snapshot: Snapshot, tasks: list[Task]) -> list[Row]:
@@ -229,17 +231,24 @@ class TaskRowCache:
         aligned = ids == self._ids and names == self._names
         if aligned and versions == self._versions and whens == self._whens:
             return self._rows
-        if aligned:
+        if aligned:  # only where a version or an age text differs; compared in C
+            indices = range(len(ids))
+            stale = sorted(
+                {
+                    *compress(indices, map(ne, versions, self._versions)),
+                    *compress(indices, map(ne, whens, self._whens)),
+                }
+            )
             entries: list[_TaskEntry | None] = list(self._entries)
         else:
             known = dict(zip(self._ids, self._entries, strict=True)) if names == self._names else {}
-            entries = list(map(known.get, ids))
-        entries = [
-            entry if entry is not None and entry[0] == version and entry[1] == when else None
-            for entry, version, when in zip(entries, versions, whens, strict=True)
-        ]
+            entries = [
+                entry if entry is not None and entry[0] == version and entry[1] == when else None
+                for entry, version, when in zip(map(known.get, ids), versions, whens, strict=True)
+            ]
+            stale = [index for index, entry in enumerate(entries) if entry is None]
         reorder = not aligned
-        for index in [index for index, entry in enumerate(entries) if entry is None]:
+        for index in stale:
             task, when = tasks[index], whens[index]
             name = names[task.service_id]
             host = sanitize_field(snapshot.hostname(task.node_id)) if task.node_id else ""
@@ -249,7 +258,14 @@ class TaskRowCache:
         done = cast(list[_TaskEntry], entries)
         if reorder:
             self._order = sorted(range(len(done)), key=list(map(_sort_key, done)).__getitem__)
-        self._rows = list(map(list(map(_row, done)).__getitem__, self._order))
+            self._place = [0] * len(done)
+            for place, index in enumerate(self._order):
+                self._place[index] = place
+            self._rows = list(map(list(map(_row, done)).__getitem__, self._order))
+        else:  # the same order: only the changed rows are put in their places
+            self._rows = list(self._rows)
+            for index in stale:
+                self._rows[self._place[index]] = done[index][3]
         self._ids, self._versions, self._whens = ids, versions, whens
         self._entries, self._names = done, names
         return self._rows
@@ -275,28 +291,36 @@ def _order(service: str, task: Task) -> str:
 
 
 def _task_row(task: Task, service: str, host: str, when: str) -> Row:
-    state = task.status.state
-    exit_code = task.status.container_status.exit_code if task.status.container_status else None
-    row_state = "ok"
-    if state in (TaskState.FAILED, TaskState.REJECTED, TaskState.ORPHANED):
+    status = task.status
+    state, desired = status.state.rank, task.desired_state.rank
+    if state in _FAILED:
         row_state = "bad"
-    elif task.desired_state > TaskState.RUNNING:
+    elif desired > _RUNNING:
         row_state = "off"
-    elif state < TaskState.RUNNING:
+    elif state < _RUNNING:
         row_state = "busy"
-    name = naming.task_name(service, task, short=True)
+    else:
+        row_state = "ok"
+    container = status.container_status
+    exit_code = container.exit_code if container is not None else None
     return Row(
         task.id,
         (
-            name,
+            naming.task_name(service, task, short=True),
             host if task.node_id else "",
-            task.desired_state.value.capitalize(),
-            f"{state.value.capitalize()} {when}".strip(),
-            sanitize_field(task.status.err, 80),
+            _LABELS[desired],
+            f"{_LABELS[state]} {when}" if when else _LABELS[state],
+            sanitize_field(status.err, 80) if status.err else "",
             "" if exit_code is None else str(exit_code),
         ),
         row_state,
     )
+
+
+# By a state's rank (a plain int): what the tasks table shows, and which states are failures.
+_LABELS = {state.rank: state.value.capitalize() for state in TaskState}
+_FAILED = frozenset(s.rank for s in (TaskState.FAILED, TaskState.REJECTED, TaskState.ORPHANED))
+_RUNNING = TaskState.RUNNING.rank
 
 
 def task_rows(snapshot: Snapshot, tasks: list[Task]) -> list[Row]:
