@@ -9,7 +9,9 @@ across refreshes. Each row's state ("ok", "bad", ...) colours its cells from the
 from __future__ import annotations
 
 import contextlib
-from operator import attrgetter, itemgetter
+from collections import Counter
+from itertools import compress
+from operator import attrgetter, is_not
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
@@ -74,6 +76,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self._rows: list[Row] = []
         self._header_widths = tuple(cell_len(label) for label in columns)
         self._widths = list(self._header_widths)
+        self._width_counts: list[Counter[int]] = [Counter() for _ in columns]
         self.cursor_row = 0
 
     @property
@@ -95,19 +98,39 @@ class ResourceTable(ScrollView, can_focus=True):
         if rows == self._rows:
             return  # the same rows: a renderer reused them all
         selected = self.selected_key
+        self._count_widths(rows)
         self._rows = rows
-        widths = list(map(_widths, rows))
         self._widths = [
-            max(header, *map(itemgetter(index), widths)) if widths else header
-            for index, header in enumerate(self._header_widths)
+            max(header, max(counts, default=0))
+            for header, counts in zip(self._header_widths, self._width_counts, strict=True)
         ]
         self.virtual_size = Size(sum(self._widths) + GAP * len(self._widths), len(rows) + 1)
         index = self.cursor_row
-        if selected is not None:
+        if selected is not None and not (index < len(rows) and rows[index].key == selected):
             with contextlib.suppress(ValueError):
                 index = list(map(_key, rows)).index(selected)
         self.move_cursor(row=index)
         self.refresh()
+
+    def _count_widths(self, rows: list[Row]) -> None:
+        """Keeps, per column, how many rows have each width. When the new rows stand where the
+        old ones did, only the rows that are not the very same objects are counted again."""
+        if len(rows) == len(self._rows):
+            changed = list(compress(range(len(rows)), map(is_not, rows, self._rows)))
+            gone, come = [self._rows[i] for i in changed], [rows[i] for i in changed]
+        else:
+            self._width_counts = [Counter() for _ in self._columns]
+            gone, come = [], rows
+        for counts, old, new in zip(
+            self._width_counts,
+            zip(*map(_widths, gone), strict=True) if gone else [()] * len(self._columns),
+            zip(*map(_widths, come), strict=True) if come else [()] * len(self._columns),
+            strict=True,
+        ):
+            counts.subtract(old)
+            counts.update(new)
+            for width in [width for width, count in counts.items() if count <= 0]:
+                del counts[width]
 
     def move_cursor(self, row: int) -> None:
         self.cursor_row = max(0, min(row, len(self._rows) - 1))

@@ -1,0 +1,34 @@
+"""The virtual table: column widths follow the rows shown, the cursor follows its row."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from console.render.rows import Row
+from console.widgets.resource_table import ResourceTable
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield ResourceTable(("NAME", "STATE"))
+
+
+async def test_widths_grow_and_shrink_with_the_rows_and_the_cursor_keeps_its_row() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(ResourceTable)
+        short = [Row(f"k{i}", (f"n{i}", "ok")) for i in range(5)]
+        table.apply(short)
+        await pilot.pause()
+        assert table._widths == [4, 5]  # the headers are the widest
+        longer = list(short)
+        longer[3] = Row("k3", ("a-much-longer-name", "ok"))
+        table.apply(longer)
+        assert table._widths == [18, 5]
+        table.move_cursor(3)
+        table.apply(list(short))  # the long one is gone again: its width with it
+        assert table._widths == [4, 5]
+        table.apply([short[4], short[3], short[0]])  # fewer rows, another order
+        assert table.selected_key == "k3" and table.cursor_row == 1
+        assert table.row_count == 3 and table._widths == [4, 5]
+        await pilot.pause()
