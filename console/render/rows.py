@@ -204,8 +204,9 @@ class TaskRowCache:
 
     Between two polls most tasks do not change. When the poll lists the same tasks in the same
     order, which is usual, only those whose version or age text changed are drawn again, and
-    the order is kept unless one of their sort keys changed. This runs over every task on every
-    poll, so each pass over the tasks is a ``map``, a comparison of lists or a comprehension.
+    they keep their places: a task's sort key (service, slot or node, creation, ID) never
+    changes. This runs over every task on every poll, so each pass over the tasks is a ``map``,
+    a comparison of lists or a comprehension.
     """
 
     def __init__(self) -> None:
@@ -247,16 +248,14 @@ class TaskRowCache:
                 for entry, version, when in zip(map(known.get, ids), versions, whens, strict=True)
             ]
             stale = [index for index, entry in enumerate(entries) if entry is None]
-        reorder = not aligned
         for index in stale:
             task, when = tasks[index], whens[index]
             name = names[task.service_id]
             host = sanitize_field(snapshot.hostname(task.node_id)) if task.node_id else ""
-            order = _order(name, task)
-            reorder = reorder or order != self._entries[index][2]
+            order = self._entries[index][2] if aligned else _order(name, task)
             entries[index] = (task.version.index, when, order, _task_row(task, name, host, when))
         done = cast(list[_TaskEntry], entries)
-        if reorder:
+        if not aligned:
             self._order = sorted(range(len(done)), key=list(map(_sort_key, done)).__getitem__)
             self._place = [0] * len(done)
             for place, index in enumerate(self._order):
