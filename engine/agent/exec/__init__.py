@@ -16,7 +16,9 @@ from engine.api.durations import format_timestamp
 from engine.api.objects import ContainerStatus, Task, TaskStatus
 from engine.api.types import TaskState
 
-__all__ = ["Controller", "Executor", "ExitError", "TaskError", "do_step"]
+__all__ = ["UNHEALTHY", "Controller", "Executor", "ExitError", "TaskError", "do_step"]
+
+UNHEALTHY = "dockerexec: unhealthy container"  # swarm's error for a container gone unhealthy
 
 
 class TaskError(Exception):

@@ -9,7 +9,9 @@ restart policy, as in swarm.
 
 Containers are named as swarm names them (``web.1.<task id>``) and labelled with their service,
 task and node (``swarmdeck.*``). ``load()`` finds the node's containers before the agent starts,
-so after an engine restart a task takes over its container instead of starting another.
+so after an engine restart a task takes over its container instead of starting another, and
+removes those whose task is gone. An unhealthy container is stopped as its task fails. An engine
+that stops answering is a dead node: its calls wait for it rather than fail the tasks.
 
 While a container runs, its log lines (a bounded buffer) and its CPU and memory use are followed
 from the engine, so the API can serve them as it does a simulated container's.
@@ -28,7 +30,7 @@ import aiodocker
 import aiohttp
 from aiodocker.exceptions import DockerError
 
-from engine.agent.exec import ExitError, TaskError
+from engine.agent.exec import UNHEALTHY, ExitError, TaskError
 from engine.agent.exec.dockerconfig import LABELS, container_config, container_name, grace_seconds
 from engine.api.durations import SECOND, parse_timestamp
 from engine.api.logs import LogLine, split_frame
@@ -46,7 +48,6 @@ from engine.api.usage import container_usage
 __all__ = ["LABELS", "DockerContainer", "DockerExecutor"]
 
 API_VERSION = "v1.41"
-UNHEALTHY = "dockerexec: unhealthy container"  # swarm's error for a container gone unhealthy
 ENGINE_RETRY = 1.0  # seconds between looks at an engine that stopped answering
 HEALTH_POLL = 0.5  # seconds between looks at a starting container's health
 LOG_LINES = 10_000  # lines kept per container

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-from engine.agent.exec import ExitError, TaskError
+from engine.agent.exec import UNHEALTHY, ExitError, TaskError
 from engine.agent.exec.simcontent import SimContent
 from engine.api.durations import parse_timestamp
 from engine.api.logs import LogLine
@@ -22,7 +22,6 @@ __all__ = ["SimContainer", "SimExecutor"]
 START_TIME = 0.5  # seconds from "starting" to "started"
 STOP_TIME = 0.2  # seconds a container takes to stop
 FIRST_PULL = (1.0, 3.0)  # seconds, the range of a first pull of an image on a node
-UNHEALTHY = "dockerexec: unhealthy container"  # the error swarm's container agent reports
 EPSILON = 1e-6  # seconds; float slack when comparing a timer's moment with its deadline
 
 
