@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.lab.host import LabError
-from engine.lab.lab import DEFAULT_DIR, Lab
+from engine.lab.lab import DEFAULT_DIR, ENGINES_FILE, Lab
 
 __all__ = ["main"]
 
@@ -49,7 +49,7 @@ def main(argv: list[str]) -> None:
 
 def _print_status(lab: Lab) -> None:
     print(f"export DOCKER_HOST={lab.manager.url}")
-    endpoints = lab.directory / "engines.json"
+    endpoints = lab.directory / ENGINES_FILE
     endpoints.write_text(json.dumps(lab.endpoints(), indent=2) + "\n")
     print(f"swarmdeck --host {lab.manager.url} --node-engines {endpoints}")
     for node, state in lab.status():

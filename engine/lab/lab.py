@@ -29,24 +29,21 @@ from engine.lab.host import (
 )
 from engine.lab.image import IMAGES, busybox_tar, image_changes
 
-__all__ = ["DEFAULT_DIR", "MANAGER", "Lab", "LabNode"]
+__all__ = ["DEFAULT_DIR", "ENGINES_FILE", "MANAGER", "Lab", "LabNode"]
 
 DEFAULT_DIR = Path(os.environ.get("SWARMDECK_LAB_DIR", "/var/lib/swarmdeck-lab"))
 MANAGER = "swarm-master"
 SUBNET = "10.213.0"  # inside the lab's own namespaces only
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
+ENGINES_FILE = "engines.json"  # what ``status`` writes for the console's --node-engines
 
 
 @dataclass(frozen=True)
 class LabNode:
     name: str
     address: str
-    socket: str  # the node's own engine, unix://...
-
-    @property
-    def url(self) -> str:
-        return self.socket
+    url: str  # the node's own engine, unix://...
 
 
 class Lab:
@@ -104,6 +101,8 @@ class Lab:
             raise LabError(
                 f"a lab already exists in {self.directory} (swarmdeck lab down removes it)"
             )
+        if self.directory.exists() and any(self.directory.iterdir()):
+            raise LabError(f"{self.directory} is not empty: a lab needs a new or empty folder")
         names = [MANAGER, *(f"swarm-node-{index}" for index in range(1, count))]
         nodes = [
             LabNode(name, f"{SUBNET}.{10 + index}", f"unix://{self._sockets / name}/docker.sock")
@@ -126,17 +125,21 @@ class Lab:
         return nodes
 
     def down(self) -> None:
-        """Stops every node (its containers first), removes the namespaces and the folder."""
-        if not self.directory.exists():
-            raise LabError(f"no lab in {self.directory}")
+        """Stops every node (its containers first), removes the namespaces and what the lab
+        wrote in its folder, and the folder once empty."""
         check_host()
-        names = [node.name for node in self.nodes] if self.exists else []
+        names = [node.name for node in self.nodes]  # LabError where there is no lab
         self._stop(names)
         for name in [*names, "hub"]:
             if self._netns(name) in netns_list():
                 run("ip", "netns", "delete", self._netns(name))
         shutil.rmtree(self._sockets, ignore_errors=True)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        for name in names:
+            shutil.rmtree(self.directory / name, ignore_errors=True)
+        for made in (ENGINES_FILE, "daemon.json", self._state_file.name):
+            (self.directory / made).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.directory.rmdir()
 
     # One node.
 
@@ -152,7 +155,7 @@ class Lab:
         dockerd = [
             "dockerd",
             f"--config-file={self.directory / 'daemon.json'}",
-            f"--host={node.socket}",
+            f"--host={node.url}",
             f"--data-root={folder / 'data'}",
             f"--exec-root={sockets / 'exec'}",
             f"--pidfile={sockets / 'docker.pid'}",
