@@ -26,7 +26,6 @@ __all__ = [
     "TaskRowCache",
     "node_rows",
     "service_rows",
-    "task_rows",
 ]
 
 
@@ -320,8 +319,3 @@ def _task_row(task: Task, service: str, host: str, when: str) -> Row:
 _LABELS = {state.rank: state.value.capitalize() for state in TaskState}
 _FAILED = frozenset(s.rank for s in (TaskState.FAILED, TaskState.REJECTED, TaskState.ORPHANED))
 _RUNNING = TaskState.RUNNING.rank
-
-
-def task_rows(snapshot: Snapshot, tasks: list[Task]) -> list[Row]:
-    """Rows of ``tasks``: each slot's tasks together, newest first."""
-    return TaskRowCache().rows(snapshot, tasks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
@@ -11,6 +12,7 @@ from textual.widgets import Footer, Input, Static
 
 from console.model import Snapshot
 from console.render.rows import Row
+from console.screens.dialogs import ConfirmDialog
 from console.widgets.resource_table import ResourceTable
 
 if TYPE_CHECKING:
@@ -75,6 +77,15 @@ class ClusterScreen(Screen[None]):
         banner.set_class(error is None, "-hidden")
         if error:
             banner.update(f"connection lost: {error} (reconnecting)")
+
+    def confirm(self, title: str, details: str, then: Callable[[], None]) -> None:
+        """Asks first, saying what will happen; runs ``then`` only on a yes."""
+
+        def answer(confirmed: bool | None) -> None:
+            if confirmed:
+                then()
+
+        self.app.push_screen(ConfirmDialog(title, details), answer)
 
     def action_back(self) -> None:
         """Back to the view this one was opened from; a view reached by ``:`` stays."""

@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 from console.model import Snapshot
 from console.render.rows import NODE_COLUMNS, Row, node_rows, task_name
 from console.screens.base import ResourceScreen
-from console.screens.dialogs import ConfirmDialog, FormDialog
+from console.screens.dialogs import FormDialog
 from engine.api.objects import Node
 from engine.api.types import Availability, NodeRole, NodeState, TaskState
 
@@ -90,24 +90,15 @@ class NodesScreen(ResourceScreen):
             f"{hostname}: {what}",
         )
 
-    def _confirm_set(
-        self, node: Node, title: str, details: str, what: str, **changes: object
-    ) -> None:
-        """Asks first, saying what will happen; then changes the node's spec."""
-
-        def answer(confirmed: bool | None) -> None:
-            if confirmed:
-                self._set(node, what, **changes)
-
-        self.app.push_screen(ConfirmDialog(title, details), answer)
-
     def action_drain(self) -> None:
         node = self._node()
         if node is not None:
             hostname = self.deck.snapshot.hostname(node.id)
             plan = drain_plan(self.deck.snapshot, node)
-            self._confirm_set(
-                node, f"Drain {hostname}?", plan, "draining", availability=Availability.DRAIN
+            self.confirm(
+                f"Drain {hostname}?",
+                plan,
+                lambda: self._set(node, "draining", availability=Availability.DRAIN),
             )
 
     def action_pause(self) -> None:
@@ -115,8 +106,10 @@ class NodesScreen(ResourceScreen):
         if node is not None:
             hostname = self.deck.snapshot.hostname(node.id)
             details = f"{hostname} keeps its tasks but takes no new ones until it is activated."
-            self._confirm_set(
-                node, f"Pause {hostname}?", details, "paused", availability=Availability.PAUSE
+            self.confirm(
+                f"Pause {hostname}?",
+                details,
+                lambda: self._set(node, "paused", availability=Availability.PAUSE),
             )
 
     def action_activate(self) -> None:
@@ -134,8 +127,10 @@ class NodesScreen(ResourceScreen):
         if node is not None:
             hostname = self.deck.snapshot.hostname(node.id)
             details = f"{hostname} stops being a manager."
-            self._confirm_set(
-                node, f"Demote {hostname}?", details, "demoted to worker", role=NodeRole.WORKER
+            self.confirm(
+                f"Demote {hostname}?",
+                details,
+                lambda: self._set(node, "demoted to worker", role=NodeRole.WORKER),
             )
 
     def action_labels(self) -> None:

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from console.model import Snapshot
 from console.render.rows import SERVICE_COLUMNS, Row, image, replicas, service_rows
 from console.screens.base import ResourceScreen
-from console.screens.dialogs import ConfirmDialog, FormDialog
+from console.screens.dialogs import FormDialog
 from engine.api.codec import from_builtins
 from engine.api.durations import SECOND, format_duration, parse_duration
 from engine.api.objects import Service
@@ -229,60 +229,38 @@ class ServicesScreen(ResourceScreen):
             self.notify(f"{service.spec.name} has no previous spec to roll back to")
             return
         before = image(replace(service, spec=service.previous_spec))
-
-        def answer(confirmed: bool | None) -> None:
-            if confirmed:
-                self.deck.act(
-                    lambda client: client.rollback_service(service.id),
-                    f"{service.spec.name}: rolling back",
-                )
-
-        self.app.push_screen(
-            ConfirmDialog(
-                f"Roll back {service.spec.name}?",
-                f"Its previous spec comes back (image {before}); the tasks are replaced as the "
-                "rollback config says.",
+        self.confirm(
+            f"Roll back {service.spec.name}?",
+            f"Its previous spec comes back (image {before}); the tasks are replaced as the "
+            "rollback config says.",
+            lambda: self.deck.act(
+                lambda client: client.rollback_service(service.id),
+                f"{service.spec.name}: rolling back",
             ),
-            answer,
         )
 
     def action_restart(self) -> None:
         service = self._service()
         if service is None:
             return
-
-        def answer(confirmed: bool | None) -> None:
-            if confirmed:
-                self._change(service, _forced, f"{service.spec.name}: restarting every task")
-
         running, _ = replicas(service, self.deck.snapshot)
-        self.app.push_screen(
-            ConfirmDialog(
-                f"Restart {service.spec.name}?",
-                f"All {running} running task(s) are replaced, as a rolling update (force update).",
-            ),
-            answer,
+        self.confirm(
+            f"Restart {service.spec.name}?",
+            f"All {running} running task(s) are replaced, as a rolling update (force update).",
+            lambda: self._change(service, _forced, f"{service.spec.name}: restarting every task"),
         )
 
     def action_remove(self) -> None:
         service = self._service()
         if service is None:
             return
-
-        def answer(confirmed: bool | None) -> None:
-            if confirmed:
-                self.deck.act(
-                    lambda client: client.remove_service(service.id),
-                    f"{service.spec.name} removed",
-                )
-
         running, _ = replicas(service, self.deck.snapshot)
-        self.app.push_screen(
-            ConfirmDialog(
-                f"Remove {service.spec.name}?",
-                f"The service and its {running} running task(s) are stopped and deleted.",
+        self.confirm(
+            f"Remove {service.spec.name}?",
+            f"The service and its {running} running task(s) are stopped and deleted.",
+            lambda: self.deck.act(
+                lambda client: client.remove_service(service.id), f"{service.spec.name} removed"
             ),
-            answer,
         )
 
     def action_create(self) -> None:
