@@ -12,10 +12,11 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from console.feed import Feed
 from console.model import Snapshot
 from engine.api.specs import ServiceSpec
 from engine.cli import served
-from engine.client import EngineClient, LogEntry, UsageReader
+from engine.client import EngineClient, LogEntry
 from engine.clock import FakeClock
 from engine.demo import DEMO_SERVICES
 from engine.embedded import EmbeddedCluster
@@ -68,7 +69,7 @@ async def demo_data(workdir: Path) -> DemoData:
             history = []
             for _ in range(STEPS):
                 await clock.advance(2)
-                history.append(await _snapshot(client, clock.time()))
+                history.append(await Feed(client).snapshot(clock.time()))
             logs = [entry async for entry in client.logs("services", web.id, tail=20)]
             events = [event async for event in client.events(since=0, until=clock.time())]
         finally:
@@ -81,14 +82,3 @@ def _newer_web(spec: ServiceSpec) -> ServiceSpec:
     assert template is not None and template.container_spec is not None
     container = replace(template.container_spec, image="nginx:1.11")
     return replace(spec, task_template=replace(template, container_spec=container))
-
-
-async def _snapshot(client: EngineClient, now: float) -> Snapshot:
-    usage = await UsageReader(client).read()
-    return Snapshot(
-        nodes=tuple(await client.nodes()),
-        services=tuple(await client.services()),
-        tasks=tuple(await client.tasks()),
-        now=now,
-        usage=usage.by_task,
-    )

@@ -29,7 +29,8 @@ class Feed:
     def poke(self) -> None:
         self._poke.set()
 
-    async def snapshot(self) -> Snapshot:
+    async def snapshot(self, now: float | None = None) -> Snapshot:
+        """The cluster as it is now; ``now`` stands for the time (a fake clock's, in demos)."""
         nodes, services, tasks, usage = await asyncio.gather(
             self.client.nodes(),
             self.client.services(),
@@ -40,7 +41,7 @@ class Feed:
             nodes=tuple(nodes),
             services=tuple(services),
             tasks=tuple(tasks),
-            now=time.time(),
+            now=time.time() if now is None else now,
             usage=usage.by_task,
             usage_note=usage.note,
         )
