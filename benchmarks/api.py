@@ -13,12 +13,13 @@ import argparse
 import asyncio
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
+
+from engine.cli import serve_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,19 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 async def run(services: int, runs: int, workdir: Path) -> None:
     socket = workdir / "engine.sock"
     engine = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "console",
-            "engine",
-            "serve",
-            "--socket",
-            str(socket),
-            "--data-dir",
-            str(workdir / "data"),
-            "--seed",
-            "1",
-        ],
+        serve_command(socket, workdir / "data", "--seed", "1"),
         cwd=ROOT,
         stderr=subprocess.DEVNULL,
     )

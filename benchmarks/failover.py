@@ -27,6 +27,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from engine.cli import serve_command
 from engine.lab import IMAGES, Lab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,8 +91,7 @@ def our_engine(lab: Lab, workdir: Path) -> subprocess.Popen[bytes]:
     socket = workdir / "engine.sock"
     nodes = [f"--docker-node={node.name}={node.url}" for node in lab.nodes]
     process = subprocess.Popen(
-        [sys.executable, "-m", "console", "engine", "serve", "--socket", str(socket),
-         "--data-dir", str(workdir / "data"), *nodes],
+        serve_command(socket, workdir / "data", *nodes),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=(workdir / "engine.log").open("wb"),

@@ -23,7 +23,7 @@ from engine.httpapi.events import EventLog
 from engine.httpapi.server import serve_unix
 from engine.manager import defaults
 
-__all__ = ["main"]
+__all__ = ["main", "serve_command", "served"]
 
 log = logging.getLogger("swarmdeck.engine")
 
@@ -59,6 +59,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, default=None, help="repeat a simulation exactly")
     serve.add_argument("--verbose", action="store_true", help="log debug messages")
     return parser
+
+
+def serve_command(socket: Path, data_dir: Path, *extra: str) -> list[str]:
+    """The command line of ``swarmdeck engine serve`` with this interpreter, for whatever starts
+    an engine as a process of its own (tests, benchmarks)."""
+    return [
+        sys.executable,
+        "-m",
+        "console",
+        "engine",
+        "serve",
+        f"--socket={socket}",
+        f"--data-dir={data_dir}",
+        *extra,
+    ]
 
 
 def _docker_node(text: str) -> tuple[str, str]:

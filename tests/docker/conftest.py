@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 
 from engine.agent.exec.docker import LABELS
 from engine.lab import MANAGER, Lab, LabError, check_host
-from tests.integration.conftest import Engine, start_engine, wait_until
+from tests.integration.conftest import Engine, docker_cli, start_engine, wait_until
 
 IMAGE, NEWER_IMAGE = "local/busybox:1", "local/busybox:2"
 
@@ -46,14 +45,8 @@ class Swarm:
         self.lab = lab
         self.url = lab.manager.url
 
-    def docker(self, *args: str, node: str = MANAGER, check: bool = True) -> str:
-        env = {**os.environ, "DOCKER_HOST": self.lab.node(node).url, "DOCKER_CLI_HINTS": "false"}
-        result = subprocess.run(
-            ["docker", *args], env=env, capture_output=True, text=True, timeout=60, check=False
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)}: {result.stderr}")
-        return result.stdout
+    def docker(self, *args: str, node: str = MANAGER) -> str:
+        return docker_cli(self.lab.node(node).url, *args)
 
     def json(self, *args: str) -> Any:
         return json.loads(self.docker(*args))

@@ -7,13 +7,14 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from engine.cli import serve_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,6 +42,24 @@ def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = 
         time.sleep(0.2)
 
 
+def docker_cli(host: str, *args: str, timeout: float = 60, check: bool = True) -> str:
+    """The real docker CLI against ``host``: its output; with ``check``, a failure fails the
+    test, without it the error text comes after the output."""
+    result = subprocess.run(
+        [require("docker"), *args],
+        env={**os.environ, "DOCKER_HOST": host, "DOCKER_CLI_HINTS": "false"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"docker {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+        )
+    return result.stdout + (result.stderr if not check else "")
+
+
 class Engine:
     """A ``swarmdeck engine serve`` process and a docker CLI pointed at it."""
 
@@ -55,19 +74,7 @@ class Engine:
         return f"unix://{self.socket}"
 
     def docker(self, *args: str, timeout: float = 60, check: bool = True) -> str:
-        result = subprocess.run(
-            [require("docker"), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"docker {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
-            )
-        return result.stdout + (result.stderr if not check else "")
+        return docker_cli(self.url, *args, timeout=timeout, check=check)
 
     def docker_json(self, *args: str) -> Any:
         return json.loads(self.docker(*args))
@@ -75,22 +82,6 @@ class Engine:
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=30)
-
-
-def serve_command(socket: Path, data_dir: Path, *extra: str) -> list[str]:
-    """``swarmdeck engine serve`` with this interpreter."""
-    return [
-        sys.executable,
-        "-m",
-        "console",
-        "engine",
-        "serve",
-        "--socket",
-        str(socket),
-        "--data-dir",
-        str(data_dir),
-        *extra,
-    ]
 
 
 def start_engine(tmp: Path, *extra: str) -> Engine:
