@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -50,7 +49,6 @@ def main(argv: list[str]) -> None:
 def _print_status(lab: Lab) -> None:
     print(f"export DOCKER_HOST={lab.manager.url}")
     endpoints = lab.directory / ENGINES_FILE
-    endpoints.write_text(json.dumps(lab.endpoints(), indent=2) + "\n")
     print(f"swarmdeck --host {lab.manager.url} --node-engines {endpoints}")
     for node, state in lab.status():
         print(f"  {node.name:<16} {node.address:<12} {node.url}  {state}")

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections import defaultdict
 from pathlib import Path
 from typing import Literal
 
@@ -18,13 +18,11 @@ __all__ = [
     "TOOLS",
     "LabError",
     "check_host",
+    "daemon_tree",
     "is_static",
     "netns_list",
-    "processes",
-    "program",
     "run",
     "wait_gone",
-    "with_descendants",
 ]
 
 BUSYBOX = Path("/bin/busybox")
@@ -83,32 +81,27 @@ def netns_list() -> set[str]:
     return {line.split()[0] for line in listing.stdout.splitlines() if line.strip()}
 
 
-def processes() -> Iterator[tuple[int, bytes]]:
+def daemon_tree(marker: bytes) -> list[int]:
+    """The dockerd and containerd processes (shims included) whose command line holds
+    ``marker``, and every process under them, from one read of /proc."""
+    roots, children = [], defaultdict(list)
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                yield int(entry.name), (entry / "cmdline").read_bytes()
-
-
-def program(cmdline: bytes) -> str:
-    return Path(cmdline.split(b"\0", 1)[0].decode(errors="replace")).name
-
-
-def with_descendants(pids: list[int]) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                # The parent is the field after the parenthesised command name.
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(parent, []).append(int(entry.name))
-    found, todo = set(pids), list(pids)
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            pid, cmdline = int(entry.name), (entry / "cmdline").read_bytes()
+            # The parent is the field after the parenthesised command name.
+            children[int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])].append(pid)
+            program = Path(cmdline.split(b"\0", 1)[0].decode(errors="replace")).name
+            if marker in cmdline and program.startswith(DAEMONS):
+                roots.append(pid)
+    found, todo = set(roots), list(roots)
     while todo:
         for child in children.get(todo.pop(), []):
             if child not in found:
                 found.add(child)
                 todo.append(child)
-    return found
+    return sorted(found)
 
 
 def wait_gone(pids: list[int], timeout: float) -> None:

@@ -17,15 +17,12 @@ import docker
 import docker.errors
 
 from engine.lab.host import (
-    DAEMONS,
     LabError,
     check_host,
+    daemon_tree,
     netns_list,
-    processes,
-    program,
     run,
     wait_gone,
-    with_descendants,
 )
 from engine.lab.image import IMAGES, busybox_tar, image_changes
 
@@ -119,6 +116,7 @@ class Lab:
                 self._wire(node, index)
                 self.start(node.name)
             self._form_swarm(nodes)
+            (self.directory / ENGINES_FILE).write_text(json.dumps(self.endpoints(), indent=2))
         except BaseException:
             self.down()
             raise
@@ -307,10 +305,4 @@ class Lab:
 
     def _pids(self, name: str) -> list[int]:
         """The node's dockerd, containerd, shims, and every process under the shims."""
-        marker = f"{self._sockets / name}/".encode()
-        own = [
-            pid
-            for pid, cmdline in processes()
-            if marker in cmdline and program(cmdline).startswith(DAEMONS)
-        ]
-        return sorted(with_descendants(own))
+        return daemon_tree(f"{self._sockets / name}/".encode())
