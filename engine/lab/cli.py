@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ __all__ = ["main"]
 
 
 def main(argv: list[str]) -> None:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `lab status | head` ends quietly, as ls does
     parser = argparse.ArgumentParser(
         prog="swarmdeck lab", description="A real Docker swarm on this host."
     )
