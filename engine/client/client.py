@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import aiodocker
 import aiohttp
+import msgspec
 from aiodocker.exceptions import DockerError
 
 from engine.api.codec import from_builtins, to_builtins
@@ -18,9 +21,11 @@ from engine.api.logs import split_frame
 from engine.api.objects import Cluster, Node, Service, Task
 from engine.api.specs import NodeSpec, ServiceSpec
 
-__all__ = ["ClientError", "EngineClient", "LogEntry"]
+__all__ = ["ClientError", "EngineClient", "ListDecoder", "LogEntry"]
 
 API_VERSION = "v1.41"
+
+T = TypeVar("T")
 
 
 class ClientError(Exception):
@@ -43,6 +48,32 @@ class LogEntry:
     text: str
 
 
+class ListDecoder(Generic[T]):
+    """Reads an answer that is a JSON array of ``kind`` values, as a poll gets them.
+
+    An element whose JSON is byte for byte what the previous answer held is not decoded again:
+    the previous value is reused, the very same object. Between two polls of a large cluster
+    most tasks do not change, so a poll decodes only what changed, and whoever draws the values
+    can tell an unchanged one by identity.
+    """
+
+    def __init__(self, kind: type[T]) -> None:
+        self._elements = msgspec.json.Decoder(list[msgspec.Raw])
+        self._element = msgspec.json.Decoder(kind)
+        self._known: dict[bytes, T] = {}
+
+    def decode(self, body: bytes) -> list[T]:
+        """The values in ``body``; raises ClientError when it is not such an array."""
+        try:
+            raws = list(map(bytes, self._elements.decode(body)))
+            known, decode = self._known, self._element.decode
+            values = [known[raw] if raw in known else decode(raw) for raw in raws]
+        except (msgspec.DecodeError, RecursionError) as error:
+            raise ClientError(f"unreadable answer: {error}") from None
+        self._known = dict(zip(raws, values, strict=True))
+        return values
+
+
 class EngineClient:
     """An async client of one Docker Engine API endpoint (our engine or a swarm manager)."""
 
@@ -51,6 +82,9 @@ class EngineClient:
         self._url = url.replace("tcp://", "https://" if tls else "http://", 1)
         self._tls = tls
         self._docker: aiodocker.Docker | None = None
+        self._nodes = ListDecoder(Node)
+        self._services = ListDecoder(Service)
+        self._tasks = ListDecoder(Task)
 
     async def _api(self) -> aiodocker.Docker:
         if self._docker is None:
@@ -64,15 +98,32 @@ class EngineClient:
             await self._docker.close()
             self._docker = None
 
-    async def _json(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
-        docker = await self._api()
+    @contextlib.contextmanager
+    def _asking(self) -> Iterator[None]:
+        """Turns what an API call can raise into ClientError."""
         try:
-            return await docker._query_json(path, method, **kwargs)
+            yield
         except DockerError as error:
             message = error.message if isinstance(error.message, str) else str(error.message)
             raise ClientError(message, error.status) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             raise ClientError(f"cannot reach {self.url}: {error}") from None
+
+    async def _json(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
+        docker = await self._api()
+        with self._asking():
+            return await docker._query_json(path, method, **kwargs)
+
+    async def _list(
+        self, path: str, decoder: ListDecoder[T], params: dict[str, str] | None = None
+    ) -> list[T]:
+        """A polled list, decoded in a worker thread so that a large answer does not hold up
+        the caller's event loop (a console keeps answering keys meanwhile)."""
+        docker = await self._api()
+        with self._asking():
+            async with docker._query(path, params=params) as response:
+                body = await response.read()
+        return await asyncio.to_thread(decoder.decode, body)
 
     # Reading.
 
@@ -92,13 +143,13 @@ class EngineClient:
         return from_builtins(await self._json("swarm"), Cluster)
 
     async def nodes(self) -> list[Node]:
-        return from_builtins(await self._json("nodes"), list[Node])
+        return await self._list("nodes", self._nodes)
 
     async def services(self) -> list[Service]:
-        return from_builtins(await self._json("services", params={"status": "true"}), list[Service])
+        return await self._list("services", self._services, {"status": "true"})
 
     async def tasks(self) -> list[Task]:
-        return from_builtins(await self._json("tasks"), list[Task])
+        return await self._list("tasks", self._tasks)
 
     async def metrics(self) -> str | None:
         """Prometheus text from ``/metrics`` where the endpoint serves it (our engine does)."""
