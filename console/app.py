@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +15,7 @@ from textual.binding import Binding, BindingType
 from console.feed import Feed
 from console.messages import ConnectionChanged, SnapshotReady
 from console.model import Snapshot
+from console.render.metrics import UsageHistory
 from console.screens.base import ClusterScreen
 from console.screens.command import CommandLine, resolve_view
 from console.screens.describe import DescribeScreen
@@ -33,7 +33,7 @@ from themes import DEFAULT_THEME, load_themes
 
 __all__ = ["SwarmdeckApp", "config_path"]
 
-HISTORY = 60  # snapshots kept for the metrics view's sparklines (two minutes at 2 s)
+HISTORY = 60  # polls of usage kept for the metrics view's sparklines (two minutes at 2 s)
 
 
 def config_path() -> Path:
@@ -81,7 +81,7 @@ class SwarmdeckApp(App[None]):
         self.target_label = target_label
         self.read_only = read_only
         self.snapshot = Snapshot()
-        self.history: deque[Snapshot] = deque(maxlen=HISTORY)
+        self.history = UsageHistory(HISTORY)
         self.connection_error: str | None = None
         self.live = live  # False: nothing is fetched; snapshots come from apply_snapshot
         for loaded in load_themes():
@@ -136,7 +136,7 @@ class SwarmdeckApp(App[None]):
 
     def apply_snapshot(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        self.history.append(snapshot)
+        self.history.add(snapshot)
         if isinstance(self.screen, ClusterScreen):
             self.screen.show(snapshot)
 

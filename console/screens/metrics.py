@@ -16,7 +16,6 @@ class MetricsScreen(ResourceScreen):
 
     def rows(self, snapshot: Snapshot) -> list[Row]:
         self.title = "metrics"
-        history = list(self.deck.history)
         if snapshot.usage_note:
             self.title = f"metrics · {snapshot.usage_note}"
-        return metric_rows(history)
+        return metric_rows(self.deck.history, snapshot)
