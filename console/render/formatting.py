@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from engine.api.durations import human_duration, parse_timestamp
+from engine.api.durations import human_duration, human_duration_until, parse_timestamp
 
-__all__ = ["age", "bar", "cpus", "since", "size"]
+__all__ = ["age", "age_until", "bar", "cpus", "since", "size"]
 
 
 def since(timestamp: str | None, now: float) -> float | None:
@@ -20,6 +20,12 @@ def age(timestamp: str | None, now: float) -> str:
     """ "5 minutes ago", as docker prints ages."""
     seconds = since(timestamp, now)
     return "" if seconds is None else f"{human_duration(seconds)} ago"
+
+
+def age_until(moment: float, now: float) -> tuple[str, float]:
+    """``age`` of a Unix time, and until when (Unix time) that text stays true."""
+    text, changes = human_duration_until(now - moment)
+    return f"{text} ago", moment + changes
 
 
 def size(count: float) -> str:

@@ -12,6 +12,7 @@ __all__ = [
     "format_duration",
     "format_timestamp",
     "human_duration",
+    "human_duration_until",
     "parse_duration",
     "parse_timestamp",
 ]
@@ -109,27 +110,31 @@ def parse_timestamp(text: str) -> float:
 
 def human_duration(seconds: float) -> str:
     """Go's units.HumanDuration."""
+    return human_duration_until(seconds)[0]
+
+
+def human_duration_until(seconds: float) -> tuple[str, float]:
+    """Go's units.HumanDuration of ``seconds``, and the next duration at which it may say
+    something else: each second up to a minute, each minute up to an hour, then each hour, as it
+    rounds hours (beyond two days its text changes less often than that)."""
     whole = int(seconds)
-    if whole < 1:
-        return "Less than a second"
-    if whole == 1:
-        return "1 second"
     if whole < 60:
-        return f"{whole} seconds"
+        if whole < 1:
+            return "Less than a second", 1.0
+        return ("1 second" if whole == 1 else f"{whole} seconds"), float(whole + 1)
     minutes = whole // 60
-    if minutes == 1:
-        return "About a minute"
     if minutes < 60:
-        return f"{minutes} minutes"
+        return ("About a minute" if minutes == 1 else f"{minutes} minutes"), (minutes + 1) * 60.0
     hours = int(seconds / 3600 + 0.5)
+    changes = (hours + 0.5) * 3600
     if hours == 1:
-        return "About an hour"
+        return "About an hour", changes
     if hours < 48:
-        return f"{hours} hours"
+        return f"{hours} hours", changes
     if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
+        return f"{hours // 24} days", changes
     if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
+        return f"{hours // 24 // 7} weeks", changes
     if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
+        return f"{hours // 24 // 30} months", changes
+    return f"{int(seconds / 3600) // 24 // 365} years", changes

@@ -9,6 +9,8 @@ import pytest
 from engine.api.durations import (
     format_duration,
     format_timestamp,
+    human_duration,
+    human_duration_until,
     parse_duration,
     parse_timestamp,
 )
@@ -45,6 +47,21 @@ def test_durations_format_like_go() -> None:
         "500ms",
         "1h2m3s",
     ]
+
+
+def test_a_human_duration_holds_until_the_time_said_and_changes_there() -> None:
+    """Checked every tenth of a second for two minutes, then at each change it names, up to
+    three days: the text is the same until just before that change, and (below two days, where
+    each change it names is a real one) different at it."""
+    seconds = 0.0
+    while seconds < 3 * 86400:
+        text, changes = human_duration_until(seconds)
+        assert text == human_duration(seconds)
+        assert changes > seconds
+        assert human_duration(changes - 1e-6) == text, seconds
+        if changes < 2 * 86400:
+            assert human_duration(changes) != text, seconds
+        seconds = seconds + 0.1 if seconds < 120 else changes
 
 
 def test_timestamps_round_trip_with_nanoseconds() -> None:
