@@ -3,15 +3,15 @@ and a state (a CSS class the table gives the row, so colours come from the theme
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from itertools import compress
-from operator import attrgetter, itemgetter, ne
-from typing import cast
+import math
+from collections.abc import Iterable
+from itertools import compress, repeat
+from operator import is_not, le
 
-from rich.cells import cell_len
+import msgspec
 
 from console.model import Snapshot
-from console.render.formatting import age, bar, cpus, size
+from console.render.formatting import age_until, bar, cpus, size
 from console.sanitize import sanitize_field
 from engine.api import naming
 from engine.api.durations import parse_timestamp
@@ -29,16 +29,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(msgspec.Struct, gc=False):
+    """One table row; not changed once made. Not tracked by the garbage collector: a tasks
+    view holds tens of thousands of them, and collections would walk them all."""
+
     key: str
     cells: tuple[str, ...]
     state: str = ""  # "", "ok", "warn", "bad", "off", "busy"
-    widths: tuple[int, ...] = field(init=False, compare=False, repr=False)  # terminal cells
-
-    def __post_init__(self) -> None:
-        measure = len if "".join(self.cells).isascii() else cell_len
-        object.__setattr__(self, "widths", tuple(map(measure, self.cells)))
 
     def matches(self, needle: str) -> bool:
         lowered = needle.lower()
@@ -195,100 +192,151 @@ def service_rows(snapshot: Snapshot) -> list[Row]:
 
 
 def task_name(task: Task, snapshot: Snapshot) -> str:
-    return naming.task_name(snapshot.service_name(task.service_id), task, short=True)
+    return naming.task_name(
+        sanitize_field(snapshot.service_name(task.service_id)), task, short=True
+    )
 
 
 class TaskRowCache:
-    """Rows of tasks from earlier snapshots, reused while a task and its age text are the same.
+    """Rows of tasks from earlier snapshots, kept while a task is the same object and its age
+    text still holds.
 
-    Between two polls most tasks do not change. When the poll lists the same tasks in the same
-    order, which is usual, only those whose version or age text changed are drawn again, and
-    they keep their places: a task's sort key (service, slot or node, creation, ID) never
-    changes. This runs over every task on every poll, so each pass over the tasks is a ``map``,
-    a comparison of lists or a comprehension.
+    Polls reuse the objects of tasks that did not change (``engine.client.ListDecoder``), so a
+    changed task is found by identity, in one pass in C. When the poll lists the same tasks in
+    the same order, which is usual, only the changed tasks and those whose age text ran out are
+    drawn again, and they keep their places: a task's sort key (service, slot or node, creation,
+    ID) never changes. What is kept per task is kept in flat lists, in the poll's order.
     """
 
     def __init__(self) -> None:
-        self._ids: list[str] = []
-        self._versions: list[int] = []
-        self._whens: list[str] = []
-        self._entries: list[_TaskEntry] = []  # one per task, in the order of ``_ids``
-        self._names: dict[str, str] = {}
-        self._order: list[int] = []  # indices of ``_entries``, in the order shown
-        self._place: list[int] = []  # where each of ``_entries`` is shown
-        self._rows: list[Row] = []
+        self._now = 0.0
+        self._names: dict[str, str | None] = {}  # service and node names by ID, for renames
+        self._tasks: list[Task] = []
+        self._stamps: list[float | None] = []  # status timestamps, as Unix times
+        self._until: list[float] = []  # until when each row's age text holds
+        self._keys: list[str] = []  # sort keys
+        self._made: list[Row] = []
+        self._place: list[int] = []  # where each task's row is shown
+        self._rows: list[Row] = []  # in the order shown
 
     def rows(self, snapshot: Snapshot, tasks: list[Task]) -> list[Row]:
         """Rows of ``tasks``: each slot's tasks together, newest first."""
-        names = {
-            sid: sanitize_field(snapshot.service_name(sid)) for sid in set(map(_service_id, tasks))
-        }
-        ids = list(map(_task_id, tasks))
-        versions = list(map(_version, tasks))
-        stamps = list(map(_stamp, tasks))
-        ages = {stamp: age(stamp, snapshot.now) for stamp in set(stamps)}
-        whens = list(map(ages.__getitem__, stamps))
-        aligned = ids == self._ids and names == self._names
-        if aligned and versions == self._versions and whens == self._whens:
-            return self._rows
-        if aligned:  # only where a version or an age text differs; compared in C
-            indices = range(len(ids))
-            stale = sorted(
-                {
-                    *compress(indices, map(ne, versions, self._versions)),
-                    *compress(indices, map(ne, whens, self._whens)),
-                }
-            )
-            entries: list[_TaskEntry | None] = list(self._entries)
+        names = {service.id: service.spec.name for service in snapshot.services}
+        names.update((node.id, node.hostname) for node in snapshot.nodes)
+        renamed = (
+            {
+                key
+                for key in names.keys() | self._names.keys()
+                if names.get(key) != self._names.get(key)
+            }
+            if names != self._names
+            else set()
+        )
+        now, before = snapshot.now, self._tasks
+        if len(tasks) == len(before) and not renamed and now >= self._now:
+            indices = range(len(tasks))
+            changed = list(compress(indices, map(is_not, tasks, before)))
+            if all(tasks[index].id == before[index].id for index in changed):
+                aged = compress(indices, map(le, self._until, repeat(now)))
+                self._redraw(snapshot, tasks, changed, aged, before)
+            else:
+                self._rebuild(snapshot, tasks, renamed)
         else:
-            known = dict(zip(self._ids, self._entries, strict=True)) if names == self._names else {}
-            entries = [
-                entry if entry is not None and entry[0] == version and entry[1] == when else None
-                for entry, version, when in zip(map(known.get, ids), versions, whens, strict=True)
-            ]
-            stale = [index for index, entry in enumerate(entries) if entry is None]
-        for index in stale:
-            task, when = tasks[index], whens[index]
-            name = names[task.service_id]
-            host = sanitize_field(snapshot.hostname(task.node_id)) if task.node_id else ""
-            order = self._entries[index][2] if aligned else _order(name, task)
-            entries[index] = (task.version.index, when, order, _task_row(task, name, host, when))
-        done = cast(list[_TaskEntry], entries)
-        if not aligned:
-            self._order = sorted(range(len(done)), key=list(map(_sort_key, done)).__getitem__)
-            self._place = [0] * len(done)
-            for place, index in enumerate(self._order):
-                self._place[index] = place
-            self._rows = list(map(list(map(_row, done)).__getitem__, self._order))
-        else:  # the same order: only the changed rows are put in their places
-            self._rows = list(self._rows)
-            for index in stale:
-                self._rows[self._place[index]] = done[index][3]
-        self._ids, self._versions, self._whens = ids, versions, whens
-        self._entries, self._names = done, names
+            self._rebuild(snapshot, tasks, renamed)
+        self._now, self._names, self._tasks = now, names, tasks
         return self._rows
 
+    def _redraw(
+        self,
+        snapshot: Snapshot,
+        tasks: list[Task],
+        changed: list[int],
+        aged: Iterable[int],
+        before: list[Task],
+    ) -> None:
+        """The same tasks as last time: rows of changed tasks and of those whose age text ran
+        out are drawn again, each put back in its place, with the name and node cells it had
+        when the task stayed on its node."""
+        stale = {*changed, *aged}
+        if not stale:
+            return
+        for index in changed:
+            self._stamps[index] = _moment(tasks[index].status.timestamp)
+        shown, place, made = list(self._rows), self._place, self._made
+        for index in stale:
+            task = tasks[index]
+            named = made[index].cells[:2] if task.node_id == before[index].node_id else None
+            row, self._until[index] = _task_row(task, self._stamps[index], snapshot, named)
+            made[index] = shown[place[index]] = row
+        self._rows = shown
 
-# version, age text, sort key, row
-_TaskEntry = tuple[int, str, str, Row]
-_sort_key = itemgetter(2)
-_row = itemgetter(3)
-_service_id = attrgetter("service_id")
-_stamp = attrgetter("status.timestamp")
-_task_id = attrgetter("id")
-_version = attrgetter("version.index")
+    def _rebuild(self, snapshot: Snapshot, tasks: list[Task], renamed: set[str]) -> None:
+        """Tasks came, went or moved: rows of unchanged tasks whose age text holds are kept,
+        the others made, and all sorted."""
+        now = snapshot.now
+        known = {task.id: index for index, task in enumerate(self._tasks)}
+        if now < self._now:  # the clock went back: every age text is recomputed
+            known = {}
+        stamps: list[float | None] = []
+        until: list[float] = []
+        keys: list[str] = []
+        made: list[Row] = []
+        for task in tasks:
+            index = known.get(task.id)
+            if (
+                index is not None
+                and self._tasks[index] is task
+                and self._until[index] > now
+                and task.service_id not in renamed
+                and task.node_id not in renamed
+            ):
+                stamps.append(self._stamps[index])
+                until.append(self._until[index])
+                keys.append(self._keys[index])
+                made.append(self._made[index])
+                continue
+            stamp = _moment(task.status.timestamp)
+            row, holds = _task_row(task, stamp, snapshot)
+            stamps.append(stamp)
+            until.append(holds)
+            keys.append(_order(task, snapshot))
+            made.append(row)
+        order = sorted(range(len(tasks)), key=keys.__getitem__)
+        place = [0] * len(order)
+        for shown, index in enumerate(order):
+            place[index] = shown
+        self._stamps, self._until, self._keys, self._made = stamps, until, keys, made
+        self._place, self._rows = place, list(map(made.__getitem__, order))
 
 
-def _order(service: str, task: Task) -> str:
+def _moment(timestamp: str | None) -> float | None:
+    if not timestamp:
+        return None
+    try:
+        return parse_timestamp(timestamp)
+    except ValueError:
+        return None
+
+
+def _order(task: Task, snapshot: Snapshot) -> str:
     """Sorts by service, slot (or node for global tasks), newest first (by creation, which
     never changes), then by ID; one string compares faster than a tuple, and sanitized names
     hold no NUL."""
+    service = sanitize_field(snapshot.service_name(task.service_id))
     place = "" if task.slot else task.node_id or ""
     created = parse_timestamp(task.created_at) if task.created_at else 0.0
     return f"{service}\0{task.slot:09d}\0{place}\0{10**13 - round(created * 1000):014d}\0{task.id}"
 
 
-def _task_row(task: Task, service: str, host: str, when: str) -> Row:
+def _task_row(
+    task: Task, stamp: float | None, snapshot: Snapshot, named: tuple[str, ...] | None = None
+) -> tuple[Row, float]:
+    """The task's row as of ``snapshot.now``, and until when its age text holds. ``named``: its
+    name and node cells, when they are known to be the same as before."""
+    when, until = age_until(stamp, snapshot.now) if stamp is not None else ("", math.inf)
+    if named is None:
+        host = sanitize_field(snapshot.hostname(task.node_id)) if task.node_id else ""
+        named = (task_name(task, snapshot), host)
     status = task.status
     state, desired = status.state.rank, task.desired_state.rank
     if state in _FAILED:
@@ -301,11 +349,10 @@ def _task_row(task: Task, service: str, host: str, when: str) -> Row:
         row_state = "ok"
     container = status.container_status
     exit_code = container.exit_code if container is not None else None
-    return Row(
+    row = Row(
         task.id,
         (
-            naming.task_name(service, task, short=True),
-            host if task.node_id else "",
+            *named,
             _LABELS[desired],
             f"{_LABELS[state]} {when}" if when else _LABELS[state],
             sanitize_field(status.err, 80) if status.err else "",
@@ -313,6 +360,7 @@ def _task_row(task: Task, service: str, host: str, when: str) -> Row:
         ),
         row_state,
     )
+    return row, until
 
 
 # By a state's rank (a plain int): what the tasks table shows, and which states are failures.

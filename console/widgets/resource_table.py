@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from itertools import compress
+from collections.abc import Iterator
+from itertools import chain, compress
 from operator import attrgetter, is_not
 from typing import ClassVar
 
@@ -37,7 +38,7 @@ STATE_VARIABLES = {
     "busy": "state-busy",
 }
 GAP = 2  # blank cells between columns
-_widths = attrgetter("widths")
+_cells = attrgetter("cells")
 _key = attrgetter("key")
 
 
@@ -114,21 +115,18 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def _count_widths(self, rows: list[Row]) -> None:
         """Keeps, per column, how many rows have each width. When the new rows stand where the
-        old ones did, only the rows that are not the very same objects are counted again."""
+        old ones did, only the rows that are not the very same objects are counted again. The
+        cells are measured in one pass in C."""
         if len(rows) == len(self._rows):
             changed = list(compress(range(len(rows)), map(is_not, rows, self._rows)))
-            gone, come = [self._rows[i] for i in changed], [rows[i] for i in changed]
+            gone, come = map(self._rows.__getitem__, changed), map(rows.__getitem__, changed)
         else:
             self._width_counts = [Counter() for _ in self._columns]
-            gone, come = [], rows
-        for counts, old, new in zip(
-            self._width_counts,
-            zip(*map(_widths, gone), strict=True) if gone else [()] * len(self._columns),
-            zip(*map(_widths, come), strict=True) if come else [()] * len(self._columns),
-            strict=True,
-        ):
-            counts.subtract(old)
-            counts.update(new)
+            gone, come = iter(()), iter(rows)
+        old, new, step = _widths(gone), _widths(come), len(self._columns)
+        for column, counts in enumerate(self._width_counts):
+            counts.subtract(Counter(old[column::step]))  # one step per distinct width
+            counts.update(new[column::step])
             for width in [width for width, count in counts.items() if count <= 0]:
                 del counts[width]
 
@@ -191,6 +189,12 @@ class ResourceTable(ScrollView, can_focus=True):
             _fit(cell, width) + " " * GAP for cell, width in zip(cells, self._widths, strict=True)
         )
         return Strip([Segment(text, style)], cell_len(text))
+
+
+def _widths(rows: Iterator[Row]) -> list[int]:
+    """The terminal cells of each cell of ``rows``, row after row."""
+    cells = list(chain.from_iterable(map(_cells, rows)))
+    return list(map(len if "".join(cells).isascii() else cell_len, cells))
 
 
 def _fit(text: str, width: int) -> str:

@@ -98,16 +98,34 @@ def test_task_rows_group_slots_newest_first_and_reuse_what_did_not_change() -> N
     first = cache.rows(snapshot, tasks)
     assert [row.key for row in first] == ["a-new", "a-old", "b"]
 
-    again = cache.rows(dataclasses.replace(snapshot, now=1767232801.0), list(tasks))  # same ages
+    later = dataclasses.replace(snapshot, now=1767232801.0)
+    again = cache.rows(later, list(tasks))  # the same task objects, the same age texts
     assert again == first and all(x is y for x, y in zip(again, first, strict=True))
 
-    failed = replace(tasks[0], status=TaskStatus(state=TaskState.FAILED, err="boom"),
-                     version=Version(index=2))  # fmt: skip
-    changed = cache.rows(snapshot, [failed, tasks[1], tasks[2]])
+    failed = replace(tasks[0], status=TaskStatus(state=TaskState.FAILED, err="boom",
+                     timestamp="2026-01-01T00:00:00Z"), version=Version(index=2))  # fmt: skip
+    changed = cache.rows(later, [failed, tasks[1], tasks[2]])
     assert [row.key for row in changed] == ["a-new", "a-old", "b"]
     assert changed[0] is first[0] and changed[1] is first[1]
     assert changed[2] is not first[2] and changed[2].state == "bad" and "boom" in changed[2].cells
 
     added = made("c", 3, "2026-01-01T00:00:04Z")
-    grown = cache.rows(snapshot, [added, failed, tasks[1], tasks[2]])
+    grown = cache.rows(later, [added, failed, tasks[1], tasks[2]])
     assert [row.key for row in grown] == ["a-new", "a-old", "b", "c"]
+    assert grown[0] is first[0] and grown[2] is changed[2]
+
+    # Two hours after the timestamps' moment the age texts say "2 hours ago" until 2.5 hours.
+    assert first[0].cells[3] == "Running 2 hours ago"
+    aged = cache.rows(
+        dataclasses.replace(snapshot, now=1767232800.0 + 1800), [added, failed, *tasks[1:]]
+    )
+    assert [row.cells[3] for row in aged] == ["Running 3 hours ago", "Shutdown 3 hours ago",
+                                              "Failed 3 hours ago", "Running 3 hours ago"]  # fmt: skip
+
+    renamed = replace(service(), spec=replace(service().spec, name="api"))
+    moved = dataclasses.replace(snapshot, services=(renamed,), now=1767232800.0 + 1800)
+    assert [row.cells[0] for row in cache.rows(moved, [added, failed, *tasks[1:]])] == [
+        "api.1", "api.1", "api.2", "api.3"]  # fmt: skip
+
+    back = cache.rows(snapshot, [added, failed, *tasks[1:]])  # a clock that went back
+    assert back[0].cells[3] == "Running 2 hours ago"
