@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -96,6 +97,9 @@ async def _console(args: argparse.Namespace, target: Target) -> None:
             app = SwarmdeckApp(
                 client, target.label, read_only=args.read_only, theme=args.theme, usage=usage
             )
+            # What is loaded by now (modules, classes: most of the objects there are) lives as
+            # long as the console; kept out of collections, a full one no longer stalls a frame.
+            gc.freeze()
             await app.run_async()
         finally:
             await usage.close()

@@ -30,14 +30,15 @@ class Feed:
         self._poke.set()
 
     async def snapshot(self, now: float | None = None) -> Snapshot:
-        """The cluster as it is now; ``now`` stands for the time (a fake clock's, in demos)."""
+        """The cluster as it is now, its lookups built (in a worker thread, as the answers were
+        decoded); ``now`` stands for the time (a fake clock's, in demos)."""
         nodes, services, tasks, usage = await asyncio.gather(
             self.client.nodes(),
             self.client.services(),
             self.client.tasks(),
             self.usage.read(),
         )
-        return Snapshot(
+        snapshot = Snapshot(
             nodes=tuple(nodes),
             services=tuple(services),
             tasks=tuple(tasks),
@@ -45,6 +46,7 @@ class Feed:
             usage=usage.by_task,
             usage_note=usage.note,
         )
+        return await asyncio.to_thread(snapshot.index)
 
     async def wait(self) -> None:
         """Until the next poll is due: the interval, or sooner after an event."""

@@ -62,6 +62,13 @@ class Snapshot:
             if t.status.state == TaskState.RUNNING and t.desired_state == TaskState.RUNNING
         )
 
+    def index(self) -> Snapshot:
+        """Builds the lookups every view uses now, so that a feed can build them off the UI's
+        event loop, before it hands the snapshot over; returns the snapshot."""
+        for name in _INDEXES:
+            getattr(self, name)
+        return self
+
     def hostname(self, node_id: str) -> str:
         node = self.node_by_id.get(node_id)
         if node is None:
@@ -71,3 +78,6 @@ class Snapshot:
     def service_name(self, service_id: str) -> str:
         service = self.service_by_id.get(service_id)
         return (service.spec.name if service else None) or service_id[:12]
+
+
+_INDEXES = [name for name, value in vars(Snapshot).items() if isinstance(value, cached_property)]
