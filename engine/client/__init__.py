@@ -4,7 +4,7 @@ Owns: talking HTTP to whatever serves the Engine API (our engine or a real Docke
 manager) and turning answers into engine.api values. Does not own: any swarm logic.
 """
 
-from engine.client.client import ClientError, EngineClient, LogEntry
+from engine.client.client import ClientError, EngineClient, ListDecoder, LogEntry
 from engine.client.ssh import ssh_bridge
 from engine.client.target import Target, TargetError, resolve_target
 from engine.client.usage import Usage, UsageReader, parse_usage, read_engine_files
@@ -12,6 +12,7 @@ from engine.client.usage import Usage, UsageReader, parse_usage, read_engine_fil
 __all__ = [
     "ClientError",
     "EngineClient",
+    "ListDecoder",
     "LogEntry",
     "Target",
     "TargetError",
