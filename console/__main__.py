@@ -64,46 +64,49 @@ def _parser() -> argparse.ArgumentParser:
 
 
 @contextlib.asynccontextmanager
-async def connect(target: Target, nodes: int = 3, seed: int | None = None) -> AsyncIterator[str]:
-    """The URL to reach ``target``; for the embedded cluster, serves one on a private socket."""
-    if target.url is not None and target.url.startswith("ssh://"):
-        async with ssh_bridge(target.url) as url:
-            yield url
-        return
-    if not target.embedded:
-        assert target.url is not None
-        yield target.url
-        return
+async def embedded_cluster(socket: Path, nodes: int, seed: int | None) -> AsyncIterator[None]:
+    """Serves the embedded demo cluster on ``socket`` while the block runs."""
     from engine.cli import served
     from engine.demo import DEMO_SERVICES
     from engine.embedded import EmbeddedCluster
 
-    with tempfile.TemporaryDirectory(prefix="swarmdeck-") as workdir:
-        cluster = EmbeddedCluster(nodes=nodes, seed=seed)
-        socket = Path(workdir) / "engine.sock"
-        async with served(cluster, socket):
-            for spec in DEMO_SERVICES:
-                cluster.control.create_service(spec)
-            yield f"unix://{socket}"
+    cluster = EmbeddedCluster(nodes=nodes, seed=seed)
+    async with served(cluster, socket):
+        for spec in DEMO_SERVICES:
+            cluster.control.create_service(spec)
+        yield
 
 
 async def _console(args: argparse.Namespace, target: Target) -> None:
     from console.app import SwarmdeckApp
 
-    async with connect(target, args.nodes, args.seed) as url:
+    async with contextlib.AsyncExitStack() as stack:
+        serving = None
+        if target.embedded:  # started by the console once its first frame is on screen
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="swarmdeck-"))
+            socket = Path(workdir) / "engine.sock"
+            url, serving = f"unix://{socket}", embedded_cluster(socket, args.nodes, args.seed)
+        elif target.url is not None and target.url.startswith("ssh://"):
+            url = await stack.enter_async_context(ssh_bridge(target.url))
+        else:
+            assert target.url is not None
+            url = target.url
         client = EngineClient(url, target.tls)
         usage = UsageReader(client, args.engines, args.metrics_url)
-        try:
-            app = SwarmdeckApp(
-                client, target.label, read_only=args.read_only, theme=args.theme, usage=usage
-            )
-            # What is loaded by now (modules, classes: most of the objects there are) lives as
-            # long as the console; kept out of collections, a full one no longer stalls a frame.
-            gc.freeze()
-            await app.run_async()
-        finally:
-            await usage.close()
-            await client.close()
+        stack.push_async_callback(client.close)
+        stack.push_async_callback(usage.close)
+        app = SwarmdeckApp(
+            client,
+            target.label,
+            read_only=args.read_only,
+            theme=args.theme,
+            usage=usage,
+            serving=serving,
+        )
+        # What is loaded by now (modules, classes: most of the objects there are) lives as
+        # long as the console; kept out of collections, a full one no longer stalls a frame.
+        gc.freeze()
+        await app.run_async()
 
 
 def node_engines(named: list[str], path: str | None) -> dict[str, EngineClient]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -74,7 +76,10 @@ class SwarmdeckApp(App[None]):
         theme: str | None = None,
         live: bool = True,
         usage: UsageReader | None = None,
+        serving: AbstractAsyncContextManager[object] | None = None,
     ) -> None:
+        """``serving``: what makes ``client``'s endpoint answer (the embedded cluster), entered
+        once the first frame is drawn and left when the console ends."""
         super().__init__()
         self.client = client
         self.feed = Feed(client, usage)
@@ -84,6 +89,9 @@ class SwarmdeckApp(App[None]):
         self.history = UsageHistory(HISTORY)
         self.connection_error: str | None = None
         self.live = live  # False: nothing is fetched; snapshots come from apply_snapshot
+        self._serving = serving
+        self._served = contextlib.AsyncExitStack()
+        self.starting = serving is not None  # the endpoint is still being started
         for loaded in load_themes():
             self.register_theme(loaded)
         self.theme = theme or self._remembered_theme() or DEFAULT_THEME
@@ -105,12 +113,30 @@ class SwarmdeckApp(App[None]):
     async def on_unmount(self) -> None:
         await self.feed.usage.close()
         await self.client.close()
+        await self._served.aclose()
 
     def on_mount(self) -> None:
         self.push_screen(OverviewScreen())
-        if self.live:
-            self.poll_loop()
-            self.follow_events()
+        if self._serving is not None:
+            self.call_after_refresh(self.serve)
+        elif self.live:
+            self.follow()
+
+    def follow(self) -> None:
+        self.poll_loop()
+        self.follow_events()
+
+    @work(exclusive=True, group="serve")
+    async def serve(self) -> None:
+        """Starts the endpoint, then follows it; it stops when the console ends."""
+        assert self._serving is not None
+        try:
+            await self._served.enter_async_context(self._serving)
+        except OSError as error:
+            self.post_message(ConnectionChanged(f"the cluster did not start: {error}"))
+            return
+        self.starting = False
+        self.follow()
 
     # The feed.
 

@@ -59,12 +59,14 @@ class ClusterScreen(Screen[None]):
 
     def show(self, snapshot: Snapshot) -> None:
         self.render_snapshot(snapshot)
-        running = snapshot.running
-        header = (
-            f"swarmdeck · {self.deck.target_label} · {self.title or self.VIEW} · "
-            f"{len(snapshot.nodes)} nodes · {len(snapshot.services)} services · "
-            f"{running} tasks running"
-        )
+        header = f"swarmdeck · {self.deck.target_label} · {self.title or self.VIEW} · "
+        if self.deck.starting:
+            header += "starting…"
+        else:
+            header += (
+                f"{len(snapshot.nodes)} nodes · {len(snapshot.services)} services · "
+                f"{snapshot.running} tasks running"
+            )
         if self.deck.read_only:
             header += " · read-only"
         self.query_one("#header", Static).update(header)

@@ -8,18 +8,18 @@ import json
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import aiodocker
-import aiohttp
 import msgspec
-from aiodocker.exceptions import DockerError
 
 from engine.api.codec import from_builtins, to_builtins
 from engine.api.durations import parse_timestamp
 from engine.api.logs import split_frame
 from engine.api.objects import Cluster, Node, Service, Task
 from engine.api.specs import NodeSpec, ServiceSpec
+
+if TYPE_CHECKING:
+    import aiodocker
 
 __all__ = ["ClientError", "EngineClient", "ListDecoder", "LogEntry"]
 
@@ -87,6 +87,10 @@ class EngineClient:
         self._tasks = ListDecoder(Task)
 
     async def _api(self) -> aiodocker.Docker:
+        # aiodocker and aiohttp take a good part of a second to load: not before the first call,
+        # so that the console draws its first frame without waiting for them.
+        import aiodocker
+
         if self._docker is None:
             self._docker = aiodocker.Docker(
                 url=self._url, ssl_context=self._tls, api_version=API_VERSION
@@ -99,15 +103,19 @@ class EngineClient:
             self._docker = None
 
     @contextlib.contextmanager
-    def _asking(self) -> Iterator[None]:
-        """Turns what an API call can raise into ClientError."""
+    def _asking(self, failed: str = "cannot reach {url}: {error}") -> Iterator[None]:
+        """Turns what an API call can raise into ClientError: the endpoint's error answer, or
+        ``failed`` when it could not be asked."""
+        import aiohttp
+        from aiodocker.exceptions import DockerError
+
         try:
             yield
         except DockerError as error:
             message = error.message if isinstance(error.message, str) else str(error.message)
             raise ClientError(message, error.status) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            raise ClientError(f"cannot reach {self.url}: {error}") from None
+            raise ClientError(failed.format(url=self.url, error=error)) from None
 
     async def _json(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
         docker = await self._api()
@@ -130,9 +138,10 @@ class EngineClient:
     async def ping(self) -> bool:
         docker = await self._api()
         try:
-            async with docker._query("_ping", versioned_api=False) as response:
-                return response.status == 200
-        except (DockerError, aiohttp.ClientError, OSError, TimeoutError):
+            with self._asking():
+                async with docker._query("_ping", versioned_api=False) as response:
+                    return response.status == 200
+        except ClientError:
             return False
 
     async def info(self) -> dict[str, Any]:
@@ -155,9 +164,10 @@ class EngineClient:
         """Prometheus text from ``/metrics`` where the endpoint serves it (our engine does)."""
         docker = await self._api()
         try:
-            async with docker._query("metrics", versioned_api=False) as response:
-                return await response.text() if response.status == 200 else None
-        except (DockerError, aiohttp.ClientError, OSError, TimeoutError):
+            with self._asking():
+                async with docker._query("metrics", versioned_api=False) as response:
+                    return await response.text() if response.status == 200 else None
+        except ClientError:
             return None
 
     async def containers(self, label: str | None = None) -> list[dict[str, Any]]:
@@ -256,7 +266,7 @@ class EngineClient:
         if since is not None:
             params["since"] = f"{since:.9f}"
         docker = await self._api()
-        try:
+        with self._asking():
             async with docker._query(
                 f"{kind}/{object_id}/logs", params=params, timeout=None
             ) as response:
@@ -269,10 +279,6 @@ class EngineClient:
                         if entry is None:
                             break
                         yield entry
-        except DockerError as error:
-            raise ClientError(str(error.message), error.status) from None
-        except (aiohttp.ClientError, OSError) as error:
-            raise ClientError(f"cannot reach {self.url}: {error}") from None
 
     async def events(
         self, since: float | None = None, until: float | None = None
@@ -284,15 +290,16 @@ class EngineClient:
         if until is not None:
             params["until"] = f"{until:.9f}"
         docker = await self._api()
-        try:
+        ended = "event stream from {url} ended: {error}"
+        with self._asking(ended):
             async with docker._query("events", params=params, timeout=None) as response:
                 async for line in response.content:
                     if line.strip():
-                        yield json.loads(line)
-        except DockerError as error:
-            raise ClientError(str(error.message), error.status) from None
-        except (aiohttp.ClientError, OSError, ValueError) as error:
-            raise ClientError(f"event stream from {self.url} ended: {error}") from None
+                        try:
+                            event = json.loads(line)
+                        except ValueError as error:
+                            raise ClientError(ended.format(url=self.url, error=error)) from None
+                        yield event
 
 
 def _next_entry(buffer: bytes, muxed: bool) -> tuple[LogEntry | None, bytes, bool]:

@@ -13,11 +13,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from engine.api.usage import container_usage
 from engine.client.client import ClientError, EngineClient
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["TASK_LABEL", "Usage", "UsageReader", "parse_usage", "read_engine_files"]
 
@@ -101,6 +103,8 @@ class UsageReader:
         return Usage(note=NO_SOURCE)
 
     async def _from_prometheus(self, url: str) -> Usage:
+        import aiohttp  # loaded when first needed, as by EngineClient
+
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         try:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from textual.widgets import Static
@@ -94,3 +97,41 @@ async def test_a_lost_connection_shows_a_banner_and_reconnects(tmp_path: Path) -
         # The engine went away again.
         await wait_for(pilot, lambda: app.connection_error is not None)
         assert not banner.has_class("-hidden")
+
+
+async def test_the_embedded_cluster_starts_after_the_first_frame_and_stops_with_the_console(
+    tmp_path: Path,
+) -> None:
+    """The first frame says the cluster is starting; the cluster's nodes follow once it
+    answers; quitting stops it. A cluster that cannot start leaves a banner, not a traceback."""
+    socket = tmp_path / "engine.sock"
+    release = asyncio.Event()
+    stopped = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def cluster() -> AsyncIterator[None]:
+        await release.wait()
+        async with served(EmbeddedCluster(seed=4), socket):
+            yield
+        stopped.set()
+
+    app = SwarmdeckApp(EngineClient(f"unix://{socket}"), "embedded", serving=cluster())
+    async with app.run_test(size=(120, 36)) as pilot:
+        header = app.screen.query_one("#header", Static)
+        await wait_for(pilot, lambda: "starting…" in str(header.render()))
+        assert app.connection_error is None  # nothing was asked of it before it started
+        release.set()
+        await wait_for(pilot, lambda: "3 nodes" in str(header.render()))
+        assert not stopped.is_set()
+    assert stopped.is_set() and not socket.exists()
+
+    @contextlib.asynccontextmanager
+    async def failing() -> AsyncIterator[None]:
+        raise OSError(98, "Address already in use")
+        yield
+
+    app = SwarmdeckApp(EngineClient(f"unix://{socket}"), "embedded", serving=failing())
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.connection_error is not None)
+        banner = str(app.screen.query_one("#banner", Static).render())
+        assert "the cluster did not start" in banner and "Address already in use" in banner

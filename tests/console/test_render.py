@@ -116,16 +116,15 @@ def test_task_rows_group_slots_newest_first_and_reuse_what_did_not_change() -> N
 
     # Two hours after the timestamps' moment the age texts say "2 hours ago" until 2.5 hours.
     assert first[0].cells[3] == "Running 2 hours ago"
-    aged = cache.rows(
-        dataclasses.replace(snapshot, now=1767232800.0 + 1800), [added, failed, *tasks[1:]]
-    )
-    assert [row.cells[3] for row in aged] == ["Running 3 hours ago", "Shutdown 3 hours ago",
-                                              "Failed 3 hours ago", "Running 3 hours ago"]  # fmt: skip
+    every = [added, failed, *tasks[1:]]
+    aged = cache.rows(dataclasses.replace(snapshot, now=1767232800.0 + 1800), every)
+    ages = [row.cells[3].split(" ", 1)[1] for row in aged]
+    assert ages == ["3 hours ago"] * 4
 
     renamed = replace(service(), spec=replace(service().spec, name="api"))
     moved = dataclasses.replace(snapshot, services=(renamed,), now=1767232800.0 + 1800)
-    assert [row.cells[0] for row in cache.rows(moved, [added, failed, *tasks[1:]])] == [
-        "api.1", "api.1", "api.2", "api.3"]  # fmt: skip
+    names = [row.cells[0] for row in cache.rows(moved, every)]
+    assert names == ["api.1", "api.1", "api.2", "api.3"]
 
-    back = cache.rows(snapshot, [added, failed, *tasks[1:]])  # a clock that went back
+    back = cache.rows(snapshot, every)  # a clock that went back
     assert back[0].cells[3] == "Running 2 hours ago"
