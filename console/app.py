@@ -18,7 +18,7 @@ from console.feed import Feed
 from console.messages import ConnectionChanged, SnapshotReady
 from console.model import Snapshot
 from console.render.metrics import UsageHistory
-from console.screens.base import ClusterScreen
+from console.screens.base import ClusterScreen, typing_binding, typing_into_input
 from console.screens.command import CommandLine, resolve_view
 from console.screens.describe import DescribeScreen
 from console.screens.events import EventsScreen
@@ -46,10 +46,13 @@ def config_path() -> Path:
 class SwarmdeckApp(App[None]):
     TITLE = "swarmdeck"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("colon", "command_line", ":view"),
+        typing_binding("colon", "command_line", ":view"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
+    TYPING = frozenset(
+        {"command_line", "filter", "scale", "image", "update_config", "create", "labels"}
+    )
     MUTATING = frozenset(
         {
             "drain",
@@ -219,6 +222,9 @@ class SwarmdeckApp(App[None]):
         else:
             name = obj.id[:12]
         self.push_screen(DescribeScreen(obj, name))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in self.TYPING and typing_into_input(self))
 
     def action_command_line(self) -> None:
         def chosen(text: str | None) -> None:

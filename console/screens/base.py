@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
@@ -18,7 +19,22 @@ from console.widgets.resource_table import ResourceTable
 if TYPE_CHECKING:
     from console.app import SwarmdeckApp
 
-__all__ = ["ClusterScreen", "ResourceScreen"]
+__all__ = ["ClusterScreen", "ResourceScreen", "typing_binding"]
+
+
+def typing_binding(key: str, action: str, description: str) -> Binding:
+    """A key that opens something to type into (a filter, a form, the command line).
+
+    It is a priority binding, handled as soon as the key arrives, so the keys typed right after
+    it go into what it opened rather than to the view (``/web`` and enter, in one go, while the
+    console is busy). While an input has focus the key is refused, and typed there instead.
+    """
+    return Binding(key, action, description, priority=True)
+
+
+def typing_into_input(node: DOMNode) -> bool:
+    """Whether keys now go into an input: a priority binding must then let them through."""
+    return isinstance(node.app.focused, Input)
 
 
 class ClusterScreen(Screen[None]):
@@ -89,6 +105,9 @@ class ClusterScreen(Screen[None]):
 
         self.app.push_screen(ConfirmDialog(title, details), answer)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in self.deck.TYPING and typing_into_input(self))
+
     def action_back(self) -> None:
         """Back to the view this one was opened from; a view reached by ``:`` stays."""
         stack = self.app.screen_stack
@@ -101,7 +120,7 @@ class ResourceScreen(ClusterScreen):
 
     COLUMNS: tuple[str, ...] = ()
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter"),
+        typing_binding("slash", "filter", "Filter"),
         Binding("escape", "back", "Back", show=False),
     ]
 
@@ -129,7 +148,7 @@ class ResourceScreen(ClusterScreen):
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
         field.remove_class("-hidden")
-        field.focus()
+        self.set_focus(field)  # at once: the keys typed after ``/`` are already on their way
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
@@ -152,4 +171,6 @@ class ResourceScreen(ClusterScreen):
         super().action_back()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not super().check_action(action, parameters):
+            return False
         return not (self.deck.read_only and action in self.deck.MUTATING)

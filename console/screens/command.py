@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import ModalScreen
 from textual.widgets import Input
+
+from console.screens.dialogs import TypingDialog
 
 __all__ = ["VIEWS", "CommandLine", "resolve_view"]
 
@@ -29,7 +30,7 @@ def resolve_view(text: str) -> str | None:
     return None
 
 
-class CommandLine(ModalScreen[str | None]):
+class CommandLine(TypingDialog[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = """
     CommandLine { align: center bottom; }

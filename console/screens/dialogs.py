@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-__all__ = ["ConfirmDialog", "FormDialog"]
+__all__ = ["ConfirmDialog", "FormDialog", "TypingDialog"]
+
+Result = TypeVar("Result")
+
+
+class TypingDialog(ModalScreen[Result]):
+    """A dialog of inputs that keeps what is typed before its first input has focus.
+
+    Keys typed right after the one that opens the dialog (``:nodes`` and enter, in one go)
+    reach the dialog before its input is focused; they go into that input, as they would once
+    it has focus, instead of being lost or taken for the view's keys.
+    """
+
+    async def on_key(self, event: events.Key) -> None:
+        fields = self.query(Input)
+        if self.focused is not None or not fields:
+            return
+        field = fields.first()
+        if event.key == "enter":
+            await field.action_submit()
+        elif event.key == "backspace":
+            field.action_delete_left()
+        elif event.is_printable and event.character:
+            if field.select_on_focus:  # what focus would have selected, the first key replaces
+                field.value = ""
+                field.select_on_focus = False  # nor is what was typed selected when it comes
+            field.insert_text_at_cursor(event.character)
+        else:
+            return
+        event.stop()
+        field.focus()
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -52,7 +85,7 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-class FormDialog(ModalScreen[dict[str, str] | None]):
+class FormDialog(TypingDialog[dict[str, str] | None]):
     """A few labelled inputs; enter on the last submits, esc cancels."""
 
     DEFAULT_CSS = """

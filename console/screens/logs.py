@@ -22,7 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Input, RichLog
 
 from console.sanitize import Sanitizer
-from console.screens.base import ClusterScreen
+from console.screens.base import ClusterScreen, typing_binding
 from engine.client import ClientError, LogEntry
 from themes import theme_colour
 
@@ -41,7 +41,7 @@ class LogsScreen(ClusterScreen):
         Binding("f", "follow", "Follow/pause"),
         Binding("w", "wrap", "Wrap"),
         Binding("t", "timestamps", "Timestamps"),
-        Binding("slash", "filter", "Filter"),
+        typing_binding("slash", "filter", "Filter"),
         Binding("s", "save", "Save"),
     ]
     DEFAULT_CSS = """
@@ -175,7 +175,7 @@ class LogsScreen(ClusterScreen):
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
         field.remove_class("-hidden")
-        field.focus()
+        self.set_focus(field)  # at once: the keys typed after ``/`` are already on their way
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.needle = event.value

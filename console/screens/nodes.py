@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 
 from console.model import Snapshot
 from console.render.rows import NODE_COLUMNS, Row, node_rows, task_name
-from console.screens.base import ResourceScreen
+from console.screens.base import ResourceScreen, typing_binding
 from console.screens.dialogs import FormDialog
 from engine.api.objects import Node
 from engine.api.types import Availability, NodeRole, NodeState, TaskState
@@ -60,7 +60,7 @@ class NodesScreen(ResourceScreen):
         Binding("u", "activate", "Activate"),
         Binding("p", "promote", "Promote"),
         Binding("o", "demote", "Demote"),
-        Binding("L", "labels", "Labels"),
+        typing_binding("L", "labels", "Labels"),
     ]
 
     def rows(self, snapshot: Snapshot) -> list[Row]:

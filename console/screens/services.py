@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 
 from console.model import Snapshot
 from console.render.rows import SERVICE_COLUMNS, Row, image, replicas, service_rows
-from console.screens.base import ResourceScreen
+from console.screens.base import ResourceScreen, typing_binding
 from console.screens.dialogs import FormDialog
 from engine.api.codec import from_builtins
 from engine.api.durations import SECOND, format_duration, parse_duration
@@ -80,13 +80,13 @@ class ServicesScreen(ResourceScreen):
         Binding("enter", "tasks", "Tasks"),
         Binding("l", "logs", "Logs"),
         Binding("d", "describe", "Describe"),
-        Binding("s", "scale", "Scale"),
-        Binding("i", "image", "Image"),
-        Binding("u", "update_config", "Update"),
+        typing_binding("s", "scale", "Scale"),
+        typing_binding("i", "image", "Image"),
+        typing_binding("u", "update_config", "Update"),
         Binding("ctrl+l", "rollback", "Rollback"),
         Binding("r", "restart", "Restart"),
         Binding("ctrl+d", "remove", "Remove"),
-        Binding("c", "create", "Create"),
+        typing_binding("c", "create", "Create"),
     ]
 
     def rows(self, snapshot: Snapshot) -> list[Row]:

@@ -8,7 +8,8 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from textual.widgets import Static
+from textual import events
+from textual.widgets import Input, Static
 
 from console.app import SwarmdeckApp
 from console.screens.help import HelpScreen
@@ -16,8 +17,8 @@ from engine.cli import served
 from engine.client import EngineClient
 from engine.embedded import EmbeddedCluster
 from tests.conftest import make_spec
-from tests.console.conftest import Served, wait_for
-from tests.console.test_actions import open_view
+from tests.console.conftest import Served, wait_api, wait_for
+from tests.console.test_actions import open_view, service
 
 
 async def test_colon_jumps_to_every_view(engine: Served) -> None:
@@ -135,3 +136,44 @@ async def test_the_embedded_cluster_starts_after_the_first_frame_and_stops_with_
         await wait_for(pilot, lambda: app.connection_error is not None)
         banner = str(app.screen.query_one("#banner", Static).render())
         assert "the cluster did not start" in banner and "Address already in use" in banner
+
+
+def burst(app: SwarmdeckApp, *keys: str) -> None:
+    """Sends ``keys`` in one go, as a terminal delivers keys typed while the console is busy:
+    all of them arrive before the first one is handled."""
+    for key in keys:
+        event = events.Key(key, {"colon": ":", "slash": "/", "enter": "\r"}.get(key, key))
+        event.set_sender(app)
+        assert app._driver is not None
+        app._driver.send_message(event)
+
+
+async def test_keys_typed_in_one_go_after_colon_slash_or_a_form_key_go_where_they_belong(
+    engine: Served,
+) -> None:
+    """``:nodes``+enter, ``/web``+enter and ``s``, ``5``+enter (scale) typed faster than the console
+    handles them land in the command line, the filter and the form; and ``:``, ``/`` and ``s``
+    typed into an input are text there, not keys of the view."""
+    app = engine.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.snapshot.services and app.snapshot.nodes)
+        burst(app, "colon", *"nodes", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "nodes")
+
+        burst(app, "colon", *"svc", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "services")
+        burst(app, "slash", *"we:s/", "enter")
+        field = app.screen.query_one("#filter", Input)
+        await wait_for(pilot, lambda: field.value == "we:s/" and not field.has_focus)
+        assert app.screen.table.row_count == 0  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen.table.row_count == 1)  # type: ignore[attr-defined]
+
+        burst(app, "s", "5", "enter")
+
+        async def scaled() -> bool:
+            found = await service(engine)
+            return found.spec.mode.replicated.replicas == 5  # type: ignore[no-any-return]
+
+        await wait_api(pilot, scaled)
+        assert getattr(app.screen, "VIEW", "") == "services"  # enter went to the form, not the view
