@@ -7,6 +7,8 @@
   (the embedded cluster starts once the first frame is drawn).
 - ``console_refresh_10k_tasks_ms``: applying a new snapshot of 1,000 nodes and 10,000 tasks (a
   tenth of them changed since the last poll) to the tasks view; median of several refreshes.
+  The same for the overview, the nodes and the services views: ``..._overview``, ``..._nodes``,
+  ``..._services``.
 - ``console_poll_decode_10k_tasks_ms``: turning that poll's API answers (JSON) into the snapshot
   and its lookups, as the feed does in its worker thread; median of the same polls.
 - ``console_log_ingest_lines_per_s``: log lines taken into the logs view while it keeps
@@ -36,7 +38,6 @@ import time
 
 from console.model import Snapshot
 from console.screens.logs import BUFFER, LogsScreen
-from console.screens.tasks import TasksScreen
 from console.screenshots import demo_app
 from engine.api.codec import encode
 from engine.api.durations import format_timestamp
@@ -203,28 +204,35 @@ class Poller:
         ).index()
 
 
-async def refresh(runs: int) -> tuple[list[float], list[float]]:
-    """Milliseconds to decode each poll's answers, and to apply each snapshot to the view."""
+async def refresh(runs: int) -> tuple[list[float], dict[str, list[float]]]:
+    """Milliseconds to decode each poll's answers, and to apply each snapshot to each view
+    (the tasks view of every task, then the overview, nodes and services)."""
     cluster, poller = BigCluster(), Poller()
     now = cluster.start
     app = demo_app()
     gc.freeze()  # as swarmdeck does once it has loaded
-    decoding, applying = [], []
+    decoding: list[float] = []
+    applying: dict[str, list[float]] = {}
     async with app.run_test(size=(120, 36)) as pilot:
         app.apply_snapshot(poller.snapshot(cluster.answers(0), now))
-        app.push_screen(TasksScreen())
-        await pilot.pause()
-        for poll in range(1, runs + 1):
+        for poll in range(1, 4 * runs + 1):
+            view = VIEWS[(poll - 1) // runs]
+            if view != getattr(app.screen, "VIEW", ""):
+                app.jump(view)
+                await pilot.pause()
             now += 2.0  # the feed's interval
             begin = time.perf_counter()
             snapshot = poller.snapshot(cluster.answers(poll), now)
             decoding.append((time.perf_counter() - begin) * 1000)
             begin = time.perf_counter()
             app.apply_snapshot(snapshot)
-            applying.append((time.perf_counter() - begin) * 1000)
+            applying.setdefault(view, []).append((time.perf_counter() - begin) * 1000)
             del snapshot  # the app holds the only reference, as after a poll
             await pilot.pause()
     return decoding, applying
+
+
+VIEWS = ("tasks", "overview", "nodes", "services")
 
 
 async def ingest(total: int = 200_000, batch: int = 5_000) -> tuple[float, bool, int]:
@@ -273,8 +281,10 @@ def main() -> None:
     decoding, applying = asyncio.run(refresh(args.runs))
     print("# console_poll_decode_10k_tasks_ms runs: " + ", ".join(f"{t:.0f}" for t in decoding))
     print(f"BENCH console_poll_decode_10k_tasks_ms {statistics.median(decoding):.0f}")
-    print("# console_refresh_10k_tasks_ms runs: " + ", ".join(f"{t:.1f}" for t in applying))
-    print(f"BENCH console_refresh_10k_tasks_ms {statistics.median(applying):.1f}")
+    for view, timings in applying.items():
+        name = "console_refresh_10k_tasks_ms" + ("" if view == "tasks" else f"_{view}")
+        print(f"# {name} runs: " + ", ".join(f"{t:.1f}" for t in timings))
+        print(f"BENCH {name} {statistics.median(timings):.1f}")
     rate, answered, kept = asyncio.run(ingest())
     print(f"# log ingest: key answered mid-flood: {answered}; lines kept {kept} (cap {BUFFER})")
     print(f"BENCH console_log_ingest_lines_per_s {rate:.0f}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import attrgetter, countOf
+from operator import attrgetter
 
 from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
@@ -50,9 +50,50 @@ class Snapshot:
         return grouped
 
     @cached_property
+    def tasks_by_state(self) -> Counter[TaskState]:
+        return Counter(map(_state, self.tasks))
+
+    @cached_property
     def running(self) -> int:
         """Tasks running now, whatever their desired state."""
-        return countOf(map(_state, self.tasks), TaskState.RUNNING)
+        return self.tasks_by_state[TaskState.RUNNING]
+
+    @cached_property
+    def reserved_by_node(self) -> dict[str, tuple[int, int]]:
+        """CPU (nano CPUs) and memory (bytes) reserved on each node by the tasks that run there
+        or are on their way to running."""
+        reserved: dict[str, tuple[int, int]] = {}
+        for task in self.tasks:
+            resources = task.spec.resources
+            reservation = resources.reservations if resources else None
+            if (
+                reservation
+                and task.desired_state <= TaskState.RUNNING
+                and task.status.state <= TaskState.RUNNING
+            ):
+                cpu, memory = reserved.get(task.node_id, (0, 0))
+                reserved[task.node_id] = (
+                    cpu + (reservation.nano_cpus or 0),
+                    memory + (reservation.memory_bytes or 0),
+                )
+        return reserved
+
+    @cached_property
+    def memory_by_node(self) -> dict[str, int]:
+        """Memory in use on each node by its tasks, where usage is known."""
+        used: dict[str, int] = defaultdict(int)
+        if self.usage:
+            for task in self.tasks:
+                sample = self.usage.get(task.id)
+                if sample is not None:
+                    used[task.node_id] += sample[1]
+        return used
+
+    @cached_property
+    def recent_failures(self) -> list[Task]:
+        """The five latest failed or rejected tasks, newest first."""
+        failed = (t for t in self.tasks if t.status.state in (TaskState.FAILED, TaskState.REJECTED))
+        return sorted(failed, key=lambda t: t.status.timestamp or "", reverse=True)[:5]
 
     @cached_property
     def running_by_node(self) -> Counter[str]:

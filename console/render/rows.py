@@ -22,6 +22,7 @@ __all__ = [
     "NODE_COLUMNS",
     "SERVICE_COLUMNS",
     "TASK_COLUMNS",
+    "NodeRowCache",
     "Row",
     "TaskRowCache",
     "node_rows",
@@ -66,50 +67,69 @@ def _manager(node: Node) -> str:
     return "manager"
 
 
-def node_rows(snapshot: Snapshot) -> list[Row]:
-    rows = []
-    for node in sorted(snapshot.nodes, key=lambda n: snapshot.hostname(n.id)):
-        description = node.description
-        resources = description.resources if description else None
-        reserved_cpu = reserved_mem = used_mem = 0
-        for task in snapshot.tasks_by_node.get(node.id, ()):
-            usage = snapshot.usage.get(task.id)
-            if usage is not None:
-                used_mem += usage[1]
-            if task.desired_state <= TaskState.RUNNING and task.status.state <= TaskState.RUNNING:
-                reservation = task.spec.resources.reservations if task.spec.resources else None
-                if reservation:
-                    reserved_cpu += reservation.nano_cpus or 0
-                    reserved_mem += reservation.memory_bytes or 0
-        total_cpu = (resources.nano_cpus or 0) if resources else 0
-        total_mem = (resources.memory_bytes or 0) if resources else 0
-        availability = node.spec.availability or Availability.ACTIVE
-        labels = ",".join(f"{k}={v}" for k, v in sorted((node.spec.labels or {}).items()))
-        state = "ok"
-        if node.status.state != NodeState.READY:
-            state = "bad"
-        elif availability != Availability.ACTIVE:
-            state = "off"
-        engine = description.engine if description else None
-        rows.append(
-            Row(
-                node.id,
-                (
-                    sanitize_field(snapshot.hostname(node.id)),
-                    _manager(node),
-                    node.status.state.value,
-                    availability.value,
-                    f"{cpus(reserved_cpu)}/{cpus(total_cpu)}",
-                    f"{size(reserved_mem)}/{size(total_mem)}",
-                    size(used_mem) if snapshot.usage else "-",
-                    str(snapshot.running_by_node[node.id]),
-                    sanitize_field(engine.engine_version if engine else ""),
-                    sanitize_field(labels, 40),
-                ),
-                state,
+class NodeRowCache:
+    """Rows of nodes by hostname, each kept while its node is the same object (polls keep the
+    objects of nodes that did not change) and its task figures are the same."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, tuple[Node, _NodeFigures, Row]] = {}
+
+    def rows(self, snapshot: Snapshot) -> list[Row]:
+        made: dict[str, tuple[Node, _NodeFigures, Row]] = {}
+        for node in snapshot.nodes:
+            figures = (
+                snapshot.reserved_by_node.get(node.id, (0, 0)),
+                snapshot.memory_by_node.get(node.id, 0) if snapshot.usage else None,
+                snapshot.running_by_node[node.id],
             )
-        )
-    return rows
+            known = self._made.get(node.id)
+            if known is not None and known[0] is node and known[1] == figures:
+                made[node.id] = known
+            else:
+                made[node.id] = (node, figures, _node_row(node, figures, snapshot))
+        self._made = made
+        ordered = sorted(snapshot.nodes, key=lambda n: snapshot.hostname(n.id))
+        return [made[node.id][2] for node in ordered]
+
+
+def node_rows(snapshot: Snapshot) -> list[Row]:
+    return NodeRowCache().rows(snapshot)
+
+
+# CPU and memory reserved, memory in use (None: not known), tasks running
+_NodeFigures = tuple[tuple[int, int], int | None, int]
+
+
+def _node_row(node: Node, figures: _NodeFigures, snapshot: Snapshot) -> Row:
+    (reserved_cpu, reserved_mem), used_mem, running = figures
+    description = node.description
+    resources = description.resources if description else None
+    total_cpu = (resources.nano_cpus or 0) if resources else 0
+    total_mem = (resources.memory_bytes or 0) if resources else 0
+    availability = node.spec.availability or Availability.ACTIVE
+    labels = ",".join(f"{k}={v}" for k, v in sorted((node.spec.labels or {}).items()))
+    state = "ok"
+    if node.status.state != NodeState.READY:
+        state = "bad"
+    elif availability != Availability.ACTIVE:
+        state = "off"
+    engine = description.engine if description else None
+    return Row(
+        node.id,
+        (
+            sanitize_field(snapshot.hostname(node.id)),
+            _manager(node),
+            node.status.state.value,
+            availability.value,
+            f"{cpus(reserved_cpu)}/{cpus(total_cpu)}",
+            f"{size(reserved_mem)}/{size(total_mem)}",
+            "-" if used_mem is None else size(used_mem),
+            str(running),
+            sanitize_field(engine.engine_version if engine else ""),
+            sanitize_field(labels, 40),
+        ),
+        state,
+    )
 
 
 def replicas(service: Service, snapshot: Snapshot) -> tuple[int, int]:

@@ -8,7 +8,7 @@ from msgspec.structs import replace
 from textual.binding import Binding, BindingType
 
 from console.model import Snapshot
-from console.render.rows import NODE_COLUMNS, Row, node_rows, task_name
+from console.render.rows import NODE_COLUMNS, NodeRowCache, Row, task_name
 from console.screens.base import ResourceScreen, typing_binding
 from console.screens.dialogs import FormDialog
 from engine.api.objects import Node
@@ -63,8 +63,12 @@ class NodesScreen(ResourceScreen):
         typing_binding("L", "labels", "Labels"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows = NodeRowCache()
+
     def rows(self, snapshot: Snapshot) -> list[Row]:
-        return node_rows(snapshot)
+        return self._rows.rows(snapshot)
 
     def _node(self) -> Node | None:
         key = self.table.selected_key

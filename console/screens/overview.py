@@ -15,7 +15,6 @@ from console.render.formatting import age, cpus, size
 from console.render.rows import replicas, task_name
 from console.sanitize import sanitize_field
 from console.screens.base import ClusterScreen
-from engine.api.types import TaskState
 
 __all__ = ["OverviewScreen", "overview_panels"]
 
@@ -27,30 +26,21 @@ def overview_panels(snapshot: Snapshot) -> dict[str, str]:
         for n in snapshot.nodes
     )
     converged = sum(1 for s in snapshot.services if (r := replicas(s, snapshot))[0] >= r[1])
-    tasks = Counter(t.status.state.value for t in snapshot.tasks)
+    tasks = {state.value: count for state, count in snapshot.tasks_by_state.items()}
     updating = [
         f"{sanitize_field(s.spec.name)}: {s.update_status.state}"
         for s in snapshot.services
         if s.update_status is not None
         and s.update_status.state in ("updating", "rollback_started", "paused", "rollback_paused")
     ]
-    failures = sorted(
-        (t for t in snapshot.tasks if t.status.state in (TaskState.FAILED, TaskState.REJECTED)),
-        key=lambda t: t.status.timestamp or "",
-        reverse=True,
-    )[:5]
-    total_cpu = total_mem = used_cpu = used_mem = 0
+    total_cpu = total_mem = 0
     for node in snapshot.nodes:
         resources = node.description.resources if node.description else None
         if resources:
             total_cpu += resources.nano_cpus or 0
             total_mem += resources.memory_bytes or 0
-    for task in snapshot.tasks:
-        if task.desired_state <= TaskState.RUNNING and task.status.state <= TaskState.RUNNING:
-            reservation = task.spec.resources.reservations if task.spec.resources else None
-            if reservation:
-                used_cpu += reservation.nano_cpus or 0
-                used_mem += reservation.memory_bytes or 0
+    used_cpu = sum(cpu for cpu, _ in snapshot.reserved_by_node.values())
+    used_mem = sum(memory for _, memory in snapshot.reserved_by_node.values())
     usage_cpu = sum(cpu for cpu, _ in snapshot.usage.values())
     usage_mem = sum(mem for _, mem in snapshot.usage.values())
     return {
@@ -63,7 +53,7 @@ def overview_panels(snapshot: Snapshot) -> dict[str, str]:
         "failures": "\n".join(
             f"{task_name(t, snapshot)}: {sanitize_field(t.status.err, 40)} "
             f"{age(t.status.timestamp, snapshot.now)}"
-            for t in failures
+            for t in snapshot.recent_failures
         )
         or "none",
         "capacity": (

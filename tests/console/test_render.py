@@ -8,7 +8,7 @@ from msgspec.structs import replace
 
 from console.model import Snapshot
 from console.render.formatting import bar, size
-from console.render.rows import TaskRowCache, node_rows, service_rows
+from console.render.rows import NodeRowCache, TaskRowCache, node_rows, service_rows
 from engine.api.objects import (
     Node,
     NodeDescription,
@@ -70,6 +70,27 @@ def test_nodes_show_memory_in_use_when_metrics_are_there() -> None:
     with_usage = Snapshot(nodes=(node,), tasks=(task(1, "x"),), usage={"t1": (1.0, 64 * 2**20)})
     assert node_rows(with_usage)[0].cells[6] == "64MiB"
     assert node_rows(Snapshot(nodes=(node,)))[0].cells[6] == "-"
+
+
+def test_node_rows_are_kept_while_the_node_and_its_figures_are_the_same() -> None:
+    nodes = tuple(
+        Node(
+            id=f"n{i}",
+            description=NodeDescription(hostname=f"swarm-node-{i}"),
+            status=NodeStatus(state=NodeState.READY),
+        )
+        for i in (2, 1)
+    )
+    cache = NodeRowCache()
+    first = cache.rows(Snapshot(nodes=nodes))
+    assert [row.cells[0] for row in first] == ["swarm-node-1", "swarm-node-2"]
+    again = cache.rows(Snapshot(nodes=nodes, tasks=()))
+    assert again[0] is first[0] and again[1] is first[1]
+    busy = cache.rows(Snapshot(nodes=nodes, tasks=(task(1, "x"),)))  # a task runs on n1
+    assert busy[0] is not first[0] and busy[0].cells[7] == "1" and busy[1] is first[1]
+    down = replace(nodes[1], status=NodeStatus(state=NodeState.DOWN))  # a new object for n1
+    moved = cache.rows(Snapshot(nodes=(nodes[0], down), tasks=(task(1, "x"),)))
+    assert moved[0].cells[2] == "down" and moved[0].state == "bad" and moved[1] is first[1]
 
 
 def test_formats() -> None:
