@@ -35,6 +35,14 @@ class Snapshot:
         return {service.id: service for service in self.services}
 
     @cached_property
+    def names(self) -> dict[str, str]:
+        """The name of each service and the hostname of each node, by ID (as shown: an ID's
+        first 12 characters where there is no name)."""
+        names = {service.id: self.service_name(service.id) for service in self.services}
+        names.update((node.id, self.hostname(node.id)) for node in self.nodes)
+        return names
+
+    @cached_property
     def tasks_by_service(self) -> dict[str, list[Task]]:
         grouped: dict[str, list[Task]] = defaultdict(list)
         for task in self.tasks:

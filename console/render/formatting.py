@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from engine.api.durations import human_duration, human_duration_until, parse_timestamp
 
 __all__ = ["age", "age_until", "bar", "cpus", "since", "size"]
@@ -24,8 +26,16 @@ def age(timestamp: str | None, now: float) -> str:
 
 def age_until(moment: float, now: float) -> tuple[str, float]:
     """``age`` of a Unix time, and until when (Unix time) that text stays true."""
-    text, changes = human_duration_until(now - moment)
-    return f"{text} ago", moment + changes
+    seconds = max(0.0, now - moment)
+    # What the text and its end depend on: the whole second below an hour, the half hour above.
+    text, changes = _age(int(seconds) if seconds < 3600 else -1 - int(seconds / 1800))
+    return text, moment + changes
+
+
+@functools.lru_cache(maxsize=16384)
+def _age(step: int) -> tuple[str, float]:
+    text, changes = human_duration_until(step if step >= 0 else (-1 - step) * 1800.0)
+    return f"{text} ago", changes
 
 
 def size(count: float) -> str:

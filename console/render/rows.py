@@ -230,7 +230,7 @@ class TaskRowCache:
 
     def __init__(self) -> None:
         self._now = 0.0
-        self._names: dict[str, str | None] = {}  # service and node names by ID, for renames
+        self._names: dict[str, str] = {}  # service and node names by ID, for renames
         self._tasks: list[Task] = []
         self._stamps: list[float | None] = []  # status timestamps, as Unix times
         self._until: list[float] = []  # until when each row's age text holds
@@ -241,8 +241,7 @@ class TaskRowCache:
 
     def rows(self, snapshot: Snapshot, tasks: list[Task]) -> list[Row]:
         """Rows of ``tasks``: each slot's tasks together, newest first."""
-        names = {service.id: service.spec.name for service in snapshot.services}
-        names.update((node.id, node.hostname) for node in snapshot.nodes)
+        names = snapshot.names
         renamed = (
             {
                 key

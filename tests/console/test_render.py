@@ -7,8 +7,9 @@ import dataclasses
 from msgspec.structs import replace
 
 from console.model import Snapshot
-from console.render.formatting import bar, size
+from console.render.formatting import age_until, bar, size
 from console.render.rows import NodeRowCache, TaskRowCache, node_rows, service_rows
+from engine.api.durations import human_duration, human_duration_until
 from engine.api.objects import (
     Node,
     NodeDescription,
@@ -91,6 +92,16 @@ def test_node_rows_are_kept_while_the_node_and_its_figures_are_the_same() -> Non
     down = replace(nodes[1], status=NodeStatus(state=NodeState.DOWN))  # a new object for n1
     moved = cache.rows(Snapshot(nodes=(nodes[0], down), tasks=(task(1, "x"),)))
     assert moved[0].cells[2] == "down" and moved[0].state == "bad" and moved[1] is first[1]
+
+
+def test_an_age_and_its_end_are_those_of_the_duration_it_comes_from() -> None:
+    """Ages are looked up by the whole second below an hour and by the half hour above."""
+    moment = 1767225600.0
+    edges = [-5.5, 0, 0.4, 59.99, 61.5, 3599.9, 3600, 5399.9, 5400, 2 * 365 * 86400 - 1]
+    for elapsed in [*edges, *(step * 997.3 for step in range(100_000))]:  # three years
+        seconds = max(0.0, elapsed)
+        expected = (f"{human_duration(seconds)} ago", moment + human_duration_until(seconds)[1])
+        assert age_until(moment, moment + elapsed) == expected, elapsed
 
 
 def test_formats() -> None:
