@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 
 from console.model import Snapshot
 from engine.client import ClientError, EngineClient, UsageReader
@@ -25,6 +26,7 @@ class Feed:
         self.usage = usage or UsageReader(client)
         self.interval = interval
         self._poke = asyncio.Event()
+        self._recent: deque[Snapshot] = deque(maxlen=2)  # the last two snapshots made
 
     def poke(self) -> None:
         self._poke.set()
@@ -46,7 +48,14 @@ class Feed:
             usage=usage.by_task,
             usage_note=usage.note,
         )
-        return await asyncio.to_thread(snapshot.index)
+        return await asyncio.to_thread(self._ready, snapshot)
+
+    def _ready(self, snapshot: Snapshot) -> Snapshot:
+        """Builds the snapshot's lookups, and lets go of the one before the last: the console
+        shows the last, so that one is freed here, in the worker thread, not on the UI's."""
+        snapshot.index()
+        self._recent.append(snapshot)
+        return snapshot
 
     async def wait(self) -> None:
         """Until the next poll is due: the interval, or sooner after an event."""

@@ -127,11 +127,14 @@ class EngineClient:
     ) -> list[T]:
         """A polled list, decoded in a worker thread so that a large answer does not hold up
         the caller's event loop (a console keeps answering keys meanwhile)."""
+        body = await self._body(path, params)
+        return await asyncio.to_thread(decoder.decode, body)
+
+    async def _body(self, path: str, params: dict[str, str] | None = None) -> bytes:
         docker = await self._api()
         with self._asking():
             async with docker._query(path, params=params) as response:
-                body = await response.read()
-        return await asyncio.to_thread(decoder.decode, body)
+                return await response.read()
 
     # Reading.
 
