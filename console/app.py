@@ -166,13 +166,19 @@ class SwarmdeckApp(App[None]):
     def apply_snapshot(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self.history.add(snapshot)
-        if isinstance(self.screen, ClusterScreen):
-            self.screen.show(snapshot)
+        if (screen := self._shown()) is not None:
+            screen.show(snapshot)
 
     def on_connection_changed(self, message: ConnectionChanged) -> None:
         self.connection_error = message.error
-        if isinstance(self.screen, ClusterScreen):
-            self.screen.show_connection(message.error)
+        if (screen := self._shown()) is not None:
+            screen.show_connection(message.error)
+
+    def _shown(self) -> ClusterScreen | None:
+        """The view on screen, once it is built; a view still being built shows the latest
+        snapshot and connection state when it is first resumed."""
+        screen = self.screen
+        return screen if isinstance(screen, ClusterScreen) and screen.is_mounted else None
 
     # Acting on the cluster.
 

@@ -12,7 +12,11 @@ from textual import events
 from textual.widgets import Input, Static
 
 from console.app import SwarmdeckApp
+from console.messages import ConnectionChanged
+from console.model import Snapshot
 from console.screens.help import HelpScreen
+from console.screens.nodes import NodesScreen
+from engine.api.objects import Node
 from engine.cli import served
 from engine.client import EngineClient
 from engine.embedded import EmbeddedCluster
@@ -177,3 +181,17 @@ async def test_keys_typed_in_one_go_after_colon_slash_or_a_form_key_go_where_the
 
         await wait_api(pilot, scaled)
         assert getattr(app.screen, "VIEW", "") == "services"  # enter went to the form, not the view
+
+
+async def test_news_for_a_view_still_being_built_is_shown_once_it_is(engine: Served) -> None:
+    """A snapshot or a lost connection that arrives while a view is being built (the first
+    poll of a console whose endpoint refuses at once) is not lost and raises nothing."""
+    app = engine.app(live=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.push_screen(NodesScreen())  # built once this test lets the app run
+        app.on_connection_changed(ConnectionChanged("refused"))
+        app.apply_snapshot(Snapshot(nodes=(Node(id="n1"),)))
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.is_mounted and screen.table.row_count == 1)  # type: ignore[attr-defined]
+        banner = screen.query_one("#banner", Static)
+        assert "refused" in str(banner.render())
