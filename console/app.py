@@ -175,9 +175,9 @@ class SwarmdeckApp(App[None]):
             screen.show_connection(message.error)
 
     def _shown(self) -> ClusterScreen | None:
-        """The view on screen, once it is built; a view still being built shows the latest
-        snapshot and connection state when it is first resumed."""
-        screen = self.screen
+        """The view on screen, once it is built (a view still being built shows the latest
+        snapshot and connection state when it is first resumed); none while the console ends."""
+        screen = self.screen_stack[-1] if self.screen_stack else None
         return screen if isinstance(screen, ClusterScreen) and screen.is_mounted else None
 
     # Acting on the cluster.

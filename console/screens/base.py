@@ -13,7 +13,7 @@ from textual.widgets import Footer, Input, Static
 
 from console.model import Snapshot
 from console.render.rows import Row
-from console.screens.dialogs import ConfirmDialog
+from console.screens.dialogs import ConfirmDialog, TypingDialog
 from console.widgets.resource_table import ResourceTable
 
 if TYPE_CHECKING:
@@ -33,8 +33,9 @@ def typing_binding(key: str, action: str, description: str) -> Binding:
 
 
 def typing_into_input(node: DOMNode) -> bool:
-    """Whether keys now go into an input: a priority binding must then let them through."""
-    return isinstance(node.app.focused, Input)
+    """Whether keys now go into an input (one with focus, or a dialog's before its input has
+    focus): a priority binding must then let them through."""
+    return isinstance(node.app.focused, Input) or isinstance(node.app.screen, TypingDialog)
 
 
 class ClusterScreen(Screen[None]):

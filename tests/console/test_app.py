@@ -155,9 +155,10 @@ def burst(app: SwarmdeckApp, *keys: str) -> None:
 async def test_keys_typed_in_one_go_after_colon_slash_or_a_form_key_go_where_they_belong(
     engine: Served,
 ) -> None:
-    """``:nodes``+enter, ``/web``+enter and ``s``, ``5``+enter (scale) typed faster than the console
-    handles them land in the command line, the filter and the form; and ``:``, ``/`` and ``s``
-    typed into an input are text there, not keys of the view."""
+    """``:nodes``+enter, ``/web``+enter, ``i``, ``nginx:1.11``+enter (set image) and ``s``,
+    ``5``+enter (scale) typed faster than the console handles them land in the command line,
+    the filter and the forms; and ``:``, ``/`` and ``s`` typed into an input are text there,
+    not keys of the view."""
     app = engine.app()
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(pilot, lambda: app.snapshot.services and app.snapshot.nodes)
@@ -173,6 +174,13 @@ async def test_keys_typed_in_one_go_after_colon_slash_or_a_form_key_go_where_the
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen.table.row_count == 1)  # type: ignore[attr-defined]
 
+        burst(app, "i", *"nginx:1.11", "enter")  # the colon is part of the image
+
+        async def updated() -> bool:
+            found = await service(engine)
+            return found.spec.task_template.container_spec.image == "nginx:1.11"  # type: ignore[no-any-return]
+
+        await wait_api(pilot, updated)
         burst(app, "s", "5", "enter")
 
         async def scaled() -> bool:
