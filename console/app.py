@@ -17,7 +17,6 @@ from textual.binding import Binding, BindingType
 from console.feed import Feed
 from console.messages import ConnectionChanged, SnapshotReady
 from console.model import Snapshot
-from console.render.metrics import UsageHistory
 from console.screens.base import ClusterScreen, typing_binding, typing_into_input
 from console.screens.command import CommandLine, resolve_view
 from console.screens.describe import DescribeScreen
@@ -34,8 +33,6 @@ from engine.client import ClientError, EngineClient, UsageReader
 from themes import DEFAULT_THEME, load_themes
 
 __all__ = ["SwarmdeckApp", "config_path"]
-
-HISTORY = 60  # polls of usage kept for the metrics view's sparklines (two minutes at 2 s)
 
 
 def config_path() -> Path:
@@ -89,7 +86,6 @@ class SwarmdeckApp(App[None]):
         self.target_label = target_label
         self.read_only = read_only
         self.snapshot = Snapshot()
-        self.history = UsageHistory(HISTORY)
         self.connection_error: str | None = None
         self.live = live  # False: nothing is fetched; snapshots come from apply_snapshot
         self._serving = serving
@@ -165,7 +161,6 @@ class SwarmdeckApp(App[None]):
 
     def apply_snapshot(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        self.history.add(snapshot)
         if (screen := self._shown()) is not None:
             screen.show(snapshot)
 

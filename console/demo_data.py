@@ -66,10 +66,10 @@ async def demo_data(workdir: Path) -> DemoData:
             await clock.advance(100)
             web = next(s for s in await client.services() if s.spec.name == "web")
             await client.modify_service(web.id, _newer_web)
-            history = []
+            feed, history = Feed(client), []
             for _ in range(STEPS):
                 await clock.advance(2)
-                history.append(await Feed(client).snapshot(clock.time()))
+                history.append(await feed.snapshot(clock.time()))
             logs = [entry async for entry in client.logs("services", web.id, tail=20)]
             events = [event async for event in client.events(since=0, until=clock.time())]
         finally:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import deque
 
-from console.model import Snapshot
+from console.model import Snapshot, usage_step
 from engine.client import ClientError, EngineClient, UsageReader
 
 __all__ = ["Feed"]
 
+HISTORY = 60  # polls of usage a snapshot carries, for sparklines (two minutes at 2 s)
 REFRESH = 2.0  # seconds between polls, k9s's default refresh
 EVENT_DEBOUNCE = 0.2  # seconds to gather a burst of events into one poll
 
@@ -51,8 +53,13 @@ class Feed:
         return await asyncio.to_thread(self._ready, snapshot)
 
     def _ready(self, snapshot: Snapshot) -> Snapshot:
-        """Builds the snapshot's lookups, and lets go of the one before the last: the console
-        shows the last, so that one is freed here, in the worker thread, not on the UI's."""
+        """Adds the usage since the last snapshot to the history it carries, builds its
+        lookups, and lets go of the snapshot before the last: the console shows the last, so
+        that one is freed here, in the worker thread, not on the UI's."""
+        if self._recent:
+            before = self._recent[-1]
+            steps = (*before.usage_steps, usage_step(before, snapshot))[-HISTORY:]
+            snapshot = dataclasses.replace(snapshot, usage_steps=steps)
         snapshot.index()
         self._recent.append(snapshot)
         return snapshot

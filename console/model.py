@@ -10,9 +10,12 @@ from operator import attrgetter
 from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
 
-__all__ = ["Snapshot"]
+__all__ = ["Snapshot", "UsageStep", "usage_step"]
 
 _state = attrgetter("status.state")
+
+# CPU cores and memory bytes of each node (under "node") and service ("service") over one poll
+UsageStep = dict[str, dict[str, tuple[float, float]]]
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Snapshot:
     now: float = 0.0
     usage: dict[str, tuple[float, int]] = field(default_factory=dict)  # task id -> cpu s, mem
     usage_note: str = ""  # what usage could not be read, and why
+    usage_steps: tuple[UsageStep, ...] = ()  # the last polls' usage, oldest first
 
     @cached_property
     def node_by_id(self) -> dict[str, Node]:
@@ -130,3 +134,23 @@ class Snapshot:
 
 
 _INDEXES = [name for name, value in vars(Snapshot).items() if isinstance(value, cached_property)]
+
+
+def usage_step(before: Snapshot, after: Snapshot) -> UsageStep:
+    """CPU cores (from the growth of each task's CPU seconds) and memory bytes, per node and
+    per service, from ``before`` to ``after``."""
+    sums: UsageStep = {"node": {}, "service": {}}
+    if not after.usage:
+        return sums
+    elapsed = max(after.now - before.now, 1e-6)
+    for task in after.tasks:
+        sample = after.usage.get(task.id)
+        if sample is None:
+            continue
+        cpu_seconds, memory = sample
+        previous = before.usage.get(task.id)
+        cpu = max(0.0, cpu_seconds - previous[0]) / elapsed if previous is not None else 0.0
+        for group, key in (("node", task.node_id), ("service", task.service_id)):
+            total_cpu, total_memory = sums[group].get(key, (0.0, 0.0))
+            sums[group][key] = (total_cpu + cpu, total_memory + memory)
+    return sums

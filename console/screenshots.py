@@ -31,10 +31,7 @@ def demo_app(theme: str = "swarmdeck-dark") -> SwarmdeckApp:
 
 def show_view(app: SwarmdeckApp, view: str, data: DemoData) -> None:
     """Puts ``app`` on ``view`` with the demo data."""
-    app.history.clear()
-    for snapshot in data.history[:-1]:
-        app.history.add(snapshot)
-    app.apply_snapshot(data.snapshot)
+    app.apply_snapshot(data.snapshot)  # with the usage of the polls before it
     web = next(s for s in data.snapshot.services if s.spec.name == "web")
     if view == "tasks":
         app.jump("services")

@@ -18,4 +18,4 @@ class MetricsScreen(ResourceScreen):
         self.title = "metrics"
         if snapshot.usage_note:
             self.title = f"metrics · {snapshot.usage_note}"
-        return metric_rows(self.deck.history, snapshot)
+        return metric_rows(snapshot)
