@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from console.feed import Feed
 from console.messages import ConnectionChanged, SnapshotReady
 from console.model import Snapshot
-from console.screens.base import ClusterScreen, typing_binding, typing_into_input
+from console.screens.base import ClusterScreen, typing_binding, typing_refused
 from console.screens.command import CommandLine, resolve_view
 from console.screens.describe import DescribeScreen
 from console.screens.events import EventsScreen
@@ -47,9 +47,6 @@ class SwarmdeckApp(App[None]):
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
-    TYPING = frozenset(
-        {"command_line", "filter", "scale", "image", "update_config", "create", "labels"}
-    )
     MUTATING = frozenset(
         {
             "drain",
@@ -225,7 +222,7 @@ class SwarmdeckApp(App[None]):
         self.push_screen(DescribeScreen(obj, name))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in self.TYPING and typing_into_input(self))
+        return not typing_refused(self, action)
 
     def action_command_line(self) -> None:
         def chosen(text: str | None) -> None:

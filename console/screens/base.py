@@ -19,7 +19,10 @@ from console.widgets.resource_table import ResourceTable
 if TYPE_CHECKING:
     from console.app import SwarmdeckApp
 
-__all__ = ["ClusterScreen", "ResourceScreen", "typing_binding"]
+__all__ = ["ClusterScreen", "ResourceScreen", "typing_binding", "typing_refused"]
+
+
+_TYPING: set[str] = set()  # the actions of typing_binding keys
 
 
 def typing_binding(key: str, action: str, description: str) -> Binding:
@@ -27,15 +30,19 @@ def typing_binding(key: str, action: str, description: str) -> Binding:
 
     It is a priority binding, handled as soon as the key arrives, so the keys typed right after
     it go into what it opened rather than to the view (``/web`` and enter, in one go, while the
-    console is busy). While an input has focus the key is refused, and typed there instead.
+    console is busy). While keys go into an input the key is refused, and typed there instead.
     """
+    _TYPING.add(action)
     return Binding(key, action, description, priority=True)
 
 
-def typing_into_input(node: DOMNode) -> bool:
-    """Whether keys now go into an input (one with focus, or a dialog's before its input has
-    focus): a priority binding must then let them through."""
-    return isinstance(node.app.focused, Input) or isinstance(node.app.screen, TypingDialog)
+def typing_refused(node: DOMNode, action: str) -> bool:
+    """Whether ``action`` is a typing_binding's while keys go into an input (one with focus, or
+    a dialog's before its input has focus), so that the key is typed there instead."""
+    app = node.app
+    return action in _TYPING and (
+        isinstance(app.focused, Input) or isinstance(app.screen, TypingDialog)
+    )
 
 
 class ClusterScreen(Screen[None]):
@@ -107,7 +114,7 @@ class ClusterScreen(Screen[None]):
         self.app.push_screen(ConfirmDialog(title, details), answer)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in self.deck.TYPING and typing_into_input(self))
+        return not typing_refused(self, action)
 
     def action_back(self) -> None:
         """Back to the view this one was opened from; a view reached by ``:`` stays."""
