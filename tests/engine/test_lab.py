@@ -60,21 +60,16 @@ def test_the_cli_prints_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixt
     assert str(exited.value).startswith("swarmdeck lab: no lab in ")
 
 
-def test_a_lab_is_made_only_in_a_new_or_empty_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("command", "refusal"),
+    [("up", "is not empty"), ("down", "no lab in")],
+    ids=["up-only-in-a-new-or-empty-folder", "down-without-a-lab"],
+)
+def test_a_folder_that_is_not_a_lab_is_left_alone(
+    command: str, refusal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(lab_module, "check_host", lambda: None)
     (tmp_path / "precious.txt").write_text("keep me")
-    with pytest.raises(LabError, match="is not empty"):
-        Lab(tmp_path).up()
-    assert (tmp_path / "precious.txt").read_text() == "keep me"
-
-
-def test_down_without_a_lab_removes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(lab_module, "check_host", lambda: None)
-    (tmp_path / "precious.txt").write_text("keep me")
-    with pytest.raises(LabError, match="no lab in"):
-        Lab(tmp_path).down()
+    with pytest.raises(LabError, match=refusal):
+        getattr(Lab(tmp_path), command)()
     assert (tmp_path / "precious.txt").read_text() == "keep me"
