@@ -25,7 +25,6 @@ __all__ = [
     "NodeRowCache",
     "Row",
     "TaskRowCache",
-    "node_rows",
     "service_rows",
 ]
 
@@ -90,10 +89,6 @@ class NodeRowCache:
         self._made = made
         ordered = sorted(snapshot.nodes, key=lambda n: snapshot.hostname(n.id))
         return [made[node.id][2] for node in ordered]
-
-
-def node_rows(snapshot: Snapshot) -> list[Row]:
-    return NodeRowCache().rows(snapshot)
 
 
 # CPU and memory reserved, memory in use (None: not known), tasks running

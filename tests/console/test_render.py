@@ -8,7 +8,7 @@ from msgspec.structs import replace
 
 from console.model import Snapshot
 from console.render.formatting import age_until, bar, size
-from console.render.rows import NodeRowCache, TaskRowCache, node_rows, service_rows
+from console.render.rows import NodeRowCache, TaskRowCache, service_rows
 from engine.api.durations import human_duration, human_duration_until
 from engine.api.objects import (
     Node,
@@ -69,8 +69,8 @@ def test_nodes_show_memory_in_use_when_metrics_are_there() -> None:
         status=NodeStatus(state=NodeState.READY),
     )
     with_usage = Snapshot(nodes=(node,), tasks=(task(1, "x"),), usage={"t1": (1.0, 64 * 2**20)})
-    assert node_rows(with_usage)[0].cells[6] == "64MiB"
-    assert node_rows(Snapshot(nodes=(node,)))[0].cells[6] == "-"
+    assert NodeRowCache().rows(with_usage)[0].cells[6] == "64MiB"
+    assert NodeRowCache().rows(Snapshot(nodes=(node,)))[0].cells[6] == "-"
 
 
 def test_node_rows_are_kept_while_the_node_and_its_figures_are_the_same() -> None:
