@@ -58,6 +58,13 @@ class ClusterScreen(Screen[None]):
     ClusterScreen #filter.-hidden { display: none; }
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Kept rather than looked up: a lost connection can be reported before the view is
+        # built or while it is being taken down, and these take the news either way.
+        self._header = Static(id="header")
+        self._banner = Static(id="banner", classes="-hidden")
+
     @property
     def deck(self) -> SwarmdeckApp:
         from console.app import SwarmdeckApp
@@ -66,8 +73,8 @@ class ClusterScreen(Screen[None]):
         return self.app
 
     def compose(self) -> ComposeResult:
-        yield Static(id="header")
-        yield Static(id="banner", classes="-hidden")
+        yield self._header
+        yield self._banner
         yield from self.body()
         yield Footer()
 
@@ -93,16 +100,15 @@ class ClusterScreen(Screen[None]):
             )
         if self.deck.read_only:
             header += " · read-only"
-        self.query_one("#header", Static).update(header)
+        self._header.update(header)
 
     def render_snapshot(self, snapshot: Snapshot) -> None:
         """Subclasses redraw their body here."""
 
     def show_connection(self, error: str | None) -> None:
-        banner = self.query_one("#banner", Static)
-        banner.set_class(error is None, "-hidden")
+        self._banner.set_class(error is None, "-hidden")
         if error:
-            banner.update(f"connection lost: {error} (reconnecting)")
+            self._banner.update(f"connection lost: {error} (reconnecting)")
 
     def confirm(self, title: str, details: str, then: Callable[[], None]) -> None:
         """Asks first, saying what will happen; runs ``then`` only on a yes."""
