@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from engine.cli import serve_command
+from engine.serve import serve_command
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from engine.cli import serve_command
 from engine.lab import IMAGES, Lab
+from engine.serve import serve_command
 
 ROOT = Path(__file__).resolve().parents[1]
 VICTIM = "swarm-node-1"

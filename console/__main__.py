@@ -7,9 +7,9 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from engine.client import (
@@ -21,6 +21,7 @@ from engine.client import (
     resolve_target,
     ssh_bridge,
 )
+from engine.serve import serve_demo
 from themes import DEFAULT_THEME, load_themes
 
 __all__ = ["main"]
@@ -63,20 +64,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextlib.asynccontextmanager
-async def embedded_cluster(socket: Path, nodes: int, seed: int | None) -> AsyncIterator[None]:
-    """Serves the embedded demo cluster on ``socket`` while the block runs."""
-    from engine.cli import served
-    from engine.demo import DEMO_SERVICES
-    from engine.embedded import EmbeddedCluster
-
-    cluster = EmbeddedCluster(nodes=nodes, seed=seed)
-    async with served(cluster, socket):
-        for spec in DEMO_SERVICES:
-            cluster.control.create_service(spec)
-        yield
-
-
 async def _console(args: argparse.Namespace, target: Target) -> None:
     from console.app import SwarmdeckApp
 
@@ -85,7 +72,7 @@ async def _console(args: argparse.Namespace, target: Target) -> None:
         if target.embedded:  # started by the console once its first frame is on screen
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="swarmdeck-"))
             socket = Path(workdir) / "engine.sock"
-            url, serving = f"unix://{socket}", embedded_cluster(socket, args.nodes, args.seed)
+            url, serving = f"unix://{socket}", serve_demo(socket, args.nodes, args.seed)
         elif target.url is not None and target.url.startswith("ssh://"):
             url = await stack.enter_async_context(ssh_bridge(target.url))
         else:
@@ -128,14 +115,9 @@ def node_engines(named: list[str], path: str | None) -> dict[str, EngineClient]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["engine"]:
-        from engine.cli import main as engine_main
-
-        sys.exit(engine_main(argv[1:]))
-    if argv[:1] == ["lab"]:
-        from engine.lab import main as lab_main
-
-        sys.exit(lab_main(argv[1:]))
+    if argv[:1] in (["engine"], ["lab"]):  # the engine's own commands, in a process of their own
+        engine_argv = argv[1:] if argv[0] == "engine" else argv
+        os.execv(sys.executable, [sys.executable, "-m", "engine", *engine_argv])
     if argv[:1] == ["screenshots"]:
         from console.screenshots import main as screenshots_main
 

@@ -15,11 +15,11 @@ from msgspec.structs import replace
 from console.feed import Feed
 from console.model import Snapshot
 from engine.api.specs import ServiceSpec
-from engine.cli import served
 from engine.client import EngineClient, LogEntry
 from engine.clock import FakeClock
 from engine.demo import DEMO_SERVICES
 from engine.embedded import EmbeddedCluster
+from engine.serve import served
 
 __all__ = ["DemoData", "demo_data"]
 

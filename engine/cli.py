@@ -1,4 +1,5 @@
-"""``swarmdeck engine ...``: the engine as a daemon that serves the Docker Engine API.
+"""``python -m engine serve`` (or ``swarmdeck engine serve``): the engine as a daemon that serves
+the Docker Engine API.
 
     swarmdeck engine serve --socket /tmp/swarmdeck.sock --data-dir ~/.local/share/swarmdeck
     swarmdeck engine serve ... --docker-node swarm-master=unix:///run/docker.sock ...
@@ -10,20 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from engine.embedded import EmbeddedCluster
-from engine.httpapi.app import make_app
-from engine.httpapi.events import EventLog
-from engine.httpapi.server import serve_unix
 from engine.manager import defaults
+from engine.serve import served
 
-__all__ = ["main", "serve_command", "served"]
+__all__ = ["main"]
 
 log = logging.getLogger("swarmdeck.engine")
 
@@ -61,21 +58,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def serve_command(socket: Path, data_dir: Path, *extra: str) -> list[str]:
-    """The command line of ``swarmdeck engine serve`` with this interpreter, for whatever starts
-    an engine as a process of its own (tests, benchmarks)."""
-    return [
-        sys.executable,
-        "-m",
-        "console",
-        "engine",
-        "serve",
-        f"--socket={socket}",
-        f"--data-dir={data_dir}",
-        *extra,
-    ]
-
-
 def _docker_node(text: str) -> tuple[str, str]:
     name, _, url = text.partition("=")
     if not name or not url.startswith(("unix://", "tcp://", "http://")):
@@ -97,30 +79,6 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError("must be more than 0")
     return value
-
-
-@contextlib.asynccontextmanager
-async def served(cluster: EmbeddedCluster, socket: Path) -> AsyncIterator[None]:
-    """Starts ``cluster`` and serves the Engine API for it on ``socket`` while the block runs."""
-    await cluster.start()
-    events = EventLog(cluster.store, cluster.clock)
-    event_task = asyncio.create_task(events.run())
-    try:
-        runner = await serve_unix(make_app(cluster, events), socket)
-    except BaseException:
-        event_task.cancel()
-        await cluster.stop()
-        raise
-    try:
-        yield
-    finally:
-        await runner.cleanup()
-        event_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await event_task
-        await cluster.stop()
-        with contextlib.suppress(FileNotFoundError):
-            socket.unlink()
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -9,9 +9,9 @@ import pytest
 from textual.pilot import Pilot
 
 from console.app import SwarmdeckApp
-from engine.cli import served
 from engine.client import EngineClient
 from engine.embedded import EmbeddedCluster
+from engine.serve import served
 from tests.conftest import make_spec
 
 

@@ -17,9 +17,9 @@ from console.model import Snapshot
 from console.screens.help import HelpScreen
 from console.screens.nodes import NodesScreen
 from engine.api.objects import Node
-from engine.cli import served
 from engine.client import EngineClient
 from engine.embedded import EmbeddedCluster
+from engine.serve import served
 from tests.conftest import make_spec
 from tests.console.conftest import Served, wait_api, wait_for
 from tests.console.test_actions import open_view, service

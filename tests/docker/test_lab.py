@@ -17,7 +17,7 @@ from tests.docker.conftest import Swarm
 
 def swarmdeck_lab(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "console", "lab", "--dir", str(directory), *args],
+        [sys.executable, "-m", "engine", "lab", "--dir", str(directory), *args],
         capture_output=True,
         text=True,
         timeout=120,

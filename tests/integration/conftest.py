@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine.cli import serve_command
+from engine.serve import serve_command
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import served
 from engine.client import EngineClient, TargetError, resolve_target, ssh_bridge
 from engine.embedded import EmbeddedCluster
+from engine.serve import served
 from tests.integration.conftest import require
 
 
