@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _console(args: argparse.Namespace, target: Target) -> None:
+async def _console(args: argparse.Namespace, target: Target) -> int:
+    """Runs the console; its exit status (not 0 when it ended on an error)."""
     from console.app import SwarmdeckApp
 
     async with contextlib.AsyncExitStack() as stack:
@@ -94,6 +95,7 @@ async def _console(args: argparse.Namespace, target: Target) -> None:
         # long as the console; kept out of collections, a full one no longer stalls a frame.
         gc.freeze()
         await app.run_async()
+    return app.return_code or 0
 
 
 def node_engines(named: list[str], path: str | None) -> dict[str, EngineClient]:
@@ -131,8 +133,10 @@ def main(argv: list[str] | None = None) -> None:
         args.engines = node_engines(args.node_engine, args.node_engines)
     except (TargetError, ValueError) as error:
         parser.error(str(error))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_console(args, target))
+    try:
+        sys.exit(asyncio.run(_console(args, target)))
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -1,35 +1,41 @@
-"""SwarmdeckApp: the console's screens, global keys, themes, and its one feed of snapshots."""
+"""SwarmdeckApp: the console's views, global keys and themes; it forwards the feed's news to
+the views and carries out what they ask (open a view, act, follow a stream)."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from textual import work
-from textual.app import App
-from textual.binding import Binding, BindingType
+from textual import events, work
+from textual.app import App, SystemCommand
+from textual.binding import BindingType
+from textual.screen import Screen
 
-from console.feed import Feed
-from console.messages import ConnectionChanged, SnapshotReady
+from console import actions
+from console.actions import EVERYWHERE, Request
+from console.feed import (
+    ConnectionChanged,
+    EventsArrived,
+    Feed,
+    LogLines,
+    News,
+    SnapshotReady,
+    Stream,
+)
+from console.messages import Fed
 from console.model import Snapshot
-from console.screens.base import ClusterScreen, typing_binding, typing_refused
-from console.screens.command import CommandLine, resolve_view
-from console.screens.describe import DescribeScreen
-from console.screens.events import EventsScreen
+from console.palette import ConsoleCommands
+from console.screens.base import ClusterScreen, Link, typing_refused
+from console.screens.command import CommandLine
 from console.screens.help import HelpScreen, help_text
-from console.screens.logs import LogsScreen
-from console.screens.metrics import MetricsScreen
-from console.screens.nodes import NodesScreen
-from console.screens.overview import OverviewScreen
-from console.screens.services import ServicesScreen
-from console.screens.tasks import TasksScreen
-from engine.api.objects import Node, Object, Service
-from engine.client import ClientError, EngineClient, UsageReader
+from console.views import VIEWS, resolve_view
+from engine.client import EngineClient, UsageReader
 from themes import DEFAULT_THEME, load_themes
 
 __all__ = ["SwarmdeckApp", "config_path"]
@@ -42,28 +48,16 @@ def config_path() -> Path:
 
 class SwarmdeckApp(App[None]):
     TITLE = "swarmdeck"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        typing_binding("colon", "command_line", ":view"),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
+    # Every view's TCSS, beside its screen, loaded once: a screen's own CSS_PATH would be
+    # loaded when it is first shown, and restyle every screen there is then.
+    CSS_PATH: ClassVar = [
+        "app.tcss",
+        *(f"screens/{name}.tcss" for name in ("overview", "logs", "events", "describe")),
+        *(f"screens/{name}.tcss" for name in ("command", "help", "dialogs")),
     ]
-    MUTATING = frozenset(
-        {
-            "drain",
-            "pause",
-            "activate",
-            "promote",
-            "demote",
-            "labels",
-            "scale",
-            "image",
-            "update_config",
-            "rollback",
-            "restart",
-            "remove",
-            "create",
-        }
-    )
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(EVERYWHERE)
+    MODES: ClassVar = {view.name: view.screen for view in VIEWS}
+    COMMANDS: ClassVar = {*App.COMMANDS, ConsoleCommands}
 
     def __init__(
         self,
@@ -71,23 +65,22 @@ class SwarmdeckApp(App[None]):
         target_label: str,
         read_only: bool = False,
         theme: str | None = None,
-        live: bool = True,
         usage: UsageReader | None = None,
         serving: AbstractAsyncContextManager[object] | None = None,
+        feed: Feed | None = None,
     ) -> None:
         """``serving``: what makes ``client``'s endpoint answer (the embedded cluster), entered
         once the first frame is drawn and left when the console ends."""
         super().__init__()
         self.client = client
-        self.feed = Feed(client, usage)
-        self.target_label = target_label
-        self.read_only = read_only
-        self.snapshot = Snapshot()
-        self.connection_error: str | None = None
-        self.live = live  # False: nothing is fetched; snapshots come from apply_snapshot
+        self.feed = feed or Feed(client, usage)
+        self.link = Link(target_label, starting=serving is not None, read_only=read_only)
+        self.latest: SnapshotReady | None = None
         self._serving = serving
         self._served = contextlib.AsyncExitStack()
-        self.starting = serving is not None  # the endpoint is still being started
+        self._followers: dict[Stream, list[ClusterScreen]] = {}
+        self._command: CommandLine | None = None  # the command line being typed into
+        self._typed = ""
         for loaded in load_themes():
             self.register_theme(loaded)
         self.theme = theme or self._remembered_theme() or DEFAULT_THEME
@@ -106,21 +99,25 @@ class SwarmdeckApp(App[None]):
         except OSError:
             pass  # an unwritable config dir only costs remembering the theme
 
-    async def on_unmount(self) -> None:
-        await self.feed.usage.close()
-        await self.client.close()
-        await self._served.aclose()
-
     def on_mount(self) -> None:
-        self.push_screen(OverviewScreen())
+        self.jump("overview")
         if self._serving is not None:
             self.call_after_refresh(self.serve)
-        elif self.live:
+        else:
             self.follow()
 
-    def follow(self) -> None:
-        self.poll_loop()
-        self.follow_events()
+    async def on_unmount(self) -> None:
+        await self.feed.close()
+        await self._served.aclose()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The latest snapshot (an empty one before the first)."""
+        return self.latest.snapshot if self.latest is not None else Snapshot()
+
+    @property
+    def connection_error(self) -> str | None:
+        return self.link.error
 
     @work(exclusive=True, group="serve")
     async def serve(self) -> None:
@@ -129,114 +126,154 @@ class SwarmdeckApp(App[None]):
         try:
             await self._served.enter_async_context(self._serving)
         except OSError as error:
-            self.post_message(ConnectionChanged(f"the cluster did not start: {error}"))
+            self._set_link(starting=False, error=f"the cluster did not start: {error}")
             return
-        self.starting = False
+        self._set_link(starting=False)
         self.follow()
 
-    # The feed.
+    # The feed's news, to the views.
 
-    @work(exclusive=True, group="poll")
-    async def poll_loop(self) -> None:
-        while True:
-            try:
-                self.post_message(SnapshotReady(await self.feed.snapshot()))
-                if self.connection_error is not None:
-                    self.post_message(ConnectionChanged(None))
-            except ClientError as error:
-                self.post_message(ConnectionChanged(error.message))
-            await self.feed.wait()
+    @work(exclusive=True, group="feed")
+    async def follow(self) -> None:
+        await self.feed.run(self._forward)
 
-    @work(exclusive=True, group="events")
-    async def follow_events(self) -> None:
-        while True:
-            await self.feed.follow_events()
-            await self.feed.wait()
+    def _forward(self, news: News) -> None:
+        self.post_message(Fed(news))
 
-    def on_snapshot_ready(self, message: SnapshotReady) -> None:
-        self.apply_snapshot(message.snapshot)
+    def on_fed(self, message: Fed) -> None:
+        match message.news:
+            case SnapshotReady() as ready:
+                self.latest = ready
+                for screen in self._views():
+                    screen.take(ready)
+            case ConnectionChanged(error=error):
+                self._set_link(error=error)
+            case LogLines() as lines:
+                for screen in self._followers.get(lines.stream, ()):
+                    screen.take_lines(lines)  # type: ignore[attr-defined]
+            case EventsArrived() as arrived:
+                for screen in self._followers.get(arrived.stream, ()):
+                    screen.take_events(arrived)  # type: ignore[attr-defined]
 
-    def apply_snapshot(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-        if (screen := self._shown()) is not None:
-            screen.show(snapshot)
+    def _views(self) -> list[ClusterScreen]:
+        return [s for s in self.screen_stack if isinstance(s, ClusterScreen)]
 
-    def on_connection_changed(self, message: ConnectionChanged) -> None:
-        self.connection_error = message.error
-        if (screen := self._shown()) is not None:
-            screen.show_connection(message.error)
+    def _set_link(self, **changes: object) -> None:
+        self.link = dataclasses.replace(self.link, **changes)  # type: ignore[arg-type]
+        for screen in self._views():
+            screen.link = self.link
 
-    def _shown(self) -> ClusterScreen | None:
-        """The view on screen, once it is built (a view still being built shows the latest
-        snapshot and connection state when it is first resumed); none while the console ends."""
-        screen = self.screen_stack[-1] if self.screen_stack else None
-        return screen if isinstance(screen, ClusterScreen) and screen.is_mounted else None
+    def _deliver(self) -> None:
+        """Gives the views now on the stack the latest news: they may have missed some."""
+        for screen in self._views():
+            screen.link = self.link
+            if self.latest is not None and screen.snapshot is not self.latest.snapshot:
+                screen.take(self.latest)
 
-    # Acting on the cluster.
+    # What the views ask.
 
-    def act(self, call: Callable[[EngineClient], Awaitable[Any]], done: str) -> None:
-        """Runs ``call`` against the cluster, says how it went, and polls at once."""
-        self._act(call, done)
+    def on_cluster_screen_open(self, message: ClusterScreen.Open) -> None:
+        self.push_screen(message.screen)
+        self._deliver()
+
+    def on_cluster_screen_follow(self, message: ClusterScreen.Follow) -> None:
+        screens = self._followers.setdefault(message.stream, [])
+        if message.follow:
+            screens.append(message.view)
+            self.feed.follow(message.stream)
+        elif message.view in screens:
+            screens.remove(message.view)
+            self.feed.let_go(message.stream)
+
+    def on_cluster_screen_act(self, message: ClusterScreen.Act) -> None:
+        self._perform(message.request)
 
     @work(group="actions")
-    async def _act(self, call: Callable[[EngineClient], Awaitable[Any]], done: str) -> None:
-        try:
-            await call(self.client)
-        except ClientError as error:
-            self.notify(error.message, title="refused", severity="error", timeout=8)
+    async def _perform(self, request: Request) -> None:
+        refused = await actions.perform(self.client, request, self.link.read_only)
+        if refused is not None:
+            self.notify(refused, title="refused", severity="error", timeout=8)
             return
-        self.notify(done)
+        self.notify(request.done)
         self.feed.poke()
 
     # Moving between views.
 
     def jump(self, view: str) -> None:
-        while len(self.screen_stack) > 2:
+        """Shows ``view`` as ``:`` reaches it: the view itself, not what was opened from it."""
+        self.switch_mode(view)
+        while len(self.screen_stack) > 1:
             self.pop_screen()
-        screens = {
-            "overview": OverviewScreen,
-            "nodes": NodesScreen,
-            "services": ServicesScreen,
-            "tasks": TasksScreen,
-            "metrics": MetricsScreen,
-            "events": EventsScreen,
-        }
-        if view == "logs":
-            self.switch_screen(LogsScreen("all", "", "every service"))
-        elif view in screens:
-            self.switch_screen(screens[view]())
+        self._deliver()
 
-    def open_tasks(self, service_id: str | None = None, node_id: str | None = None) -> None:
-        self.push_screen(TasksScreen(service_id=service_id, node_id=node_id))
-
-    def open_logs(self, kind: str, object_id: str, name: str) -> None:
-        self.push_screen(LogsScreen(kind, object_id, name))
-
-    def open_describe(self, obj: Object) -> None:
-        if isinstance(obj, Service):
-            name = obj.spec.name or obj.id
-        elif isinstance(obj, Node):
-            name = self.snapshot.hostname(obj.id)
-        else:
-            name = obj.id[:12]
-        self.push_screen(DescribeScreen(obj, name))
+    def pop_screen(self):  # type: ignore[no-untyped-def]
+        done = super().pop_screen()
+        self._deliver()
+        return done
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not typing_refused(self, action)
 
-    def action_command_line(self) -> None:
-        def chosen(text: str | None) -> None:
-            if not text:
-                return
-            view = resolve_view(text)
-            if view == "quit":
-                self.exit()
-            elif view is None:
-                self.notify(f"no view called {text.strip()!r}", severity="warning")
-            else:
-                self.jump(view)
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        for command in super().get_system_commands(screen):
+            if command.title != "Screenshot":  # Textual's saves to a Downloads folder
+                yield command
+        yield SystemCommand(
+            "Screenshot", "Save an SVG of the screen in the current folder", self._screenshot
+        )
 
-        self.push_screen(CommandLine(), chosen)
+    def _screenshot(self) -> None:
+        try:
+            path = self.save_screenshot(path=os.getcwd())
+        except OSError as error:
+            self.notify(f"no screenshot: {error}", severity="error")
+            return
+        self.notify(f"screenshot saved to {path}")
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(help_text(self.screen)))
+        screen = self.screen
+        view = getattr(screen, "VIEW", "")
+        self.push_screen(HelpScreen(help_text(view, screen.title or view, self.link.read_only)))
+
+    def action_command_line(self) -> None:
+        self._typed = ""
+        self._command = CommandLine()
+        self.push_screen(self._command)
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys typed after ``:`` go to the command line here, in the order they come, so that
+        a view is switched before the key after its enter is looked at."""
+        if self._command is not None and not event.is_forwarded:
+            if isinstance(event, events.Key):
+                self._type(event)
+                return
+            if isinstance(event, events.Paste):
+                self._typed += event.text.replace("\n", " ")
+                self._command.show(self._typed)
+                return
+        await super().on_event(event)
+
+    def _type(self, key: events.Key) -> None:
+        assert self._command is not None
+        if not self.is_running:
+            return  # keys that come while the console ends
+        if key.key in ("enter", "escape"):
+            self._command = None
+            self.pop_screen()
+            if key.key == "enter" and self._typed.strip():
+                self._go(self._typed)
+            return
+        if key.key == "backspace":
+            self._typed = self._typed[:-1]
+        elif key.is_printable and key.character:
+            self._typed += key.character
+        self._command.show(self._typed)
+
+    def _go(self, text: str) -> None:
+        view = resolve_view(text)
+        if view == "quit":
+            self.exit()
+        elif view is None:
+            self.notify(f"no view called {text.strip()!r}", severity="warning")
+        else:
+            self.jump(view)

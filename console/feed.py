@@ -1,41 +1,158 @@
-"""The one place that polls the cluster: a snapshot every few seconds, at once after an event."""
+"""The one place that reads the cluster: polled snapshots, the event stream, log streams.
+
+The feed awaits the client for every read the console makes; nothing else in the console does
+(changes go through ``console.actions``). What it learns it hands to ``post`` as news, plain
+values that the app forwards to the views as messages:
+
+- ``SnapshotReady``: a new snapshot, its lookups built and its change set computed (both in a
+  worker thread), every ``interval`` seconds and soon after a swarm event;
+- ``ConnectionChanged``: the endpoint stopped answering (``error``) or answers again (None);
+- ``EventsArrived`` and ``LogLines``: what a followed stream brought, for whoever follows it.
+
+Streams are followed by key (``EventStream()``, ``LogStream("services", id)``) while someone asks
+for them, and closed when the last one lets go.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from console.model import Snapshot, usage_step
-from engine.client import ClientError, EngineClient, UsageReader
+from console.model import ChangeSet, Snapshot, changes_between, usage_step
+from console.sanitize import Sanitizer
+from engine.client import ClientError, EngineClient, LogEntry, UsageReader
 
-__all__ = ["Feed"]
+__all__ = [
+    "ConnectionChanged",
+    "EventStream",
+    "EventsArrived",
+    "Feed",
+    "LogLines",
+    "LogStream",
+    "News",
+    "SnapshotReady",
+    "Stream",
+]
 
 HISTORY = 60  # polls of usage a snapshot carries, for sparklines (two minutes at 2 s)
 REFRESH = 2.0  # seconds between polls, k9s's default refresh
 EVENT_DEBOUNCE = 0.2  # seconds to gather a burst of events into one poll
+EVENT_HISTORY = 3600.0  # seconds of past events an event stream starts with
+LOG_TAIL = 50  # lines of the past a log stream starts with
+BATCH = 0.02  # seconds a stream gathers lines or events before handing them over
+RETRY = 2.0  # seconds before a stream that ended is opened again
+
+
+@dataclass(frozen=True, slots=True)
+class LogStream:
+    """Log lines of a service or task (``kind`` "services" or "tasks"); every service's when
+    ``object_id`` is empty."""
+
+    kind: str
+    object_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventStream:
+    """The swarm's events (services and nodes), from an hour back."""
+
+
+Stream = LogStream | EventStream
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotReady:
+    snapshot: Snapshot
+    changes: ChangeSet
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    error: str | None  # None: the endpoint answers
+
+
+@dataclass(frozen=True, slots=True)
+class EventsArrived:
+    stream: EventStream
+    events: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LogLines:
+    """Log entries, each with its text made safe to show (``console.sanitize``)."""
+
+    stream: LogStream
+    lines: tuple[tuple[LogEntry, str], ...]
+    error: str = ""  # why the stream ended, when it ended
+
+
+News = SnapshotReady | ConnectionChanged | EventsArrived | LogLines
 
 
 class Feed:
-    """Reads the cluster through ``client`` and usage through ``usage``; ``poke()`` asks for
-    a poll now."""
+    """Reads the cluster through ``client`` and usage through ``usage``; ``run(post)`` polls and
+    follows until cancelled. ``clock`` gives each poll its time (Unix time); it is asked once
+    per poll, as the poll starts (streams ask for the wall clock's time)."""
 
     def __init__(
-        self, client: EngineClient, usage: UsageReader | None = None, interval: float = REFRESH
+        self,
+        client: EngineClient,
+        usage: UsageReader | None = None,
+        interval: float = REFRESH,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.usage = usage or UsageReader(client)
         self.interval = interval
+        self.clock = clock
+        self.error: str | None = None  # why the endpoint does not answer, while it does not
         self._poke = asyncio.Event()
         self._recent: deque[Snapshot] = deque(maxlen=2)  # the last two snapshots made
+        self._post: Callable[[News], None] = lambda news: None
+        self._followers: dict[Stream, int] = {}
+        self._streams: dict[Stream, asyncio.Task[None]] = {}
+
+    @property
+    def latest(self) -> Snapshot | None:
+        return self._recent[-1] if self._recent else None
+
+    async def close(self) -> None:
+        """Closes the client and the usage reader's connections."""
+        await self.usage.close()
+        await self.client.close()
 
     def poke(self) -> None:
+        """Asks for a poll now."""
         self._poke.set()
 
-    async def snapshot(self, now: float | None = None) -> Snapshot:
-        """The cluster as it is now, its lookups built (in a worker thread, as the answers were
-        decoded); ``now`` stands for the time (a fake clock's, in demos)."""
+    async def run(self, post: Callable[[News], None]) -> None:
+        """Polls, and pokes the poller on each swarm event, until cancelled; hands ``post``
+        every piece of news, streams' included."""
+        self._post = post
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._poll_forever())
+                group.create_task(self._poke_on_events())
+                for stream in self._followers:
+                    self._open(stream)
+        finally:
+            for task in self._streams.values():
+                task.cancel()
+            await asyncio.gather(*self._streams.values(), return_exceptions=True)
+            self._streams.clear()
+
+    # Snapshots.
+
+    async def snapshot(self) -> SnapshotReady:
+        """Polls once: the cluster as it is now, its lookups and change set built in a worker
+        thread (as the answers were decoded)."""
+        now = self.clock()
         nodes, services, tasks, usage = await asyncio.gather(
             self.client.nodes(),
             self.client.services(),
@@ -46,25 +163,42 @@ class Feed:
             nodes=tuple(nodes),
             services=tuple(services),
             tasks=tuple(tasks),
-            now=time.time() if now is None else now,
+            now=now,
             usage=usage.by_task,
             usage_note=usage.note,
         )
         return await asyncio.to_thread(self._ready, snapshot)
 
-    def _ready(self, snapshot: Snapshot) -> Snapshot:
+    def _ready(self, snapshot: Snapshot) -> SnapshotReady:
         """Adds the usage since the last snapshot to the history it carries, builds its
-        lookups, and lets go of the snapshot before the last: the console shows the last, so
-        that one is freed here, in the worker thread, not on the UI's."""
-        if self._recent:
-            before = self._recent[-1]
+        lookups and change set, and lets go of the snapshot before the last: the console shows
+        the last, so that one is freed here, in the worker thread, not on the UI's."""
+        before = self._recent[-1] if self._recent else None
+        if before is not None:
             steps = (*before.usage_steps, usage_step(before, snapshot))[-HISTORY:]
             snapshot = dataclasses.replace(snapshot, usage_steps=steps)
         snapshot.index()
+        changes = changes_between(before, snapshot)
         self._recent.append(snapshot)
-        return snapshot
+        return SnapshotReady(snapshot, changes)
 
-    async def wait(self) -> None:
+    async def _poll_forever(self) -> None:
+        while True:
+            try:
+                ready = await self.snapshot()
+            except ClientError as error:
+                self._connection(error.message)
+            else:
+                self._post(ready)
+                self._connection(None)
+            await self._wait()
+
+    def _connection(self, error: str | None) -> None:
+        if error != self.error:
+            self.error = error
+            self._post(ConnectionChanged(error))
+
+    async def _wait(self) -> None:
         """Until the next poll is due: the interval, or sooner after an event."""
         try:
             await asyncio.wait_for(self._poke.wait(), self.interval)
@@ -73,10 +207,103 @@ class Feed:
             pass
         self._poke.clear()
 
-    async def follow_events(self) -> None:
-        """Pokes the poller on each swarm event; returns when the stream ends."""
-        try:
-            async for _ in self.client.events(since=time.time()):
-                self.poke()
-        except ClientError:
+    async def _poke_on_events(self) -> None:
+        """Pokes the poller on each swarm event, opening the stream again when it ends."""
+        while True:
+            with contextlib.suppress(ClientError):
+                async for _ in self.client.events(since=time.time()):
+                    self.poke()
+            await self._wait()
+
+    # Streams that views follow.
+
+    def follow(self, stream: Stream) -> None:
+        """Opens ``stream`` (unless it is open already) and keeps it open until as many
+        ``let_go`` as ``follow`` calls were made."""
+        self._followers[stream] = self._followers.get(stream, 0) + 1
+        if stream not in self._streams and self._followers[stream] == 1:
+            self._open(stream)
+
+    def let_go(self, stream: Stream) -> None:
+        count = self._followers.get(stream, 0) - 1
+        if count > 0:
+            self._followers[stream] = count
             return
+        self._followers.pop(stream, None)
+        task = self._streams.pop(stream, None)
+        if task is not None:
+            task.cancel()
+
+    @property
+    def streams(self) -> frozenset[Stream]:
+        """The streams open now."""
+        return frozenset(self._streams)
+
+    def _open(self, stream: Stream) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not running yet: ``run`` opens it
+        if isinstance(stream, EventStream):
+            follow = self._follow_events(stream)
+        else:
+            follow = self._follow_logs(stream)
+        self._streams[stream] = asyncio.get_running_loop().create_task(follow)
+
+    async def _follow_events(self, stream: EventStream) -> None:
+        batch = _Batch(lambda events: self._post(EventsArrived(stream, tuple(events))))
+        since = time.time() - EVENT_HISTORY
+        while True:
+            try:
+                async for event in self.client.events(since=since):
+                    since = event.get("timeNano", 0) / 1e9 or since
+                    batch.add(event)
+            except ClientError:
+                pass
+            batch.flush()
+            await asyncio.sleep(RETRY)
+
+    async def _follow_logs(self, stream: LogStream) -> None:
+        batch = _Batch(lambda lines: self._post(LogLines(stream, tuple(lines))))
+        try:
+            if stream.object_id:
+                await self._follow_log(stream, stream.kind, stream.object_id, batch)
+                return
+            async with asyncio.TaskGroup() as group:  # every service, merged as lines arrive
+                for service in self.latest.services if self.latest else ():
+                    group.create_task(self._follow_log(stream, "services", service.id, batch))
+        finally:
+            batch.flush()
+
+    async def _follow_log(
+        self, stream: LogStream, kind: str, object_id: str, batch: _Batch
+    ) -> None:
+        try:
+            async for entry in self.client.logs(kind, object_id, tail=LOG_TAIL, follow=True):
+                batch.add((entry, Sanitizer().feed(entry.text)))  # a line's state is its own
+        except ClientError as error:
+            batch.flush()
+            self._post(LogLines(stream, (), error.message))
+
+
+class _Batch:
+    """Gathers items for ``BATCH`` seconds, then hands them to ``deliver`` as one list: a flood
+    of lines costs a message per batch, not per line."""
+
+    def __init__(self, deliver: Callable[[list[Any]], None]) -> None:
+        self._deliver = deliver
+        self._items: list[Any] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, item: object) -> None:
+        self._items.append(item)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(BATCH, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._items:
+            items, self._items = self._items, []
+            self._deliver(items)

@@ -1,28 +1,25 @@
-"""Messages that cross screens: a new snapshot, a change of connection."""
+"""The feed's news as a Textual message, as the app's worker forwards it."""
 
 from __future__ import annotations
 
 from textual.message import Message
 
-from console.model import Snapshot
+from console.feed import News, SnapshotReady
 
-__all__ = ["ConnectionChanged", "SnapshotReady"]
+__all__ = ["Fed"]
 
 
-class SnapshotReady(Message):
-    """A new view of the cluster; a burst of them collapses to the latest."""
+class Fed(Message):
+    """A piece of the feed's news (``console.feed``); a burst of snapshots collapses to the
+    latest."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, news: News) -> None:
         super().__init__()
-        self.snapshot = snapshot
+        self.news = news
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, SnapshotReady)
-
-
-class ConnectionChanged(Message):
-    """The endpoint answered again (``error`` None) or stopped answering."""
-
-    def __init__(self, error: str | None) -> None:
-        super().__init__()
-        self.error = error
+        return (
+            isinstance(message, Fed)
+            and isinstance(message.news, SnapshotReady)
+            and isinstance(self.news, SnapshotReady)
+        )

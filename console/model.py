@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
@@ -10,7 +11,7 @@ from operator import attrgetter
 from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
 
-__all__ = ["Snapshot", "UsageStep", "usage_step"]
+__all__ = ["ChangeSet", "Changes", "Snapshot", "UsageStep", "changes_between", "usage_step"]
 
 _state = attrgetter("status.state")
 
@@ -37,6 +38,10 @@ class Snapshot:
     @cached_property
     def service_by_id(self) -> dict[str, Service]:
         return {service.id: service for service in self.services}
+
+    @cached_property
+    def task_by_id(self) -> dict[str, Task]:
+        return {task.id: task for task in self.tasks}
 
     @cached_property
     def names(self) -> dict[str, str]:
@@ -154,3 +159,52 @@ def usage_step(before: Snapshot, after: Snapshot) -> UsageStep:
             total_cpu, total_memory = sums[group].get(key, (0.0, 0.0))
             sums[group][key] = (total_cpu + cpu, total_memory + memory)
     return sums
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What became of one kind of object (nodes, services or tasks) from one snapshot to the
+    next, by ID. An object is changed when it is not the very object it was: the client keeps
+    the object of an element whose answer did not change (``engine.client.ListDecoder``)."""
+
+    added: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+    changed: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """What changed from ``before`` (None: nothing came before, everything is new) to the
+    snapshot it comes with; computed once, by the feed, for every view to use."""
+
+    before: Snapshot | None
+    nodes: Changes
+    services: Changes
+    tasks: Changes
+
+
+def changes_between(before: Snapshot | None, after: Snapshot) -> ChangeSet:
+    """The change set from ``before`` to ``after``."""
+    return ChangeSet(
+        before,
+        _changes(before.nodes if before else (), after.nodes),
+        _changes(before.services if before else (), after.services),
+        _changes(before.tasks if before else (), after.tasks),
+    )
+
+
+def _changes(
+    before: Sequence[Node | Service | Task], after: Sequence[Node | Service | Task]
+) -> Changes:
+    old = {obj.id: obj for obj in before}
+    added, changed = [], []
+    for obj in after:
+        known = old.pop(obj.id, None)
+        if known is None:
+            added.append(obj.id)
+        elif known is not obj:
+            changed.append(obj.id)
+    return Changes(frozenset(added), frozenset(old), frozenset(changed))

@@ -1,47 +1,55 @@
-"""What every cluster view shares: a header line, a banner for a lost connection, a filter."""
+"""What every cluster view shares: a header line, a banner for a lost connection, a filter, and
+the messages a view sends the app (open a view, act, follow a stream, go back).
+
+A view keeps the latest snapshot the app gave it (``snapshot``, a reactive) and redraws from it
+while it is the screen shown; it never asks the app for data.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.dom import DOMNode
+from textual.message import Message
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from console.model import Snapshot
+from console import actions
+from console.actions import Request
+from console.feed import SnapshotReady, Stream
+from console.forms import Fields, FormError
+from console.model import ChangeSet, Snapshot
 from console.render.rows import Row
-from console.screens.dialogs import ConfirmDialog, TypingDialog
+from console.screens.dialogs import ConfirmDialog, FormDialog, TypingDialog
 from console.widgets.resource_table import ResourceTable
 
-if TYPE_CHECKING:
-    from console.app import SwarmdeckApp
-
-__all__ = ["ClusterScreen", "ResourceScreen", "typing_binding", "typing_refused"]
+__all__ = ["ClusterScreen", "Link", "ResourceScreen", "typing_refused"]
 
 
-_TYPING: set[str] = set()  # the actions of typing_binding keys
+@dataclass(frozen=True)
+class Link:
+    """How the console stands with its cluster, as each view's header and banner say."""
 
-
-def typing_binding(key: str, action: str, description: str) -> Binding:
-    """A key that opens something to type into (a filter, a form, the command line).
-
-    It is a priority binding, handled as soon as the key arrives, so the keys typed right after
-    it go into what it opened rather than to the view (``/web`` and enter, in one go, while the
-    console is busy). While keys go into an input the key is refused, and typed there instead.
-    """
-    _TYPING.add(action)
-    return Binding(key, action, description, priority=True)
+    target: str = ""
+    starting: bool = False  # the endpoint is still being started
+    error: str | None = None  # why the endpoint does not answer, while it does not
+    read_only: bool = False
 
 
 def typing_refused(node: DOMNode, action: str) -> bool:
-    """Whether ``action`` is a typing_binding's while keys go into an input (one with focus, or
-    a dialog's before its input has focus), so that the key is typed there instead."""
+    """Whether ``action`` must wait because keys go into an input (one with focus, or a
+    dialog's before its input has focus): every action of the table but ``back`` does, so a
+    key typed into a filter or a form is text there, never an action on the view below."""
     app = node.app
-    return action in _TYPING and (
-        isinstance(app.focused, Input) or isinstance(app.screen, TypingDialog)
+    return (
+        action != "back"
+        and actions.action(action) is not None
+        and (isinstance(app.focused, Input) or isinstance(app.screen, TypingDialog))
     )
 
 
@@ -49,28 +57,41 @@ class ClusterScreen(Screen[None]):
     """A view of the cluster that redraws from each new snapshot."""
 
     VIEW = ""
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back", show=False)]
-    DEFAULT_CSS = """
-    ClusterScreen #header { height: 1; background: $panel; color: $foreground; padding: 0 1; }
-    ClusterScreen #banner { height: auto; background: $error; color: $background; padding: 0 1; }
-    ClusterScreen #banner.-hidden { display: none; }
-    ClusterScreen #filter { dock: bottom; margin-bottom: 1; }
-    ClusterScreen #filter.-hidden { display: none; }
-    """
+    BINDINGS: ClassVar[list[BindingType]] = []  # each view's: actions.bindings(VIEW)
+
+    snapshot: var[Snapshot] = var(Snapshot, init=False)
+    link: var[Link] = var(Link, init=False)
+
+    class Open(Message):
+        """Show ``screen`` over this one."""
+
+        def __init__(self, screen: ClusterScreen) -> None:
+            super().__init__()
+            self.screen = screen
+
+    class Act(Message):
+        """Perform ``request`` on the cluster."""
+
+        def __init__(self, request: Request) -> None:
+            super().__init__()
+            self.request = request
+
+    class Follow(Message):
+        """Hand ``view`` what ``stream`` brings (``follow``), or no more (not ``follow``)."""
+
+        def __init__(self, view: ClusterScreen, stream: Stream, follow: bool = True) -> None:
+            super().__init__()
+            self.view = view
+            self.stream = stream
+            self.follow = follow
 
     def __init__(self) -> None:
         super().__init__()
-        # Kept rather than looked up: a lost connection can be reported before the view is
-        # built or while it is being taken down, and these take the news either way.
+        self.changes: ChangeSet | None = None  # from the snapshot before ``snapshot``
+        # Kept rather than looked up: news can come before the view is built or while it is
+        # being taken down, and these take it either way.
         self._header = Static(id="header")
         self._banner = Static(id="banner", classes="-hidden")
-
-    @property
-    def deck(self) -> SwarmdeckApp:
-        from console.app import SwarmdeckApp
-
-        assert isinstance(self.app, SwarmdeckApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield self._header
@@ -81,34 +102,52 @@ class ClusterScreen(Screen[None]):
     def body(self) -> ComposeResult:
         return iter(())
 
-    def on_screen_resume(self) -> None:
-        self.show(self.deck.snapshot)
-        self.show_connection(self.deck.connection_error)
-
     def on_mount(self) -> None:
         self.title = self.title or self.VIEW
 
-    def show(self, snapshot: Snapshot) -> None:
-        self.render_snapshot(snapshot)
-        header = f"swarmdeck · {self.deck.target_label} · {self.title or self.VIEW} · "
-        if self.deck.starting:
+    def take(self, ready: SnapshotReady) -> None:
+        """A new snapshot, with what changed since the one before it."""
+        self.changes = ready.changes
+        self.snapshot = ready.snapshot
+
+    def watch_snapshot(self) -> None:
+        self.redraw()
+
+    def watch_link(self) -> None:
+        self.redraw()
+
+    def on_screen_resume(self) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draws the latest snapshot and link, while this view is the one shown."""
+        if not (self.is_mounted and self.is_current):
+            return
+        self.render_snapshot(self.snapshot)
+        link, snapshot = self.link, self.snapshot
+        header = f"swarmdeck · {link.target} · {self.title or self.VIEW} · "
+        if link.starting:
             header += "starting…"
         else:
             header += (
                 f"{len(snapshot.nodes)} nodes · {len(snapshot.services)} services · "
                 f"{snapshot.running} tasks running"
             )
-        if self.deck.read_only:
+        if link.read_only:
             header += " · read-only"
         self._header.update(header)
+        self._banner.set_class(link.error is None, "-hidden")
+        if link.error:
+            self._banner.update(f"connection lost: {link.error} (reconnecting)")
 
     def render_snapshot(self, snapshot: Snapshot) -> None:
         """Subclasses redraw their body here."""
 
-    def show_connection(self, error: str | None) -> None:
-        self._banner.set_class(error is None, "-hidden")
-        if error:
-            self._banner.update(f"connection lost: {error} (reconnecting)")
+    def act(self, request: Request) -> None:
+        self.post_message(self.Act(request))
+
+    def open(self, screen: ClusterScreen) -> None:
+        self.post_message(self.Open(screen))
 
     def confirm(self, title: str, details: str, then: Callable[[], None]) -> None:
         """Asks first, saying what will happen; runs ``then`` only on a yes."""
@@ -119,8 +158,31 @@ class ClusterScreen(Screen[None]):
 
         self.app.push_screen(ConfirmDialog(title, details), answer)
 
+    def ask(
+        self,
+        title: str,
+        fields: Fields,
+        then: Callable[[dict[str, str]], None],
+        help_text: str = "",
+    ) -> None:
+        """Asks for ``fields``; ``then`` takes what was typed, and a FormError it raises is
+        said instead."""
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+            try:
+                then(values)
+            except FormError as error:
+                self.notify(str(error), severity="error")
+
+        self.app.push_screen(FormDialog(title, fields, help_text), submitted)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not typing_refused(self, action)
+        if typing_refused(self, action):
+            return False
+        found = actions.action(action)
+        return not (found is not None and found.mutates and self.link.read_only)
 
     def action_back(self) -> None:
         """Back to the view this one was opened from; a view reached by ``:`` stays."""
@@ -133,10 +195,6 @@ class ResourceScreen(ClusterScreen):
     """A table of rows with ``/`` to filter them and enter to drill down."""
 
     COLUMNS: tuple[str, ...] = ()
-    BINDINGS: ClassVar[list[BindingType]] = [
-        typing_binding("slash", "filter", "Filter"),
-        Binding("escape", "back", "Back", show=False),
-    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -159,6 +217,9 @@ class ResourceScreen(ClusterScreen):
             rows = [row for row in rows if row.matches(self._needle)]
         self.table.apply(rows)
 
+    def selected_key(self) -> str | None:
+        return self.table.selected_key
+
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
         field.remove_class("-hidden")
@@ -167,7 +228,7 @@ class ResourceScreen(ClusterScreen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
             self._needle = event.value
-            self.render_snapshot(self.deck.snapshot)
+            self.redraw()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
@@ -180,11 +241,6 @@ class ResourceScreen(ClusterScreen):
             self._needle = ""
             field.add_class("-hidden")
             self.table.focus()
-            self.render_snapshot(self.deck.snapshot)
+            self.redraw()
             return
         super().action_back()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if not super().check_action(action, parameters):
-            return False
-        return not (self.deck.read_only and action in self.deck.MUTATING)

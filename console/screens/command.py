@@ -1,47 +1,30 @@
-"""``:``: type a view's name (k9s's command mode)."""
+"""``:``: the command line where a view's name is typed (k9s's command mode).
+
+The app takes the keys typed here itself, in the order they come, and shows them with
+``show``; a burst such as ``:nodes⏎:services⏎`` then lands on services whatever the console was
+busy with, since each enter switches the view before the next key is looked at.
+"""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.widgets import Input
+from textual.screen import ModalScreen
+from textual.widgets import Static
 
-from console.screens.dialogs import TypingDialog
+__all__ = ["CommandLine"]
 
-__all__ = ["VIEWS", "CommandLine", "resolve_view"]
-
-VIEWS = {
-    "overview": ("overview", "o", "ov", "home"),
-    "nodes": ("nodes", "node", "no"),
-    "services": ("services", "service", "svc", "s"),
-    "tasks": ("tasks", "task", "t", "ps"),
-    "logs": ("logs", "log", "l"),
-    "metrics": ("metrics", "metric", "m", "top"),
-    "events": ("events", "event", "ev", "e"),
-    "quit": ("q", "quit", "q!"),
-}
+PROMPT = ":nodes, :services, :tasks, :logs, :metrics, :events"
 
 
-def resolve_view(text: str) -> str | None:
-    word = text.strip().lstrip(":").split(" ", 1)[0].lower()
-    for view, aliases in VIEWS.items():
-        if word in aliases:
-            return view
-    return None
+class CommandLine(ModalScreen[None]):
 
-
-class CommandLine(TypingDialog[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = """
-    CommandLine { align: center bottom; }
-    CommandLine Input { dock: bottom; margin-bottom: 1; border: tall $accent; }
-    """
+    def __init__(self) -> None:
+        super().__init__()
+        self._line = Static(PROMPT, id="command", classes="-empty", markup=False)
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder=":nodes, :services, :tasks, :logs, :metrics, :events", id="command")
+        yield self._line
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def show(self, text: str) -> None:
+        self._line.update(f":{text}▏" if text else PROMPT)
+        self._line.set_class(not text, "-empty")

@@ -6,10 +6,11 @@ from typing import ClassVar
 
 import yaml
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from console import actions
 from console.sanitize import sanitize
 from console.screens.base import ClusterScreen
 from engine.api.codec import to_builtins
@@ -26,8 +27,7 @@ def describe_text(obj: Object) -> str:
 
 class DescribeScreen(ClusterScreen):
     VIEW = "describe"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back")]
-    DEFAULT_CSS = "DescribeScreen VerticalScroll { padding: 0 1; }"
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW)
 
     def __init__(self, obj: Object, name: str) -> None:
         super().__init__()

@@ -47,15 +47,6 @@ class TypingDialog(ModalScreen[Result]):
 class ConfirmDialog(ModalScreen[bool]):
     """Says what will happen; ``y``/enter goes ahead, ``n``/esc does not."""
 
-    DEFAULT_CSS = """
-    ConfirmDialog { align: center middle; }
-    ConfirmDialog > Vertical {
-        width: 72; max-width: 95%; height: auto; border: thick $accent; background: $surface;
-        padding: 1 2;
-    }
-    ConfirmDialog #buttons { height: auto; align-horizontal: right; margin-top: 1; }
-    ConfirmDialog Button { margin-left: 2; }
-    """
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
@@ -88,15 +79,6 @@ class ConfirmDialog(ModalScreen[bool]):
 class FormDialog(TypingDialog[dict[str, str] | None]):
     """A few labelled inputs; enter on the last submits, esc cancels."""
 
-    DEFAULT_CSS = """
-    FormDialog { align: center middle; }
-    FormDialog > Vertical {
-        width: 72; max-width: 95%; height: auto; border: thick $primary; background: $surface;
-        padding: 1 2;
-    }
-    FormDialog Input { margin-bottom: 1; }
-    FormDialog #help { color: $text-muted; }
-    """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, fields: list[tuple[str, str, str]], help_text: str = "") -> None:

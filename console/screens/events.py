@@ -2,59 +2,42 @@
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.widgets import RichLog
 
-from console.sanitize import sanitize_field
+from console import actions
+from console.feed import EventsArrived, EventStream
+from console.render.events import event_line
 from console.screens.base import ClusterScreen
-from engine.client import ClientError
 
-__all__ = ["EventsScreen", "event_line"]
+__all__ = ["EventsScreen"]
 
-HISTORY = 3600.0  # seconds of past events shown when the view opens
-
-
-def event_line(event: dict[str, Any]) -> str:
-    moment = datetime.fromtimestamp(event.get("timeNano", 0) / 1e9).strftime("%H:%M:%S")
-    actor = event.get("Actor", {})
-    attributes = dict(actor.get("Attributes", {}))
-    name = attributes.pop("name", actor.get("ID", "")[:12])
-    changes = ", ".join(f"{k}={v}" for k, v in sorted(attributes.items()))
-    text = f"{moment}  {event.get('Type', '')} {event.get('Action', '')}  {name}"
-    return sanitize_field(text + (f"  ({changes})" if changes else ""), 400)
+SHOWN = 2000  # lines kept
 
 
 class EventsScreen(ClusterScreen):
     VIEW = "events"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back")]
-    DEFAULT_CSS = "EventsScreen RichLog { height: 1fr; }"
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW)
+    STREAM = EventStream()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._log = RichLog(max_lines=SHOWN, markup=False, id="events")  # takes lines at once
 
     def body(self) -> ComposeResult:
-        yield RichLog(max_lines=2000, markup=False, id="events")
+        yield self._log
 
     def on_mount(self) -> None:
         super().on_mount()
-        if self.deck.live:
-            self.stream()
+        self.post_message(self.Follow(self, self.STREAM))
 
-    def add_events(self, events: list[dict[str, Any]]) -> None:
-        """Shows events from elsewhere (screenshots, tests) as if streamed."""
-        log = self.query_one("#events", RichLog)
-        for event in events:
-            log.write(Text(event_line(event)))
+    def on_unmount(self) -> None:
+        self.app.post_message(self.Follow(self, self.STREAM, follow=False))
 
-    @work(exclusive=True, group="events")
-    async def stream(self) -> None:
-        log = self.query_one("#events", RichLog)
-        try:
-            async for event in self.deck.client.events(since=time.time() - HISTORY):
-                log.write(Text(event_line(event)))
-        except ClientError as error:
-            log.write(Text(f"event stream ended: {error.message}"))
+    def take_events(self, news: EventsArrived) -> None:
+        for event in news.events:
+            self._log.write(Text(event_line(event)))

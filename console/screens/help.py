@@ -1,46 +1,44 @@
-"""``?``: every key of the current view and of the console."""
+"""``?``: every key of the current view and of the console, from the action table."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from console.actions import EVERYWHERE, of_view
+from console.views import VIEWS
 
 __all__ = ["HelpScreen", "help_text"]
 
-GLOBAL_KEYS = [
-    (":", "jump to a view: overview, nodes, services, tasks, logs, metrics, events"),
-    ("?", "this help"),
-    ("/", "filter the current view"),
-    ("esc", "back / clear the filter"),
+KEY_NAMES = {"colon": ":", "question_mark": "?", "slash": "/", "escape": "esc"}
+MORE_KEYS = [
     ("enter", "drill down"),
-    ("ctrl+p", "command palette: every action, themes"),
-    ("q", "quit"),
+    ("ctrl+p", "command palette: every action and view, themes"),
 ]
 
 
-def help_text(screen: Screen[object]) -> str:
-    lines = [f"Keys of {screen.title or type(screen).__name__}:"]
-    for binding in screen.BINDINGS:
-        if isinstance(binding, Binding) and binding.description:
-            lines.append(f"  {binding.key:<10} {binding.description}")
-    lines.append("")
-    lines.append("Everywhere:")
-    lines += [f"  {key:<10} {what}" for key, what in GLOBAL_KEYS]
+def help_text(view: str, title: str, read_only: bool) -> str:
+    """The keys of ``view`` (titled ``title``) and of the console; with ``read_only``, none
+    that changes the cluster."""
+    lines = [f"Keys of {title}:"]
+    lines += [
+        f"  {KEY_NAMES.get(a.key, a.key):<10} {a.description}: {a.help}"
+        for a in of_view(view)
+        if not (read_only and a.mutates)
+    ]
+    lines += ["", "Everywhere:"]
+    lines += [f"  {KEY_NAMES.get(a.key, a.key):<10} {a.help}" for a in of_view(EVERYWHERE)]
+    lines += [f"  {key:<10} {what}" for key, what in MORE_KEYS]
+    names = ", ".join(view.name for view in VIEWS)
+    lines += ["", f"Views (:name): {names}"]
     return "\n".join(lines)
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen VerticalScroll {
-        width: 76; max-width: 95%; height: 80%; border: thick $primary; background: $surface;
-        padding: 1 2;
-    }
-    """
 
     def __init__(self, text: str) -> None:
         super().__init__()

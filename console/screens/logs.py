@@ -7,7 +7,6 @@ costs one redraw per batch, and the UI keeps answering keys.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import zlib
 from collections import deque
@@ -16,14 +15,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Span, Text
-from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.widgets import Input, RichLog
 
-from console.sanitize import Sanitizer
-from console.screens.base import ClusterScreen, typing_binding
-from engine.client import ClientError, LogEntry
+from console import actions
+from console.feed import LogLines, LogStream
+from console.screens.base import ClusterScreen
+from engine.client import LogEntry
 from themes import theme_colour
 
 __all__ = ["BUFFER", "LogsScreen"]
@@ -36,24 +35,11 @@ TASK_COLOURS = ("primary", "secondary", "accent", "success", "warning", "state-b
 
 class LogsScreen(ClusterScreen):
     VIEW = "logs"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back"),
-        Binding("f", "follow", "Follow/pause"),
-        Binding("w", "wrap", "Wrap"),
-        Binding("t", "timestamps", "Timestamps"),
-        typing_binding("slash", "filter", "Filter"),
-        Binding("s", "save", "Save"),
-    ]
-    DEFAULT_CSS = """
-    LogsScreen RichLog { height: 1fr; }
-    LogsScreen #filter { dock: bottom; margin-bottom: 1; }
-    LogsScreen #filter.-hidden { display: none; }
-    """
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW)
 
-    def __init__(self, kind: str, object_id: str, name: str) -> None:
+    def __init__(self, stream: LogStream, name: str) -> None:
         super().__init__()
-        self.kind = kind
-        self.object_id = object_id
+        self.stream = stream
         self.title = f"logs of {name}"
         self.entries: deque[tuple[LogEntry, str]] = deque(maxlen=BUFFER)
         self.following = True
@@ -73,33 +59,17 @@ class LogsScreen(ClusterScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.set_interval(FLUSH, self._flush)
-        if self.deck.live:
-            self.stream()
+        self.post_message(self.Follow(self, self.stream))
 
-    @work(exclusive=True, group="logs")
-    async def stream(self) -> None:
-        if self.kind != "all":
-            await self._follow(self.kind, self.object_id)
-            return
-        async with asyncio.TaskGroup() as group:  # every service, merged as lines arrive
-            for service in self.deck.snapshot.services:
-                group.create_task(self._follow("services", service.id))
+    def on_unmount(self) -> None:
+        self.app.post_message(self.Follow(self, self.stream, follow=False))
 
-    async def _follow(self, kind: str, object_id: str) -> None:
-        try:
-            async for entry in self.deck.client.logs(kind, object_id, tail=50, follow=True):
-                safe = Sanitizer().feed(entry.text)
-                self.entries.append((entry, safe))
-                self._pending.append((entry, safe))
-        except ClientError as error:
-            self.notify(f"logs: {error.message}", severity="error")
-
-    def add_entries(self, entries: list[LogEntry]) -> None:
-        """Takes entries from elsewhere (tests, benchmarks) as if streamed."""
-        for entry in entries:
-            safe = Sanitizer().feed(entry.text)
-            self.entries.append((entry, safe))
-            self._pending.append((entry, safe))
+    def take_lines(self, news: LogLines) -> None:
+        """Lines the stream brought, drawn with the next batch."""
+        if news.error:
+            self.notify(f"logs: {news.error}", severity="error")
+        self.entries.extend(news.lines)
+        self._pending.extend(news.lines)
 
     def _flush(self) -> None:
         if not self._pending or not self.following:
@@ -124,14 +94,12 @@ class LogsScreen(ClusterScreen):
     def _task_label(self, entry: LogEntry) -> str:
         label = self._names.get(entry.task_id)
         if label is None:
-            snapshot = self.deck.snapshot
-            task = next((t for t in snapshot.tasks if t.id == entry.task_id), None)
-            if task is None:
-                label = entry.task_id[:12]
-            else:
-                service = snapshot.service_name(task.service_id)
-                label = f"{service}.{task.slot or task.node_id[:6]}"
-            self._names[entry.task_id] = label
+            snapshot = self.snapshot
+            task = snapshot.task_by_id.get(entry.task_id)
+            if task is None:  # not polled yet: named once it is
+                return entry.task_id[:12]
+            service = snapshot.service_name(task.service_id)
+            label = self._names[entry.task_id] = f"{service}.{task.slot or task.node_id[:6]}"
         return label
 
     def _line(self, entry: LogEntry, safe: str) -> Text:

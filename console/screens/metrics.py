@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from textual.binding import BindingType
+
+from console import actions
 from console.model import Snapshot
 from console.render.metrics import METRIC_COLUMNS, metric_rows
 from console.render.rows import Row
@@ -13,6 +18,7 @@ __all__ = ["MetricsScreen"]
 class MetricsScreen(ResourceScreen):
     VIEW = "metrics"
     COLUMNS = METRIC_COLUMNS
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW)
 
     def rows(self, snapshot: Snapshot) -> list[Row]:
         self.title = "metrics"

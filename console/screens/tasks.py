@@ -1,14 +1,21 @@
-"""Tasks of one service or one node: slot, node, desired and current state, error, exit code."""
+"""Tasks of one service or one node: slot, node, desired and current state, error, exit code;
+l shows a task's logs, d describes it."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 
+from console import actions
+from console.feed import LogStream
 from console.model import Snapshot
-from console.render.rows import TASK_COLUMNS, Row, TaskRowCache, task_name
+from console.render.rows import TASK_COLUMNS, Row, task_name
+from console.rowcache import TaskRowCache
 from console.screens.base import ResourceScreen
+from console.screens.describe import DescribeScreen
+from console.screens.logs import LogsScreen
+from engine.api.objects import Task
 
 __all__ = ["TasksScreen"]
 
@@ -16,11 +23,7 @@ __all__ = ["TasksScreen"]
 class TasksScreen(ResourceScreen):
     VIEW = "tasks"
     COLUMNS = TASK_COLUMNS
-    BINDINGS: ClassVar[list[BindingType]] = [
-        *ResourceScreen.BINDINGS,
-        Binding("l", "logs", "Logs"),
-        Binding("d", "describe", "Describe"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW)
 
     def __init__(self, service_id: str | None = None, node_id: str | None = None) -> None:
         super().__init__()
@@ -38,20 +41,17 @@ class TasksScreen(ResourceScreen):
         else:
             self.title = "tasks"
             tasks = list(snapshot.tasks)
-        return self._rows.rows(snapshot, tasks)
+        return self._rows.rows(snapshot, self.changes, tasks)
 
-    def _task_id(self) -> str | None:
-        return self.table.selected_key
+    def _task(self) -> Task | None:
+        key = self.selected_key()
+        return self.snapshot.task_by_id.get(key) if key else None
 
     def action_logs(self) -> None:
-        key = self._task_id()
-        snapshot = self.deck.snapshot
-        task = next((t for t in snapshot.tasks if t.id == key), None)
-        if task is not None:
-            self.deck.open_logs("tasks", task.id, f"{task_name(task, snapshot)}.{task.id[:12]}")
+        if (task := self._task()) is not None:
+            name = f"{task_name(task, self.snapshot)}.{task.id[:12]}"
+            self.open(LogsScreen(LogStream("tasks", task.id), name))
 
     def action_describe(self) -> None:
-        key = self._task_id()
-        task = next((t for t in self.deck.snapshot.tasks if t.id == key), None)
-        if task is not None:
-            self.deck.open_describe(task)
+        if (task := self._task()) is not None:
+            self.open(DescribeScreen(task, task.id[:12]))

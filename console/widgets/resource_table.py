@@ -2,8 +2,8 @@
 
 Applying a new list costs a few dictionary lookups per row, whatever its length: nothing is laid
 out until a line is drawn, and only the visible lines are. The cursor stays on its row (by key)
-across refreshes. Each row's state ("ok", "bad", ...) colours its cells from the theme's
-``state-*`` variables.
+across refreshes. Each row's state ("ok", "bad", ...) is a component class,
+``resource-table--<state>``, that the app's TCSS colours from the theme's ``$state-*`` variables.
 """
 
 from __future__ import annotations
@@ -26,17 +26,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from console.render.rows import Row
-from themes import theme_colour
 
 __all__ = ["ResourceTable"]
 
-STATE_VARIABLES = {
-    "ok": "state-ok",
-    "warn": "state-warn",
-    "bad": "state-bad",
-    "off": "state-off",
-    "busy": "state-busy",
-}
+STATES = ("ok", "warn", "bad", "off", "busy")
 GAP = 2  # blank cells between columns
 _cells = attrgetter("cells")
 _key = attrgetter("key")
@@ -54,7 +47,11 @@ class ResourceTable(ScrollView, can_focus=True):
         Binding("end", "edge(1)", "Last", show=False),
         Binding("enter", "select", "Select", show=False),
     ]
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"resource-table--header", "resource-table--cursor"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "resource-table--header",
+        "resource-table--cursor",
+        *(f"resource-table--{state}" for state in STATES),
+    }
     DEFAULT_CSS = """
     ResourceTable { height: 1fr; background: $surface; color: $foreground; }
     ResourceTable > .resource-table--header { background: $panel; text-style: bold; }
@@ -176,9 +173,8 @@ class ResourceTable(ScrollView, can_focus=True):
                 return Strip.blank(width, self.rich_style)
             row = self._rows[index]
             style = self.rich_style
-            variable = STATE_VARIABLES.get(row.state)
-            if variable:
-                style += Style(color=theme_colour(self.app.current_theme, variable))
+            if row.state:
+                style += self.get_component_rich_style(f"resource-table--{row.state}", partial=True)
             if index == self.cursor_row:
                 style += self.get_component_rich_style("resource-table--cursor")
             line = self._line(row.cells, style)

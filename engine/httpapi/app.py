@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -22,6 +23,7 @@ __all__ = [
     "ENGINE_VERSION",
     "EVENTS",
     "MAX_BODY",
+    "OPEN_STREAMS",
     "error_response",
     "json_response",
     "make_app",
@@ -36,6 +38,7 @@ MAX_BODY = 1024 * 1024  # bytes; a service spec is a few KiB, so 1 MiB is genero
 
 BACKEND = web.AppKey("backend", Backend)
 EVENTS = web.AppKey("events", EventLog)
+OPEN_STREAMS = web.AppKey("open_streams", Counter[str])  # followed streams being served, by kind
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
@@ -104,6 +107,7 @@ def make_app(backend: Backend, events: EventLog | None = None) -> web.Applicatio
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
     app[BACKEND] = backend
     app[EVENTS] = events or EventLog(backend.store, backend.clock)
+    app[OPEN_STREAMS] = Counter()
     app.on_response_prepare.append(_headers)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)

@@ -8,7 +8,6 @@ with ``timestamps`` it starts with the time, RFC 3339 with nine decimals.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import quote_plus
@@ -18,7 +17,7 @@ from aiohttp import web
 from engine.api.logs import LogLine
 from engine.api.objects import Task
 from engine.errors import InvalidArgument
-from engine.httpapi.app import BACKEND
+from engine.httpapi.app import BACKEND, OPEN_STREAMS
 from engine.httpapi.params import boolean, integer, timestamp
 
 __all__ = ["frame", "stream_logs"]
@@ -92,15 +91,29 @@ async def stream_logs(
     await response.prepare(request)
     now = backend.clock.time()
     end = now if until is None else min(now, until)
-    with contextlib.suppress(ConnectionResetError):
-        await response.write(b"".join(collect(since, end, tail)))
-        while follow and (until is None or end < until):
+    open_streams = request.app[OPEN_STREAMS]
+    open_streams["logs"] += 1
+    try:
+        await _write(response, collect(since, end, tail))
+        while follow and (until is None or end < until) and _connected(request):
             await backend.clock.sleep(FOLLOW_POLL)
             start, end = end, backend.clock.time()
             if until is not None:
                 end = min(end, until)
-            chunk = collect(start, end, None)
-            if chunk:
-                await response.write(b"".join(chunk))
+            await _write(response, collect(start, end, None))
         await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client went away
+    finally:
+        open_streams["logs"] -= 1
     return response
+
+
+async def _write(response: web.StreamResponse, chunk: list[bytes]) -> None:
+    if chunk:
+        await response.write(b"".join(chunk))
+
+
+def _connected(request: web.Request) -> bool:
+    """Whether the client is still there: a follow that writes nothing would not notice."""
+    return request.transport is not None and not request.transport.is_closing()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -27,6 +28,13 @@ class Served:
         self.cluster = cluster
         self.url = url
         self.client = EngineClient(url)
+
+    async def log_streams(self) -> int:
+        """Log streams the engine is serving now, as its /metrics says."""
+        metrics = await self.client.metrics() or ""
+        found = re.search(r'^swarmdeck_api_streams_open\{kind="logs"\} (\d+)$', metrics, re.M)
+        assert found is not None, "the engine's /metrics has no count of log streams"
+        return int(found.group(1))
 
     def app(self, **options: object) -> SwarmdeckApp:
         return SwarmdeckApp(EngineClient(self.url), "test cluster", **options)  # type: ignore[arg-type]

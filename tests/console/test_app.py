@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+import os
+import pty
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 from textual import events
 from textual.widgets import Input, Static
 
 from console.app import SwarmdeckApp
-from console.messages import ConnectionChanged
-from console.model import Snapshot
+from console.feed import ConnectionChanged, SnapshotReady
+from console.messages import Fed
+from console.model import Snapshot, changes_between
+from console.screens.dialogs import FormDialog
 from console.screens.help import HelpScreen
-from console.screens.nodes import NodesScreen
 from engine.api.objects import Node
 from engine.client import EngineClient
 from engine.embedded import EmbeddedCluster
@@ -191,15 +196,92 @@ async def test_keys_typed_in_one_go_after_colon_slash_or_a_form_key_go_where_the
         assert getattr(app.screen, "VIEW", "") == "services"  # enter went to the form, not the view
 
 
-async def test_news_for_a_view_still_being_built_is_shown_once_it_is(engine: Served) -> None:
+async def test_news_for_a_view_still_being_built_is_shown_once_it_is(tmp_path: Path) -> None:
     """A snapshot or a lost connection that arrives while a view is being built (the first
     poll of a console whose endpoint refuses at once) is not lost and raises nothing."""
-    app = engine.app(live=False)
+
+    @contextlib.asynccontextmanager
+    async def never() -> AsyncIterator[None]:  # the feed does not run: news comes from here
+        await asyncio.Event().wait()
+        yield
+
+    app = SwarmdeckApp(EngineClient(f"unix://{tmp_path}/none.sock"), "test", serving=never())
     async with app.run_test(size=(120, 36)) as pilot:
-        app.push_screen(NodesScreen())  # built once this test lets the app run
-        app.on_connection_changed(ConnectionChanged("refused"))
-        app.apply_snapshot(Snapshot(nodes=(Node(id="n1"),)))
+        app.jump("nodes")  # built once this test lets the app run
         screen = app.screen
+        node = Node(id="n1")
+        app.post_message(Fed(ConnectionChanged("refused")))
+        app.post_message(
+            Fed(
+                SnapshotReady(
+                    Snapshot(nodes=(node,)), changes_between(None, Snapshot(nodes=(node,)))
+                )
+            )
+        )
         await wait_for(pilot, lambda: screen.is_mounted and screen.table.row_count == 1)  # type: ignore[attr-defined]
         banner = screen.query_one("#banner", Static)
         assert "refused" in str(banner.render())
+
+
+async def test_views_typed_in_a_burst_end_on_the_last_one(engine: Served) -> None:
+    """``:nodes⏎:services⏎`` in one go (a paste, a macro, a laggy link), and seven views in a
+    row, end on the last view named, with no error; ``:services⏎s`` opens the scale form."""
+    app = engine.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.snapshot.services and app.snapshot.nodes)
+        burst(app, "colon", *"nodes", "enter", "colon", *"services", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "services")
+        views = ("tasks", "events", "services", "metrics", "logs", "overview", "nodes")
+        burst(app, *[key for view in views for key in ("colon", *view, "enter")])
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "nodes")
+        await pilot.pause(0.3)
+        assert getattr(app.screen, "VIEW", "") == "nodes" and len(app.screen_stack) == 1
+        assert not any("no view" in str(n.message) for n in app._notifications)
+        burst(app, "colon", *"overview", "enter", "colon", *"services", "enter", "s")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog))
+        assert app.return_code in (None, 0)
+
+
+async def test_logs_views_opened_and_closed_leave_no_stream_open(engine: Served) -> None:
+    """After 20 times ``l`` then esc on a service, the console follows no log stream, and the
+    engine serves none to it."""
+    app = engine.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_view(pilot, app, "services")
+        for _ in range(20):
+            await pilot.press("l")
+            await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "logs")
+            await wait_for(pilot, lambda: bool(app.feed.streams))
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "services")
+        await wait_for(pilot, lambda: not app.feed.streams)
+        await wait_api(pilot, lambda: _none(engine.log_streams()))
+
+
+async def _none(count: Awaitable[int]) -> bool:
+    return await count == 0
+
+
+def test_a_crash_exits_non_zero(tmp_path: Path) -> None:
+    """A console that ends on an unhandled error exits with a status that says so."""
+    script = tmp_path / "crash.py"
+    script.write_text(
+        "import sys\n"
+        "from console import __main__ as entry\n"
+        "from console.screens.overview import OverviewScreen\n"
+        "def broken(self, snapshot):\n"
+        "    raise RuntimeError('boom')\n"
+        "OverviewScreen.render_snapshot = broken\n"
+        "entry.main(['--host', 'unix:///nonexistent/swarmdeck.sock'])\n"
+    )
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "TERM": "xterm-256color"}
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, str(script)], stdin=slave, stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    try:
+        status = process.wait(timeout=30)
+    finally:
+        os.close(master)
+    assert status != 0

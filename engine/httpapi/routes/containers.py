@@ -11,7 +11,7 @@ from aiohttp import web
 from engine.api.durations import human_duration
 from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
-from engine.httpapi.app import BACKEND, json_response
+from engine.httpapi.app import BACKEND, OPEN_STREAMS, json_response
 from engine.httpapi.backend import Backend, Container
 from engine.httpapi.params import boolean, label_matches, parse_filters
 from engine.httpapi.routes.tasks import task_name
@@ -135,6 +135,12 @@ async def metrics(request: web.Request) -> web.Response:
         *memory,
         *_node_metrics(list(nodes.values())),
         *_swarm_metrics(list(nodes.values()), list(services.values()), tasks),
+        "# HELP swarmdeck_api_streams_open Followed streams (logs) the API is serving now.",
+        "# TYPE swarmdeck_api_streams_open gauge",
+        *(
+            _series("swarmdeck_api_streams_open", {"kind": kind}, count)
+            for kind, count in sorted(request.app[OPEN_STREAMS].items())
+        ),
     ]
     return web.Response(
         text="\n".join(lines) + "\n",

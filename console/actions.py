@@ -1,0 +1,256 @@
+"""Every action of the console: one table of what each is (its key, where it applies, whether
+it changes the cluster, whether it asks first), and the named coroutines that make the changes.
+
+Bindings, the footer, ``?`` help, the command palette and ``--read-only`` all read ``ACTIONS``;
+a view's keys are ``bindings(view)``. Only this module and ``console.feed`` await the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from msgspec.structs import replace
+from textual.binding import Binding
+
+from engine.api.specs import (
+    ContainerSpec,
+    NodeSpec,
+    ReplicatedService,
+    ServiceMode,
+    ServiceSpec,
+    TaskSpec,
+    UpdateConfig,
+)
+from engine.api.types import Availability, NodeRole
+from engine.client import ClientError, EngineClient
+
+__all__ = [
+    "ACTIONS",
+    "CHANGES",
+    "EVERYWHERE",
+    "VIEWS",
+    "Action",
+    "Request",
+    "action",
+    "activate",
+    "bindings",
+    "create",
+    "demote",
+    "drain",
+    "pause",
+    "perform",
+    "promote",
+    "remove",
+    "restart",
+    "rollback",
+    "scale",
+    "set_image",
+    "set_labels",
+    "update_config",
+]
+
+EVERYWHERE = "*"  # the app's own keys, whatever the view
+TABLES = ("nodes", "services", "tasks", "metrics")  # the views that are tables
+VIEWS = ("overview", *TABLES, "logs", "events", "describe")
+
+
+@dataclass(frozen=True)
+class Action:
+    """``name`` is the screen's (or the app's) ``action_<name>``; ``key`` its binding."""
+
+    name: str
+    key: str
+    description: str  # in the footer
+    help: str  # in ``?`` help and the command palette
+    views: tuple[str, ...]
+    mutates: bool = False  # hidden by --read-only
+    confirm: bool = False  # asks first, saying what will happen
+    typing: bool = False  # opens something to type into (see ``bindings``)
+    show: bool = True  # in the footer
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action("command_line", "colon", ":view", "jump to a view by name", (EVERYWHERE,), typing=True),
+    Action("help", "question_mark", "Help", "every key of this view", (EVERYWHERE,)),
+    Action("quit", "q", "Quit", "quit the console", (EVERYWHERE,)),
+    Action("back", "escape", "Back", "back, or clear the filter", VIEWS, show=False),
+    Action("filter", "slash", "Filter", "filter the rows", (*TABLES, "logs"), typing=True),
+    Action("tasks", "enter", "Tasks", "the tasks of the selected row", ("services", "nodes")),
+    Action("logs", "l", "Logs", "the logs of the selected row", ("services", "tasks")),
+    Action("describe", "d", "Describe", "the selected object as YAML", TABLES[:3]),
+    Action("scale", "s", "Scale", "set a service's replicas", ("services",), True, typing=True),
+    Action(
+        "image", "i", "Image", "a rolling update to another image", ("services",), True, typing=True
+    ),
+    Action(
+        "update_config",
+        "u",
+        "Update",
+        "change how a service updates, then redeploy it",
+        ("services",),
+        True,
+        typing=True,
+    ),
+    Action(
+        "rollback", "ctrl+l", "Rollback", "back to the previous spec", ("services",), True, True
+    ),
+    Action(
+        "restart", "r", "Restart", "replace every task (force update)", ("services",), True, True
+    ),
+    Action("remove", "ctrl+d", "Remove", "remove a service", ("services",), True, True),
+    Action("create", "c", "Create", "create a service", ("services",), True, typing=True),
+    Action("drain", "r", "Drain", "move a node's tasks elsewhere", ("nodes",), True, True),
+    Action("pause", "c", "Pause", "a node takes no new tasks", ("nodes",), True, True),
+    Action("activate", "u", "Activate", "a node takes tasks again", ("nodes",), True),
+    Action("promote", "p", "Promote", "make a node a manager", ("nodes",), True),
+    Action("demote", "o", "Demote", "make a manager a worker", ("nodes",), True, True),
+    Action("labels", "L", "Labels", "set a node's labels", ("nodes",), True, typing=True),
+    Action("follow", "f", "Follow/pause", "follow the logs, or pause them", ("logs",)),
+    Action("wrap", "w", "Wrap", "wrap long lines", ("logs",)),
+    Action("timestamps", "t", "Timestamps", "show each line's time", ("logs",)),
+    Action("save", "s", "Save", "save the lines to a file", ("logs",)),
+)
+_BY_NAME = {a.name: a for a in ACTIONS}
+
+
+def action(name: str) -> Action | None:
+    return _BY_NAME.get(name)
+
+
+def of_view(view: str) -> list[Action]:
+    """The actions of ``view`` (not those of every view), in the table's order."""
+    return [a for a in ACTIONS if view in a.views]
+
+
+def bindings(view: str) -> list[Binding]:
+    """The bindings of ``view``'s actions (``EVERYWHERE`` for the app's).
+
+    A typing action's key is a priority binding, handled as soon as the key arrives, so the
+    keys typed right after it go into what it opened rather than to the view (``/web`` and
+    enter, in one go, while the console is busy); while keys go into an input it is refused, and
+    typed there instead.
+    """
+    return [
+        Binding(a.key, a.name, a.description, show=a.show, priority=a.typing) for a in of_view(view)
+    ]
+
+
+# Changes to the cluster. Each reads the object again just before writing it, as the docker CLI
+# does, so that it writes on the object's current version.
+
+
+@dataclass(frozen=True)
+class Request:
+    """A change to make: the action named ``action``'s coroutine, called with the client and
+    ``args``; ``done`` says it was made."""
+
+    action: str
+    args: tuple[object, ...]
+    done: str
+
+
+async def perform(client: EngineClient, request: Request, read_only: bool) -> str | None:
+    """Makes the change; None, or why it was not made."""
+    change = CHANGES.get(request.action)
+    if change is None:
+        return f"{request.action}: no such change"
+    if read_only:
+        return f"{request.action}: the console is read-only"
+    try:
+        await change(client, *request.args)
+    except ClientError as error:
+        return error.message
+    return None
+
+
+async def scale(client: EngineClient, service_id: str, replicas: int) -> None:
+    mode = ServiceMode(replicated=ReplicatedService(replicas=replicas))
+    await client.modify_service(service_id, lambda spec: replace(spec, mode=mode))
+
+
+async def set_image(client: EngineClient, service_id: str, image: str) -> None:
+    def change(spec: ServiceSpec) -> ServiceSpec:
+        template = spec.task_template or TaskSpec()
+        container = replace(template.container_spec or ContainerSpec(), image=image)
+        return replace(spec, task_template=replace(template, container_spec=container))
+
+    await client.modify_service(service_id, change)
+
+
+async def update_config(client: EngineClient, service_id: str, config: UpdateConfig) -> None:
+    """Sets the update config and redeploys with it."""
+    await client.modify_service(
+        service_id, lambda spec: _forced(replace(spec, update_config=config))
+    )
+
+
+async def rollback(client: EngineClient, service_id: str) -> None:
+    await client.rollback_service(service_id)
+
+
+async def restart(client: EngineClient, service_id: str) -> None:
+    await client.modify_service(service_id, _forced)
+
+
+async def remove(client: EngineClient, service_id: str) -> None:
+    await client.remove_service(service_id)
+
+
+async def create(client: EngineClient, spec: ServiceSpec) -> None:
+    await client.create_service(spec)
+
+
+async def drain(client: EngineClient, node_id: str) -> None:
+    await _modify_node(client, node_id, availability=Availability.DRAIN)
+
+
+async def pause(client: EngineClient, node_id: str) -> None:
+    await _modify_node(client, node_id, availability=Availability.PAUSE)
+
+
+async def activate(client: EngineClient, node_id: str) -> None:
+    await _modify_node(client, node_id, availability=Availability.ACTIVE)
+
+
+async def promote(client: EngineClient, node_id: str) -> None:
+    await _modify_node(client, node_id, role=NodeRole.MANAGER)
+
+
+async def demote(client: EngineClient, node_id: str) -> None:
+    await _modify_node(client, node_id, role=NodeRole.WORKER)
+
+
+async def set_labels(client: EngineClient, node_id: str, labels: dict[str, str]) -> None:
+    await _modify_node(client, node_id, labels=labels)
+
+
+async def _modify_node(client: EngineClient, node_id: str, **changes: object) -> None:
+    def change(spec: NodeSpec) -> NodeSpec:
+        return replace(spec, **changes)
+
+    await client.modify_node(node_id, change)
+
+
+CHANGES: dict[str, Callable[..., Awaitable[None]]] = {
+    "scale": scale,
+    "image": set_image,
+    "update_config": update_config,
+    "rollback": rollback,
+    "restart": restart,
+    "remove": remove,
+    "create": create,
+    "drain": drain,
+    "pause": pause,
+    "activate": activate,
+    "promote": promote,
+    "demote": demote,
+    "labels": set_labels,
+}  # the coroutine of each action that changes the cluster (``Action.mutates``)
+
+
+def _forced(spec: ServiceSpec) -> ServiceSpec:
+    """The spec with ForceUpdate bumped: every task is redeployed."""
+    template = spec.task_template or TaskSpec()
+    bumped = replace(template, force_update=(template.force_update or 0) + 1)
+    return replace(spec, task_template=bumped)

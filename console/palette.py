@@ -1,0 +1,50 @@
+"""The command palette's (ctrl+p) console entries: every view, and every action of the action
+table. An action of the view shown runs on its selected row; another view's opens that view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from console.actions import ACTIONS, EVERYWHERE
+from console.views import VIEWS
+
+__all__ = ["ConsoleCommands"]
+
+
+class ConsoleCommands(Provider):
+    def _entries(self) -> list[tuple[str, Callable[[], object], str]]:
+        """(text, what choosing it does, help) for each view and each action."""
+        app, screen = self.app, self.screen
+        read_only = bool(getattr(getattr(screen, "link", None), "read_only", False))
+        shown = getattr(screen, "VIEW", "")
+        entries: list[tuple[str, Callable[[], object], str]] = [
+            (f"view {view.name}", partial(app.jump, view.name), view.help)  # type: ignore[attr-defined]
+            for view in VIEWS
+        ]
+        for action in ACTIONS:
+            if action.name == "back" or (read_only and action.mutates):
+                continue
+            if EVERYWHERE in action.views:
+                entries.append((action.name, partial(app.run_action, action.name), action.help))
+            elif shown in action.views:
+                run = partial(screen.run_action, action.name)
+                entries.append((f"{action.name} ({action.key})", run, action.help))
+            else:
+                view = action.views[0]
+                go = partial(app.jump, view)  # type: ignore[attr-defined]
+                entries.append((f"{action.name}: in {view}", go, action.help))
+        return entries
+
+    async def discover(self) -> Hits:
+        for text, run, help_text in self._entries():
+            yield DiscoveryHit(text, run, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, run, help_text in self._entries():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), run, help=help_text)
