@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,3 +43,74 @@ def test_the_engine_never_imports_the_console_or_ui_toolkits() -> None:
                 if top in {"console", "textual", "rich"}:
                     offenders.append(f"{source.relative_to(ROOT)}: {line.strip()}")
     assert offenders == []
+
+
+CONSOLE_MAY_IMPORT = (
+    "engine.client",
+    "engine.api",
+    "engine.errors",
+    "engine.serve",
+    "engine.embedded",
+)
+
+
+def _imports(source: Path) -> list[str]:
+    """The modules ``source`` imports, at any depth of its code."""
+    tree = ast.parse(source.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append(node.module)
+    return found
+
+
+def test_the_console_imports_only_what_its_allow_list_names() -> None:
+    offenders = [
+        f"{source.relative_to(ROOT)}: {module}"
+        for source in sorted((ROOT / "console").rglob("*.py"))
+        for module in _imports(source)
+        if module.split(".")[0] == "engine"
+        and not any(
+            module == allowed or module.startswith(allowed + ".") for allowed in CONSOLE_MAY_IMPORT
+        )
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("package", ["console", "engine/httpapi"])
+def test_no_import_cycle_inside(package: str) -> None:
+    """Module A importing B while B imports A (at any depth) makes a cycle."""
+    folder = ROOT / package
+    prefix = package.replace("/", ".")
+    graph: dict[str, set[str]] = {}
+    for source in folder.rglob("*.py"):
+        name = ".".join(source.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        graph[name] = {
+            module
+            for module in _imports(source)
+            if (module.startswith(prefix + ".") or module == prefix) and module != name
+        }
+    cycles = []
+    for start in graph:
+        stack, seen = [(start, (start,))], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    cycles.append(" -> ".join((*path, nxt)))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, (*path, nxt)))
+    assert cycles == []
+
+
+def test_only_the_feed_and_the_actions_await_the_client() -> None:
+    awaiting = re.compile(r"await .*client\.|async for .* in .*client\.")
+    found = sorted(
+        str(source.relative_to(ROOT))
+        for source in (ROOT / "console").rglob("*.py")
+        if awaiting.search(source.read_text())
+    )
+    assert found == ["console/actions.py", "console/feed.py"]

@@ -12,10 +12,21 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from engine.api.codec import encode
 from engine.errors import EngineError
 from engine.httpapi.backend import Backend
+from engine.httpapi.context import (
+    API_VERSION,
+    BACKEND,
+    ENGINE_VERSION,
+    EVENTS,
+    MAX_BODY,
+    MIN_API_VERSION,
+    OPEN_STREAMS,
+    error_response,
+    json_response,
+)
 from engine.httpapi.events import EventLog
+from engine.httpapi.routes import ROUTES
 
 __all__ = [
     "API_VERSION",
@@ -31,26 +42,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-API_VERSION = "1.41"  # the Docker Engine 20.10 API; the docker CLI needs at least 1.40
-MIN_API_VERSION = "1.12"  # what Docker Engine 20.10 still accepts
-ENGINE_VERSION = "20.10.24"
-MAX_BODY = 1024 * 1024  # bytes; a service spec is a few KiB, so 1 MiB is generous
-
-BACKEND = web.AppKey("backend", Backend)
-EVENTS = web.AppKey("events", EventLog)
-OPEN_STREAMS = web.AppKey("open_streams", Counter[str])  # followed streams being served, by kind
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
 _VERSION = re.compile(r"^(\d+)\.(\d+)$")
-
-
-def json_response(value: object, status: int = 200) -> web.Response:
-    return web.Response(body=encode(value), status=status, content_type="application/json")
-
-
-def error_response(message: str, status: int) -> web.Response:
-    return json_response({"message": message}, status)
 
 
 def _version_tuple(text: str) -> tuple[int, int]:
@@ -102,8 +96,6 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
 
 def make_app(backend: Backend, events: EventLog | None = None) -> web.Application:
     """The Engine API for ``backend``; ``events`` defaults to a new log of the backend's store."""
-    from engine.httpapi.routes import ROUTES
-
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
     app[BACKEND] = backend
     app[EVENTS] = events or EventLog(backend.store, backend.clock)

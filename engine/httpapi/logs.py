@@ -17,7 +17,7 @@ from aiohttp import web
 from engine.api.logs import LogLine
 from engine.api.objects import Task
 from engine.errors import InvalidArgument
-from engine.httpapi.app import BACKEND, OPEN_STREAMS
+from engine.httpapi.context import BACKEND, OPEN_STREAMS
 from engine.httpapi.params import boolean, integer, timestamp
 
 __all__ = ["frame", "stream_logs"]

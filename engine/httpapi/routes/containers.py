@@ -11,8 +11,8 @@ from aiohttp import web
 from engine.api.durations import human_duration
 from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
-from engine.httpapi.app import BACKEND, OPEN_STREAMS, json_response
 from engine.httpapi.backend import Backend, Container
+from engine.httpapi.context import BACKEND, OPEN_STREAMS, json_response
 from engine.httpapi.params import boolean, label_matches, parse_filters
 from engine.httpapi.routes.tasks import task_name
 

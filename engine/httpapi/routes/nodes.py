@@ -8,7 +8,7 @@ from engine.api.codec import decode
 from engine.api.objects import Node
 from engine.api.specs import NodeSpec
 from engine.errors import InvalidArgument
-from engine.httpapi.app import BACKEND, json_response
+from engine.httpapi.context import BACKEND, json_response
 from engine.httpapi.params import boolean, label_matches, parse_filters
 from engine.httpapi.routes.common import object_version
 

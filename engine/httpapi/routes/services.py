@@ -13,7 +13,7 @@ from engine.api.objects import Service, ServiceStatus, Task
 from engine.api.specs import ServiceSpec
 from engine.api.types import TaskState
 from engine.errors import InvalidArgument
-from engine.httpapi.app import BACKEND, json_response
+from engine.httpapi.context import BACKEND, json_response
 from engine.httpapi.logs import stream_logs
 from engine.httpapi.params import boolean, label_matches, parse_filters
 from engine.httpapi.routes.common import object_version

@@ -8,7 +8,7 @@ from aiohttp import web
 from engine.api.codec import decode
 from engine.api.objects import ClusterSpec
 from engine.errors import FailedPrecondition, Unavailable
-from engine.httpapi.app import BACKEND, json_response
+from engine.httpapi.context import BACKEND, json_response
 from engine.httpapi.params import boolean
 from engine.httpapi.routes.common import object_version
 

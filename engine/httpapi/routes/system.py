@@ -12,7 +12,7 @@ from engine.api.codec import to_builtins
 from engine.api.durations import format_timestamp
 from engine.api.types import NodeRole, TaskState
 from engine.errors import NotFound
-from engine.httpapi.app import (
+from engine.httpapi.context import (
     API_VERSION,
     BACKEND,
     ENGINE_VERSION,

@@ -10,7 +10,7 @@ from engine.api import naming
 from engine.api.objects import Object, Service, Task
 from engine.api.types import TaskState
 from engine.errors import EngineError, InvalidArgument
-from engine.httpapi.app import BACKEND, json_response
+from engine.httpapi.context import BACKEND, json_response
 from engine.httpapi.logs import stream_logs
 from engine.httpapi.params import label_matches, parse_filters
 from engine.manager.orchestrator import is_task_dirty

@@ -1,0 +1,89 @@
+"""The action table: every action has a key, a help line and a palette entry; read-only leaves
+none that changes the cluster; the palette finds actions and views."""
+
+from __future__ import annotations
+
+import pytest
+from textual.command import CommandPalette
+
+from console import actions
+from console.actions import ACTIONS, CHANGES, EVERYWHERE
+from console.app import SwarmdeckApp
+from console.screens.base import ClusterScreen, ResourceScreen
+from console.screens.dialogs import FormDialog
+from console.screens.help import help_text
+from console.screens.logs import LogsScreen
+from console.screens.nodes import NodesScreen
+from console.screens.services import ServicesScreen
+from console.screens.tasks import TasksScreen
+from tests.console.conftest import Served, wait_for
+from tests.console.test_actions import open_view
+
+HANDLERS = {
+    "overview": [ClusterScreen],
+    "nodes": [NodesScreen],
+    "services": [ServicesScreen],
+    "tasks": [TasksScreen],
+    "metrics": [ResourceScreen],
+    "logs": [LogsScreen],
+    "events": [ClusterScreen],
+    "describe": [ClusterScreen],
+}
+
+
+def test_every_change_is_a_mutating_action_and_every_mutating_action_has_a_change() -> None:
+    assert {a.name for a in ACTIONS if a.mutates} == set(CHANGES)
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.name)
+def test_every_action_has_a_binding_a_help_line_and_a_handler(action: actions.Action) -> None:
+    for view in action.views:
+        assert (action.key, action.name) in {(b.key, b.action) for b in actions.bindings(view)}
+        assert action.help in help_text(view, view, read_only=False)
+    handlers = [SwarmdeckApp] if EVERYWHERE in action.views else HANDLERS[action.views[0]]
+    for handler in handlers:
+        assert hasattr(handler, f"action_{action.name}"), (handler, action.name)
+
+
+@pytest.mark.parametrize("view", actions.VIEWS)
+def test_read_only_help_lists_no_action_that_changes_the_cluster(view: str) -> None:
+    text = help_text(view, view, read_only=True)
+    for action in ACTIONS:
+        if action.mutates and view in action.views:
+            assert action.help not in text
+
+
+async def test_the_palette_finds_actions_and_views(engine: Served) -> None:
+    app = engine.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_view(pilot, app, "services")
+        for query, expected in (
+            ("scale", "scale (s)"),
+            ("drain", "drain: in nodes"),
+            ("nodes", "view nodes"),
+        ):
+            await pilot.press("ctrl+p")
+            await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+            await pilot.press(*query)
+            palette = app.screen
+
+            def listed(palette=palette, expected=expected) -> bool:
+                options = palette.query_one("CommandList")
+                return any(expected in str(option.prompt) for option in options._options)  # type: ignore[attr-defined]
+
+            await wait_for(pilot, listed)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, CommandPalette))
+
+
+async def test_the_palette_runs_an_action_of_the_view_shown(engine: Served) -> None:
+    """Choosing ``scale`` in the palette on the services view opens the scale form."""
+    app = engine.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_view(pilot, app, "services")
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"scale")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog))
