@@ -74,7 +74,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("command_line", "colon", ":view", "jump to a view by name", (EVERYWHERE,), typing=True),
     Action("help", "question_mark", "Help", "every key of this view", (EVERYWHERE,)),
     Action("quit", "q", "Quit", "quit the console", (EVERYWHERE,)),
-    Action("back", "escape", "Back", "back, or clear the filter", VIEWS, show=False),
+    Action("back", "escape", "Back", "back, or clear the filter", VIEWS),
     Action("filter", "slash", "Filter", "filter the rows", (*TABLES, "logs"), typing=True),
     Action("tasks", "enter", "Tasks", "the tasks of the selected row", ("services", "nodes")),
     Action("logs", "l", "Logs", "the logs of the selected row", ("services", "tasks")),

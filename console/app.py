@@ -22,6 +22,7 @@ from console.actions import EVERYWHERE, Request
 from console.feed import (
     ConnectionChanged,
     EventsArrived,
+    EventStream,
     Feed,
     LogLines,
     News,
@@ -181,6 +182,8 @@ class SwarmdeckApp(App[None]):
         if message.follow:
             screens.append(message.view)
             self.feed.follow(message.stream)
+            if isinstance(message.stream, EventStream):
+                message.view.take_events(EventsArrived(message.stream, self.feed.past_events()))  # type: ignore[attr-defined]
         elif message.view in screens:
             screens.remove(message.view)
             self.feed.let_go(message.stream)

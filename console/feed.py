@@ -9,14 +9,15 @@ values that the app forwards to the views as messages:
 - ``ConnectionChanged``: the endpoint stopped answering (``error``) or answers again (None);
 - ``EventsArrived`` and ``LogLines``: what a followed stream brought, for whoever follows it.
 
-Streams are followed by key (``EventStream()``, ``LogStream("services", id)``) while someone asks
-for them, and closed when the last one lets go.
+The event stream is followed from the start, from an hour back, on one connection: it pokes
+the poller and keeps the latest events (``past_events``) for a view opened later. Log streams are
+followed by key (``LogStream("services", id)``) while someone asks for them, and closed when the
+last one lets go.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import time
 from collections import deque
@@ -43,7 +44,8 @@ __all__ = [
 HISTORY = 60  # polls of usage a snapshot carries, for sparklines (two minutes at 2 s)
 REFRESH = 2.0  # seconds between polls, k9s's default refresh
 EVENT_DEBOUNCE = 0.2  # seconds to gather a burst of events into one poll
-EVENT_HISTORY = 3600.0  # seconds of past events an event stream starts with
+EVENT_HISTORY = 3600.0  # seconds of past events the event stream starts with
+EVENTS_KEPT = 2000  # the latest events kept for a view opened later
 LOG_TAIL = 50  # lines of the past a log stream starts with
 BATCH = 0.02  # seconds a stream gathers lines or events before handing them over
 RETRY = 2.0  # seconds before a stream that ended is opened again
@@ -115,8 +117,9 @@ class Feed:
         self._poke = asyncio.Event()
         self._recent: deque[Snapshot] = deque(maxlen=2)  # the last two snapshots made
         self._post: Callable[[News], None] = lambda news: None
-        self._followers: dict[Stream, int] = {}
-        self._streams: dict[Stream, asyncio.Task[None]] = {}
+        self._events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
+        self._followers: dict[LogStream, int] = {}
+        self._streams: dict[LogStream, asyncio.Task[None]] = {}
 
     @property
     def latest(self) -> Snapshot | None:
@@ -138,7 +141,7 @@ class Feed:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._poll_forever())
-                group.create_task(self._poke_on_events())
+                group.create_task(self._follow_events())
                 for stream in self._followers:
                     self._open(stream)
         finally:
@@ -207,24 +210,44 @@ class Feed:
             pass
         self._poke.clear()
 
-    async def _poke_on_events(self) -> None:
-        """Pokes the poller on each swarm event, opening the stream again when it ends."""
+    async def _follow_events(self) -> None:
+        """Follows the swarm's events, opening the stream again when it ends: keeps the
+        latest, hands them over (``EventsArrived``), and pokes the poller on each new one."""
+        batch = _Batch(lambda events: self._post(EventsArrived(EventStream(), tuple(events))))
+        started = time.time()
+        since = started - EVENT_HISTORY
         while True:
-            with contextlib.suppress(ClientError):
-                async for _ in self.client.events(since=time.time()):
-                    self.poke()
-            await self._wait()
+            try:
+                async for event in self.client.events(since=since):
+                    moment = event.get("timeNano", 0) / 1e9
+                    since = max(since, moment + 1e-9)  # from after the last one, once again
+                    self._events.append(event)
+                    batch.add(event)
+                    if moment >= started:
+                        self.poke()
+            except ClientError:
+                pass
+            batch.flush()
+            await asyncio.sleep(RETRY)
+
+    def past_events(self) -> tuple[dict[str, Any], ...]:
+        """The latest events, oldest first, for a view that starts following them."""
+        return tuple(self._events)
 
     # Streams that views follow.
 
     def follow(self, stream: Stream) -> None:
         """Opens ``stream`` (unless it is open already) and keeps it open until as many
-        ``let_go`` as ``follow`` calls were made."""
+        ``let_go`` as ``follow`` calls were made; the event stream is always open."""
+        if isinstance(stream, EventStream):
+            return
         self._followers[stream] = self._followers.get(stream, 0) + 1
         if stream not in self._streams and self._followers[stream] == 1:
             self._open(stream)
 
     def let_go(self, stream: Stream) -> None:
+        if isinstance(stream, EventStream):
+            return
         count = self._followers.get(stream, 0) - 1
         if count > 0:
             self._followers[stream] = count
@@ -235,33 +258,16 @@ class Feed:
             task.cancel()
 
     @property
-    def streams(self) -> frozenset[Stream]:
-        """The streams open now."""
+    def streams(self) -> frozenset[LogStream]:
+        """The log streams open now."""
         return frozenset(self._streams)
 
-    def _open(self, stream: Stream) -> None:
+    def _open(self, stream: LogStream) -> None:
         try:
-            asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # not running yet: ``run`` opens it
-        if isinstance(stream, EventStream):
-            follow = self._follow_events(stream)
-        else:
-            follow = self._follow_logs(stream)
-        self._streams[stream] = asyncio.get_running_loop().create_task(follow)
-
-    async def _follow_events(self, stream: EventStream) -> None:
-        batch = _Batch(lambda events: self._post(EventsArrived(stream, tuple(events))))
-        since = time.time() - EVENT_HISTORY
-        while True:
-            try:
-                async for event in self.client.events(since=since):
-                    since = event.get("timeNano", 0) / 1e9 or since
-                    batch.add(event)
-            except ClientError:
-                pass
-            batch.flush()
-            await asyncio.sleep(RETRY)
+        self._streams[stream] = loop.create_task(self._follow_logs(stream))
 
     async def _follow_logs(self, stream: LogStream) -> None:
         batch = _Batch(lambda lines: self._post(LogLines(stream, tuple(lines))))

@@ -1,6 +1,7 @@
 """``swarmdeck screenshots --out DIR``: an SVG of every view of the demo cluster.
 
-The pictures come from ``console.demo_data``, so they are the same every time.
+The console reads a recording of the demo cluster (``engine.serve.record_demo``) through its own
+feed, so the pictures are the same every time.
 """
 
 from __future__ import annotations
@@ -10,43 +11,72 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import RichLog
+
 from console.app import SwarmdeckApp
-from console.demo_data import DemoData, demo_data
-from console.screens.events import EventsScreen
+from console.feed import Feed, LogStream
+from console.screens.base import ClusterScreen
+from console.screens.describe import DescribeScreen
 from console.screens.logs import LogsScreen
+from console.screens.tasks import TasksScreen
 from engine.client import EngineClient
+from engine.serve import DemoRecording, record_demo
 
 __all__ = ["SIZES", "VIEWS", "demo_app", "main", "show_view"]
 
 VIEWS = ("overview", "nodes", "services", "tasks", "logs", "metrics", "events", "describe")
 SIZES = {"120x36": (120, 36), "80x24": (80, 24)}
 THEMES = ("swarmdeck-dark", "swarmdeck-light", "swarmdeck-high-contrast")
+SETTLE = 10.0  # seconds a view may take to show the recording
 
 
-def demo_app(theme: str = "swarmdeck-dark") -> SwarmdeckApp:
-    """The app with nothing live: it shows only what ``show_view`` gives it."""
-    client = EngineClient("unix:///nonexistent/swarmdeck-demo.sock")
-    return SwarmdeckApp(client, "embedded demo cluster", theme=theme, live=False)
+def demo_app(recording: DemoRecording, theme: str = "swarmdeck-dark") -> SwarmdeckApp:
+    """The console on a replay of ``recording``, polling as fast as it answers."""
+    client = EngineClient(transport=recording.transport())
+    feed = Feed(client, interval=0.0, clock=recording.clock())
+    return SwarmdeckApp(client, "embedded demo cluster", theme=theme, feed=feed)
 
 
-def show_view(app: SwarmdeckApp, view: str, data: DemoData) -> None:
-    """Puts ``app`` on ``view`` with the demo data."""
-    app.apply_snapshot(data.snapshot)  # with the usage of the polls before it
-    web = next(s for s in data.snapshot.services if s.spec.name == "web")
-    if view == "tasks":
+async def show_view(pilot: Pilot[None], view: str, recording: DemoRecording) -> None:
+    """Once the app has read the whole recording, puts it on ``view``, with its data drawn."""
+    app = pilot.app
+    assert isinstance(app, SwarmdeckApp)
+    last = recording.polls[-1].time
+    await _until(pilot, lambda: app.snapshot.now == last)
+    web = app.snapshot.service_by_id[recording.web_id]
+    if view in ("tasks", "logs", "describe"):
         app.jump("services")
-        app.open_tasks(service_id=web.id)
-    elif view == "logs":
-        app.jump("services")
-        app.open_logs("services", web.id, "web")
-        screen = app.screen_stack[-1]
-        assert isinstance(screen, LogsScreen)
-        screen.add_entries(data.logs)
-    elif view == "describe":
-        app.jump("services")
-        app.open_describe(web)
+        await pilot.pause()
+        assert isinstance(app.screen, ClusterScreen)
+        opened: ClusterScreen = {
+            "tasks": lambda: TasksScreen(service_id=web.id),
+            "logs": lambda: LogsScreen(LogStream("services", web.id), "web"),
+            "describe": lambda: DescribeScreen(web, "web"),
+        }[view]()
+        app.screen.open(opened)
+        if isinstance(opened, LogsScreen):
+            await _until(pilot, lambda: len(opened.entries) > 0 and not opened._pending)
     else:
         app.jump(view)
+        if view == "events":
+            await _until(pilot, lambda: app.screen.is_mounted and _events_shown(app.screen))
+    await pilot.pause(0.2)
+    settle_focus(app)
+    await pilot.pause(0.1)
+
+
+def _events_shown(screen: Screen[object]) -> bool:
+    return any(log.lines for log in screen.query(RichLog))
+
+
+async def _until(pilot: Pilot[None], condition: object) -> None:
+    for _ in range(int(SETTLE / 0.02)):
+        if condition():  # type: ignore[operator]
+            return
+        await pilot.pause(0.02)
+    raise TimeoutError(f"the demo did not show in {SETTLE} s")
 
 
 def settle_focus(app: SwarmdeckApp) -> None:
@@ -59,25 +89,16 @@ def settle_focus(app: SwarmdeckApp) -> None:
 async def write_all(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="swarmdeck-shots-") as workdir:
-        data = await demo_data(Path(workdir))
+        recording = await record_demo(Path(workdir))
     written = []
     for theme in THEMES:
         for view in VIEWS if theme == "swarmdeck-dark" else ("services", "nodes"):
             for size_name, size in SIZES.items():
                 if theme != "swarmdeck-dark" and size_name != "120x36":
                     continue
-                app = demo_app(theme)
+                app = demo_app(recording, theme)
                 async with app.run_test(size=size) as pilot:
-                    await pilot.pause()
-                    show_view(app, view, data)
-                    await pilot.pause(0.3)
-                    settle_focus(app)
-                    await pilot.pause(0.1)
-                    if view == "events":
-                        screen = app.screen
-                        assert isinstance(screen, EventsScreen)
-                        screen.add_events(data.events)
-                        await pilot.pause(0.1)
+                    await show_view(pilot, view, recording)
                     path = out / f"{view}-{theme.removeprefix('swarmdeck-')}-{size_name}.svg"
                     path.write_text(app.export_screenshot(title=f"swarmdeck {view}"))
                     written.append(path)

@@ -1,9 +1,11 @@
 """Starting a served engine: a cluster with the Engine API on a unix socket, in this process or
-as a process of its own.
+as a process of its own; and the demo cluster, live or as a recording to replay.
 
     async with served(EmbeddedCluster(), socket):      # in this process
         ...
     subprocess.Popen(serve_command(socket, data_dir))  # a daemon, ``python -m engine serve``
+    recording = await record_demo(workdir)             # the demo's answers, the same every time
+    client = EngineClient(transport=recording.transport())
 """
 
 from __future__ import annotations
@@ -11,16 +13,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from msgspec.structs import replace
+
+from engine.api.specs import NodeSpec, ServiceSpec
+from engine.client import EngineClient
+from engine.client.fake import HOLD, Answer, FakeTransport
+from engine.clock import FakeClock
 from engine.demo import DEMO_SERVICES
 from engine.embedded import EmbeddedCluster
 from engine.httpapi.app import make_app
 from engine.httpapi.events import EventLog
 from engine.httpapi.server import serve_unix
 
-__all__ = ["serve_command", "serve_demo", "served"]
+__all__ = ["DemoPoll", "DemoRecording", "record_demo", "serve_command", "serve_demo", "served"]
+
+DEMO_SEED = 4
+DEMO_POLLS = 20  # polls, 2 s apart, so that the metrics view has a history
+DEMO_NODE_LABELS = {
+    "swarm-master": {"zone": "a"},
+    "swarm-node-1": {"zone": "a"},
+    "swarm-node-2": {"zone": "b"},
+}
 
 
 @contextlib.asynccontextmanager
@@ -70,3 +87,104 @@ def serve_command(socket: Path, data_dir: Path, *extra: str) -> list[str]:
         f"--data-dir={data_dir}",
         *extra,
     ]
+
+
+@dataclass(frozen=True)
+class DemoPoll:
+    """What a poll of the demo cluster read, at ``time``: the API's answers, as bytes."""
+
+    time: float
+    nodes: bytes
+    services: bytes
+    tasks: bytes
+    metrics: bytes
+
+
+@dataclass(frozen=True)
+class DemoRecording:
+    """The demo cluster's answers to ``DEMO_POLLS`` polls, the logs of its ``web`` service
+    and its events: ``transport()`` answers them again, in order, to one console."""
+
+    polls: tuple[DemoPoll, ...]
+    web_id: str
+    logs: bytes
+    events: bytes
+
+    def transport(self) -> FakeTransport:
+        """An endpoint that answers each poll in turn, then holds: a console reading it shows
+        the last poll, with the history of those before."""
+        fake = FakeTransport("demo://recording")
+        for path, part in (("/nodes", "nodes"), ("/services", "services"), ("/tasks", "tasks")):
+            fake.answer("GET", path, *(Answer(getattr(p, part)) for p in self.polls), HOLD)
+        fake.answer("GET", "/metrics", *(Answer(p.metrics) for p in self.polls), HOLD)
+        fake.answer("GET", f"/services/{self.web_id}/logs", Answer(self.logs), HOLD)
+        fake.answer("GET", "/events", Answer(self.events), HOLD)
+        return fake
+
+    def clock(self) -> Callable[[], float]:
+        """The time of each poll in turn, for a feed that asks once a poll."""
+        times = iter([p.time for p in self.polls])
+        last = self.polls[-1].time
+        return lambda: next(times, last)
+
+
+async def record_demo(workdir: Path) -> DemoRecording:
+    """The demo cluster after two minutes, on a fake clock from a fixed seed: converged, a
+    crash-looping worker, web updated to nginx:1.11; the same, to the byte, every time.
+    ``workdir`` holds the socket it is read through."""
+    clock = FakeClock()
+    cluster = EmbeddedCluster(clock=clock, seed=DEMO_SEED, heartbeat_epsilon=0)
+    socket = workdir / "demo.sock"
+    async with served(cluster, socket):
+        client = EngineClient(f"unix://{socket}")
+        try:
+            await clock.advance(1)
+            for node in await client.nodes():
+                await client.modify_node(node.id, _labelled(DEMO_NODE_LABELS.get(node.hostname)))
+            for spec in DEMO_SERVICES:
+                await client.create_service(spec)
+            await clock.advance(100)
+            web = next(s for s in await client.services() if s.spec.name == "web")
+            await client.modify_service(web.id, _newer_web)
+            polls = []
+            for _ in range(DEMO_POLLS):
+                await clock.advance(2)
+                polls.append(await _poll(client, clock.time()))
+            logs = await _read(client, f"/services/{web.id}/logs", _LOG_PARAMS)
+            events = await _read(client, "/events", {"since": "0", "until": f"{clock.time():.9f}"})
+        finally:
+            await client.close()
+    return DemoRecording(tuple(polls), web.id, logs, events)
+
+
+_LOG_PARAMS = {"stdout": "1", "stderr": "1", "details": "1", "timestamps": "1", "tail": "20"}
+
+
+async def _poll(client: EngineClient, moment: float) -> DemoPoll:
+    nodes, services, tasks = await asyncio.gather(
+        _read(client, "/nodes"),
+        _read(client, "/services", {"status": "true"}),
+        _read(client, "/tasks"),
+    )
+    metrics = await _read(client, "/metrics", versioned=False)
+    return DemoPoll(moment, nodes, services, tasks, metrics)
+
+
+async def _read(
+    client: EngineClient, path: str, params: dict[str, str] | None = None, versioned: bool = True
+) -> bytes:
+    async with client.transport.request(
+        "GET", path, params=params, versioned=versioned
+    ) as response:
+        return await response.read()
+
+
+def _labelled(labels: dict[str, str] | None) -> Callable[[NodeSpec], NodeSpec]:
+    return lambda spec: replace(spec, labels=labels or {})
+
+
+def _newer_web(spec: ServiceSpec) -> ServiceSpec:
+    template = spec.task_template
+    assert template is not None and template.container_spec is not None
+    container = replace(template.container_spec, image="nginx:1.11")
+    return replace(spec, task_template=replace(template, container_spec=container))

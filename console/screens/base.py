@@ -181,13 +181,19 @@ class ClusterScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if typing_refused(self, action):
             return False
+        if action == "back":
+            return self.can_go_back()
         found = actions.action(action)
         return not (found is not None and found.mutates and self.link.read_only)
 
-    def action_back(self) -> None:
-        """Back to the view this one was opened from; a view reached by ``:`` stays."""
+    def can_go_back(self) -> bool:
+        """Whether esc has something to do: a view reached by ``:`` has nowhere to go back."""
         stack = self.app.screen_stack
-        if len(stack) > 1 and isinstance(stack[-2], ClusterScreen):
+        return self in stack[1:] and isinstance(stack[stack.index(self) - 1], ClusterScreen)
+
+    def action_back(self) -> None:
+        """Back to the view this one was opened from."""
+        if self.can_go_back():
             self.app.pop_screen()
 
 
@@ -224,6 +230,14 @@ class ResourceScreen(ClusterScreen):
         field = self.query_one("#filter", Input)
         field.remove_class("-hidden")
         self.set_focus(field)  # at once: the keys typed after ``/`` are already on their way
+        self.refresh_bindings()
+
+    def can_go_back(self) -> bool:
+        return self.filtering or super().can_go_back()
+
+    @property
+    def filtering(self) -> bool:
+        return bool(self._needle) or not self.query_one("#filter", Input).has_class("-hidden")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
@@ -235,12 +249,13 @@ class ResourceScreen(ClusterScreen):
             self.table.focus()
 
     def action_back(self) -> None:
-        field = self.query_one("#filter", Input)
-        if self._needle or not field.has_class("-hidden"):
+        if self.filtering:
+            field = self.query_one("#filter", Input)
             field.value = ""
             self._needle = ""
             field.add_class("-hidden")
             self.table.focus()
             self.redraw()
+            self.refresh_bindings()
             return
         super().action_back()

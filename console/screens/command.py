@@ -17,7 +17,6 @@ PROMPT = ":nodes, :services, :tasks, :logs, :metrics, :events"
 
 
 class CommandLine(ModalScreen[None]):
-
     def __init__(self) -> None:
         super().__init__()
         self._line = Static(PROMPT, id="command", classes="-empty", markup=False)

@@ -144,10 +144,14 @@ class LogsScreen(ClusterScreen):
         field = self.query_one("#filter", Input)
         field.remove_class("-hidden")
         self.set_focus(field)  # at once: the keys typed after ``/`` are already on their way
+        self.refresh_bindings()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.needle = event.value
         self._rerender()
+
+    def can_go_back(self) -> bool:
+        return not self.query_one("#filter", Input).has_class("-hidden") or super().can_go_back()
 
     def action_back(self) -> None:
         field = self.query_one("#filter", Input)
@@ -156,6 +160,7 @@ class LogsScreen(ClusterScreen):
             field.add_class("-hidden")
             self.needle = ""
             self._rerender()
+            self.refresh_bindings()
             return
         super().action_back()
 

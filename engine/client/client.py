@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import json
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -17,24 +17,16 @@ from engine.api.durations import parse_timestamp
 from engine.api.logs import split_frame
 from engine.api.objects import Cluster, Node, Service, Task
 from engine.api.specs import NodeSpec, ServiceSpec
+from engine.client.errors import APIError, ClientError, ConnectError, NotFound, UnreadableAnswer
+from engine.client.transport import HTTPTransport, Response, Transport
 
-if TYPE_CHECKING:
-    import aiodocker
+__all__ = ["EngineClient", "ListDecoder", "LogEntry"]
 
-__all__ = ["ClientError", "EngineClient", "ListDecoder", "LogEntry"]
-
-API_VERSION = "v1.41"
+CANNOT_REACH = "cannot reach {url}: {error}"
+STREAM_ENDED = "event stream from {url} ended: {error}"
+JSON = {"Content-Type": "application/json"}
 
 T = TypeVar("T")
-
-
-class ClientError(Exception):
-    """The endpoint answered with an error, or could not be reached (``status`` 0)."""
-
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,64 +55,101 @@ class ListDecoder(Generic[T]):
         self._known: dict[bytes, T] = {}
 
     def decode(self, body: bytes) -> list[T]:
-        """The values in ``body``; raises ClientError when it is not such an array."""
+        """The values in ``body``; raises UnreadableAnswer when it is not such an array."""
         try:
             raws = list(map(bytes, self._elements.decode(body)))
             known, decode = self._known, self._element.decode
             values = [known[raw] if raw in known else decode(raw) for raw in raws]
         except (msgspec.DecodeError, RecursionError) as error:
-            raise ClientError(f"unreadable answer: {error}") from None
+            raise UnreadableAnswer(f"unreadable answer: {error}") from None
         self._known = dict(zip(raws, values, strict=True))
         return values
 
 
 class EngineClient:
-    """An async client of one Docker Engine API endpoint (our engine or a swarm manager)."""
+    """An async client of one Docker Engine API endpoint (our engine or a swarm manager).
 
-    def __init__(self, url: str, tls: ssl.SSLContext | None = None) -> None:
-        self.url = url
-        self._url = url.replace("tcp://", "https://" if tls else "http://", 1)
-        self._tls = tls
-        self._docker: aiodocker.Docker | None = None
+    Made from a URL (``unix://``, ``tcp://`` with ``tls`` for HTTPS, ``http://``, ``https://``)
+    it talks HTTP through an HTTPTransport, which loads aiohttp at the first call; or made on
+    any ``transport`` (an AppTransport, a FakeTransport). Every call raises ClientError or one
+    of its kinds (see engine.client.errors) when it fails. ``close()`` closes the transport.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        *,
+        transport: Transport | None = None,
+    ) -> None:
+        if transport is None:
+            if url is None:
+                raise TypeError("EngineClient needs a url or a transport")
+            transport = HTTPTransport(url, tls)
+        elif url is not None or tls is not None:
+            raise TypeError("EngineClient takes a url (and tls) or a transport, not both")
+        self.transport = transport
         self._nodes = ListDecoder(Node)
         self._services = ListDecoder(Service)
         self._tasks = ListDecoder(Task)
 
-    async def _api(self) -> aiodocker.Docker:
-        # aiodocker and aiohttp take a good part of a second to load: not before the first call,
-        # so that the console draws its first frame without waiting for them.
-        import aiodocker
-
-        if self._docker is None:
-            self._docker = aiodocker.Docker(
-                url=self._url, ssl_context=self._tls, api_version=API_VERSION
-            )
-        return self._docker
+    @property
+    def url(self) -> str:
+        """The endpoint, as messages name it."""
+        return self.transport.url
 
     async def close(self) -> None:
-        if self._docker is not None:
-            await self._docker.close()
-            self._docker = None
+        await self.transport.close()
 
-    @contextlib.contextmanager
-    def _asking(self, failed: str = "cannot reach {url}: {error}") -> Iterator[None]:
-        """Turns what an API call can raise into ClientError: the endpoint's error answer, or
-        ``failed`` when it could not be asked."""
-        import aiohttp
-        from aiodocker.exceptions import DockerError
-
+    @contextlib.asynccontextmanager
+    async def _asking(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        *,
+        stream: bool = False,
+        versioned: bool = True,
+        failed: str = CANNOT_REACH,
+    ) -> AsyncIterator[Response]:
+        """The answer to ``method /path`` unless it is an error status, which raises APIError;
+        a failed exchange raises ConnectError with ``failed`` as its message."""
         try:
-            yield
-        except DockerError as error:
-            message = error.message if isinstance(error.message, str) else str(error.message)
-            raise ClientError(message, error.status) from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            raise ClientError(failed.format(url=self.url, error=error)) from None
+            async with self.transport.request(
+                method,
+                f"/{path}",
+                params=params,
+                body=body,
+                headers=JSON if body is not None else None,
+                stream=stream,
+                versioned=versioned,
+            ) as response:
+                if response.status >= 400:
+                    raise _api_error(response.status, await response.read())
+                yield response
+        except OSError as error:
+            raise ConnectError(failed.format(url=self.url, error=error)) from None
 
-    async def _json(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
-        docker = await self._api()
-        with self._asking():
-            return await docker._query_json(path, method, **kwargs)
+    async def _body(self, path: str, params: dict[str, str] | None = None) -> bytes:
+        async with self._asking("GET", path, params) as response:
+            return await response.read()
+
+    async def _json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        async with self._asking("GET", path, params) as response:
+            body = await response.read()
+        try:
+            return json.loads(body)
+        except ValueError as error:
+            raise UnreadableAnswer(f"unreadable answer from {self.url}: {error}") from None
+
+    async def _send(
+        self, method: str, path: str, params: Mapping[str, str] | None = None, value: Any = None
+    ) -> bytes:
+        """Acts: ``value`` goes as JSON; returns the answer's body."""
+        body = None if value is None else json.dumps(value).encode()
+        async with self._asking(method, path, params, body) as response:
+            return await response.read()
 
     async def _list(
         self, path: str, decoder: ListDecoder[T], params: dict[str, str] | None = None
@@ -130,20 +159,12 @@ class EngineClient:
         body = await self._body(path, params)
         return await asyncio.to_thread(decoder.decode, body)
 
-    async def _body(self, path: str, params: dict[str, str] | None = None) -> bytes:
-        docker = await self._api()
-        with self._asking():
-            async with docker._query(path, params=params) as response:
-                return await response.read()
-
     # Reading.
 
     async def ping(self) -> bool:
-        docker = await self._api()
         try:
-            with self._asking():
-                async with docker._query("_ping", versioned_api=False) as response:
-                    return response.status == 200
+            async with self._asking("GET", "_ping", versioned=False) as response:
+                return response.status == 200
         except ClientError:
             return False
 
@@ -165,42 +186,35 @@ class EngineClient:
 
     async def metrics(self) -> str | None:
         """Prometheus text from ``/metrics`` where the endpoint serves it (our engine does)."""
-        docker = await self._api()
         try:
-            with self._asking():
-                async with docker._query("metrics", versioned_api=False) as response:
-                    return await response.text() if response.status == 200 else None
+            async with self._asking("GET", "metrics", versioned=False) as response:
+                if response.status != 200:
+                    return None
+                return (await response.read()).decode("utf-8", "replace")
         except ClientError:
             return None
 
     async def containers(self, label: str | None = None) -> list[dict[str, Any]]:
         """Running containers of this engine, those with ``label`` when given."""
         params = {"filters": json.dumps({"label": [label]})} if label else {}
-        result: list[dict[str, Any]] = await self._json("containers/json", params=params)
+        result: list[dict[str, Any]] = await self._json("containers/json", params)
         return result
 
     async def container_stats(self, container_id: str) -> dict[str, Any] | None:
         """One sample of the container's stats; None when it is gone."""
         try:
             result: dict[str, Any] = await self._json(
-                f"containers/{container_id}/stats", params={"stream": "0", "one-shot": "1"}
+                f"containers/{container_id}/stats", {"stream": "0", "one-shot": "1"}
             )
-        except ClientError as error:
-            if error.status == 404:
-                return None
-            raise
+        except NotFound:
+            return None
         return result
 
     # Acting.
 
     async def update_node(self, node: Node, spec: NodeSpec) -> None:
-        await self._json(
-            f"nodes/{node.id}/update",
-            "POST",
-            params={"version": str(node.version.index)},
-            data=json.dumps(to_builtins(spec)),
-            headers={"Content-Type": "application/json"},
-        )
+        params = {"version": str(node.version.index)}
+        await self._send("POST", f"nodes/{node.id}/update", params, to_builtins(spec))
 
     async def modify_node(self, node_id: str, change: Callable[[NodeSpec], NodeSpec]) -> None:
         """Reads the node and writes ``change(spec)`` with its current version, as the CLI does."""
@@ -219,16 +233,14 @@ class EngineClient:
         await self.update_service(service, rollback=True)
 
     async def remove_node(self, node_id: str, force: bool = False) -> None:
-        await self._json(f"nodes/{node_id}", "DELETE", params={"force": str(force).lower()})
+        await self._send("DELETE", f"nodes/{node_id}", {"force": str(force).lower()})
 
     async def create_service(self, spec: ServiceSpec) -> str:
-        answer = await self._json(
-            "services/create",
-            "POST",
-            data=json.dumps(to_builtins(spec)),
-            headers={"Content-Type": "application/json"},
-        )
-        return str(answer["ID"])
+        body = await self._send("POST", "services/create", value=to_builtins(spec))
+        try:
+            return str(json.loads(body)["ID"])
+        except (ValueError, TypeError, KeyError) as error:
+            raise UnreadableAnswer(f"unreadable answer from {self.url}: {error!r}") from None
 
     async def update_service(
         self, service: Service, spec: ServiceSpec | None = None, rollback: bool = False
@@ -236,16 +248,11 @@ class EngineClient:
         params = {"version": str(service.version.index)}
         if rollback:
             params["rollback"] = "previous"
-        await self._json(
-            f"services/{service.id}/update",
-            "POST",
-            params=params,
-            data=json.dumps(to_builtins(spec or service.spec)),
-            headers={"Content-Type": "application/json"},
-        )
+        value = to_builtins(spec or service.spec)
+        await self._send("POST", f"services/{service.id}/update", params, value)
 
     async def remove_service(self, service_id: str) -> None:
-        await self._json(f"services/{service_id}", "DELETE")
+        await self._send("DELETE", f"services/{service_id}")
 
     # Streams.
 
@@ -256,8 +263,11 @@ class EngineClient:
         tail: int | None = 200,
         since: float | None = None,
         follow: bool = False,
-    ) -> AsyncIterator[LogEntry]:
-        """Log lines of a service or task (``kind`` "services" or "tasks"), oldest first."""
+    ) -> AsyncGenerator[LogEntry, None]:
+        """Log lines of a service or task (``kind`` "services" or "tasks"), oldest first.
+
+        Leaving the iteration (``aclose()``, cancelling) closes the stream at the endpoint.
+        """
         params = {
             "stdout": "1",
             "stderr": "1",
@@ -268,41 +278,60 @@ class EngineClient:
         }
         if since is not None:
             params["since"] = f"{since:.9f}"
-        docker = await self._api()
-        with self._asking():
-            async with docker._query(
-                f"{kind}/{object_id}/logs", params=params, timeout=None
-            ) as response:
-                muxed = True
-                buffer = b""
-                async for chunk in response.content.iter_any():
-                    buffer += chunk
-                    while True:
-                        entry, buffer, muxed = _next_entry(buffer, muxed)
-                        if entry is None:
-                            break
-                        yield entry
+        async with self._asking("GET", f"{kind}/{object_id}/logs", params, stream=True) as answer:
+            muxed = True
+            buffer = b""
+            async for chunk in answer.chunks():
+                buffer += chunk
+                while True:
+                    entry, buffer, muxed = _next_entry(buffer, muxed)
+                    if entry is None:
+                        break
+                    yield entry
 
     async def events(
         self, since: float | None = None, until: float | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """The swarm's events (service and node create, update, remove), as they happen."""
         params = {"filters": json.dumps({"type": ["service", "node"]})}
         if since is not None:
             params["since"] = f"{since:.9f}"
         if until is not None:
             params["until"] = f"{until:.9f}"
-        docker = await self._api()
-        ended = "event stream from {url} ended: {error}"
-        with self._asking(ended):
-            async with docker._query("events", params=params, timeout=None) as response:
-                async for line in response.content:
+        async with self._asking(
+            "GET", "events", params, stream=True, failed=STREAM_ENDED
+        ) as answer:
+            buffer = b""
+            async for chunk in answer.chunks():
+                *lines, buffer = (buffer + chunk).split(b"\n")
+                for line in lines:
                     if line.strip():
-                        try:
-                            event = json.loads(line)
-                        except ValueError as error:
-                            raise ClientError(ended.format(url=self.url, error=error)) from None
-                        yield event
+                        yield self._event(line)
+            if buffer.strip():
+                yield self._event(buffer)
+
+    def _event(self, line: bytes) -> dict[str, Any]:
+        try:
+            event = json.loads(line)
+        except ValueError as error:
+            raise UnreadableAnswer(STREAM_ENDED.format(url=self.url, error=error)) from None
+        if not isinstance(event, dict):
+            error_text = f"an event is not an object: {line[:80]!r}"
+            raise UnreadableAnswer(STREAM_ENDED.format(url=self.url, error=error_text))
+        return event
+
+
+def _api_error(status: int, body: bytes) -> APIError:
+    """The error an error answer means, with the endpoint's ``{"message": ...}`` as message."""
+    try:
+        said = json.loads(body)
+    except ValueError:
+        said = None
+    if isinstance(said, dict) and isinstance(said.get("message"), str):
+        message = said["message"]
+    else:
+        message = body.decode("utf-8", "replace").strip() or f"the endpoint answered {status}"
+    return NotFound(message) if status == 404 else APIError(message, status)
 
 
 def _next_entry(buffer: bytes, muxed: bool) -> tuple[LogEntry | None, bytes, bool]:

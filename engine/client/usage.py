@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.api.usage import container_usage
-from engine.client.client import ClientError, EngineClient
+from engine.client.client import EngineClient
+from engine.client.errors import ClientError
 
 if TYPE_CHECKING:
     import aiohttp

@@ -232,6 +232,6 @@ async def test_read_only_hides_every_action(engine: Served) -> None:
                     await pilot.pause(0.05)
         await open_view(pilot, app, "services")
         left = {b.action for _, b, enabled, *_ in app.active_bindings.values() if enabled}
-        assert left < every
+        assert left - {"back"} < every  # back shows while the filter typed into is open
     assert (await service(engine)).spec.mode.replicated.replicas == 2
     assert await versions() == before
