@@ -15,7 +15,7 @@ from typing import ClassVar
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 from console import actions
 from console.actions import EVERYWHERE, Request
@@ -215,6 +215,9 @@ class SwarmdeckApp(App[None]):
         return done
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The console's keys wait while keys go into an input, and under a dialog."""
+        if actions.action(action) is not None and isinstance(self.screen, ModalScreen):
+            return False
         return not typing_refused(self, action)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

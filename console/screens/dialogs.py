@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 __all__ = ["ConfirmDialog", "FormDialog", "TypingDialog"]
 
@@ -64,6 +64,7 @@ class ConfirmDialog(ModalScreen[bool]):
             with Grid(id="buttons"):
                 yield Button("No (n)", id="no")
                 yield Button("Yes (y)", id="yes", variant="warning")
+        yield Footer()  # the dialog's keys, not those of the view under it
 
     def on_mount(self) -> None:
         self.query_one("#buttons", Grid).styles.grid_size_columns = 2
@@ -96,6 +97,7 @@ class FormDialog(TypingDialog[dict[str, str] | None]):
                 yield Input(value=value, id=f"field-{key}")
             if self._help:
                 yield Static(self._help, id="help", markup=False)
+        yield Footer()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         inputs = list(self.query(Input))

@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
+from msgspec.structs import replace
 from textual import events
 from textual.widgets import Input, Static
 
@@ -19,7 +20,7 @@ from console.app import SwarmdeckApp
 from console.feed import ConnectionChanged, SnapshotReady
 from console.messages import Fed
 from console.model import Snapshot, changes_between
-from console.screens.dialogs import FormDialog
+from console.screens.dialogs import ConfirmDialog, FormDialog
 from console.screens.help import HelpScreen
 from engine.api.objects import Node
 from engine.client import EngineClient
@@ -285,3 +286,57 @@ def test_a_crash_exits_non_zero(tmp_path: Path) -> None:
     finally:
         os.close(master)
     assert status != 0
+
+
+def footer_keys(app: SwarmdeckApp) -> set[str]:
+    """The keys the footer on screen shows."""
+    return {key.key for key in app.screen.query("FooterKey")}  # type: ignore[attr-defined]
+
+
+async def test_a_dialog_shows_its_own_keys_and_holds_the_consoles(engine: Served) -> None:
+    """Under the scale form the footer shows esc (cancel), not the view's keys; ``q`` there is
+    typed, and under a confirmation neither ``q`` nor ``:`` acts on the console."""
+    app = engine.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_view(pilot, app, "services")
+        assert "s" in footer_keys(app)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog))
+        await pilot.pause(0.2)
+        assert footer_keys(app) == {"escape"}
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "services")
+        await pilot.press("r")  # restart asks first
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.pause(0.2)
+        assert {"y", "n"} <= footer_keys(app) and not footer_keys(app) & {"s", "r", "colon", "q"}
+        await pilot.press("q", "colon")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmDialog) and app.is_running
+        await pilot.press("n")
+
+
+async def test_read_only_help_and_keys_typed_into_the_filter(engine: Served) -> None:
+    """With --read-only ``?`` lists no action that changes the cluster; while the filter has
+    the keys, ctrl+l (rollback) does nothing."""
+    app = engine.app(read_only=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_view(pilot, app, "services")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = str(app.screen.query_one(Static).render())
+        assert "Filter" in text and "Logs" in text
+        for hidden in ("Scale", "Rollback", "Remove", "Create", "Image", "Restart"):
+            assert hidden not in text
+        await pilot.press("escape")
+    web = await service(engine)
+    await engine.client.modify_service(web.id, lambda spec: replace(spec, labels={"v": "2"}))
+    writable = engine.app()  # web has a previous spec: ctrl+l would ask to roll back to it
+    async with writable.run_test(size=(120, 36)) as pilot:
+        await open_view(pilot, writable, "services")
+        await wait_for(pilot, lambda: writable.snapshot.services[0].previous_spec is not None)
+        await pilot.press("slash", *"we")
+        await pilot.press("ctrl+l")
+        await pilot.pause(0.3)
+        assert not isinstance(writable.screen, ConfirmDialog)
+        assert writable.screen.query_one("#filter", Input).value == "we"
