@@ -267,7 +267,8 @@ class Feed:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # not running yet: ``run`` opens it
-        self._streams[stream] = loop.create_task(self._follow_logs(stream))
+        if stream not in self._streams:
+            self._streams[stream] = loop.create_task(self._follow_logs(stream))
 
     async def _follow_logs(self, stream: LogStream) -> None:
         batch = _Batch(lambda lines: self._post(LogLines(stream, tuple(lines))))
