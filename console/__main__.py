@@ -10,6 +10,7 @@ import gc
 import os
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from engine.client import (
@@ -21,7 +22,6 @@ from engine.client import (
     resolve_target,
     ssh_bridge,
 )
-from engine.serve import serve_demo
 from themes import DEFAULT_THEME, load_themes
 
 __all__ = ["main"]
@@ -64,6 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.asynccontextmanager
+async def _demo(socket: Path, nodes: int, seed: int | None) -> AsyncIterator[None]:
+    """The embedded demo cluster, served on ``socket`` while the block runs; the engine is
+    loaded only then, once the console has drawn its first frame."""
+    from engine.serve import serve_demo
+
+    async with serve_demo(socket, nodes, seed):
+        yield
+
+
 async def _console(args: argparse.Namespace, target: Target) -> int:
     """Runs the console; its exit status (not 0 when it ended on an error)."""
     from console.app import SwarmdeckApp
@@ -73,7 +83,7 @@ async def _console(args: argparse.Namespace, target: Target) -> int:
         if target.embedded:  # started by the console once its first frame is on screen
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="swarmdeck-"))
             socket = Path(workdir) / "engine.sock"
-            url, serving = f"unix://{socket}", serve_demo(socket, args.nodes, args.seed)
+            url, serving = f"unix://{socket}", _demo(socket, args.nodes, args.seed)
         elif target.url is not None and target.url.startswith("ssh://"):
             url = await stack.enter_async_context(ssh_bridge(target.url))
         else:

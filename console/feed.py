@@ -18,6 +18,7 @@ last one lets go.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections import deque
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.model import ChangeSet, Snapshot, changes_between, usage_step
-from console.sanitize import Sanitizer
+from console.sanitize import sanitize
 from engine.client import ClientError, EngineClient, LogEntry, UsageReader
 
 __all__ = [
@@ -286,8 +287,10 @@ class Feed:
         self, stream: LogStream, kind: str, object_id: str, batch: _Batch
     ) -> None:
         try:
-            async for entry in self.client.logs(kind, object_id, tail=LOG_TAIL, follow=True):
-                batch.add((entry, Sanitizer().feed(entry.text)))  # a line's state is its own
+            batches = self.client.log_batches(kind, object_id, tail=LOG_TAIL, follow=True)
+            async with contextlib.aclosing(batches):
+                async for entries in batches:
+                    batch.extend([(entry, sanitize(entry.text)) for entry in entries])
         except ClientError as error:
             batch.flush()
             self._post(LogLines(stream, (), error.message))
@@ -303,7 +306,10 @@ class _Batch:
         self._timer: asyncio.TimerHandle | None = None
 
     def add(self, item: object) -> None:
-        self._items.append(item)
+        self.extend([item])
+
+    def extend(self, items: list[Any]) -> None:
+        self._items.extend(items)
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(BATCH, self.flush)
 

@@ -113,6 +113,8 @@ def _is_sgr(params: str) -> bool:
 
 def sanitize(text: str, max_line: int = MAX_LINE) -> str:
     """One piece of untrusted text, colours kept."""
+    if len(text) <= max_line and not _UNSAFE.search(text):
+        return text  # the common case, as in ``Sanitizer.feed``, without making one
     return Sanitizer(max_line).feed(text)
 
 

@@ -29,7 +29,7 @@ __all__ = ["BUFFER", "LogsScreen"]
 
 BUFFER = 5_000  # lines kept, as k9s caps its log view
 FLUSH = 0.05  # seconds between batched writes to the screen
-FLOOD_LINES = 500  # lines drawn per batch at most: more than any screen shows at once
+FLOOD_SCREENS = 2  # screenfuls drawn per batch at most, while lines come faster than that
 TASK_COLOURS = ("primary", "secondary", "accent", "success", "warning", "state-busy")
 
 
@@ -47,6 +47,7 @@ class LogsScreen(ClusterScreen):
         self.needle = ""
         self._pending: list[tuple[LogEntry, str]] = []
         self._names: dict[str, str] = {}
+        self._colours: dict[tuple[str, str], str] = {}  # by task label and theme
 
     def body(self) -> ComposeResult:
         yield RichLog(max_lines=BUFFER, wrap=False, markup=False, id="log")
@@ -76,7 +77,8 @@ class LogsScreen(ClusterScreen):
             return
         # In a flood only the newest lines can be seen; the rest wait in the buffer for a
         # pause, a filter or a save, which draw them from there.
-        batch, self._pending = self._pending[-FLOOD_LINES:], []
+        shown = max(1, self.log_view.size.height) * FLOOD_SCREENS
+        batch, self._pending = self._pending[-shown:], []
         batch.sort(key=lambda pair: pair[0].time)
         lines = [self._line(entry, safe) for entry, safe in batch if self._shown(safe)]
         if lines:
@@ -102,10 +104,17 @@ class LogsScreen(ClusterScreen):
             label = self._names[entry.task_id] = f"{service}.{task.slot or task.node_id[:6]}"
         return label
 
+    def _colour(self, label: str, theme: str) -> str:
+        """A task's colour: one of the theme's, the same for a task each time."""
+        colour = self._colours.get((label, theme))
+        if colour is None:
+            name = TASK_COLOURS[zlib.crc32(label.encode()) % len(TASK_COLOURS)]
+            colour = self._colours[label, theme] = theme_colour(self.app.current_theme, name)
+        return colour
+
     def _line(self, entry: LogEntry, safe: str) -> Text:
         label = self._task_label(entry)
-        name = TASK_COLOURS[zlib.crc32(label.encode()) % len(TASK_COLOURS)]
-        colour = theme_colour(self.app.current_theme, name)
+        colour = self._colour(label, self.app.theme)
         prefix = f"{label} | "
         spans = []
         if self.timestamps:

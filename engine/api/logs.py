@@ -14,24 +14,25 @@ class LogLine:
     text: str  # without the trailing newline
 
 
-def split_frame(buffer: bytes, muxed: bool) -> tuple[str, bytes | None, bytes, bool]:
-    """Takes one line off a log stream: a multiplexed frame (``[stream, 0, 0, 0, size]`` then
-    the bytes), or a raw line when the container has a TTY, which the first byte tells.
+def split_frame(buffer: bytes, muxed: bool, at: int = 0) -> tuple[str, bytes | None, int, bool]:
+    """Takes one line off a log stream, from ``at`` in ``buffer``: a multiplexed frame
+    (``[stream, 0, 0, 0, size]`` then the bytes), or a raw line when the container has a TTY,
+    which the first byte tells.
 
-    Returns the stream, the payload (None until a whole one has come), the rest of ``buffer``,
-    and whether the stream is multiplexed.
+    Returns the stream, the payload (None until a whole one has come), where the rest of
+    ``buffer`` starts, and whether the stream is multiplexed.
     """
-    if muxed and buffer[:1] and buffer[0] not in (0, 1, 2):
+    if muxed and len(buffer) > at and buffer[at] not in (0, 1, 2):
         muxed = False
     if muxed:
-        if len(buffer) < 8:
-            return "stdout", None, buffer, muxed
-        size = int.from_bytes(buffer[4:8], "big")
-        if len(buffer) < 8 + size:
-            return "stdout", None, buffer, muxed
-        stream = "stderr" if buffer[0] == 2 else "stdout"
-        return stream, buffer[8 : 8 + size], buffer[8 + size :], muxed
-    end = buffer.find(b"\n")
+        if len(buffer) < at + 8:
+            return "stdout", None, at, muxed
+        end = at + 8 + int.from_bytes(buffer[at + 4 : at + 8], "big")
+        if len(buffer) < end:
+            return "stdout", None, at, muxed
+        stream = "stderr" if buffer[at] == 2 else "stdout"
+        return stream, buffer[at + 8 : end], end, muxed
+    end = buffer.find(b"\n", at)
     if end < 0:
-        return "stdout", None, buffer, muxed
-    return "stdout", buffer[: end + 1], buffer[end + 1 :], muxed
+        return "stdout", None, at, muxed
+    return "stdout", buffer[at : end + 1], end + 1, muxed

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -29,9 +29,10 @@ JSON = {"Content-Type": "application/json"}
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One log line with its task, as ``docker service logs --details --timestamps`` gives."""
+class LogEntry(msgspec.Struct, frozen=True, gc=False):
+    """One log line with its task, as ``docker service logs --details --timestamps`` gives.
+    A struct the garbage collector does not track: a log view keeps thousands, and a flood
+    makes tens of thousands a second."""
 
     time: float
     stream: str
@@ -268,6 +269,23 @@ class EngineClient:
 
         Leaving the iteration (``aclose()``, cancelling) closes the stream at the endpoint.
         """
+        async with contextlib.aclosing(
+            self.log_batches(kind, object_id, tail, since, follow)
+        ) as batches:
+            async for batch in batches:
+                for entry in batch:
+                    yield entry
+
+    async def log_batches(
+        self,
+        kind: str,
+        object_id: str,
+        tail: int | None = 200,
+        since: float | None = None,
+        follow: bool = False,
+    ) -> AsyncGenerator[list[LogEntry], None]:
+        """``logs``, as lists of the lines each read brought: a flood costs a step per read,
+        not per line."""
         params = {
             "stdout": "1",
             "stderr": "1",
@@ -282,12 +300,9 @@ class EngineClient:
             muxed = True
             buffer = b""
             async for chunk in answer.chunks():
-                buffer += chunk
-                while True:
-                    entry, buffer, muxed = _next_entry(buffer, muxed)
-                    if entry is None:
-                        break
-                    yield entry
+                entries, buffer, muxed = _take_entries(buffer + chunk, muxed)
+                if entries:
+                    yield entries
 
     async def events(
         self, since: float | None = None, until: float | None = None
@@ -334,30 +349,63 @@ def _api_error(status: int, body: bytes) -> APIError:
     return NotFound(message) if status == 404 else APIError(message, status)
 
 
-def _next_entry(buffer: bytes, muxed: bool) -> tuple[LogEntry | None, bytes, bool]:
-    """Takes one log line off ``buffer``: a multiplexed frame, or a raw line (TTY services)."""
-    stream, payload, rest, muxed = split_frame(buffer, muxed)
-    if payload is None:
-        return None, rest, muxed
-    return _parse_line(stream, payload.decode("utf-8", "replace")), rest, muxed
+def _take_entries(buffer: bytes, muxed: bool) -> tuple[list[LogEntry], bytes, bool]:
+    """Every whole log line in ``buffer`` (multiplexed frames, or raw lines from a TTY
+    service, as ``split_frame`` tells them), the rest of it, and whether it is multiplexed.
+    The buffer is read where it lies, and cut once: a chunk of many lines costs no copies."""
+    entries: list[LogEntry] = []
+    at = 0
+    while True:
+        stream, payload, at, muxed = split_frame(buffer, muxed, at)
+        if payload is None:
+            return entries, buffer[at:], muxed
+        entries.append(_parse_line(stream, payload.decode("utf-8", "replace")))
+
+
+TASK_DETAIL = "com.docker.swarm.task.id="
+NODE_DETAIL = "com.docker.swarm.node.id="
 
 
 def _parse_line(stream: str, line: str) -> LogEntry:
     """``<timestamp> <k=v,...> <text>`` as the daemon writes with timestamps and details."""
     line = line.rstrip("\n")
     stamp, _, rest = line.partition(" ")
-    try:
-        moment = parse_timestamp(stamp)
-    except ValueError:
+    moment = _moment(stamp)
+    if moment is None:
         moment, rest = 0.0, line
     details, _, text = rest.partition(" ")
-    attrs = dict(item.split("=", 1) for item in details.split(",") if "=" in item)
-    if "com.docker.swarm.task.id" not in attrs:
-        text, attrs = rest, {}
-    return LogEntry(
-        time=moment,
-        stream=stream,
-        task_id=attrs.get("com.docker.swarm.task.id", ""),
-        node_id=attrs.get("com.docker.swarm.node.id", ""),
-        text=text,
-    )
+    task = _detail(details, TASK_DETAIL)
+    if task is None:
+        return LogEntry(moment, stream, "", "", rest)
+    return LogEntry(moment, stream, task, _detail(details, NODE_DETAIL) or "", text)
+
+
+def _detail(details: str, key: str) -> str | None:
+    """The value of ``key`` (with its ``=``) in ``k=v,k=v``, or None."""
+    at = details.find(key)
+    if at < 0 or (at and details[at - 1] != ","):
+        return None
+    start = at + len(key)
+    end = details.find(",", start)
+    return details[start:] if end < 0 else details[start:end]
+
+
+def _moment(stamp: str) -> float | None:
+    """The Unix time of a timestamp; as the daemon writes them (``...T00:00:00.123456789Z``),
+    with the whole seconds looked up once per second. None when it is not a timestamp."""
+    if len(stamp) == 30 and stamp[19] == "." and stamp[29] == "Z" and stamp[20:29].isdigit():
+        whole = _second(stamp[:19])
+        if whole is not None:
+            return whole + int(stamp[20:29]) / 1e9
+    try:
+        return parse_timestamp(stamp)
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _second(prefix: str) -> float | None:
+    try:
+        return parse_timestamp(prefix + "Z")
+    except ValueError:
+        return None

@@ -97,8 +97,8 @@ class UsageReader:
         if self._metrics_url:
             return await self._from_prometheus(self._metrics_url)
         metrics = await self._manager.metrics()
-        if metrics is not None:
-            return Usage(parse_usage(metrics), "the endpoint's /metrics")
+        if metrics is not None:  # read in a worker thread: a large cluster's is megabytes
+            return Usage(await asyncio.to_thread(parse_usage, metrics), "the endpoint's /metrics")
         if self._engines:
             return await self._from_engines()
         return Usage(note=NO_SOURCE)
@@ -112,7 +112,7 @@ class UsageReader:
             async with self._session.get(url) as response:
                 if response.status != 200:
                     return Usage(note=f"{url} answered {response.status}")
-                return Usage(parse_usage(await response.text()), url)
+                return Usage(await asyncio.to_thread(parse_usage, await response.text()), url)
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             return Usage(note=f"cannot read {url}: {error}")
 

@@ -116,14 +116,15 @@ class DockerContainer:
             ) as response:
                 buffer, muxed = b"", True
                 async for chunk in response.content.iter_any():
-                    buffer += chunk
+                    buffer, at = buffer + chunk, 0
                     while True:
-                        stream, payload, buffer, muxed = split_frame(buffer, muxed)
+                        stream, payload, at, muxed = split_frame(buffer, muxed, at)
                         if payload is None:
                             break
                         line = _log_line(stream, payload)
                         if seen is None or line.time > seen:
                             self._lines.append(line)
+                    buffer = buffer[at:]
 
     async def _follow_usage(self, docker: aiodocker.Docker) -> None:
         with contextlib.suppress(*ENGINE_ERRORS, ValueError):

@@ -51,7 +51,7 @@ def test_a_created_container_has_no_exit_code_yet() -> None:
 def test_log_lines_keep_their_time_and_stream() -> None:
     framed = bytes((2, 0, 0, 0, 0, 0, 0, 40)) + b"2026-01-01T00:00:01.000000000Z oops \x1b]0\n"
     stream, payload, rest, muxed = split_frame(framed, True)
-    assert (stream, rest, muxed) == ("stderr", b"", True)
+    assert (stream, rest, muxed) == ("stderr", len(framed), True)
     assert payload is not None
     assert _log_line(stream, payload) == LogLine(1767225601.0, "stderr", "oops \x1b]0")
     assert _log_line("stdout", b"no stamp\n") == LogLine(0.0, "stdout", "no stamp")
