@@ -19,7 +19,7 @@ _state = attrgetter("status.state")
 UsageStep = dict[str, dict[str, tuple[float, float]]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one snapshot is another only if it is the same
 class Snapshot:
     """Nodes, services and tasks as one poll saw them, and when (``now``, Unix time)."""
 
@@ -105,6 +105,14 @@ class Snapshot:
                 if sample is not None:
                     used[task.node_id] += sample[1]
         return used
+
+    @cached_property
+    def usage_total(self) -> tuple[float, int]:
+        """CPU seconds and memory bytes of every task whose usage is known."""
+        return (
+            sum(cpu for cpu, _ in self.usage.values()),
+            sum(memory for _, memory in self.usage.values()),
+        )
 
     @cached_property
     def recent_failures(self) -> list[Task]:

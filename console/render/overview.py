@@ -36,8 +36,7 @@ def overview_panels(snapshot: Snapshot) -> dict[str, str]:
             total_mem += resources.memory_bytes or 0
     used_cpu = sum(cpu for cpu, _ in snapshot.reserved_by_node.values())
     used_mem = sum(memory for _, memory in snapshot.reserved_by_node.values())
-    usage_cpu = sum(cpu for cpu, _ in snapshot.usage.values())
-    usage_mem = sum(mem for _, mem in snapshot.usage.values())
+    usage_cpu, usage_mem = snapshot.usage_total
     return {
         "nodes": "\n".join(f"{count} {state}" for state, count in sorted(nodes.items()))
         or "no nodes",

@@ -17,7 +17,7 @@ from textual.dom import DOMNode
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input
 
 from console import actions
 from console.actions import Request
@@ -26,6 +26,7 @@ from console.forms import Fields, FormError
 from console.model import ChangeSet, Snapshot
 from console.render.rows import Row
 from console.screens.dialogs import ConfirmDialog, FormDialog, TypingDialog
+from console.widgets.caption import Caption
 from console.widgets.resource_table import ResourceTable
 
 __all__ = ["ClusterScreen", "Link", "ResourceScreen", "typing_refused"]
@@ -90,8 +91,8 @@ class ClusterScreen(Screen[None]):
         self.changes: ChangeSet | None = None  # from the snapshot before ``snapshot``
         # Kept rather than looked up: news can come before the view is built or while it is
         # being taken down, and these take it either way.
-        self._header = Static(id="header")
-        self._banner = Static(id="banner", classes="-hidden")
+        self._header = Caption(sized=True, id="header")
+        self._banner = Caption(id="banner", classes="-hidden")
 
     def compose(self) -> ComposeResult:
         yield self._header
@@ -135,10 +136,10 @@ class ClusterScreen(Screen[None]):
             )
         if link.read_only:
             header += " · read-only"
-        self._header.update(header)
+        self._header.show(header)
         self._banner.set_class(link.error is None, "-hidden")
         if link.error:
-            self._banner.update(f"connection lost: {link.error} (reconnecting)")
+            self._banner.show(f"connection lost: {link.error} (reconnecting)")
 
     def render_snapshot(self, snapshot: Snapshot) -> None:
         """Subclasses redraw their body here."""

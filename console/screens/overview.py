@@ -7,12 +7,12 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Grid
-from textual.widgets import Static
 
 from console import actions
 from console.model import Snapshot
 from console.render.overview import PANELS, overview_panels
 from console.screens.base import ClusterScreen
+from console.widgets.caption import Caption
 
 __all__ = ["OverviewScreen"]
 
@@ -24,10 +24,10 @@ class OverviewScreen(ClusterScreen):
     def body(self) -> ComposeResult:
         with Grid():
             for name in PANELS:
-                panel = Static(id=f"panel-{name}", classes="panel")
+                panel = Caption(sized=True, id=f"panel-{name}", classes="panel")
                 panel.border_title = name
                 yield panel
 
     def render_snapshot(self, snapshot: Snapshot) -> None:
         for name, text in overview_panels(snapshot).items():
-            self.query_one(f"#panel-{name}", Static).update(text)
+            self.query_one(f"#panel-{name}", Caption).show(text)
