@@ -29,7 +29,8 @@ __all__ = ["BUFFER", "LogsScreen"]
 
 BUFFER = 5_000  # lines kept, as k9s caps its log view
 FLUSH = 0.05  # seconds between batched writes to the screen
-FLOOD_SCREENS = 2  # screenfuls drawn per batch at most, while lines come faster than that
+FLOOD_LINES = 500  # lines in one batch that make a flood: 10,000 a second
+FLOOD_SCREENS = 2  # screenfuls of a flood's batch drawn: only the newest lines can be seen
 TASK_COLOURS = ("primary", "secondary", "accent", "success", "warning", "state-busy")
 
 
@@ -77,8 +78,9 @@ class LogsScreen(ClusterScreen):
             return
         # In a flood only the newest lines can be seen; the rest wait in the buffer for a
         # pause, a filter or a save, which draw them from there.
-        shown = max(1, self.log_view.size.height) * FLOOD_SCREENS
-        batch, self._pending = self._pending[-shown:], []
+        batch, self._pending = self._pending, []
+        if len(batch) > FLOOD_LINES:
+            batch = batch[-max(1, self.log_view.size.height) * FLOOD_SCREENS :]
         batch.sort(key=lambda pair: pair[0].time)
         lines = [self._line(entry, safe) for entry, safe in batch if self._shown(safe)]
         if lines:
