@@ -105,6 +105,8 @@ class ClusterScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.title = self.title or self.VIEW
+        if self.is_current:
+            self.draw()  # in the first frame it is part of, not the one after
 
     def take(self, ready: SnapshotReady) -> None:
         """A new snapshot, with what changed since the one before it."""
@@ -122,8 +124,10 @@ class ClusterScreen(Screen[None]):
 
     def redraw(self) -> None:
         """Draws the latest snapshot and link, while this view is the one shown."""
-        if not (self.is_mounted and self.is_current):
-            return
+        if self.is_mounted and self.is_current:
+            self.draw()
+
+    def draw(self) -> None:
         self.render_snapshot(self.snapshot)
         link, snapshot = self.link, self.snapshot
         header = f"swarmdeck · {link.target} · {self.title or self.VIEW} · "

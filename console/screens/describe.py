@@ -4,25 +4,17 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import yaml
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from console import actions
-from console.sanitize import sanitize
+from console.render.describe import describe_text
 from console.screens.base import ClusterScreen
-from engine.api.codec import to_builtins
 from engine.api.objects import Object
 
-__all__ = ["DescribeScreen", "describe_text"]
-
-
-def describe_text(obj: Object) -> str:
-    """The object as the API gives it, in YAML; strings a container controls are sanitized."""
-    text = yaml.safe_dump(to_builtins(obj), sort_keys=False, allow_unicode=True, width=100)
-    return sanitize(text)
+__all__ = ["DescribeScreen"]
 
 
 class DescribeScreen(ClusterScreen):

@@ -32,7 +32,6 @@ class EventsScreen(ClusterScreen):
         yield self._log
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.post_message(self.Follow(self, self.STREAM))
 
     def on_unmount(self) -> None:

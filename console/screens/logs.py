@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from rich.text import Span, Text
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import Input, RichLog
 
 from console import actions
 from console.feed import LogLines, LogStream
+from console.render.logs import log_line
 from console.screens.base import ClusterScreen
 from engine.client import LogEntry
 from themes import theme_colour
@@ -59,7 +60,6 @@ class LogsScreen(ClusterScreen):
         return self.query_one("#log", RichLog)
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.set_interval(FLUSH, self._flush)
         self.post_message(self.Follow(self, self.stream))
 
@@ -116,19 +116,7 @@ class LogsScreen(ClusterScreen):
 
     def _line(self, entry: LogEntry, safe: str) -> Text:
         label = self._task_label(entry)
-        colour = self._colour(label, self.app.theme)
-        prefix = f"{label} | "
-        spans = []
-        if self.timestamps:
-            stamp = datetime.fromtimestamp(entry.time, UTC).strftime("%H:%M:%S.%f")[:-3]
-            prefix = f"{stamp} {prefix}"
-            spans.append(Span(0, len(stamp), "dim"))
-        spans.append(Span(len(prefix) - len(label) - 3, len(prefix), colour))
-        if "\x1b" not in safe:  # plain text: one Text, a span or two
-            return Text(prefix + safe, spans=spans, end="")
-        line = Text(prefix, spans=spans, end="")
-        line.append_text(Text.from_ansi(safe))
-        return line
+        return log_line(entry, safe, label, self._colour(label, self.app.theme), self.timestamps)
 
     def _rerender(self) -> None:
         self.log_view.clear()
