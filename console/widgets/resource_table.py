@@ -31,6 +31,7 @@ __all__ = ["ResourceTable"]
 
 STATES = ("ok", "warn", "bad", "off", "busy")
 GAP = 2  # blank cells between columns
+MAX_KEPT_LINES = 2000  # drawn lines kept for the next repaint, while their rows are the same
 _cells = attrgetter("cells")
 _key = attrgetter("key")
 
@@ -76,6 +77,11 @@ class ResourceTable(ScrollView, can_focus=True):
         self._widths = list(self._header_widths)
         self._width_counts: list[Counter[int]] = [Counter() for _ in columns]
         self.cursor_row = 0
+        # Lines drawn, kept by row key while their row, the cursor and what ``_drawn`` holds
+        # are the same: a refresh that changed a few rows draws only those again.
+        self._drawn: tuple[object, ...] | None = None
+        self._strips: dict[str, tuple[Row, bool, Strip]] = {}
+        self._styles: dict[str, Style] = {}
 
     @property
     def row_count(self) -> int:
@@ -164,20 +170,49 @@ class ResourceTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         scroll_x = round(self.scroll_x)
+        drawn = (width, scroll_x, tuple(self._widths), self.has_focus, self.app.theme)
+        if drawn != self._drawn:  # what every line depends on changed: none is kept
+            self._drawn, self._strips, self._styles = drawn, {}, {}
         if y == 0:
-            style = self.get_component_rich_style("resource-table--header")
-            line = self._line(self._columns, style)
-        else:
-            index = round(self.scroll_y) + y - 1
-            if index >= len(self._rows):
-                return Strip.blank(width, self.rich_style)
-            row = self._rows[index]
-            style = self.rich_style
-            if row.state:
-                style += self.get_component_rich_style(f"resource-table--{row.state}", partial=True)
-            if index == self.cursor_row:
-                style += self.get_component_rich_style("resource-table--cursor")
-            line = self._line(row.cells, style)
+            return self._strip(self._columns, "header", width, scroll_x)
+        index = round(self.scroll_y) + y - 1
+        if index >= len(self._rows):
+            return Strip.blank(width, self._style(""))
+        row = self._rows[index]
+        cursor = index == self.cursor_row
+        kept = self._strips.get(row.key)
+        if kept is not None and kept[0] is row and kept[1] == cursor:
+            return kept[2]
+        strip = self._strip(row.cells, ("cursor-" if cursor else "") + row.state, width, scroll_x)
+        if len(self._strips) > MAX_KEPT_LINES:
+            self._strips = {}
+        self._strips[row.key] = (row, cursor, strip)
+        return strip
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._drawn = None  # the styles of every line are looked up again
+
+    def _style(self, kind: str) -> Style:
+        """The style of a line: "header", a row's state, "cursor-" and its state."""
+        style = self._styles.get(kind)
+        if style is None:
+            if kind == "header":
+                style = self.get_component_rich_style("resource-table--header")
+            else:
+                state = kind.removeprefix("cursor-")
+                style = self.rich_style
+                if state:
+                    part = f"resource-table--{state}"
+                    style += self.get_component_rich_style(part, partial=True)
+                if kind.startswith("cursor-"):
+                    style += self.get_component_rich_style("resource-table--cursor")
+            self._styles[kind] = style
+        return style
+
+    def _strip(self, cells: tuple[str, ...], kind: str, width: int, scroll_x: int) -> Strip:
+        style = self._style(kind)
+        line = self._line(cells, style)
         return line.crop(scroll_x, scroll_x + width).extend_cell_length(width, style)
 
     def _line(self, cells: tuple[str, ...], style: Style) -> Strip:
