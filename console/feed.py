@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.model import ChangeSet, Snapshot, changes_between, usage_step
+from console.rowcache import TaskRowMaker, TaskRows
 from console.sanitize import sanitize
 from engine.client import ClientError, EngineClient, LogEntry, UsageReader
 
@@ -73,6 +74,7 @@ Stream = LogStream | EventStream
 class SnapshotReady:
     snapshot: Snapshot
     changes: ChangeSet
+    task_rows: TaskRows | None = None  # every task's row, made with the snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,7 @@ class Feed:
         self.error: str | None = None  # why the endpoint does not answer, while it does not
         self._poke = asyncio.Event()
         self._recent: deque[Snapshot] = deque(maxlen=2)  # the last two snapshots made
+        self._task_rows = TaskRowMaker()
         self._post: Callable[[News], None] = lambda news: None
         self._events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
         self._followers: dict[LogStream, int] = {}
@@ -175,16 +178,18 @@ class Feed:
 
     def _ready(self, snapshot: Snapshot) -> SnapshotReady:
         """Adds the usage since the last snapshot to the history it carries, builds its
-        lookups and change set, and lets go of the snapshot before the last: the console shows
-        the last, so that one is freed here, in the worker thread, not on the UI's."""
+        lookups, change set and task rows, and lets go of the snapshot before the last: the
+        console shows the last, so that one is freed here, in the worker thread, not on the
+        UI's."""
         before = self._recent[-1] if self._recent else None
         if before is not None:
             steps = (*before.usage_steps, usage_step(before, snapshot))[-HISTORY:]
             snapshot = dataclasses.replace(snapshot, usage_steps=steps)
         snapshot.index()
         changes = changes_between(before, snapshot)
+        task_rows = self._task_rows.make(snapshot)
         self._recent.append(snapshot)
-        return SnapshotReady(snapshot, changes)
+        return SnapshotReady(snapshot, changes, task_rows)
 
     async def _poll_forever(self) -> None:
         while True:

@@ -18,8 +18,8 @@ node's figures change (the closing note of the change that set this shape has th
 
 from __future__ import annotations
 
-from itertools import compress, repeat
-from operator import le
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from console.model import ChangeSet, Snapshot
 from console.render.rows import (
@@ -34,7 +34,7 @@ from console.render.rows import (
 )
 from engine.api.objects import Node, Task
 
-__all__ = ["NodeRowCache", "TaskRowCache"]
+__all__ = ["NodeRowCache", "TaskRowCache", "TaskRowMaker", "TaskRows"]
 
 
 class NodeRowCache:
@@ -64,98 +64,109 @@ class NodeRowCache:
         return [made[node.id][2] for node in ordered]
 
 
-class TaskRowCache:
-    """Rows of a list of tasks (a service's, a node's, or all), each slot's tasks together,
-    newest first."""
+@dataclass(frozen=True)
+class TaskRows:
+    """The row of every task of a snapshot, and which were made anew since ``before`` (their
+    task changed, came, or its age text ran out): made by ``TaskRowMaker``."""
+
+    rows: Mapping[str, Row]
+    order: Mapping[str, TaskOrder]  # each task's sort key
+    remade: frozenset[str]
+    before: Snapshot | None
+
+
+class TaskRowMaker:
+    """Makes the row of every task of each snapshot, in the feed's worker thread, keeping the
+    row of a task that is the same object (the client keeps those of unchanged answers) while
+    its age text holds and its service and node keep their names."""
 
     def __init__(self) -> None:
         self._seen: Snapshot | None = None
-        self._names: dict[str, str] = {}  # service and node names by ID, to notice renames
-        # In the order shown:
-        self._tasks: list[Task] = []
-        self._rows: list[Row] = []
-        self._until: list[float] = []  # until when each row's age text holds
-        self._place: dict[str, int] = {}  # where each task's row is shown, by task ID
-        self._keys: dict[str, TaskOrder] = {}
-        self._stamps: dict[str, float | None] = {}  # status timestamps, as Unix times
+        self._names: dict[str, str] = {}
+        # By task ID: the task, its row, until when its age text holds, its status time.
+        self._made: dict[str, tuple[Task, Row, float, float | None]] = {}
+        self._order: dict[str, TaskOrder] = {}
 
-    def rows(self, snapshot: Snapshot, changes: ChangeSet | None, tasks: list[Task]) -> list[Row]:
+    def make(self, snapshot: Snapshot) -> TaskRows:
+        now, seen = snapshot.now, self._seen
         names = snapshot.names
-        renamed = (
-            {k for k in names.keys() | self._names.keys() if names.get(k) != self._names.get(k)}
-            if names != self._names
-            else set()
-        )
-        seen = self._seen
+        renamed = _renamed(self._names, names)
+        old = self._made if seen is not None and now >= seen.now else {}
+        made: dict[str, tuple[Task, Row, float, float | None]] = {}
+        order: dict[str, TaskOrder] = {}
+        remade = []
+        for task in snapshot.tasks:
+            key = task.id
+            kept = old.get(key)
+            moved = task.service_id in renamed or task.node_id in renamed
+            if kept is not None and kept[0] is task and kept[2] > now and not moved:
+                made[key], order[key] = kept, self._order[key]
+                continue
+            same = kept is not None and kept[0] is task
+            stamp = kept[3] if same and kept is not None else moment(task.status.timestamp)
+            named = None
+            if kept is not None and kept[0].node_id == task.node_id and not moved:
+                named = kept[1].cells[:2]
+            row, until = task_row(task, stamp, snapshot, named)
+            made[key] = (task, row, until, stamp)
+            order[key] = (
+                self._order[key] if kept is not None and not moved else task_order(task, snapshot)
+            )
+            remade.append(key)
+        self._seen, self._names, self._made, self._order = snapshot, names, made, order
+        rows = {key: value[1] for key, value in made.items()}
+        return TaskRows(rows, order, frozenset(remade), seen)
+
+
+class TaskRowCache:
+    """Rows of a list of tasks (a service's, a node's, or all) in the order shown: each slot's
+    tasks together, newest first. The rows come from the snapshot's ``TaskRows``; the same
+    tasks as last time keep their places, and only the rows made anew are put in."""
+
+    def __init__(self) -> None:
+        self._seen: Snapshot | None = None
+        self._names: dict[str, str] = {}
+        self._rows: list[Row] = []  # in the order shown
+        self._place: dict[str, int] = {}  # where each task's row is shown, by task ID
+        self._maker: TaskRowMaker | None = None  # for snapshots that come without rows
+
+    def rows(
+        self,
+        snapshot: Snapshot,
+        changes: ChangeSet | None,
+        tasks: list[Task],
+        made: TaskRows | None = None,
+    ) -> list[Row]:
+        if made is None:  # not from the feed: made here
+            self._maker = self._maker or TaskRowMaker()
+            made = self._maker.make(snapshot)
+        names = snapshot.names
         if (
             changes is not None
-            and seen is not None
-            and changes.before is seen
-            and not renamed
-            and snapshot.now >= seen.now
-            and len(tasks) == len(self._tasks)
+            and self._seen is not None
+            and made.before is self._seen
+            and changes.before is self._seen
+            and names == self._names
+            and len(tasks) == len(self._rows)
             and self._place.keys().isdisjoint(changes.tasks.removed)
         ):
-            self._redraw(snapshot, changes)
+            rows, place = list(self._rows), self._place  # a new list: the table compares rows
+            for key in made.remade:
+                index = place.get(key)
+                if index is not None:
+                    rows[index] = made.rows[key]
+            self._rows = rows
         else:
-            self._rebuild(snapshot, tasks, renamed)
+            order = made.order
+            keys = sorted((task.id for task in tasks), key=order.__getitem__)
+            self._place = {key: index for index, key in enumerate(keys)}
+            self._rows = [made.rows[key] for key in keys]
         self._seen, self._names = snapshot, names
         return self._rows
 
-    def _redraw(self, snapshot: Snapshot, changes: ChangeSet) -> None:
-        """The same tasks as last time: the rows of changed tasks and of those whose age text
-        ran out are made again, in their places; a task that stayed on its node keeps its name
-        and node cells."""
-        place, now = self._place, snapshot.now
-        changed = [place[i] for i in changes.tasks.changed if i in place]
-        aged = compress(range(len(self._rows)), map(le, self._until, repeat(now)))
-        stale = {*changed, *aged}
-        if not stale:
-            return
-        task_by_id = snapshot.task_by_id
-        rows = list(self._rows)  # a new list: the table tells changed rows by identity
-        for index in stale:
-            before = self._tasks[index]
-            task = task_by_id.get(before.id, before)
-            if task is not before:
-                self._tasks[index] = task
-                self._stamps[task.id] = moment(task.status.timestamp)
-            named = rows[index].cells[:2] if task.node_id == before.node_id else None
-            rows[index], self._until[index] = task_row(task, self._stamps[task.id], snapshot, named)
-        self._rows = rows
 
-    def _rebuild(self, snapshot: Snapshot, tasks: list[Task], renamed: set[str]) -> None:
-        """Tasks came, went or moved: rows of tasks that are the same objects and whose age
-        text holds are kept, the others made, and all sorted."""
-        now = snapshot.now
-        seen = self._seen
-        known = self._place if seen is not None and now >= seen.now else {}
-        keys: dict[str, TaskOrder] = {}
-        stamps: dict[str, float | None] = {}
-        made: list[tuple[TaskOrder, Task, Row, float]] = []
-        for task in tasks:
-            index = known.get(task.id)
-            if (
-                index is not None
-                and self._tasks[index] is task
-                and self._until[index] > now
-                and task.service_id not in renamed
-                and task.node_id not in renamed
-            ):
-                key, stamp = self._keys[task.id], self._stamps[task.id]
-                row, until = self._rows[index], self._until[index]
-            else:
-                key, stamp = task_order(task, snapshot), moment(task.status.timestamp)
-                row, until = task_row(task, stamp, snapshot)
-            keys[task.id], stamps[task.id] = key, stamp
-            made.append((key, task, row, until))
-        made.sort(key=_first)
-        self._keys, self._stamps = keys, stamps
-        self._tasks = [task for _, task, _, _ in made]
-        self._rows = [row for _, _, row, _ in made]
-        self._until = [until for _, _, _, until in made]
-        self._place = {task.id: index for index, task in enumerate(self._tasks)}
-
-
-def _first(item: tuple[TaskOrder, Task, Row, float]) -> TaskOrder:
-    return item[0]
+def _renamed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    """The IDs whose name is not what it was."""
+    if before == after:
+        return set()
+    return {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}

@@ -25,6 +25,7 @@ from console.feed import SnapshotReady, Stream
 from console.forms import Fields, FormError
 from console.model import ChangeSet, Snapshot
 from console.render.rows import Row
+from console.rowcache import TaskRows
 from console.screens.dialogs import ConfirmDialog, FormDialog, TypingDialog
 from console.widgets.caption import Caption
 from console.widgets.resource_table import ResourceTable
@@ -89,6 +90,7 @@ class ClusterScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.changes: ChangeSet | None = None  # from the snapshot before ``snapshot``
+        self.task_rows: TaskRows | None = None  # the row of every task of ``snapshot``
         # Kept rather than looked up: news can come before the view is built or while it is
         # being taken down, and these take it either way.
         self._header = Caption(sized=True, id="header")
@@ -110,7 +112,7 @@ class ClusterScreen(Screen[None]):
 
     def take(self, ready: SnapshotReady) -> None:
         """A new snapshot, with what changed since the one before it."""
-        self.changes = ready.changes
+        self.changes, self.task_rows = ready.changes, ready.task_rows
         self.snapshot = ready.snapshot
 
     def watch_snapshot(self) -> None:

@@ -41,7 +41,7 @@ class TasksScreen(ResourceScreen):
         else:
             self.title = "tasks"
             tasks = list(snapshot.tasks)
-        return self._rows.rows(snapshot, self.changes, tasks)
+        return self._rows.rows(snapshot, self.changes, tasks, self.task_rows)
 
     def _task(self) -> Task | None:
         key = self.selected_key()

@@ -30,9 +30,12 @@ NO_SOURCE = (
     "(--node-engines FILE, or --node-engine NAME=URL) or a Prometheus/cAdvisor (--metrics-url)"
 )
 
-_CPU = re.compile(r"^container_cpu_usage_seconds_total\{(.*)\} (\S+)$", re.M)
-_MEMORY = re.compile(r"^container_memory_usage_bytes\{(.*)\} (\S+)$", re.M)
-_TASK = re.compile(r'container_label_com_docker_swarm_task_id="([^"]+)"')
+# A sample of CPU or memory of a swarm task: the metric, the task's ID, the value; one pass.
+_SAMPLE = re.compile(
+    r"^container_(cpu_usage_seconds_total|memory_usage_bytes)\{[^\n]*?"
+    r'container_label_com_docker_swarm_task_id="([^"]+)"[^\n]*\} (\S+)$',
+    re.M,
+)
 
 
 @dataclass(frozen=True)
@@ -48,14 +51,11 @@ def parse_usage(metrics: str) -> dict[str, tuple[float, int]]:
     """CPU seconds and memory bytes by task ID, from Prometheus text with swarm labels."""
     cpu: dict[str, float] = {}
     memory: dict[str, int] = {}
-    for labels, value in _CPU.findall(metrics):
-        task = _TASK.search(labels)
-        if task is not None:
-            cpu[task.group(1)] = float(value)
-    for labels, value in _MEMORY.findall(metrics):
-        task = _TASK.search(labels)
-        if task is not None:
-            memory[task.group(1)] = int(float(value))
+    for metric, task, value in _SAMPLE.findall(metrics):
+        if metric == "cpu_usage_seconds_total":
+            cpu[task] = float(value)
+        else:
+            memory[task] = int(float(value))
     return {task: (cpu[task], memory.get(task, 0)) for task in cpu}
 
 
