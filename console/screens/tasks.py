@@ -43,15 +43,15 @@ class TasksScreen(ResourceScreen):
             tasks = list(snapshot.tasks)
         return self._rows.rows(snapshot, self.changes, tasks, self.task_rows)
 
-    def _task(self) -> Task | None:
+    def _selected(self) -> Task | None:
         key = self.selected_key()
         return self.snapshot.task_by_id.get(key) if key else None
 
     def action_logs(self) -> None:
-        if (task := self._task()) is not None:
+        if (task := self._selected()) is not None:
             name = f"{task_name(task, self.snapshot)}.{task.id[:12]}"
             self.open(LogsScreen(LogStream("tasks", task.id), name))
 
     def action_describe(self) -> None:
-        if (task := self._task()) is not None:
+        if (task := self._selected()) is not None:
             self.open(DescribeScreen(task, task.id[:12]))

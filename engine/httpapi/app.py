@@ -23,22 +23,11 @@ from engine.httpapi.context import (
     MIN_API_VERSION,
     OPEN_STREAMS,
     error_response,
-    json_response,
 )
 from engine.httpapi.events import EventLog
 from engine.httpapi.routes import ROUTES
 
-__all__ = [
-    "API_VERSION",
-    "BACKEND",
-    "ENGINE_VERSION",
-    "EVENTS",
-    "MAX_BODY",
-    "OPEN_STREAMS",
-    "error_response",
-    "json_response",
-    "make_app",
-]
+__all__ = ["make_app"]
 
 log = logging.getLogger(__name__)
 

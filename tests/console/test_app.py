@@ -51,6 +51,12 @@ async def test_escape_goes_back_to_where_a_view_was_opened_from(engine: Served) 
         assert getattr(app.screen, "VIEW", "") == "services"
         await pilot.press("enter")  # the service's tasks
         await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "tasks")
+        await wait_for(pilot, lambda: app.screen.table.row_count > 0)  # type: ignore[attr-defined]
+        await pilot.press("d")  # a task, described
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "describe")
+        assert "ServiceID" in str(app.screen.query_one("#describe").render())
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "tasks")
         await pilot.press("escape")
         await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "services")
         await pilot.press("colon", *"nodes", "enter")
