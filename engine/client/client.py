@@ -29,10 +29,8 @@ JSON = {"Content-Type": "application/json"}
 T = TypeVar("T")
 
 
-class LogEntry(msgspec.Struct, frozen=True, gc=False):
-    """One log line with its task, as ``docker service logs --details --timestamps`` gives.
-    A struct the garbage collector does not track: a log view keeps thousands, and a flood
-    makes tens of thousands a second."""
+class LogEntry(msgspec.Struct, frozen=True):
+    """One log line with its task, as ``docker service logs --details --timestamps`` gives."""
 
     time: float
     stream: str
