@@ -11,6 +11,9 @@
   frames at 60 Hz; the benchmark lets it draw at up to 1,000 Hz so that the figure is the
   console's work, not that wait. The same for the overview, the nodes and the services views:
   ``..._overview``, ``..._nodes``, ``..._services``.
+- ``console_apply_10k_tasks_ms`` (and ``..._overview`` ...): of that, the app's handling of the
+  snapshot alone, up to the repaint: what ``console_refresh_*`` measured before it went on to
+  the repaint, for a comparison with ``before_console_refresh_*``.
 - ``console_poll_10k_tasks_ms``: the console's feed turning that poll's API answers (JSON and
   Prometheus text) into the snapshot, its lookups and change set, most of it in a worker
   thread; median of the same polls.
@@ -47,6 +50,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from typing import ClassVar
 
 from console.app import SwarmdeckApp
 from console.feed import Feed, LogStream
@@ -225,6 +229,19 @@ class BigCluster:
         return fake
 
 
+class TimedApp(SwarmdeckApp):
+    """The app, timing its handling of each snapshot, by view."""
+
+    handling: ClassVar[dict[str, list[float]]] = {}
+
+    def on_fed(self, message: Fed) -> None:
+        begin = time.perf_counter()
+        super().on_fed(message)
+        message.prevent_default()  # handled: not again by SwarmdeckApp's own handler
+        view = getattr(self.screen, "VIEW", "")
+        self.handling.setdefault(view, []).append((time.perf_counter() - begin) * 1000)
+
+
 @contextlib.asynccontextmanager
 async def idle() -> AsyncIterator[None]:
     """What the app serves instead of a cluster: nothing, so its own feed never runs."""
@@ -232,15 +249,18 @@ async def idle() -> AsyncIterator[None]:
     yield
 
 
-async def refresh(runs: int) -> tuple[list[float], dict[str, list[float]]]:
+async def refresh(
+    runs: int,
+) -> tuple[list[float], dict[str, list[float]], dict[str, list[float]]]:
     """Milliseconds for each poll (the console's feed, from answers to a snapshot and its
-    change set), and from each snapshot reaching the app to its frame, on each view (the tasks
-    view of every task, then the overview, nodes and services)."""
+    change set), from each snapshot reaching the app to its frame, and of the app's handling
+    of it, on each view (the tasks view of every task, then the overview, nodes and
+    services)."""
     cluster = BigCluster()
     client = EngineClient(transport=cluster.transport(4 * runs + 1))
     now = iter(cluster.start + 2.0 * poll for poll in range(4 * runs + 1))
     feed = Feed(client, clock=lambda: next(now))
-    app = SwarmdeckApp(client, "benchmark", serving=idle())
+    app = TimedApp(client, "benchmark", serving=idle())
     wanted: object = None
     drawn = asyncio.Event()
     display = app._display
@@ -251,6 +271,7 @@ async def refresh(runs: int) -> tuple[list[float], dict[str, list[float]]]:
             drawn.set()
 
     app._display = displayed  # type: ignore[method-assign]
+    handling = app.handling
     gc.freeze()  # as swarmdeck does once it has loaded
     polling: list[float] = []
     applying: dict[str, list[float]] = {}
@@ -271,7 +292,7 @@ async def refresh(runs: int) -> tuple[list[float], dict[str, list[float]]]:
             applying.setdefault(view, []).append((time.perf_counter() - begin) * 1000)
             del ready  # the app and the feed hold it, as after a poll
             await pilot.pause(0.05)
-    return polling, applying
+    return polling, applying, {view: times[-runs:] for view, times in handling.items()}
 
 
 VIEWS = ("tasks", "overview", "nodes", "services")
@@ -363,12 +384,15 @@ def main() -> None:
     print(f"BENCH console_first_frame_s {statistics.median(frames):.2f}")
     print("# console_first_data_s runs: " + ", ".join(f"{f:.2f}" for f in data))
     print(f"BENCH console_first_data_s {statistics.median(data):.2f}")
-    polling, applying = asyncio.run(refresh(args.runs))
+    polling, applying, handling = asyncio.run(refresh(args.runs))
     print("# console_poll_10k_tasks_ms runs: " + ", ".join(f"{t:.0f}" for t in polling))
     print(f"BENCH console_poll_10k_tasks_ms {statistics.median(polling):.0f}")
     for view, timings in applying.items():
         name = "console_refresh_10k_tasks_ms" + ("" if view == "tasks" else f"_{view}")
         print(f"# {name} runs: " + ", ".join(f"{t:.1f}" for t in timings))
+        print(f"BENCH {name} {statistics.median(timings):.1f}")
+    for view, timings in handling.items():
+        name = "console_apply_10k_tasks_ms" + ("" if view == "tasks" else f"_{view}")
         print(f"BENCH {name} {statistics.median(timings):.1f}")
     rate, answered, kept = asyncio.run(ingest())
     print(f"# log ingest: key answered mid-flood: {answered}; lines kept {kept} (cap {BUFFER})")

@@ -31,7 +31,7 @@ from console.feed import (
 )
 from console.messages import Fed
 from console.model import Snapshot
-from console.palette import ConsoleCommands
+from console.palette import ConsoleCommands, system_commands
 from console.screens.base import ClusterScreen, Link, typing_refused
 from console.screens.command import CommandLine
 from console.screens.help import HelpScreen, help_text
@@ -40,6 +40,9 @@ from engine.client import EngineClient, UsageReader
 from themes import DEFAULT_THEME, load_themes
 
 __all__ = ["SwarmdeckApp", "config_path"]
+
+
+HERE = Path(__file__).parent
 
 
 def config_path() -> Path:
@@ -52,9 +55,9 @@ class SwarmdeckApp(App[None]):
     # Every view's TCSS, beside its screen, loaded once: a screen's own CSS_PATH would be
     # loaded when it is first shown, and restyle every screen there is then.
     CSS_PATH: ClassVar = [
-        "app.tcss",
-        *(f"screens/{name}.tcss" for name in ("overview", "logs", "events", "describe")),
-        *(f"screens/{name}.tcss" for name in ("command", "help", "dialogs")),
+        HERE / "app.tcss",
+        *(HERE / "screens" / f"{name}.tcss" for name in ("overview", "logs", "events", "describe")),
+        *(HERE / "screens" / f"{name}.tcss" for name in ("command", "help", "dialogs")),
     ]
     BINDINGS: ClassVar[list[BindingType]] = actions.bindings(EVERYWHERE)
     MODES: ClassVar = {view.name: view.screen for view in VIEWS}
@@ -81,7 +84,6 @@ class SwarmdeckApp(App[None]):
         self._served = contextlib.AsyncExitStack()
         self._followers: dict[Stream, list[ClusterScreen]] = {}
         self._command: CommandLine | None = None  # the command line being typed into
-        self._typed = ""
         for loaded in load_themes():
             self.register_theme(loaded)
         self.theme = theme or self._remembered_theme() or DEFAULT_THEME
@@ -221,20 +223,7 @@ class SwarmdeckApp(App[None]):
         return not typing_refused(self, action)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        for command in super().get_system_commands(screen):
-            if command.title != "Screenshot":  # Textual's saves to a Downloads folder
-                yield command
-        yield SystemCommand(
-            "Screenshot", "Save an SVG of the screen in the current folder", self._screenshot
-        )
-
-    def _screenshot(self) -> None:
-        try:
-            path = self.save_screenshot(path=os.getcwd())
-        except OSError as error:
-            self.notify(f"no screenshot: {error}", severity="error")
-            return
-        self.notify(f"screenshot saved to {path}")
+        return system_commands(self, super().get_system_commands(screen))
 
     def action_help(self) -> None:
         screen = self.screen
@@ -242,38 +231,22 @@ class SwarmdeckApp(App[None]):
         self.push_screen(HelpScreen(help_text(view, screen.title or view, self.link.read_only)))
 
     def action_command_line(self) -> None:
-        self._typed = ""
         self._command = CommandLine()
         self.push_screen(self._command)
 
     async def on_event(self, event: events.Event) -> None:
         """Keys typed after ``:`` go to the command line here, in the order they come, so that
         a view is switched before the key after its enter is looked at."""
-        if self._command is not None and not event.is_forwarded:
-            if isinstance(event, events.Key):
-                self._type(event)
-                return
-            if isinstance(event, events.Paste):
-                self._typed += event.text.replace("\n", " ")
-                self._command.show(self._typed)
-                return
-        await super().on_event(event)
-
-    def _type(self, key: events.Key) -> None:
-        assert self._command is not None
-        if not self.is_running:
-            return  # keys that come while the console ends
-        if key.key in ("enter", "escape"):
+        typed = isinstance(event, events.Key | events.Paste) and not event.is_forwarded
+        if self._command is None or not typed or not self.is_running:
+            await super().on_event(event)
+            return
+        entered = self._command.take(event)  # type: ignore[arg-type]
+        if entered is not None:  # enter or esc: the line is closed
             self._command = None
             self.pop_screen()
-            if key.key == "enter" and self._typed.strip():
-                self._go(self._typed)
-            return
-        if key.key == "backspace":
-            self._typed = self._typed[:-1]
-        elif key.is_printable and key.character:
-            self._typed += key.character
-        self._command.show(self._typed)
+            if entered.strip():
+                self._go(entered)
 
     def _go(self, text: str) -> None:
         view = resolve_view(text)

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.model import ChangeSet, Snapshot, changes_between, usage_step
-from console.rowcache import TaskRowMaker, TaskRows
+from console.render.rows import Row
+from console.rowcache import NodeRowCache, TaskRowMaker, TaskRows
 from console.sanitize import sanitize
 from engine.client import ClientError, EngineClient, LogEntry, UsageReader
 
@@ -75,6 +76,7 @@ class SnapshotReady:
     snapshot: Snapshot
     changes: ChangeSet
     task_rows: TaskRows | None = None  # every task's row, made with the snapshot
+    node_rows: tuple[Row, ...] | None = None  # every node's row, by hostname, likewise
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,7 @@ class Feed:
         self._poke = asyncio.Event()
         self._recent: deque[Snapshot] = deque(maxlen=2)  # the last two snapshots made
         self._task_rows = TaskRowMaker()
+        self._node_rows = NodeRowCache()
         self._post: Callable[[News], None] = lambda news: None
         self._events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
         self._followers: dict[LogStream, int] = {}
@@ -178,9 +181,9 @@ class Feed:
 
     def _ready(self, snapshot: Snapshot) -> SnapshotReady:
         """Adds the usage since the last snapshot to the history it carries, builds its
-        lookups, change set and task rows, and lets go of the snapshot before the last: the
-        console shows the last, so that one is freed here, in the worker thread, not on the
-        UI's."""
+        lookups, change set, and task and node rows, and lets go of the snapshot before the
+        last: the console shows the last, so that one is freed here, in the worker thread, not
+        on the UI's."""
         before = self._recent[-1] if self._recent else None
         if before is not None:
             steps = (*before.usage_steps, usage_step(before, snapshot))[-HISTORY:]
@@ -188,8 +191,9 @@ class Feed:
         snapshot.index()
         changes = changes_between(before, snapshot)
         task_rows = self._task_rows.make(snapshot)
+        node_rows = tuple(self._node_rows.rows(snapshot, changes))
         self._recent.append(snapshot)
-        return SnapshotReady(snapshot, changes, task_rows)
+        return SnapshotReady(snapshot, changes, task_rows, node_rows)
 
     async def _poll_forever(self) -> None:
         while True:

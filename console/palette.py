@@ -1,17 +1,38 @@
 """The command palette's (ctrl+p) console entries: every view, and every action of the action
-table. An action of the view shown runs on its selected row; another view's opens that view."""
+table (an action of the view shown runs on its selected row; another view's opens that view);
+and Textual's own commands, with a screenshot that is saved in the current folder."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from functools import partial
 
+from textual.app import App, SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from console.actions import ACTIONS, EVERYWHERE
 from console.views import VIEWS
 
-__all__ = ["ConsoleCommands"]
+__all__ = ["ConsoleCommands", "system_commands"]
+
+
+def system_commands(app: App[object], commands: Iterable[SystemCommand]) -> Iterable[SystemCommand]:
+    """Textual's ``commands``, with a screenshot in the current folder for Textual's, which
+    saves into a Downloads folder that may not be there."""
+    for command in commands:
+        if command.title != "Screenshot":
+            yield command
+
+    def screenshot() -> None:
+        try:
+            path = app.save_screenshot(path=os.getcwd())
+        except OSError as error:
+            app.notify(f"no screenshot: {error}", severity="error")
+            return
+        app.notify(f"screenshot saved to {path}")
+
+    yield SystemCommand("Screenshot", "Save an SVG of the screen in the current folder", screenshot)
 
 
 class ConsoleCommands(Provider):

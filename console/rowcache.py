@@ -10,7 +10,7 @@ task row costs about 60 ms there, so:
   unchanged answers) and its age text holds; ``TaskRowCache``, in the view, only puts the rows
   made anew in their places (a task's sort key never changes), or sorts when tasks came or went;
 - ``NodeRowCache`` makes a node's row again when the change set names the node or its figures
-  changed;
+  changed, in the feed's worker thread too;
 - the table (``console.widgets.resource_table``) measures only rows that are new objects and
   keeps each drawn line while its row is the same.
 

@@ -91,6 +91,7 @@ class ClusterScreen(Screen[None]):
         super().__init__()
         self.changes: ChangeSet | None = None  # from the snapshot before ``snapshot``
         self.task_rows: TaskRows | None = None  # the row of every task of ``snapshot``
+        self.node_rows: tuple[Row, ...] | None = None  # and of every node
         # Kept rather than looked up: news can come before the view is built or while it is
         # being taken down, and these take it either way.
         self._header = Caption(sized=True, id="header")
@@ -112,7 +113,11 @@ class ClusterScreen(Screen[None]):
 
     def take(self, ready: SnapshotReady) -> None:
         """A new snapshot, with what changed since the one before it."""
-        self.changes, self.task_rows = ready.changes, ready.task_rows
+        self.changes, self.task_rows, self.node_rows = (
+            ready.changes,
+            ready.task_rows,
+            ready.node_rows,
+        )
         self.snapshot = ready.snapshot
 
     def watch_snapshot(self) -> None:

@@ -31,6 +31,8 @@ class NodesScreen(ResourceScreen):
         self._rows = NodeRowCache()
 
     def rows(self, snapshot: Snapshot) -> list[Row]:
+        if self.node_rows is not None:  # made with the snapshot, in the feed's thread
+            return list(self.node_rows)
         return self._rows.rows(snapshot, self.changes)
 
     def _node(self) -> Node | None:

@@ -3,6 +3,8 @@ none that changes the cluster; the palette finds actions and views."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from textual.command import CommandPalette
 
@@ -87,3 +89,17 @@ async def test_the_palette_runs_an_action_of_the_view_shown(engine: Served) -> N
         await pilot.pause(0.5)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, FormDialog))
+
+
+async def test_the_palettes_screenshot_is_saved_in_the_current_folder(
+    engine: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = engine.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_view(pilot, app, "services")
+        (screenshot,) = [c for c in app.get_system_commands(app.screen) if c.title == "Screenshot"]
+        screenshot.callback()
+        await wait_for(pilot, lambda: list(tmp_path.glob("*.svg")))
+    (saved,) = tmp_path.glob("*.svg")
+    assert "services" in saved.read_text()
