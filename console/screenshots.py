@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import RichLog
 
+from console import views
 from console.app import SwarmdeckApp
 from console.feed import Feed, LogStream
 from console.screens.base import ClusterScreen
@@ -26,7 +27,7 @@ from engine.serve import DemoRecording, record_demo
 
 __all__ = ["SIZES", "VIEWS", "demo_app", "main", "show_view"]
 
-VIEWS = ("overview", "nodes", "services", "tasks", "logs", "metrics", "events", "describe")
+VIEWS = (*(view.name for view in views.VIEWS), "describe")  # tasks, logs, describe: of web
 SIZES = {"120x36": (120, 36), "80x24": (80, 24)}
 THEMES = ("swarmdeck-dark", "swarmdeck-light", "swarmdeck-high-contrast")
 SETTLE = 10.0  # seconds a view may take to show the recording

@@ -11,6 +11,7 @@ from textual.command import CommandPalette
 from console import actions
 from console.actions import ACTIONS, CHANGES, EVERYWHERE
 from console.app import SwarmdeckApp
+from console.palette import ConsoleCommands
 from console.screens.base import ClusterScreen, ResourceScreen
 from console.screens.dialogs import FormDialog
 from console.screens.help import help_text
@@ -18,6 +19,7 @@ from console.screens.logs import LogsScreen
 from console.screens.nodes import NodesScreen
 from console.screens.services import ServicesScreen
 from console.screens.tasks import TasksScreen
+from console.views import VIEWS
 from tests.console.conftest import Served, wait_for
 from tests.console.test_actions import open_view
 
@@ -103,3 +105,15 @@ async def test_the_palettes_screenshot_is_saved_in_the_current_folder(
         await wait_for(pilot, lambda: list(tmp_path.glob("*.svg")))
     (saved,) = tmp_path.glob("*.svg")
     assert "services" in saved.read_text()
+
+
+async def test_every_action_and_view_has_a_palette_entry(engine: Served) -> None:
+    app = engine.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_view(pilot, app, "services")
+        entries = [text for text, _, _ in ConsoleCommands(app.screen)._entries()]
+    for action in ACTIONS:
+        if action.name != "back":  # esc is not a command
+            assert any(text.split(" ")[0].rstrip(":") == action.name for text in entries), action
+    for view in VIEWS:
+        assert f"view {view.name}" in entries
