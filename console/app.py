@@ -54,11 +54,7 @@ class SwarmdeckApp(App[None]):
     TITLE = "swarmdeck"
     # Every view's TCSS, beside its screen, loaded once: a screen's own CSS_PATH would be
     # loaded when it is first shown, and restyle every screen there is then.
-    CSS_PATH: ClassVar = [
-        HERE / "app.tcss",
-        *(HERE / "screens" / f"{name}.tcss" for name in ("overview", "logs", "events", "describe")),
-        *(HERE / "screens" / f"{name}.tcss" for name in ("command", "help", "dialogs")),
-    ]
+    CSS_PATH: ClassVar = [HERE / "app.tcss", *sorted((HERE / "screens").glob("*.tcss"))]
     BINDINGS: ClassVar[list[BindingType]] = actions.bindings(EVERYWHERE)
     MODES: ClassVar = {view.name: view.screen for view in VIEWS}
     COMMANDS: ClassVar = {*App.COMMANDS, ConsoleCommands}

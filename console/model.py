@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
@@ -11,7 +12,15 @@ from operator import attrgetter
 from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
 
-__all__ = ["ChangeSet", "Changes", "Snapshot", "UsageStep", "changes_between", "usage_step"]
+__all__ = [
+    "ChangeSet",
+    "Changes",
+    "Snapshot",
+    "UsageStep",
+    "changes_between",
+    "since",
+    "usage_step",
+]
 
 _state = attrgetter("status.state")
 
@@ -185,19 +194,34 @@ class Changes:
 
 @dataclass(frozen=True, slots=True)
 class ChangeSet:
-    """What changed from ``before`` (None: nothing came before, everything is new) to the
-    snapshot it comes with; computed once, by the feed, for every view to use."""
+    """What changed from ``before`` to the snapshot it comes with; computed once, by the feed,
+    for every view to use."""
 
-    before: Snapshot | None
+    since: Since
     nodes: Changes
     services: Changes
     tasks: Changes
+
+    @property
+    def before(self) -> Snapshot | None:
+        """The snapshot before, while anyone holds it (a view that drew it does); None when
+        nothing came before, or it is gone."""
+        return self.since() if self.since is not None else None
+
+
+# The snapshot before, by a weak reference: what a view keeps of a change set must not keep
+# the snapshot before alive, or the UI's thread would be the one to free it (see rowcache).
+Since = Callable[[], "Snapshot | None"] | None
+
+
+def since(snapshot: Snapshot | None) -> Since:
+    return weakref.ref(snapshot) if snapshot is not None else None
 
 
 def changes_between(before: Snapshot | None, after: Snapshot) -> ChangeSet:
     """The change set from ``before`` to ``after``."""
     return ChangeSet(
-        before,
+        since(before),
         _changes(before.nodes if before else (), after.nodes),
         _changes(before.services if before else (), after.services),
         _changes(before.tasks if before else (), after.tasks),

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from console.model import ChangeSet, Snapshot
+from console.model import ChangeSet, Since, Snapshot, since
 from console.render.rows import (
     NodeFigures,
     Row,
@@ -77,7 +77,11 @@ class TaskRows:
     rows: Mapping[str, Row]
     order: Mapping[str, TaskOrder]  # each task's sort key
     remade: frozenset[str]
-    before: Snapshot | None
+    since: Since  # the snapshot before, by a weak reference (see ChangeSet)
+
+    @property
+    def before(self) -> Snapshot | None:
+        return self.since() if self.since is not None else None
 
 
 class TaskRowMaker:
@@ -120,7 +124,7 @@ class TaskRowMaker:
             remade.append(key)
         self._seen, self._names, self._made, self._order = snapshot, names, made, order
         rows = {key: value[1] for key, value in made.items()}
-        return TaskRows(rows, order, frozenset(remade), seen)
+        return TaskRows(rows, order, frozenset(remade), since(seen))
 
 
 class TaskRowCache:
