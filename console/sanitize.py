@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["MAX_LINE", "Sanitizer", "sanitize", "sanitize_field"]
+__all__ = ["MAX_LINE", "Sanitizer", "sanitize", "sanitize_field", "sanitize_lines"]
 
 MAX_LINE = 4096  # characters of one line shown; the rest is cut with "…"
 CARRIAGE_RETURN = "␍"
@@ -128,3 +128,8 @@ def sanitize_field(text: str | None, max_length: int = 256) -> str:
         return ""
     safe = Sanitizer(max_length, keep_colour=False).feed(text.replace("\n", NEWLINE_MARK))
     return safe
+
+
+def sanitize_lines(text: str) -> str:
+    """Text of several lines for a dialog: each line as ``sanitize_field`` makes it."""
+    return "\n".join(sanitize_field(line, MAX_LINE) for line in text.split("\n"))

@@ -26,6 +26,7 @@ from console.forms import Fields, FormError
 from console.model import ChangeSet, Snapshot
 from console.render.rows import Row
 from console.rowcache import TaskRows
+from console.sanitize import sanitize_field
 from console.screens.dialogs import ConfirmDialog, FormDialog, TypingDialog
 from console.widgets.caption import Caption
 from console.widgets.resource_table import ResourceTable
@@ -137,7 +138,7 @@ class ClusterScreen(Screen[None]):
     def draw(self) -> None:
         self.render_snapshot(self.snapshot)
         link, snapshot = self.link, self.snapshot
-        header = f"swarmdeck · {link.target} · {self.title or self.VIEW} · "
+        header = f"swarmdeck · {sanitize_field(link.target)} · {sanitize_field(self.title or self.VIEW)} · "
         if link.starting:
             header += "starting…"
         else:

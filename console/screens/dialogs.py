@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Static
+
+from console.sanitize import sanitize_field, sanitize_lines
 
 __all__ = ["ConfirmDialog", "FormDialog", "TypingDialog"]
 
@@ -53,13 +56,15 @@ class ConfirmDialog(ModalScreen[bool]):
     ]
 
     def __init__(self, title: str, details: str) -> None:
+        """``title`` and ``details`` may hold what the cluster says (names, labels): they are
+        shown sanitized."""
         super().__init__()
-        self._title = title
-        self._details = details
+        self._title = sanitize_field(title)
+        self._details = sanitize_lines(details)
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"[b]{self._title}[/b]")
+            yield Label(Text(self._title, style="bold"))
             yield Static(self._details, markup=False)
             with Grid(id="buttons"):
                 yield Button("No (n)", id="no")
@@ -83,17 +88,19 @@ class FormDialog(TypingDialog[dict[str, str] | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, fields: list[tuple[str, str, str]], help_text: str = "") -> None:
-        """``fields`` are (key, label, initial value)."""
+        """``fields`` are (key, label, initial value). The title and the initial values may
+        hold what the cluster says (a node's labels, a service's image): they are shown, and
+        offered for editing, sanitized."""
         super().__init__()
-        self._title = title
-        self._fields = fields
+        self._title = sanitize_field(title)
+        self._fields = [(key, label, sanitize_field(value)) for key, label, value in fields]
         self._help = help_text
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"[b]{self._title}[/b]")
+            yield Label(Text(self._title, style="bold"))
             for key, label, value in self._fields:
-                yield Label(label)
+                yield Label(label, markup=False)
                 yield Input(value=value, id=f"field-{key}")
             if self._help:
                 yield Static(self._help, id="help", markup=False)

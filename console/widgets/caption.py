@@ -13,7 +13,7 @@ class Caption(Static):
     Caption whose size its CSS fixes (``sized=True``) is only repainted."""
 
     def __init__(self, *, sized: bool = False, id: str | None = None, classes: str = "") -> None:
-        super().__init__(id=id, classes=classes)
+        super().__init__(id=id, classes=classes, markup=False)
         self._sized = sized
         self._text: str | None = None
 

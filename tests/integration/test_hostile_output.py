@@ -106,17 +106,25 @@ def test_hostile_output_never_reaches_the_terminal(engine: Engine, tmp_path: Pat
     keys = [
         (2.0, b":"),
         (2.3, b"nodes\r"),  # a hostile node label
-        (4.0, b":"),
-        (4.3, b"services\r"),
-        (5.5, b"l"),  # logs of aaa-hostile: the hostile line
-        (8.0, b"\x1b"),
-        (8.5, b"\x1b[B"),
-        (8.8, b"\r"),  # tasks of aab-failing: hostile error
+        (3.3, b"\x1b[B"),
+        (3.6, b"L"),  # swarm-node-1's labels, to edit: the hostile one
+        (4.3, b"\x1b"),
+        (4.6, b"d"),  # swarm-node-1 described
+        (5.3, b"\x1b"),
+        (5.6, b"r"),  # drain swarm-node-1? The question names its tasks
+        (6.2, b"n"),
+        (6.5, b":"),
+        (6.8, b"services\r"),
+        (8.0, b"l"),  # logs of aaa-hostile: the hostile line
+        (10.5, b"\x1b"),
+        (11.0, b"\x1b[B"),
+        (11.3, b"\r"),  # tasks of aab-failing: hostile error
     ]
-    output = run_console(engine, keys, seconds=11)
+    output = run_console(engine, keys, seconds=13.5)
     assert len(output) > 5000, "the console drew nothing"
     text = output.decode("utf-8", "replace")
     assert "aaa-hostile" in text and "green is fine" in text  # the views were shown
+    assert "Labels of swarm-node-1" in text and "Drain swarm-node-1?" in text  # the dialogs too
     assert "␍overwritten" in text  # the carriage return, made visible
     for match in ESCAPES.finditer(output):
         sequence = match.group(0)
