@@ -138,7 +138,8 @@ class ClusterScreen(Screen[None]):
     def draw(self) -> None:
         self.render_snapshot(self.snapshot)
         link, snapshot = self.link, self.snapshot
-        header = f"swarmdeck · {sanitize_field(link.target)} · {sanitize_field(self.title or self.VIEW)} · "
+        title = sanitize_field(self.title or self.VIEW)
+        header = f"swarmdeck · {sanitize_field(link.target)} · {title} · "
         if link.starting:
             header += "starting…"
         else:
