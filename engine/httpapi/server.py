@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from pathlib import Path
@@ -11,6 +12,7 @@ from aiohttp import web
 __all__ = ["serve_unix"]
 
 SOCKET_MODE = 0o660
+LIVE_CHECK = 1.0  # seconds a listener on an existing socket has to accept a connection
 SHUTDOWN_TIMEOUT = 1.0  # seconds streams (logs -f, events) get to finish when the engine stops
 
 
@@ -18,12 +20,15 @@ async def serve_unix(app: web.Application, path: Path | str) -> web.AppRunner:
     """Starts serving ``app`` on ``path``; clean up with ``await runner.cleanup()``.
 
     Raises:
-        FileExistsError: something other than a stale socket is at ``path``.
+        FileExistsError: something other than a stale socket is at ``path``: a file, or a
+            socket something still answers on (as dockerd, it is never taken over).
     """
     socket = Path(path)
     if socket.exists() or socket.is_symlink():
         if not stat.S_ISSOCK(socket.lstat().st_mode):
             raise FileExistsError(f"{socket} exists and is not a socket")
+        if await _answers(socket):
+            raise FileExistsError(f"{socket} is in use: something listens on it")
         socket.unlink()  # left behind by an engine that did not stop cleanly
     socket.parent.mkdir(parents=True, exist_ok=True)
     runner = web.AppRunner(
@@ -33,3 +38,16 @@ async def serve_unix(app: web.Application, path: Path | str) -> web.AppRunner:
     await web.UnixSite(runner, str(socket)).start()
     os.chmod(socket, SOCKET_MODE)
     return runner
+
+
+async def _answers(socket: Path) -> bool:
+    """Whether something accepts connections on the unix socket ``socket``."""
+    try:
+        async with asyncio.timeout(LIVE_CHECK):
+            _, writer = await asyncio.open_unix_connection(str(socket))
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False  # nobody listens: stale
+    except (OSError, TimeoutError):
+        return True  # a listener too busy to take the connection is still somebody's
+    writer.close()
+    return True

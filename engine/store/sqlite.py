@@ -6,6 +6,8 @@ acknowledged write survives a crash of the process and of the machine.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import msgspec
 from engine.api.objects import Object
 from engine.store.memory import KINDS
 
-__all__ = ["SqlitePersistence"]
+__all__ = ["DataDirInUse", "SqlitePersistence"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -29,15 +31,27 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 _TYPES = {name: kind for kind, name in KINDS.items()}
+DIRECTORY_MODE = 0o700  # the owner's alone: the state holds join tokens and every spec
+FILE_MODE = 0o600
+
+
+class DataDirInUse(OSError):
+    """Another engine holds the data directory."""
 
 
 class SqlitePersistence:
-    """Keeps the store in ``<data_dir>/state.db``."""
+    """Keeps the store in ``<data_dir>/state.db``, the directory locked (``engine.lock`` holds
+    the PID of the engine that uses it) and readable by its owner alone: it holds the join
+    tokens and every spec."""
 
     def __init__(self, data_dir: Path | str) -> None:
         directory = Path(data_dir)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
+        os.chmod(directory, DIRECTORY_MODE)
+        self._lock = _lock(directory / "engine.lock")
         self.path = directory / "state.db"
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, FILE_MODE))
+        os.chmod(self.path, FILE_MODE)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -76,3 +90,21 @@ class SqlitePersistence:
 
     def close(self) -> None:
         self._db.close()
+        os.close(self._lock)  # and with it the lock
+
+
+def _lock(path: Path) -> int:
+    """Holds ``path`` locked while this process keeps the descriptor it returns, with this
+    process's PID in it. Raises DataDirInUse, naming the holder, when another one has it."""
+    lock = os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(lock, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(lock)
+        raise DataDirInUse(
+            f"{path.parent} is in use by another engine (PID {holder}); stop it first"
+        ) from None
+    os.ftruncate(lock, 0)
+    os.pwrite(lock, f"{os.getpid()}\n".encode(), 0)
+    return lock
