@@ -69,7 +69,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response("method not allowed", 405)
     except web.HTTPException as error:
         return error_response(error.reason or "bad request", error.status)
-    except (ConnectionResetError, TimeoutError):
+    except (ConnectionError, TimeoutError):  # the client left: nothing to answer
         raise
     except Exception:
         log.exception("internal error answering %s %s", request.method, request.path_qs)

@@ -102,7 +102,7 @@ async def stream_logs(
                 end = min(end, until)
             await _write(response, collect(start, end, None))
         await response.write_eof()
-    except ConnectionResetError:
+    except ConnectionError:  # the client left, or its connection was lost
         pass  # the client went away
     finally:
         open_streams["logs"] -= 1

@@ -1,17 +1,21 @@
-"""The engine's files: a data directory only its owner reads, locked by the engine using it,
-and a socket that is never taken from a live engine."""
+"""The engine's files and streams: a data directory only its owner reads, locked by the engine
+using it; a socket never taken from a live engine; streams that end quietly when left."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket as sockets
 import stat
 from pathlib import Path
 
 import pytest
 
+from engine.client import EngineClient
 from engine.embedded import EmbeddedCluster
 from engine.serve import served
 from engine.store.sqlite import DataDirInUse, SqlitePersistence
+from tests.conftest import make_spec
 
 
 def mode(path: Path) -> int:
@@ -59,3 +63,30 @@ async def test_a_live_socket_is_never_taken_over_and_a_stale_one_is_replaced(
     stale.close()
     async with served(EmbeddedCluster(seed=3), socket):
         assert socket.exists()
+
+
+async def test_streams_whose_client_leaves_end_without_an_error_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A followed log stream and the event stream, left by their client mid-stream, end
+    quietly: no error and no traceback in the engine's log."""
+    socket = tmp_path / "engine.sock"
+    cluster = EmbeddedCluster(seed=1)
+    async with served(cluster, socket):
+        cluster.control.create_service(make_spec(name="web", replicas=2, image="nginx:1.10"))
+        client = EngineClient(f"unix://{socket}")
+        try:
+            service = (await client.services())[0]
+            for _ in range(5):
+                logs = client.logs("services", service.id, tail=5, follow=True)
+                await anext(logs)
+                await logs.aclose()
+                events = client.events(since=0)
+                await anext(events)
+                await events.aclose()
+            await client.close()
+            await asyncio.sleep(0.6)  # the engine's follow notices
+        finally:
+            await client.close()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]

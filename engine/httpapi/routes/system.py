@@ -153,7 +153,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         async for event in request.app[EVENTS].stream(since, until, accepts):
             await response.write(encoder.encode(event) + b"\n")
         await response.write_eof()
-    except ConnectionResetError:
+    except ConnectionError:  # the client left, or its connection was lost
         pass
     return response
 
