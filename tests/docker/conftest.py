@@ -96,6 +96,17 @@ class Swarm:
             60,
             "every node ready",
         )
+        # A demoted node leaves the managers' raft some time after its role says worker; a
+        # test that kills it before then leaves the manager without a quorum, for good.
+        wait_until(
+            lambda: all(
+                self.node_field(n.name, "{{if .ManagerStatus}}manager{{end}}") == ""
+                for n in self.lab.nodes
+                if n.name != MANAGER
+            ),
+            60,
+            "only the first manager in the raft",
+        )
         wait_until(
             lambda: not any(self.docker("ps", "-q", node=n.name).strip() for n in self.lab.nodes),
             60,

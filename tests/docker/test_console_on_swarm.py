@@ -181,6 +181,10 @@ async def test_drain_moves_tasks_and_node_actions(swarm: Swarm) -> None:
         await wait_docker(
             pilot, lambda: swarm.node_field("swarm-node-1", "{{.Spec.Role}}") == "worker"
         )
+        await wait_docker(  # and it left the managers' raft
+            pilot,
+            lambda: swarm.node_field("swarm-node-1", "{{if .ManagerStatus}}x{{end}}") == "",
+        )
 
         await pilot.press("L")
         await fill(pilot, app, labels="zone=east, tier=front")
