@@ -22,6 +22,7 @@ __all__ = [
     "is_static",
     "netns_list",
     "run",
+    "running",
     "wait_gone",
 ]
 
@@ -105,6 +106,25 @@ def daemon_tree(marker: bytes) -> list[int]:
 
 
 def wait_gone(pids: list[int], timeout: float) -> None:
+    """Until every process of ``pids`` has ended, or ``timeout`` seconds passed."""
     deadline = time.monotonic() + timeout
-    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+    while any(map(running, pids)) and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is still there. One that ended is reaped here when it is this process's
+    child (a node's dockerd is, to the process that started it: it would stay a zombie until
+    then); another's is there until its parent reaps it (a dockerd refuses to start while the
+    PID in its pid file is)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    if state != "Z":
+        return True
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True  # another's
+    return reaped != pid

@@ -1,13 +1,17 @@
-"""The lab refuses clearly, and changes nothing, where it cannot work."""
+"""The lab refuses clearly, and changes nothing, where it cannot work; it reaps what it kills."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from engine.lab import Lab, LabError, main
 from engine.lab import lab as lab_module
+from engine.lab.host import running, wait_gone
 
 
 def test_the_lab_needs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,3 +77,16 @@ def test_a_folder_that_is_not_a_lab_is_left_alone(
     with pytest.raises(LabError, match=refusal):
         getattr(Lab(tmp_path), command)()
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_a_killed_child_is_reaped_and_counts_as_gone() -> None:
+    """A node's dockerd is the lab's child: killed, it stays a zombie in /proc until reaped,
+    and waiting for it to leave /proc waited out the whole timeout."""
+    child = subprocess.Popen(["sleep", "60"])
+    assert running(child.pid)
+    os.kill(child.pid, signal.SIGKILL)
+    wait_gone([child.pid], timeout=30)
+    assert not Path(f"/proc/{child.pid}").exists()  # reaped, not a zombie
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child.pid, os.WNOHANG)
+    child.returncode = -signal.SIGKILL  # reaped here: Popen need not wait for it
