@@ -92,14 +92,14 @@ async def serve(args: argparse.Namespace) -> None:
         heartbeat_period=args.heartbeat,
         docker_nodes=dict(args.docker_node),
     )
+    stop = asyncio.Event()  # set from the start: a stop asked for while starting is kept
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     async with served(cluster, args.socket):
         log.info(
             "serving the Docker Engine API on unix://%s (data in %s)", args.socket, args.data_dir
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
         await stop.wait()
         log.info("stopping")
     log.info("stopped")

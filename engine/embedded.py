@@ -141,7 +141,7 @@ class EmbeddedCluster:
                     description=await self._describe(hostname) if executor else None,
                 )
             existing = self.store.view(lambda tx: find_nodes(tx, by.all()))
-        tasks = {task.id for task in self.control.list_tasks()}
+        tasks = {task.id: task for task in self.control.list_tasks()}
         for node in existing:
             executor = self._executors.get(node.hostname or "")
             if executor is not None:

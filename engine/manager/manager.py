@@ -12,6 +12,7 @@ from engine.manager.dispatcher import HEARTBEAT_EPSILON, Dispatcher
 from engine.manager.orchestrator.global_ import GlobalOrchestrator
 from engine.manager.orchestrator.replicated import ReplicatedOrchestrator
 from engine.manager.orchestrator.restart import RestartSupervisor
+from engine.manager.orchestrator.taskinit import check_tasks
 from engine.manager.orchestrator.taskreaper import TaskReaper
 from engine.manager.orchestrator.update import UpdateSupervisor
 from engine.manager.scheduler import Scheduler
@@ -50,6 +51,7 @@ class Manager:
         )
 
     async def run(self) -> None:
+        self.store.update(lambda tx: check_tasks(tx, self.clock, self.restarts))
         async with asyncio.TaskGroup() as group:
             for component in self._components:
                 group.create_task(component.run(), name=type(component).__name__)

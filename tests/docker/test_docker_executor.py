@@ -11,7 +11,18 @@ import sys
 import time
 from pathlib import Path
 
+from msgspec.structs import replace
+
 from engine.agent.exec.docker import LABELS
+from engine.api.types import TaskState
+from engine.store import (
+    MemoryStore,
+    SqlitePersistence,
+    Tx,
+    delete_service,
+    get_task,
+    update_task,
+)
 from tests.docker.conftest import IMAGE, Swarm, wait_until
 from tests.integration.conftest import Engine, start_engine
 from tests.integration.test_api_errors import call
@@ -154,6 +165,59 @@ def test_a_restarted_engine_adopts_its_containers(
             )
     finally:
         again.stop()
+
+
+def test_a_restarted_engine_stops_the_containers_of_finished_and_removed_tasks(
+    ours: Engine, swarm: Swarm, tmp_path: Path
+) -> None:
+    ours.docker("service", "create", "--detach", "--name", "web", "--replicas", "2", IMAGE)
+    ours.docker("service", "create", "--detach", "--name", "gone", "--replicas", "1", IMAGE)
+    web = wait_until(lambda: (lambda r: r if len(r) == 2 else None)(running(ours, "web")), 60)
+    gone = wait_until(lambda: running(ours, "gone"), 60, "the other service's task")[0]
+    assert ours.stop() == 0
+    # As an engine stopped between two steps leaves them: a task shut down whose container
+    # still runs, and a removed service whose task was never told.
+    finished = str(web[0]["ID"])
+    store = MemoryStore(time.time, SqlitePersistence(ours.data_dir))
+
+    def half_done(tx: Tx) -> None:
+        task = get_task(tx, finished)
+        assert task is not None
+        status = replace(task.status, state=TaskState.SHUTDOWN, message="shutdown")
+        update_task(tx, replace(task, status=status, desired_state=TaskState.SHUTDOWN))
+        delete_service(tx, str(gone["ServiceID"]))
+
+    store.update(half_done)
+    store.close()
+    doomed = [str(t["Status"]["ContainerStatus"]["ContainerID"]) for t in (web[0], gone)]  # type: ignore[index]
+    assert all(c in _ours_anywhere(swarm) for c in doomed)
+
+    nodes = [f"--docker-node={node.name}={node.url}" for node in swarm.lab.nodes]
+    again = start_engine(tmp_path, *nodes)
+    try:
+        wait_until(
+            lambda: not set(doomed) & set(_ours_anywhere(swarm)),
+            60,
+            "the finished and removed tasks' containers gone",
+        )
+        replaced = wait_until(
+            lambda: (lambda r: r if len(r) == 2 else None)(running(again, "web")), 60
+        )
+        assert finished not in {t["ID"] for t in replaced}
+        assert len(_ours_anywhere(swarm)) == 2  # the two of web, nothing else
+    finally:
+        again.stop()
+
+
+def _ours_anywhere(swarm: Swarm) -> list[str]:
+    """Full IDs of every container of ours on any node, running or not."""
+    return [
+        c
+        for node in swarm.lab.nodes
+        for c in swarm.docker(
+            "ps", "-aq", "--no-trunc", "--filter", f"label={TASK}", node=node.name
+        ).split()
+    ]
 
 
 def test_a_published_port_answers_on_the_tasks_node(ours: Engine, swarm: Swarm) -> None:

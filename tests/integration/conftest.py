@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket as sockets
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -94,10 +95,20 @@ def start_engine(tmp: Path, *extra: str) -> Engine:
         stderr=(tmp / "engine.log").open("wb"),
     )
     engine = Engine(socket, data_dir, process)
-    wait_until(lambda: socket.exists() or process.poll() is not None, 30, "the socket")
+    wait_until(lambda: _answers(socket) or process.poll() is not None, 30, "the socket")
     if process.poll() is not None:
         raise AssertionError((tmp / "engine.log").read_text())
     return engine
+
+
+def _answers(socket: Path) -> bool:
+    """Whether an engine listens on ``socket`` (a killed one leaves the file behind)."""
+    with sockets.socket(sockets.AF_UNIX) as probe:
+        try:
+            probe.connect(str(socket))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ restart policy, as in swarm.
 Containers are named as swarm names them (``web.1.<task id>``) and labelled with their service,
 task and node (``swarmdeck.*``). ``load()`` finds the node's containers before the agent starts,
 so after an engine restart a task takes over its container instead of starting another, and
-removes those whose task is gone. An unhealthy container is stopped as its task fails. An engine
-that stops answering is a dead node: its calls wait for it rather than fail the tasks.
+removes those whose task is gone or finished. An unhealthy container is stopped as its task
+fails. An engine that stops answering is a dead node: its calls wait for it rather than fail
+the tasks.
 
 While a container runs, its log lines (a bounded buffer) and its CPU and memory use are followed
 from the engine, so the API can serve them as it does a simulated container's.
@@ -23,7 +24,7 @@ import asyncio
 import contextlib
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiodocker
@@ -43,6 +44,7 @@ from engine.api.objects import (
     Task,
 )
 from engine.api.specs import ResourceObject
+from engine.api.types import TaskState
 from engine.api.usage import container_usage
 
 __all__ = ["LABELS", "DockerContainer", "DockerExecutor"]
@@ -178,16 +180,21 @@ class DockerExecutor:
             engine=EngineDescription(engine_version=info.get("ServerVersion")),
         )
 
-    async def load(self, node_id: str, tasks: set[str]) -> None:
-        """Finds this node's containers on the engine, so their tasks take them over; removes
-        those whose task the cluster no longer has (deleted while the engine was down)."""
+    async def load(self, node_id: str, tasks: Mapping[str, Task]) -> None:
+        """Finds this node's containers on the engine, so their tasks take them over.
+
+        Reconciles them with ``tasks`` (the cluster's, by ID) first: a container whose task
+        is gone (deleted while the engine was down) or has finished (stopped, failed, shut
+        down) is stopped and removed, so only containers of tasks meant to run are left.
+        """
         self.node_id = node_id
         found = await self.docker.containers.list(
             all=True, filters=json.dumps({"label": [f"{LABELS['node']}={node_id}"]})
         )
         for summary in found:
             task_id = (summary["Labels"] or {}).get(LABELS["task"], "")
-            if task_id not in tasks:
+            task = tasks.get(task_id)
+            if task is None or task.status.state > TaskState.RUNNING:
                 await summary.delete(force=True, v=True)
                 continue
             container = DockerContainer(summary.id, task_id, summary["Image"])

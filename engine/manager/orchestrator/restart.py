@@ -15,6 +15,7 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from engine.api.durations import parse_timestamp
 from engine.api.events import EventDelete, EventUpdate
 from engine.api.objects import Cluster, Service, Task
 from engine.api.specs import RestartCondition
@@ -126,9 +127,17 @@ class RestartSupervisor:
         self._spawn(self._delay_start(old_task_id, new_task_id, delay), new_task_id, done)
         return done
 
-    def _record(self, service: Service, task: Task) -> None:
+    def recall(self, service: Service, restarted: list[Task], now: float) -> None:
+        """Records the restarts an earlier engine made: each task in ``restarted`` was one, made
+        when it was created (``now`` is the clock's wall time)."""
+        for task in restarted:
+            created = parse_timestamp(task.created_at) if task.created_at else now
+            self._record(service, task, self._clock.monotonic() - max(0.0, now - created))
+
+    def _record(self, service: Service, task: Task, moment: float | None = None) -> None:
         instance = self._instance(service, task)
-        self._history[service.id].setdefault(instance, []).append(self._clock.monotonic())
+        moment = self._clock.monotonic() if moment is None else moment
+        self._history[service.id].setdefault(instance, []).append(moment)
 
     @staticmethod
     def _instance(service: Service, task: Task) -> tuple[int, str]:
