@@ -4,8 +4,10 @@ Identical tasks (same service and spec) are scheduled as one group over one deci
 level per ``spread`` placement preference, nodes at the leaves ordered best first (fewest recent
 failures of the service past five, then fewest tasks of the service, then fewest tasks). The first
 pass fills a node until it is no longer better than the next; later passes go round-robin, and
-each node is checked again after every assignment. Global tasks come with their node set and are
-only checked. A task that fits nowhere stays PENDING with the reason in ``Status.Err``.
+each node is checked again after every assignment. A task that fits nowhere stays PENDING with
+the reasons in ``Status.Err`` (``no suitable node (...)``). Global tasks come with their node set
+and are only checked against it; one that does not fit stays PENDING with the reason alone
+(``host-mode port already in use on 1 node``), as SwarmKit's taskFitNode leaves it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ __all__ = ["Scheduler"]
 
 DEBOUNCE_GAP = 0.05  # seconds; SwarmKit's commitDebounceGap: wait for more identical tasks
 MAX_LATENCY = 1.0  # seconds; SwarmKit's maxLatency: but never hold tasks back longer than this
+ASSIGNED_MESSAGE = "scheduler assigned task to node"
+PREASSIGNED_MESSAGE = "scheduler confirmed task can run on preassigned node"
 
 NodeKey = Callable[[NodeInfo], tuple[int, int, int]]
 
@@ -189,12 +193,16 @@ class Scheduler:
             self._store.update(lambda tx: self._apply(tx, decisions))
 
     def _check_preassigned(self, task: Task, decisions: dict[str, Task], stamp: str) -> None:
+        """Checks a task whose node is set (a global one) against that node (SwarmKit's
+        taskFitNode): one that does not fit says only why, with no "no suitable node"."""
         info = self._nodes.get(task.node_id)
+        if info is None:
+            return  # the node is gone; the orchestrator removes its tasks
         pipeline = Pipeline(Requirements(task, self._host_ports.get(task.service_id, ())))
-        if info is not None and pipeline.process(info):
-            self._assign(task, info, decisions, stamp)
-        else:
-            self._unschedulable(task, pipeline.explain(), decisions)
+        if pipeline.process(info):
+            self._assign(task, info, decisions, stamp, PREASSIGNED_MESSAGE)
+        elif task.status.err != (explanation := pipeline.explain()):
+            decisions[task.id] = replace(task, status=replace(task.status, err=explanation))
 
     def _schedule_group(self, group: list[Task], decisions: dict[str, Task], stamp: str) -> None:
         first = group[0]
@@ -313,15 +321,18 @@ class Scheduler:
                     return scheduled
         return scheduled
 
-    def _assign(self, task: Task, info: NodeInfo, decisions: dict[str, Task], stamp: str) -> None:
+    def _assign(
+        self,
+        task: Task,
+        info: NodeInfo,
+        decisions: dict[str, Task],
+        stamp: str,
+        message: str = ASSIGNED_MESSAGE,
+    ) -> None:
         assigned = replace(
             task,
             node_id=info.id,
-            status=TaskStatus(
-                state=TaskState.ASSIGNED,
-                timestamp=stamp,
-                message="scheduler assigned task to node",
-            ),
+            status=TaskStatus(state=TaskState.ASSIGNED, timestamp=stamp, message=message),
         )
         self._unassigned.pop(task.id, None)
         self._preassigned.pop(task.id, None)
