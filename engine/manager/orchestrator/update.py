@@ -6,9 +6,12 @@ and starts the new one once it has stopped; start-first starts the new one and s
 down once the new one runs. A task made by the update that fails before it runs, or within
 ``monitor`` after, is an update failure; when failures over dirty slots exceed
 ``max_failure_ratio``, the failure action applies: pause, continue, or roll back to the previous
-spec (a rollback is never rolled back: it pauses). After the last slot the updater keeps watching
-for one more monitor period, then marks the update completed. Its state lives in the service's
-UpdateStatus, so an engine that restarts picks the update up where it stopped.
+spec. A rollback runs under the rollback config and is never rolled back: when its own failures
+pause it, the state is ``rollback_paused`` (with SwarmKit's "update paused due to ..." message,
+or "rollback paused due to ..." when its failure action was rollback). After the last slot the
+updater keeps watching for one more monitor period, then marks the update completed. Its state
+lives in the service's UpdateStatus, so an engine that restarts picks the update up where it
+stopped.
 """
 
 from __future__ import annotations
@@ -318,19 +321,19 @@ class Updater:
         if self._failures / self._dirty_count <= self._config.max_failure_ratio:
             return False
         action = self._config.failure_action
-        if action == FailureAction.PAUSE or (
-            action == FailureAction.ROLLBACK and self._rolling_back
-        ):
+        paused = ROLLBACK_PAUSED if self._rolling_back else PAUSED
+        if action == FailureAction.PAUSE:
+            # SwarmKit's words even when a rollback pauses (its state says which it was).
             self._stopped = True
-            if self._rolling_back:
-                self._set_status(
-                    ROLLBACK_PAUSED,
-                    f"rollback paused due to failure or early termination of task {task.id}",
-                )
-            else:
-                self._set_status(
-                    PAUSED, f"update paused due to failure or early termination of task {task.id}"
-                )
+            self._set_status(
+                paused, f"update paused due to failure or early termination of task {task.id}"
+            )
+            return True
+        if action == FailureAction.ROLLBACK and self._rolling_back:
+            self._stopped = True  # a rollback is never rolled back
+            self._set_status(
+                paused, f"rollback paused due to failure or early termination of task {task.id}"
+            )
             return True
         if action == FailureAction.ROLLBACK:
             self._stopped = True
