@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,13 +73,29 @@ def _with_tls(target: Target, env: dict[str, str]) -> Target:
 
 
 def _tls_context(cert_path: Path) -> ssl.SSLContext:
+    """A context that trusts only ``ca.pem`` and presents ``cert.pem`` with ``key.pem``.
+
+    Raises:
+        TargetError: a file is missing, unreadable, or not what it should be.
+    """
     files = {name: cert_path / f"{name}.pem" for name in ("ca", "cert", "key")}
     missing = [str(path) for path in files.values() if not path.exists()]
     if missing:
         raise TargetError(f"TLS files missing: {', '.join(missing)}")
-    context = ssl.create_default_context(cafile=str(files["ca"]))
-    context.load_cert_chain(str(files["cert"]), str(files["key"]))
+    try:
+        context = ssl.create_default_context(cafile=str(files["ca"]))
+    except OSError as error:  # ssl.SSLError is one
+        raise TargetError(_unusable(cert_path, "ca.pem", error)) from None
+    try:
+        context.load_cert_chain(str(files["cert"]), str(files["key"]))
+    except OSError as error:
+        raise TargetError(_unusable(cert_path, "cert.pem and key.pem", error)) from None
     return context
+
+
+def _unusable(cert_path: Path, which: str, error: OSError) -> str:
+    reason = re.sub(r"\s*\(_ssl\.c:\d+\)$", "", error.strerror or str(error))
+    return f"cannot use the TLS files in {cert_path}: {which}: {reason}"
 
 
 def _current_context(config: Path) -> str | None:
