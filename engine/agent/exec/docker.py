@@ -54,6 +54,9 @@ ENGINE_RETRY = 1.0  # seconds between looks at an engine that stopped answering
 HEALTH_POLL = 0.5  # seconds between looks at a starting container's health
 LOG_LINES = 10_000  # lines kept per container
 ENGINE_ERRORS = (DockerError, aiohttp.ClientError, OSError, TimeoutError)
+# aiodocker's status for "Cannot connect to Docker Engine": a connection error it turned into
+# a DockerError, not an answer of the engine.
+CANNOT_CONNECT = 900
 
 
 class DockerContainer:
@@ -225,10 +228,12 @@ class DockerExecutor:
             try:
                 return await action()
             except DockerError as error:
-                raise TaskError(f"{what}: {error.message}") from None
+                if error.status != CANNOT_CONNECT:
+                    raise TaskError(f"{what}: {error.message}") from None
             except (aiohttp.ClientError, OSError, TimeoutError):
-                while not await self.alive():
-                    await asyncio.sleep(ENGINE_RETRY)
+                pass
+            while not await self.alive():
+                await asyncio.sleep(ENGINE_RETRY)
 
     async def refresh(self, container: DockerContainer) -> None:
         inspected = await self.call(
