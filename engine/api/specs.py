@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import enum
+from typing import Annotated, ClassVar
 
 import msgspec
 
-from engine.api.base import Json, Struct, UInt
+from engine.api.base import Json, Struct
 from engine.api.types import Availability, NodeRole
 
 __all__ = [
     "ContainerSpec",
+    "Duration",
     "EndpointSpec",
     "FailureAction",
     "GlobalService",
+    "GoInt",
     "HealthConfig",
+    "Int64",
     "Limit",
     "LogDriver",
     "NodeSpec",
@@ -31,8 +35,31 @@ __all__ = [
     "ServiceSpec",
     "SpreadOver",
     "TaskSpec",
+    "UInt32",
+    "UInt64",
     "UpdateConfig",
     "UpdateOrder",
+]
+
+# Numbers as the daemon's Go structs hold them. Its JSON decoder refuses a number its field's type
+# cannot hold, naming the type in the error: ``extra`` carries that name and range for the codec.
+# msgspec bounds what it can (its bounds stop at int64), and refuses a negative count itself.
+_INT64 = (-(2**63), 2**63 - 1)
+Duration = Annotated[
+    int,
+    msgspec.Meta(
+        ge=_INT64[0], le=_INT64[1], extra={"go_type": "time.Duration", "go_range": _INT64}
+    ),
+]
+Int64 = Annotated[
+    int, msgspec.Meta(ge=_INT64[0], le=_INT64[1], extra={"go_type": "int64", "go_range": _INT64})
+]
+GoInt = Annotated[  # Go's int, 64 bits on the platforms Docker Engine ships for
+    int, msgspec.Meta(ge=_INT64[0], le=_INT64[1], extra={"go_type": "int", "go_range": _INT64})
+]
+UInt64 = Annotated[int, msgspec.Meta(ge=0, extra={"go_type": "uint64", "go_range": (0, 2**64 - 1)})]
+UInt32 = Annotated[
+    int, msgspec.Meta(ge=0, le=2**32 - 1, extra={"go_type": "uint32", "go_range": (0, 2**32 - 1)})
 ]
 
 
@@ -50,10 +77,10 @@ class Platform(Struct, frozen=True):
 
 class HealthConfig(Struct, frozen=True):
     test: list[str] | None = None
-    interval: int | None = None
-    timeout: int | None = None
-    retries: int | None = None
-    start_period: int | None = None
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    retries: GoInt | None = None
+    start_period: Duration | None = None
 
 
 class ContainerSpec(Struct, frozen=True):
@@ -72,7 +99,7 @@ class ContainerSpec(Struct, frozen=True):
     read_only: bool | None = None
     mounts: list[Json] | None = None
     stop_signal: str | None = None
-    stop_grace_period: int | None = None
+    stop_grace_period: Duration | None = None
     healthcheck: HealthConfig | None = (
         None  # Docker writes "Healthcheck", its swagger "HealthCheck"
     )
@@ -89,15 +116,17 @@ class ContainerSpec(Struct, frozen=True):
 
 
 class ResourceObject(Struct, frozen=True):
-    nano_cpus: int | None = None
-    memory_bytes: int | None = None
+    go_name: ClassVar[str] = "Resources"  # moby's type, which its JSON errors name
+
+    nano_cpus: Int64 | None = None
+    memory_bytes: Int64 | None = None
     generic_resources: list[Json] | None = None
 
 
 class Limit(Struct, frozen=True):
-    nano_cpus: int | None = None
-    memory_bytes: int | None = None
-    pids: int | None = None
+    nano_cpus: Int64 | None = None
+    memory_bytes: Int64 | None = None
+    pids: Int64 | None = None
 
 
 class ResourceRequirements(Struct, frozen=True):
@@ -113,9 +142,9 @@ class RestartCondition(enum.Enum):
 
 class RestartPolicy(Struct, frozen=True):
     condition: RestartCondition | None = None
-    delay: int | None = None
-    max_attempts: UInt | None = None
-    window: int | None = None
+    delay: Duration | None = None
+    max_attempts: UInt64 | None = None
+    window: Duration | None = None
 
 
 class SpreadOver(Struct, frozen=True):
@@ -129,7 +158,7 @@ class PlacementPreference(Struct, frozen=True):
 class Placement(Struct, frozen=True):
     constraints: list[str] | None = None
     preferences: list[PlacementPreference] | None = None
-    max_replicas: UInt | None = None
+    max_replicas: UInt64 | None = None
     platforms: list[Platform] | None = None
 
 
@@ -145,14 +174,14 @@ class TaskSpec(Struct, frozen=True):
     resources: ResourceRequirements | None = None
     restart_policy: RestartPolicy | None = None
     placement: Placement | None = None
-    force_update: UInt | None = None
+    force_update: UInt64 | None = None
     runtime: str | None = None
     networks: list[Json] | None = None
     log_driver: LogDriver | None = None
 
 
 class ReplicatedService(Struct, frozen=True):
-    replicas: UInt | None = None
+    replicas: UInt64 | None = None
 
 
 class GlobalService(Struct, frozen=True):
@@ -180,10 +209,10 @@ class UpdateOrder(enum.Enum):
 
 
 class UpdateConfig(Struct, frozen=True):
-    parallelism: UInt | None = None
-    delay: int | None = None
+    parallelism: UInt64 | None = None
+    delay: Duration | None = None
     failure_action: FailureAction | None = None
-    monitor: int | None = None
+    monitor: Duration | None = None
     max_failure_ratio: float | None = None
     order: UpdateOrder | None = None
 
@@ -191,8 +220,8 @@ class UpdateConfig(Struct, frozen=True):
 class PortConfig(Struct, frozen=True):
     name: str | None = None
     protocol: str | None = None
-    target_port: UInt | None = None
-    published_port: UInt | None = None
+    target_port: UInt32 | None = None
+    published_port: UInt32 | None = None
     publish_mode: str | None = None
 
 

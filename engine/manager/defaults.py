@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from msgspec.structs import replace
+
 from engine.api.durations import SECOND
 from engine.api.objects import Cluster
 from engine.api.specs import (
     FailureAction,
+    Placement,
+    ResourceRequirements,
     RestartCondition,
+    RestartPolicy,
     ServiceSpec,
     TaskSpec,
     UpdateConfig,
@@ -23,14 +28,17 @@ __all__ = [
     "effective_restart",
     "effective_update",
     "heartbeat_period",
+    "interpolate_service",
     "replicas",
     "task_history_limit",
 ]
 
 HEARTBEAT_PERIOD = 5.0  # seconds; SwarmKit's DefaultHeartBeatPeriod
 TASK_HISTORY_RETENTION_LIMIT = 5  # SwarmKit's defaultTaskHistoryRetentionLimit
+# SwarmKit's defaults.Service (api/defaults/service.go), for what a spec leaves out:
 RESTART_DELAY = 5 * SECOND
 UPDATE_MONITOR = 5 * SECOND
+STOP_GRACE_PERIOD = 10 * SECOND
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +80,67 @@ def effective_update(config: UpdateConfig | None) -> Update:
         parallelism=config.parallelism or 0,
         delay=(config.delay or 0) / SECOND,
         failure_action=config.failure_action or FailureAction.PAUSE,
-        monitor=(config.monitor if config.monitor is not None else UPDATE_MONITOR) / SECOND,
+        # moby sends SwarmKit no Monitor for 0, so 0 is the default too, not "do not watch"
+        monitor=(config.monitor or UPDATE_MONITOR) / SECOND,
+        max_failure_ratio=config.max_failure_ratio or 0.0,
+        order=config.order or UpdateOrder.STOP_FIRST,
+    )
+
+
+def interpolate_service(spec: ServiceSpec) -> ServiceSpec:
+    """``spec`` as a manager shows it for ``insertDefaults=true``: SwarmKit's
+    defaults.InterpolateService fills in what the spec leaves out, and moby's conversion to the
+    Engine API writes every field of a restart policy and an update config it has no
+    ``omitempty`` for. The previous spec is shown as stored, as the daemon does.
+    """
+    task = spec.task_template or TaskSpec()
+    container = task.container_spec
+    if container is not None:
+        container = replace(
+            container,
+            stop_grace_period=(
+                STOP_GRACE_PERIOD
+                if container.stop_grace_period is None
+                else container.stop_grace_period
+            ),
+            dns_config={} if container.dns_config is None else container.dns_config,
+        )
+    policy = task.restart_policy or RestartPolicy()
+    restart = replace(
+        policy,
+        condition=policy.condition or RestartCondition.ANY,
+        delay=RESTART_DELAY if policy.delay is None else policy.delay,
+        max_attempts=policy.max_attempts or 0,
+    )
+    task = replace(
+        task,
+        container_spec=container,
+        resources=task.resources or ResourceRequirements(),
+        restart_policy=restart,
+        placement=task.placement or Placement(),
+    )
+    return replace(
+        spec,
+        task_template=task,
+        update_config=_interpolate_update(spec.update_config),
+        rollback_config=_interpolate_update(spec.rollback_config),
+    )
+
+
+def _interpolate_update(config: UpdateConfig | None) -> UpdateConfig:
+    if config is None:
+        return UpdateConfig(
+            parallelism=1,
+            failure_action=FailureAction.PAUSE,
+            monitor=UPDATE_MONITOR,
+            max_failure_ratio=0.0,
+            order=UpdateOrder.STOP_FIRST,
+        )
+    return replace(
+        config,
+        parallelism=config.parallelism or 0,
+        failure_action=config.failure_action or FailureAction.PAUSE,
+        monitor=config.monitor or UPDATE_MONITOR,
         max_failure_ratio=config.max_failure_ratio or 0.0,
         order=config.order or UpdateOrder.STOP_FIRST,
     )

@@ -21,16 +21,32 @@ from engine.api.specs import (
 from engine.errors import InvalidArgument
 from engine.manager import constraint
 
-__all__ = ["validate_node_spec", "validate_service_spec"]
+__all__ = ["go_quote", "is_normalized_named", "validate_node_spec", "validate_service_spec"]
 
 _DNS_NAME = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
-# docker/distribution's reference grammar, simplified: [host[:port]/]path[:tag][@digest]
-_REFERENCE = re.compile(
-    r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*"
-    r"[a-zA-Z0-9])?)*(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*)*)(?::[\w][\w.-]{0,127})?"
-    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
-)
+# docker/distribution's reference grammar (reference/regexp.go), as SwarmKit's validateImage reads
+# an image with reference.ParseNormalizedNamed. Each pattern here matches one piece, with no
+# nested repetition to backtrack through: an image is only ever checked in linear time.
+_PATH_COMPONENT = re.compile(r"[a-z0-9]++(?:(?:[._]|__|-++)[a-z0-9]++)*+")
+_DOMAIN_COMPONENT = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*+(?<=[a-zA-Z0-9]))?")
+_PORT = re.compile(r"[0-9]+")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # Go's \w is ASCII
+_IDENTIFIER = re.compile(r"[a-f0-9]{64}")
+# Digests go-digest's Parse accepts: an algorithm the daemon links in, lowercase hex of its size.
+_DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
+_LOWER_HEX = re.compile(r"[a-f0-9]+")
+NAME_TOTAL_LENGTH_MAX = 255  # docker/distribution's NameTotalLengthMax, of the normalized name
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    "\\": "\\\\",
+    '"': '\\"',
+}
 MILLISECOND = SECOND // 1000
 # Tasks are Python objects here: ten times the largest cluster the scheduler benchmark places
 # (10,000 tasks) is the most one service may ask for before the manager spends minutes on it.
@@ -145,8 +161,10 @@ def _validate_restart(policy: RestartPolicy | None) -> None:
 def _validate_container(container: ContainerSpec) -> None:
     if not container.image:
         raise InvalidArgument("ContainerSpec: image reference must be provided")
-    if not _REFERENCE.match(container.image):
-        raise InvalidArgument(f'ContainerSpec: "{container.image}" is not a valid repository/tag')
+    if not is_normalized_named(container.image):
+        raise InvalidArgument(
+            f"ContainerSpec: {go_quote(container.image)} is not a valid repository/tag"
+        )
     targets: set[str] = set()
     for mount in container.mounts or ():
         target = mount.get("Target") if isinstance(mount, dict) else None
@@ -160,6 +178,79 @@ def _validate_container(container: ContainerSpec) -> None:
         validate_sim_labels(container.labels)
     except ValueError as error:
         raise InvalidArgument(f"ContainerSpec: {error}") from None
+
+
+def is_normalized_named(image: str) -> bool:
+    """Whether docker/distribution's ``reference.ParseNormalizedNamed`` accepts ``image``.
+
+    A familiar name is normalized first ("nginx" is "docker.io/library/nginx"), and the 255
+    characters a name may have count the normalized name.
+    """
+    if _IDENTIFIER.fullmatch(image):
+        return False
+    first, has_slash, rest = image.partition("/")
+    if has_slash and (any(c in first for c in ".:") or first == "localhost"):
+        domain, remainder = first, rest
+    else:
+        domain, remainder = "docker.io", image
+    if domain == "index.docker.io":
+        domain = "docker.io"
+    if domain == "docker.io" and "/" not in remainder:
+        remainder = "library/" + remainder
+    remote = remainder.partition(":")[0]
+    if remote.lower() != remote:
+        return False
+    name, has_digest, digest = f"{domain}/{remainder}".partition("@")
+    if has_digest and not _is_digest(digest):
+        return False
+    last_slash = name.rfind("/")
+    colon = name.find(":", last_slash + 1)
+    if colon != -1:
+        name, tag = name[:colon], name[colon + 1 :]
+        if not _TAG.fullmatch(tag):
+            return False
+    return len(name) <= NAME_TOTAL_LENGTH_MAX and _is_name(name)
+
+
+def _is_name(name: str) -> bool:
+    """``[domain "/"] path-component ("/" path-component)*``."""
+    first, *rest = name.split("/")
+    if not all(_PATH_COMPONENT.fullmatch(component) for component in rest):
+        return False
+    if _PATH_COMPONENT.fullmatch(first):
+        return True
+    host, has_port, port = first.partition(":")
+    return (
+        bool(rest)
+        and (not has_port or bool(_PORT.fullmatch(port)))
+        and all(_DOMAIN_COMPONENT.fullmatch(part) for part in host.split("."))
+    )
+
+
+def _is_digest(digest: str) -> bool:
+    algorithm, _, encoded = digest.partition(":")
+    size = _DIGEST_HEX.get(algorithm)
+    return size is not None and len(encoded) == size and bool(_LOWER_HEX.fullmatch(encoded))
+
+
+def go_quote(text: str) -> str:
+    """``text`` as Go's ``%q`` (strconv.Quote) writes it in an error message."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    quoted = []
+    for char in text:
+        code = ord(char)
+        if char in _GO_ESCAPES:
+            quoted.append(_GO_ESCAPES[char])
+        elif char.isprintable():
+            quoted.append(char)
+        elif code < 0x80:
+            quoted.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            quoted.append(f"\\u{code:04x}")
+        else:
+            quoted.append(f"\\U{code:08x}")
+    return '"' + "".join(quoted) + '"'
 
 
 def _validate_health(health: HealthConfig | None) -> None:

@@ -18,7 +18,10 @@ async def call(
     connector = aiohttp.UnixConnector(path=str(engine.socket))
     async with aiohttp.ClientSession(connector=connector) as session:
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        async with session.request(method, f"http://docker{path}", data=data) as response:
+        headers = {"Content-Type": "application/json"} if body is not None else {}  # as docker
+        async with session.request(
+            method, f"http://docker{path}", data=data, headers=headers
+        ) as response:
             text = await response.text()
             try:
                 parsed = json.loads(text)

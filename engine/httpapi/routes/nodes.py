@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.api.codec import decode
 from engine.api.objects import Node
 from engine.api.specs import NodeSpec
 from engine.errors import InvalidArgument
 from engine.httpapi.context import BACKEND, json_response
-from engine.httpapi.params import boolean, label_matches, parse_filters
-from engine.httpapi.routes.common import object_version
+from engine.httpapi.params import (
+    boolean,
+    json_body,
+    label_matches,
+    object_version,
+    parse_filters,
+)
 
 NODE_FILTERS = ("id", "label", "membership", "name", "node.label", "role")
 
@@ -49,8 +53,8 @@ async def inspect_node(request: web.Request) -> web.Response:
 
 
 async def update_node(request: web.Request) -> web.Response:
-    version = object_version(request, "node")
-    spec = decode(await request.read(), NodeSpec)
+    spec = await json_body(request, NodeSpec)  # dockerd reads the body before the version
+    version = object_version(request.query, "node")
     request.app[BACKEND].control.update_node(request.match_info["id"], version, spec)
     return web.Response(status=200)
 

@@ -1,5 +1,5 @@
-"""``/services``: list (filters, ``status``), create, inspect, update (``version``,
-``rollback=previous``), remove, and logs."""
+"""``/services``: list (filters, ``status``), create, inspect (``insertDefaults``), update
+(``version``, ``rollback=previous``), remove, and logs."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ from collections import Counter
 from aiohttp import web
 from msgspec.structs import replace
 
-from engine.api.codec import decode
 from engine.api.objects import Service, ServiceStatus, Task
 from engine.api.specs import ServiceSpec
 from engine.api.types import TaskState
 from engine.errors import InvalidArgument
 from engine.httpapi.context import BACKEND, json_response
 from engine.httpapi.logs import stream_logs
-from engine.httpapi.params import boolean, label_matches, parse_filters
-from engine.httpapi.routes.common import object_version
+from engine.httpapi.params import (
+    boolean,
+    go_parse_bool,
+    json_body,
+    label_matches,
+    object_version,
+    parse_filters,
+)
 from engine.manager import defaults
 
 SERVICE_FILTERS = ("id", "label", "mode", "name")
@@ -75,21 +80,33 @@ def _with_status(services: list[Service], tasks: list[Task]) -> list[Service]:
 
 
 async def create_service(request: web.Request) -> web.Response:
-    spec = decode(await request.read(), ServiceSpec)
+    spec = await json_body(request, ServiceSpec)
     service = request.app[BACKEND].control.create_service(spec)
     return json_response({"ID": service.id}, status=201)
 
 
 async def inspect_service(request: web.Request) -> web.Response:
-    return json_response(request.app[BACKEND].control.get_service(request.match_info["id"]))
+    """A service; with ``insertDefaults`` its spec shows the defaults the manager applies."""
+    raw = request.query.get("insertDefaults", "")
+    try:
+        insert_defaults = go_parse_bool(raw) if raw else False
+    except ValueError as error:
+        raise InvalidArgument(
+            f"invalid value for insertDefaults: {raw}: {error}", rpc=False
+        ) from None
+    service = request.app[BACKEND].control.get_service(request.match_info["id"])
+    if insert_defaults:
+        service = replace(service, spec=defaults.interpolate_service(service.spec))
+    return json_response(service)
 
 
 async def update_service(request: web.Request) -> web.Response:
-    version = object_version(request, "service")
+    """As dockerd: the body is read first, then ``version``, then the rollback option."""
+    spec = await json_body(request, ServiceSpec)
+    version = object_version(request.query, "service")
     rollback = request.query.get("rollback", "")
     if rollback not in ("", "previous"):
         raise InvalidArgument(f"unrecognized rollback option {rollback}", rpc=False)
-    spec = decode(await request.read(), ServiceSpec)
     control = request.app[BACKEND].control
     if rollback:
         control.update_service(request.match_info["id"], version, None, rollback=True)

@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from engine.api.codec import decode
 from engine.api.objects import ClusterSpec
 from engine.errors import FailedPrecondition, Unavailable
 from engine.httpapi.context import BACKEND, json_response
-from engine.httpapi.params import boolean
-from engine.httpapi.routes.common import object_version
+from engine.httpapi.params import boolean, check_json_content_type, json_body, object_version
 
 ALREADY_IN_SWARM = (
     'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm '
@@ -23,8 +24,8 @@ async def inspect_swarm(request: web.Request) -> web.Response:
 
 
 async def update_swarm(request: web.Request) -> web.Response:
-    version = object_version(request, "swarm")
-    spec = decode(await request.read(), ClusterSpec)
+    spec = await json_body(request, ClusterSpec)  # dockerd reads the body before the version
+    version = object_version(request.query, "swarm")
     request.app[BACKEND].control.update_cluster(
         version,
         spec,
@@ -34,7 +35,16 @@ async def update_swarm(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
+async def _read_request(request: web.Request) -> None:
+    """Init, join and unlock read their request (JSON, or nothing) before they answer."""
+    check_json_content_type(request)
+    body = await request.read()
+    if body:
+        decode(body, dict[str, Any])
+
+
 async def init_or_join(request: web.Request) -> web.Response:
+    await _read_request(request)
     raise Unavailable(ALREADY_IN_SWARM, rpc=False)
 
 
@@ -50,6 +60,7 @@ async def unlock_key(request: web.Request) -> web.Response:
 
 
 async def unlock(request: web.Request) -> web.Response:
+    await _read_request(request)
     raise FailedPrecondition("swarm is not locked", rpc=False)
 
 
