@@ -12,6 +12,7 @@ Set the labels on the service (``docker service create --container-label ...``):
 ``swarmdeck.sim.health``             ``unhealthy``: every health probe fails
 ``swarmdeck.sim.unhealthy-after``    health probes pass for this long after start, then fail
 ``swarmdeck.sim.say``                the container writes this line when it starts
+``swarmdeck.sim.log-every``          it writes a line this often (else every 0.3-4 s)
 ===================================  ======================================================
 
 Durations are Go-style: ``500ms``, ``3s``, ``1m30s``. Health probes run only for a container
@@ -113,6 +114,7 @@ class SimBehaviour:
     unhealthy: bool = False
     unhealthy_after: float | None = None
     say: str | None = None
+    log_every: float | None = None
 
     @classmethod
     def from_labels(cls, labels: dict[str, str] | None) -> SimBehaviour:
@@ -150,6 +152,7 @@ class SimBehaviour:
             unhealthy=health == "unhealthy",
             unhealthy_after=_seconds(sim, "unhealthy-after"),
             say=sim.get("say"),
+            log_every=_positive(sim, "log-every"),
         )
 
     def probe_passes(self, running_for: float) -> bool:
@@ -169,6 +172,7 @@ _KNOWN = {
     "health",
     "unhealthy-after",
     "say",
+    "log-every",
 }
 
 
@@ -187,6 +191,13 @@ def _seconds(labels: dict[str, str], name: str) -> float | None:
     value = parse_duration(labels[name]) / SECOND
     if value < 0:
         raise ValueError(f"{LABEL_PREFIX}{name}: cannot be negative")
+    return value
+
+
+def _positive(labels: dict[str, str], name: str) -> float | None:
+    value = _seconds(labels, name)
+    if value == 0:
+        raise ValueError(f"{LABEL_PREFIX}{name}: must be more than 0")
     return value
 
 

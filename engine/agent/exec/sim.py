@@ -43,11 +43,15 @@ class SimContainer:
         self.next_probe: float | None = None
         self._seed = seed
         self._pid = 1000 + int(digest[:6], 16) % 60000
-        self.say = SimBehaviour.from_labels(_labels(task)).say
+        behaviour = SimBehaviour.from_labels(_labels(task))
+        self.say = behaviour.say
+        self.log_every = behaviour.log_every
 
     def start(self, moment: float) -> None:
         self.pid = self._pid
-        self.content = SimContent(self._seed, self.task_id, self.image, moment, self.say)
+        self.content = SimContent(
+            self._seed, self.task_id, self.image, moment, self.say, self.log_every
+        )
 
     def stop(self, moment: float, code: int) -> None:
         self.pid = 0

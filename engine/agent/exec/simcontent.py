@@ -52,7 +52,13 @@ class SimContent:
     """The logs and usage of one simulated container that started at ``started``."""
 
     def __init__(
-        self, seed: int, task_id: str, image: str, started: float, say: str | None = None
+        self,
+        seed: int,
+        task_id: str,
+        image: str,
+        started: float,
+        say: str | None = None,
+        every: float | None = None,
     ) -> None:
         self._key = f"{seed}:{task_id}"
         self.image = image
@@ -60,7 +66,7 @@ class SimContent:
         self._nginx = _is_nginx(image)
         self._say = say
         unit = self._unit(0)
-        self.interval = (0.6 if self._nginx else 2.0) * (0.5 + unit)  # seconds between lines
+        self.interval = every or (0.6 if self._nginx else 2.0) * (0.5 + unit)  # between lines
         self.cpu_base = 0.02 + 0.25 * self._unit(1)  # cores
         self.cpu_period = 60.0 + 240.0 * self._unit(2)
         self.cpu_phase = 2 * math.pi * self._unit(3)

@@ -1,0 +1,414 @@
+# ruff: noqa: E402
+"""Stalls: how long ``/_ping`` waits while the engine serves its largest answers and writes.
+
+Against ``swarmdeck engine serve`` in its own process, a pinger in another process asks
+``GET /_ping`` every 10 ms on one kept-alive connection; each case prints the slowest answer
+it saw while the case ran (``BENCH ping_max_ms_during_<case>``), in turn:
+
+- ``metrics_10k``: a console's feed attached (nodes, services, tasks and ``/metrics`` every
+  2 s) to a cluster of 10,000 running tasks, for 20 s;
+- ``logs_1m``: ``docker service logs`` of a service with 1,000,000 lines of history;
+- ``create_10k``: a service of 10,000 replicas created, until all run;
+- ``create_remove_100k``: a service of 100,000 replicas created, until all run, then removed,
+  until its tasks are gone; with the engine's RSS before and after (``BENCH rss_mb_*``).
+
+With root and Docker (``swarmdeck lab``: three Docker Engines on this host), it then compares
+``docker service logs`` with a real manager's in the same run: the same number of replicas and
+lines, read to the end by the docker CLI (``BENCH logs_lines_per_s_real``,
+``logs_lines_per_s_swarmdeck`` and their ratio ``logs_lines_per_s_ratio``, ours over theirs).
+
+    python benchmarks/stall.py [--cases metrics_10k,logs_1m,...] [--no-real]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# benchmarks/console.py is named like the console package; keep this folder from shadowing it.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket as sockets
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+
+from console.feed import Feed
+from engine.client import EngineClient
+from engine.serve import serve_command
+
+ROOT = Path(__file__).resolve().parents[1]
+PING_EVERY = 0.01  # seconds between pings
+LOG_REPLICAS = 10
+REAL_LINES = 20_000  # lines per replica in the comparison with a real manager
+
+
+# The pinger: a process of its own, so nothing here delays it.
+
+
+def ping_forever(socket: str) -> None:
+    """Pings the engine on ``socket``; each line read from stdin is answered with the slowest
+    ping since the last one (milliseconds) and how many were sent."""
+    import http.client
+    import threading
+
+    slowest = [0.0, 0]
+    lock = threading.Lock()
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = sockets.socket(sockets.AF_UNIX)
+            self.sock.connect(socket)
+
+    def pinger() -> None:
+        connection = UnixConnection("docker", timeout=120)
+        while True:
+            began = time.perf_counter()
+            connection.request("GET", "/_ping")
+            connection.getresponse().read()
+            took = (time.perf_counter() - began) * 1000
+            with lock:
+                slowest[0] = max(slowest[0], took)
+                slowest[1] += 1
+            time.sleep(max(0.0, PING_EVERY - (time.perf_counter() - began)))
+
+    threading.Thread(target=pinger, daemon=True).start()
+    for _ in sys.stdin:
+        with lock:
+            print(f"{slowest[0]:.1f} {slowest[1]}", flush=True)
+            slowest[0], slowest[1] = 0.0, 0
+
+
+class Pinger:
+    def __init__(self, socket: Path) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, __file__, "--ping", str(socket)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def slowest(self) -> tuple[float, int]:
+        """The slowest ping (ms) since the last call, and how many pings were answered."""
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write("\n")
+        self._process.stdin.flush()
+        slowest, count = self._process.stdout.readline().split()
+        return float(slowest), int(count)
+
+    def close(self) -> None:
+        self._process.kill()
+        self._process.wait()
+
+
+# The engine.
+
+
+class Engine:
+    """``swarmdeck engine serve`` in its own process, and a session to ask it things."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.socket = workdir / "engine.sock"
+        self.log = workdir / "engine.log"
+        self.process = subprocess.Popen(
+            serve_command(self.socket, workdir / "data", "--seed", "1"),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("wb"),
+        )
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        while not self.socket.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(self.log.read_text())
+            await asyncio.sleep(0.05)
+        connector = aiohttp.UnixConnector(path=str(self.socket))
+        self.session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=None)
+        )
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    async def get(self, path: str) -> object:
+        assert self.session is not None
+        async with self.session.get(f"http://docker/v1.41{path}") as response:
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+    async def create(self, name: str, replicas: int, labels: dict[str, str] | None = None) -> str:
+        assert self.session is not None
+        spec = {
+            "Name": name,
+            "Mode": {"Replicated": {"Replicas": replicas}},
+            "TaskTemplate": {
+                "ContainerSpec": {"Image": "nginx:1.10", "Labels": labels or {}},
+                "RestartPolicy": {"Condition": "none"},
+            },
+        }
+        async with self.session.post("http://docker/v1.41/services/create", json=spec) as r:
+            assert r.status == 201, await r.text()
+            return str((await r.json())["ID"])
+
+    async def remove(self, service_id: str) -> None:
+        assert self.session is not None
+        async with self.session.delete(f"http://docker/v1.41/services/{service_id}") as r:
+            assert r.status == 200, await r.text()
+
+    async def running(self, service_id: str) -> int:
+        """Tasks of the service that run (asked with the filters ``docker service ps`` uses)."""
+        filters = json.dumps({"service": [service_id], "desired-state": ["running"]})
+        tasks = await self.get(f"/tasks?filters={filters}")
+        assert isinstance(tasks, list)
+        return sum(1 for task in tasks if task["Status"]["State"] == "running")
+
+    async def task_count(self, service_id: str) -> int:
+        tasks = await self.get(f"/tasks?filters={json.dumps({'service': [service_id]})}")
+        assert isinstance(tasks, list)
+        return len(tasks)
+
+
+async def until(condition: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await asyncio.sleep(1.0)
+
+
+# The cases.
+
+
+async def metrics_10k(engine: Engine, pinger: Pinger) -> None:
+    services = [await engine.create(f"web-{n}", 1000) for n in range(10)]
+    await until(lambda: _all_running(engine, services, 1000), 600, "10,000 running tasks")
+    client = EngineClient(f"unix://{engine.socket}")
+    feed = Feed(client)
+    polls = 0
+
+    def count(news: object) -> None:
+        nonlocal polls
+        polls += type(news).__name__ == "SnapshotReady"
+
+    pinger.slowest()
+    watching = asyncio.create_task(feed.run(count))
+    await asyncio.sleep(20)
+    watching.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watching
+    await feed.close()
+    report("metrics_10k", pinger, f"{polls} console polls")
+    for service in services:
+        await engine.remove(service)
+    await until(lambda: _gone(engine, services), 600, "the services' tasks gone")
+
+
+async def _all_running(engine: Engine, services: list[str], each: int) -> bool:
+    counts = [await engine.running(service) for service in services]
+    return all(count == each for count in counts)
+
+
+async def _gone(engine: Engine, services: list[str]) -> bool:
+    counts = [await engine.task_count(service) for service in services]
+    return not any(counts)
+
+
+async def logs_1m(engine: Engine, pinger: Pinger) -> None:
+    every = 100e-6  # a line every 100 µs: 10,000 lines a second from each replica
+    service = await engine.create("chatty", LOG_REPLICAS, {"swarmdeck.sim.log-every": "100us"})
+    await until(lambda: _all_running(engine, [service], LOG_REPLICAS), 120, "chatty running")
+    await asyncio.sleep(1_000_000 / LOG_REPLICAS * every + 1)
+    pinger.slowest()
+    lines, seconds = await docker_logs(f"unix://{engine.socket}", "chatty")
+    report("logs_1m", pinger, f"{lines} lines in {seconds:.1f} s")
+    await engine.remove(service)
+    await until(lambda: _gone(engine, [service]), 120, "chatty gone")
+
+
+async def docker_logs(host: str, service: str) -> tuple[int, float]:
+    """Reads the service's whole log with the docker CLI: lines read, and seconds it took."""
+    began = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        _docker(), "service", "logs", service,
+        env={**os.environ, "DOCKER_HOST": host},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert process.stdout is not None
+    lines = 0
+    while chunk := await process.stdout.read(1 << 16):
+        lines += chunk.count(b"\n")
+    await process.wait()
+    return lines, time.perf_counter() - began
+
+
+def _docker() -> str:
+    found = shutil.which("docker")
+    if found is None:
+        raise RuntimeError("the docker CLI is not installed")
+    return found
+
+
+async def create_10k(engine: Engine, pinger: Pinger) -> None:
+    pinger.slowest()
+    service = await engine.create("big", 10_000)
+    await until(lambda: _all_running(engine, [service], 10_000), 600, "10,000 running")
+    report("create_10k", pinger)
+    await engine.remove(service)
+    await until(lambda: _gone(engine, [service]), 600, "big gone")
+
+
+async def create_remove_100k(engine: Engine, pinger: Pinger) -> None:
+    before = engine.rss_mb()
+    pinger.slowest()
+    began = time.perf_counter()
+    service = await engine.create("huge", 100_000)
+    await until(lambda: _all_running(engine, [service], 100_000), 1800, "100,000 running")
+    ran = time.perf_counter() - began
+    await engine.remove(service)
+    await until(lambda: _gone(engine, [service]), 1800, "huge gone")
+    report("create_remove_100k", pinger, f"all running after {ran:.0f} s")
+    await asyncio.sleep(5)
+    after = engine.rss_mb()
+    print(f"BENCH rss_mb_before_100k {before:.0f}")
+    print(f"BENCH rss_mb_after_100k {after:.0f}")
+
+
+def report(case: str, pinger: Pinger, note: str = "") -> None:
+    slowest, pings = pinger.slowest()
+    print(f"# {case}: {pings} pings answered" + (f", {note}" if note else ""))
+    print(f"BENCH ping_max_ms_during_{case} {slowest:.1f}", flush=True)
+
+
+CASES = {
+    "metrics_10k": metrics_10k,
+    "logs_1m": logs_1m,
+    "create_10k": create_10k,
+    "create_remove_100k": create_remove_100k,
+}
+
+
+# Logs against a real manager.
+
+
+async def logs_ratio(workdir: Path, runs: int) -> None:
+    """``docker service logs`` of the same lines on a real swarm and on ours, ``runs`` times."""
+    from engine.lab import IMAGES, Lab
+
+    lab = Lab(workdir / "lab")
+    lab.up(3)
+    try:
+        script = (
+            f"seq 1 {REAL_LINES} | sed 's/$/ GET \\/api\\/v1\\/items HTTP\\/1.1 200 5120 "
+            "curl\\/7.88.1/'; sleep 100000"
+        )
+        manager = lab.manager.url
+        _docker_cli(
+            manager, "service", "create", "--detach", "--name", "chatty", "--replicas",
+            str(LOG_REPLICAS), "--restart-condition", "none", IMAGES[0], "sh", "-c", script,
+        )  # fmt: skip
+        wanted = LOG_REPLICAS * REAL_LINES
+        real = await _rates(manager, wanted, runs)
+        _docker_cli(manager, "service", "rm", "chatty")
+    finally:
+        lab.down()
+    engine = Engine(workdir)
+    await engine.start()
+    try:
+        every = 1e-3
+        await engine.create("chatty", LOG_REPLICAS, {"swarmdeck.sim.log-every": "1ms"})
+        await asyncio.sleep(REAL_LINES * every + 2)
+        ours = await _rates(f"unix://{engine.socket}", wanted, runs)
+    finally:
+        await engine.close()
+    print("# logs_lines_per_s_real runs: " + ", ".join(f"{r:.0f}" for r in real))
+    print("# logs_lines_per_s_swarmdeck runs: " + ", ".join(f"{r:.0f}" for r in ours))
+    print(f"BENCH logs_lines_per_s_real {statistics.median(real):.0f}")
+    print(f"BENCH logs_lines_per_s_swarmdeck {statistics.median(ours):.0f}")
+    print(f"BENCH logs_lines_per_s_ratio {statistics.median(ours) / statistics.median(real):.2f}")
+
+
+async def _rates(host: str, wanted: int, runs: int) -> list[float]:
+    """Lines per second of ``docker service logs chatty`` once it has at least ``wanted``."""
+    deadline = time.monotonic() + 120
+    while (await docker_logs(host, "chatty"))[0] < wanted:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"chatty never wrote {wanted} lines on {host}")
+        await asyncio.sleep(1)
+    rates = []
+    for _ in range(runs):
+        lines, seconds = await docker_logs(host, "chatty")
+        rates.append(lines / seconds)
+    return rates
+
+
+def _docker_cli(host: str, *args: str) -> str:
+    return subprocess.run(
+        [_docker(), *args],
+        env={**os.environ, "DOCKER_HOST": host},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+
+
+async def run(cases: list[str], real: bool, runs: int, workdir: Path) -> None:
+    engine = Engine(workdir)
+    await engine.start()
+    pinger = Pinger(engine.socket)
+    try:
+        for case in cases:
+            await CASES[case](engine, pinger)
+    finally:
+        pinger.close()
+        await engine.close()
+    if real:
+        if os.geteuid() != 0 or shutil.which("dockerd") is None:
+            print("# logs_lines_per_s_ratio: needs root and dockerd for a real manager")
+        else:
+            await logs_ratio(workdir / "real", runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--no-real", action="store_true", help="skip the real manager's logs")
+    parser.add_argument("--runs", type=int, default=5, help="reads of the logs, for medians")
+    parser.add_argument("--ping", metavar="SOCKET", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.ping:
+        ping_forever(args.ping)
+        return
+    cases = [case for case in args.cases.split(",") if case]
+    unknown = set(cases) - set(CASES)
+    if unknown:
+        parser.error(f"unknown case {sorted(unknown)[0]}; the cases are {', '.join(CASES)}")
+    with tempfile.TemporaryDirectory(prefix="swarmdeck-stall-") as temp:
+        workdir = Path(temp)
+        (workdir / "real").mkdir()
+        asyncio.run(run(cases, not args.no_real, args.runs, workdir))
+
+
+if __name__ == "__main__":
+    main()
