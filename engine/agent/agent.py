@@ -24,6 +24,7 @@ __all__ = ["Agent"]
 log = logging.getLogger(__name__)
 
 REREGISTER_DELAY = 1.0  # seconds before registering again after the manager closed the session
+STEP = 500  # assignments taken on between two turns of the event loop
 
 
 class Agent:
@@ -92,7 +93,7 @@ class Agent:
         heartbeats = asyncio.ensure_future(self._heartbeats(session))
         try:
             async for change in session.assignments():
-                self._apply(change)
+                await self._apply(change)
                 if heartbeats.done():
                     break
         finally:
@@ -104,13 +105,17 @@ class Agent:
             period = self._dispatcher.heartbeat(session)
             await self._clock.sleep(period)
 
-    def _apply(self, change: Assignments) -> None:
+    async def _apply(self, change: Assignments) -> None:
+        """Takes on the change; a big one (a node's every task, when it registers) in steps of
+        STEP tasks, the rest of the engine running between them."""
         if change.full:
             wanted = {task.id for task in change.tasks}
             for task_id in list(self._assigned):
                 if task_id not in wanted:
                     self._unassign(task_id)
-        for task in change.tasks:
+        for count, task in enumerate(change.tasks, 1):
+            if count % STEP == 0:
+                await asyncio.sleep(0)
             old = self._assigned.get(task.id)
             self._assigned[task.id] = task
             if task.id not in self._statuses:

@@ -56,8 +56,8 @@ class Allocator(ControlLoop):
 
     def _tick(self) -> None:
         if self._dirty_services or self._new_tasks:
-            services, self._dirty_services = self._dirty_services, set()
-            tasks, self._new_tasks = self._new_tasks, set()
+            services = self._take(self._dirty_services)
+            tasks = self._take(self._new_tasks)
             self._store.update(lambda tx: self._allocate(tx, services, tasks))
 
     def _allocate(self, tx: Tx, service_ids: set[str], task_ids: set[str]) -> None:

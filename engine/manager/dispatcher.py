@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from engine.clock import Clock
 from engine.errors import NotFound
 from engine.ids import IdGenerator
 from engine.manager import defaults
+from engine.manager.loop import BATCH
 from engine.store import (
     MemoryStore,
     Tx,
@@ -234,8 +236,17 @@ class Dispatcher:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
+        """Writes up to BATCH reports in one transaction; more wait for the next turn of the
+        loop, so that a flood of reports never holds the rest of the engine up."""
         self._flush_scheduled = False
-        updates, self._updates = self._updates, {}
+        if len(self._updates) <= BATCH:
+            updates, self._updates = self._updates, {}
+        else:
+            updates = dict(itertools.islice(self._updates.items(), BATCH))
+            for task_id in updates:
+                del self._updates[task_id]
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
         if updates:
             self._store.update(lambda tx: _apply_statuses(tx, updates))
 

@@ -75,16 +75,30 @@ class Watcher:
             WatchOverflow: the watcher fell behind and was closed.
         """
         while not self._batches:
-            if self._closed:
-                if self._overflowed:
-                    raise WatchOverflow("watcher fell behind the store and was closed")
-                raise asyncio.CancelledError()
+            self._check_open()
             self._wakeup.clear()
             if timeout is None:
                 await self._wakeup.wait()
             elif not await clock.wait_event(self._wakeup, timeout):
                 return bool(self._batches)
         return True
+
+    async def wait_commit(self) -> None:
+        """Waits until a commit is queued.
+
+        Raises:
+            WatchOverflow: the watcher fell behind and was closed.
+        """
+        while not self._batches:
+            self._check_open()
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            if self._overflowed:
+                raise WatchOverflow("watcher fell behind the store and was closed")
+            raise asyncio.CancelledError()
 
     async def batches(self) -> AsyncIterator[Sequence[Event]]:
         """The events of each commit, one sequence per commit."""

@@ -9,7 +9,7 @@ from engine.api.types import TaskState
 from engine.clock import Clock
 from engine.ids import IdGenerator
 from engine.manager import defaults
-from engine.manager.loop import ControlLoop
+from engine.manager.loop import BATCH, ControlLoop
 from engine.manager.orchestrator import shut_down
 from engine.manager.orchestrator.restart import RestartSupervisor
 from engine.manager.orchestrator.update import UpdateSupervisor
@@ -39,6 +39,7 @@ class Orchestrator(ControlLoop):
         self._updates = updates
         self._dirty_services: set[str] = set()
         self._dirty_tasks: set[str] = set()
+        self._budget = BATCH  # task changes the current step may still make
 
     def _handle(self, event: Event) -> None:
         match event:
@@ -57,14 +58,25 @@ class Orchestrator(ControlLoop):
         raise NotImplementedError
 
     def _tick(self) -> None:
+        self._budget = BATCH
         if self._dirty_tasks:
-            task_ids, self._dirty_tasks = self._dirty_tasks, set()
+            task_ids = self._take(self._dirty_tasks)
             self._store.update(lambda tx: self._restart_tasks(tx, task_ids))
         if self._reconcile_due():
             service_ids, self._dirty_services = self._dirty_services, set()
             reconciled = self._store.update(lambda tx: self._reconcile_services(tx, service_ids))
             for service_id in reconciled:
                 self._updates.update(service_id)
+
+    def _allowance(self, service_id: str, wanted: int) -> int:
+        """How many of ``wanted`` task changes this step may make to the service; when fewer,
+        the service stays dirty and the next step makes the rest."""
+        allowed = min(wanted, self._budget)
+        self._budget -= allowed
+        if allowed < wanted:
+            self._dirty_services.add(service_id)
+            self._more = True
+        return allowed
 
     def _reconcile_due(self) -> bool:
         return bool(self._dirty_services)
@@ -78,12 +90,15 @@ class Orchestrator(ControlLoop):
         for service_id in sorted(service_ids):
             service = get_service(tx, service_id)
             if service is None:  # removed: its tasks go, and an update of it stops
-                shut_down(tx, find_tasks(tx, by.service_id(service_id)), TaskState.REMOVE)
+                tasks = find_tasks(tx, by.service_id(service_id))
+                going = [task for task in tasks if task.desired_state < TaskState.REMOVE]
+                shut_down(tx, going[: self._allowance(service_id, len(going))], TaskState.REMOVE)
             elif defaults.is_global(service.spec) != self.GLOBAL:
                 continue
             else:
                 self._reconcile(tx, service)
-            reconciled.append(service_id)
+            if service_id not in self._dirty_services:  # done with, not left for a next step
+                reconciled.append(service_id)
         return reconciled
 
     def _reconcile(self, tx: Tx, service: Service) -> None:

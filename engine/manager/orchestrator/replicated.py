@@ -80,13 +80,14 @@ class ReplicatedOrchestrator(Orchestrator):
         wanted = defaults.replicas(service.spec)
         if wanted > len(slots):
             number = 0
-            for _ in range(wanted - len(slots)):
+            for _ in range(self._allowance(service.id, wanted - len(slots))):
                 number += 1
                 while number in slots:
                     number += 1
                 create_task(tx, new_task(self._ids, service, self._clock.time(), slot=number))
         elif wanted < len(slots):
-            for victim in _scale_down_order([slots[n] for n in sorted(slots)])[wanted:]:
+            victims = _scale_down_order([slots[n] for n in sorted(slots)])[wanted:]
+            for victim in victims[: self._allowance(service.id, len(victims))]:
                 shut_down(tx, victim, TaskState.REMOVE)
 
 

@@ -58,8 +58,8 @@ class TaskReaper(ControlLoop):
     def _tick(self) -> None:
         if not (self._removed or self._dirty_instances):
             return
-        removed, self._removed = self._removed, set()
-        instances, self._dirty_instances = self._dirty_instances, set()
+        removed = self._take(self._removed)
+        instances = self._take(self._dirty_instances)
         self._store.update(lambda tx: self._reap(tx, removed, instances))
 
     def _reap(self, tx: Tx, removed: set[str], instances: set[tuple[str, int, str]]) -> None:
@@ -69,9 +69,7 @@ class TaskReaper(ControlLoop):
             if task is None or task.desired_state != TaskState.REMOVE:
                 continue
             if task.status.state < TaskState.ASSIGNED or task.status.state >= TaskState.COMPLETE:
-                doomed.add(task.id)
-            else:
-                self._removed.add(task.id)  # look again once it has stopped
+                doomed.add(task.id)  # else looked at again when it reports that it stopped
         limit = defaults.task_history_limit(get_cluster(tx))
         if limit >= 0:
             for service_id, slot, node_id in sorted(instances):

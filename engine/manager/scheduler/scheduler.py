@@ -12,6 +12,8 @@ and are only checked against it; one that does not fit stays PENDING with the re
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -22,6 +24,7 @@ from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Node, Service, Task, TaskStatus
 from engine.api.types import TaskState
 from engine.clock import Clock
+from engine.manager.loop import BATCH
 from engine.manager.scheduler.filters import Pipeline, Requirements
 from engine.manager.scheduler.nodeinfo import MAX_FAILURES, NodeInfo
 from engine.store import (
@@ -68,15 +71,21 @@ class Scheduler:
         self._preassigned: dict[str, Task] = {}
         self._host_ports: dict[str, tuple[tuple[int, str], ...]] = {}
         self._changed = False
+        self._round = 0  # tasks the current round has still to look at
 
     async def run(self) -> None:
         watcher = self._store.watch()
         try:
             self._store.view(self._setup)
             while True:
-                if self._changed and (self._unassigned or self._preassigned):
+                if self._round:  # a round over many tasks goes on, a step at a time
+                    await asyncio.sleep(0)
+                    self._process(watcher.get_nowait())
+                    self._tick()
+                elif self._changed and (self._unassigned or self._preassigned):
                     await self._debounce(watcher)
                     self._changed = False
+                    self._round = len(self._preassigned) + len(self._unassigned)
                     self._tick()
                 else:
                     self._changed = False
@@ -179,16 +188,28 @@ class Scheduler:
     # Deciding.
 
     def _tick(self) -> None:
+        """One step of a round: looks at up to BATCH waiting tasks, oldest first; those that
+        still wait go to the back, so the round's next step looks at others."""
         decisions: dict[str, Task] = {}
         timestamp = format_timestamp(self._clock.time())
-        for task in list(self._preassigned.values()):
+        preassigned = list(itertools.islice(self._preassigned.values(), BATCH))
+        unassigned = list(itertools.islice(self._unassigned.values(), BATCH - len(preassigned)))
+        self._round = max(0, self._round - len(preassigned) - len(unassigned))
+        for task in preassigned:
             self._check_preassigned(task, decisions, timestamp)
         groups: dict[tuple[str, int], list[Task]] = {}
-        for task in self._unassigned.values():
+        for task in unassigned:
             groups.setdefault((task.service_id, id(task.spec)), []).append(task)
         for group in groups.values():
             group.sort(key=lambda task: (task.slot, task.id))
             self._schedule_group(group, decisions, timestamp)
+        for waiting, looked_at in (
+            (self._preassigned, preassigned),
+            (self._unassigned, unassigned),
+        ):
+            for task in looked_at:
+                if waiting.pop(task.id, None) is not None:
+                    waiting[task.id] = task
         if decisions:
             self._store.update(lambda tx: self._apply(tx, decisions))
 
