@@ -91,9 +91,14 @@ class Agent:
         self._session = session
         self._report_unreported()
         heartbeats = asyncio.ensure_future(self._heartbeats(session))
+        applied = 0
         try:
             async for change in session.assignments():
                 await self._apply(change)
+                applied += len(change.tasks) + len(change.removed)
+                if applied >= STEP:  # a flood of changes is taken on in steps too
+                    applied = 0
+                    await asyncio.sleep(0)
                 if heartbeats.done():
                     break
         finally:
