@@ -1,8 +1,9 @@
 """Engine API figures, against ``swarmdeck engine serve`` in its own process (state on disk).
 
-Creates services one request after another and prints the rate (``api_create_per_s``), then
-times ``GET /services?status=true`` (what ``docker service ls`` sends) over 1,000 services of one
-replica each and prints the median (``api_service_ls_1000_ms``).
+Creates services one request after another, in five runs of a fifth each, and prints the median
+rate (``api_create_per_s``), then times ``GET /services?status=true`` (what ``docker service ls``
+sends) over 1,000 services of one replica each and prints the median
+(``api_service_ls_1000_ms``).
 
     python benchmarks/api.py [--services 1000] [--runs 30]
 """
@@ -22,6 +23,7 @@ import aiohttp
 from engine.serve import serve_command
 
 ROOT = Path(__file__).resolve().parents[1]
+CREATE_PARTS = 5  # the creates are timed in this many runs, for a median
 
 
 async def run(services: int, runs: int, workdir: Path) -> None:
@@ -36,17 +38,21 @@ async def run(services: int, runs: int, workdir: Path) -> None:
             await asyncio.sleep(0.05)
         connector = aiohttp.UnixConnector(path=str(socket))
         async with aiohttp.ClientSession(connector=connector) as session:
-            started = time.perf_counter()
-            for index in range(services):
-                spec = {
-                    "Name": f"svc-{index}",
-                    "Mode": {"Replicated": {"Replicas": 1}},
-                    "TaskTemplate": {"ContainerSpec": {"Image": "nginx:1.10"}},
-                }
-                async with session.post("http://docker/v1.41/services/create", json=spec) as r:
-                    assert r.status == 201, await r.text()
-            rate = services / (time.perf_counter() - started)
-            print(f"BENCH api_create_per_s {rate:.0f}")
+            rates = []
+            for part in range(CREATE_PARTS):
+                count = services // CREATE_PARTS
+                started = time.perf_counter()
+                for index in range(part * count, (part + 1) * count):
+                    spec = {
+                        "Name": f"svc-{index}",
+                        "Mode": {"Replicated": {"Replicas": 1}},
+                        "TaskTemplate": {"ContainerSpec": {"Image": "nginx:1.10"}},
+                    }
+                    async with session.post("http://docker/v1.41/services/create", json=spec) as r:
+                        assert r.status == 201, await r.text()
+                rates.append(count / (time.perf_counter() - started))
+            print("# api_create_per_s runs: " + ", ".join(f"{r:.0f}" for r in rates))
+            print(f"BENCH api_create_per_s {statistics.median(rates):.0f}")
             await asyncio.sleep(5)  # let the tasks be placed and started
             timings = []
             for _ in range(runs):
