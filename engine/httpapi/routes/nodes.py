@@ -15,11 +15,12 @@ from engine.httpapi.params import (
     object_version,
     parse_filters,
 )
+from engine.httpapi.stream import stream_json
 
 NODE_FILTERS = ("id", "label", "membership", "name", "node.label", "role")
 
 
-async def list_nodes(request: web.Request) -> web.Response:
+async def list_nodes(request: web.Request) -> web.StreamResponse:
     filters = parse_filters(request.query.get("filters"), NODE_FILTERS)
     for role in filters.get("role", ()):
         if role not in ("manager", "worker"):
@@ -27,9 +28,14 @@ async def list_nodes(request: web.Request) -> web.Response:
     for membership in filters.get("membership", ()):
         if membership not in ("accepted", "pending"):
             raise InvalidArgument(f"Invalid membership filter value: {membership}", rpc=False)
-    nodes = [n for n in request.app[BACKEND].control.list_nodes() if _matches(n, filters)]
-    nodes.sort(key=lambda node: node.created_at or "")
-    return json_response(nodes)
+    nodes = request.app[BACKEND].control.list_nodes()
+    return await stream_json(
+        request, nodes, lambda node: node if _matches(node, filters) else None, _created
+    )
+
+
+def _created(node: Node) -> str:
+    return node.created_at or ""
 
 
 def _matches(node: Node, filters: dict[str, list[str]]) -> bool:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from aiohttp import web
 from msgspec.structs import replace
@@ -22,22 +23,34 @@ from engine.httpapi.params import (
     object_version,
     parse_filters,
 )
+from engine.httpapi.stream import steps, stream_json
 from engine.manager import defaults
+from engine.store import by, find_services, find_tasks
 
 SERVICE_FILTERS = ("id", "label", "mode", "name")
 
 
-async def list_services(request: web.Request) -> web.Response:
+async def list_services(request: web.Request) -> web.StreamResponse:
     filters = parse_filters(request.query.get("filters"), SERVICE_FILTERS)
     for mode in filters.get("mode", ()):
         if mode not in ("replicated", "global"):
             raise InvalidArgument(f"Invalid filter: 'mode'='{mode}'", rpc=False)
-    control = request.app[BACKEND].control
-    services = [s for s in control.list_services() if _matches(s, filters)]
-    services.sort(key=lambda service: service.created_at or "")
-    if boolean(request.query, "status"):
-        services = _with_status(services, control.list_tasks())
-    return json_response(services)
+    status = boolean(request.query, "status")
+    services, tasks = request.app[BACKEND].store.view(
+        lambda tx: (find_services(tx, by.all()), find_tasks(tx, by.all()) if status else [])
+    )
+    with_status = await _with_status(tasks) if status else None
+
+    def shown(service: Service) -> Service | None:
+        if not _matches(service, filters):
+            return None
+        return with_status(service) if with_status is not None else service
+
+    return await stream_json(request, services, shown, _created)
+
+
+def _created(service: Service) -> str:
+    return service.created_at or ""
 
 
 def _matches(service: Service, filters: dict[str, list[str]]) -> bool:
@@ -52,20 +65,22 @@ def _matches(service: Service, filters: dict[str, list[str]]) -> bool:
     return all(checks[key](values) for key, values in filters.items())
 
 
-def _with_status(services: list[Service], tasks: list[Task]) -> list[Service]:
-    """Adds ServiceStatus as API 1.41 does for ``status=true``."""
+async def _with_status(tasks: list[Task]) -> Callable[[Service], Service]:
+    """What adds ServiceStatus to a service, as API 1.41 does for ``status=true``; the tasks
+    are counted in steps."""
     running: Counter[str] = Counter()
     completed: Counter[str] = Counter()
     meant: Counter[str] = Counter()
-    for task in tasks:
-        if task.desired_state == TaskState.RUNNING:
-            meant[task.service_id] += 1
-            if task.status.state == TaskState.RUNNING:
-                running[task.service_id] += 1
-        if task.status.state == TaskState.COMPLETE:
-            completed[task.service_id] += 1
-    result = []
-    for service in services:
+    async for batch in steps(tasks):
+        for task in batch:
+            if task.desired_state == TaskState.RUNNING:
+                meant[task.service_id] += 1
+                if task.status.state == TaskState.RUNNING:
+                    running[task.service_id] += 1
+            if task.status.state == TaskState.COMPLETE:
+                completed[task.service_id] += 1
+
+    def with_status(service: Service) -> Service:
         if defaults.is_global(service.spec):
             desired = meant[service.id]
         else:
@@ -75,8 +90,9 @@ def _with_status(services: list[Service], tasks: list[Task]) -> list[Service]:
             desired_tasks=desired,
             completed_tasks=completed[service.id],
         )
-        result.append(replace(service, service_status=status))
-    return result
+        return replace(service, service_status=status)
+
+    return with_status
 
 
 async def create_service(request: web.Request) -> web.Response:

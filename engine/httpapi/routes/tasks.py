@@ -13,7 +13,9 @@ from engine.errors import EngineError, InvalidArgument
 from engine.httpapi.context import BACKEND, json_response
 from engine.httpapi.logs import stream_logs
 from engine.httpapi.params import label_matches, parse_filters
+from engine.httpapi.stream import stream_json
 from engine.manager.orchestrator import is_task_dirty
+from engine.store import by, find_services, find_tasks
 
 TASK_FILTERS = ("desired-state", "id", "label", "name", "node", "service", "_up-to-date")
 DESIRED_STATES = {
@@ -23,40 +25,46 @@ DESIRED_STATES = {
 }
 
 
-async def list_tasks(request: web.Request) -> web.Response:
+async def list_tasks(request: web.Request) -> web.StreamResponse:
     filters = parse_filters(request.query.get("filters"), TASK_FILTERS)
-    control = request.app[BACKEND].control
+    backend = request.app[BACKEND]
     desired = set()
     for value in filters.get("desired-state", ()):
         if value not in DESIRED_STATES:
             raise InvalidArgument(f"Invalid desired-state filter: '{value}'", rpc=False)
         desired.add(DESIRED_STATES[value])
-    services = {service.id: service for service in control.list_services()}
-    service_ids = _resolve_all(filters.get("service"), control.get_service)
-    node_ids = _resolve_all(filters.get("node"), control.get_node)
+    service_ids = _resolve_all(filters.get("service"), backend.control.get_service)
+    node_ids = _resolve_all(filters.get("node"), backend.control.get_node)
     up_to_date = any(v.lower() in ("true", "1") for v in filters.get("_up-to-date", ()))
-    tasks = []
-    for task in control.list_tasks():
+    services, tasks = backend.store.view(
+        lambda tx: ({s.id: s for s in find_services(tx, by.all())}, find_tasks(tx, by.all()))
+    )
+
+    def kept(task: Task) -> Task | None:
         service = services.get(task.service_id)
         if service_ids is not None and task.service_id not in service_ids:
-            continue
+            return None
         if node_ids is not None and task.node_id not in node_ids:
-            continue
+            return None
         if desired and task.desired_state not in desired:
-            continue
+            return None
         if "id" in filters and not any(task.id.startswith(v) for v in filters["id"]):
-            continue
+            return None
         if "label" in filters and not label_matches(task.labels, filters["label"]):
-            continue
+            return None
         if "name" in filters and not any(
             task_name(task, service).startswith(v) for v in filters["name"]
         ):
-            continue
+            return None
         if up_to_date and (service is None or is_task_dirty(service, task)):
-            continue
-        tasks.append(task)
-    tasks.sort(key=lambda task: (task.service_id, task.slot, task.node_id, task.created_at or ""))
-    return json_response(tasks)
+            return None
+        return task
+
+    return await stream_json(request, tasks, kept, _task_order)
+
+
+def _task_order(task: Task) -> tuple[str, int, str, str]:
+    return (task.service_id, task.slot, task.node_id, task.created_at or "")
 
 
 def _resolve_all(references: list[str] | None, resolve: Callable[[str], Object]) -> set[str] | None:
