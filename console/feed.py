@@ -30,7 +30,7 @@ from console.model import ChangeSet, Snapshot, changes_between, usage_step
 from console.render.rows import Row
 from console.rowcache import NodeRowCache, TaskRowMaker, TaskRows
 from console.sanitize import sanitize
-from engine.client import ClientError, EngineClient, LogEntry, UsageReader
+from engine.client import ClientError, EngineClient, LogEntry, Usage, UsageReader
 
 __all__ = [
     "ConnectionChanged",
@@ -44,8 +44,11 @@ __all__ = [
     "Stream",
 ]
 
-HISTORY = 60  # polls of usage a snapshot carries, for sparklines (two minutes at 2 s)
+HISTORY = 60  # usage reads a snapshot carries, for sparklines (ten minutes at USAGE_EVERY)
 REFRESH = 2.0  # seconds between polls, k9s's default refresh
+# Seconds between reads of usage: a large cluster's figures are megabytes to make, send and
+# parse, and a sparkline needs no more; the polls in between show the last figures read.
+USAGE_EVERY = 10.0
 EVENT_DEBOUNCE = 0.2  # seconds to gather a burst of events into one poll
 EVENT_HISTORY = 3600.0  # seconds of past events the event stream starts with
 EVENTS_KEPT = 2000  # the latest events kept for a view opened later
@@ -105,7 +108,13 @@ News = SnapshotReady | ConnectionChanged | EventsArrived | LogLines
 class Feed:
     """Reads the cluster through ``client`` and usage through ``usage``; ``run(post)`` polls and
     follows until cancelled. ``clock`` gives each poll its time (Unix time); it is asked once
-    per poll, as the poll starts (streams ask for the wall clock's time)."""
+    per poll, as the poll starts (streams ask for the wall clock's time).
+
+    Usage is read with the first poll, then with the first poll ``usage_every`` seconds (of
+    ``clock``) after the last read; each read adds a step to the usage history. A feed that
+    polls as fast as it is answered (``interval`` 0: a replay of recorded polls, each with its
+    usage) reads usage every poll unless ``usage_every`` says otherwise.
+    """
 
     def __init__(
         self,
@@ -113,11 +122,17 @@ class Feed:
         usage: UsageReader | None = None,
         interval: float = REFRESH,
         clock: Callable[[], float] = time.time,
+        usage_every: float | None = None,
     ) -> None:
         self.client = client
         self.usage = usage or UsageReader(client)
         self.interval = interval
         self.clock = clock
+        if usage_every is None:
+            usage_every = USAGE_EVERY if interval > 0 else 0.0
+        self.usage_every = usage_every
+        self._usage = Usage()
+        self._usage_read: Snapshot | None = None  # the last usage read, and when (nothing else)
         self.error: str | None = None  # why the endpoint does not answer, while it does not
         self._poke = asyncio.Event()
         self._recent: deque[Snapshot] = deque(maxlen=2)  # the last two snapshots made
@@ -163,11 +178,13 @@ class Feed:
         """Polls once: the cluster as it is now, its lookups and change set built in a worker
         thread (as the answers were decoded)."""
         now = self.clock()
+        last = self._usage_read
+        fresh = last is None or not 0.0 <= now - last.now < self.usage_every
         nodes, services, tasks, usage = await asyncio.gather(
             self.client.nodes(),
             self.client.services(),
             self.client.tasks(),
-            self.usage.read(),
+            self.usage.read() if fresh else self._last_usage(),
         )
         snapshot = Snapshot(
             nodes=tuple(nodes),
@@ -177,17 +194,25 @@ class Feed:
             usage=usage.by_task,
             usage_note=usage.note,
         )
-        return await asyncio.to_thread(self._ready, snapshot)
+        if fresh:
+            self._usage = usage
+        return await asyncio.to_thread(self._ready, snapshot, fresh)
 
-    def _ready(self, snapshot: Snapshot) -> SnapshotReady:
-        """Adds the usage since the last snapshot to the history it carries, builds its
-        lookups, change set, and task and node rows, and lets go of the snapshot before the
-        last: the console shows the last, so that one is freed here, in the worker thread, not
-        on the UI's."""
+    async def _last_usage(self) -> Usage:
+        return self._usage
+
+    def _ready(self, snapshot: Snapshot, fresh: bool) -> SnapshotReady:
+        """Carries the usage history over, with a step since the last usage read when this
+        snapshot's usage is ``fresh``; builds its lookups, change set, and task and node rows,
+        and lets go of the snapshot before the last: the console shows the last, so that one is
+        freed here, in the worker thread, not on the UI's."""
         before = self._recent[-1] if self._recent else None
-        if before is not None:
-            steps = (*before.usage_steps, usage_step(before, snapshot))[-HISTORY:]
-            snapshot = dataclasses.replace(snapshot, usage_steps=steps)
+        steps = before.usage_steps if before is not None else ()
+        if fresh:
+            if self._usage_read is not None:
+                steps = (*steps, usage_step(self._usage_read, snapshot))[-HISTORY:]
+            self._usage_read = Snapshot(now=snapshot.now, usage=snapshot.usage)
+        snapshot = dataclasses.replace(snapshot, usage_steps=steps)
         snapshot.index()
         changes = changes_between(before, snapshot)
         task_rows = self._task_rows.make(snapshot)

@@ -7,7 +7,7 @@ import contextlib
 import functools
 import json
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -183,10 +183,12 @@ class EngineClient:
     async def tasks(self) -> list[Task]:
         return await self._list("tasks", self._tasks)
 
-    async def metrics(self) -> str | None:
-        """Prometheus text from ``/metrics`` where the endpoint serves it (our engine does)."""
+    async def metrics(self, names: Sequence[str] = ()) -> str | None:
+        """Prometheus text from ``/metrics`` where the endpoint serves it (our engine does);
+        with ``names``, only those families (an endpoint that ignores the ask sends all)."""
+        params = {"name": ",".join(names)} if names else None
         try:
-            async with self._asking("GET", "metrics", versioned=False) as response:
+            async with self._asking("GET", "metrics", params, versioned=False) as response:
                 if response.status != 200:
                     return None
                 return (await response.read()).decode("utf-8", "replace")

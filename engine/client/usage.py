@@ -22,9 +22,18 @@ from engine.client.errors import ClientError
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["TASK_LABEL", "Usage", "UsageReader", "parse_usage", "read_engine_files"]
+__all__ = [
+    "TASK_LABEL",
+    "USAGE_FAMILIES",
+    "Usage",
+    "UsageReader",
+    "parse_usage",
+    "read_engine_files",
+]
 
 TASK_LABEL = "com.docker.swarm.task.id"
+# The families of /metrics that usage is read from; our engine then writes only these.
+USAGE_FAMILIES = ("container_cpu_usage_seconds_total", "container_memory_usage_bytes")
 NO_SOURCE = (
     "no usage figures: a swarm manager serves none; name the node engines "
     "(--node-engines FILE, or --node-engine NAME=URL) or a Prometheus/cAdvisor (--metrics-url)"
@@ -74,7 +83,7 @@ def read_engine_files(path: str) -> dict[str, str]:
 
 
 class UsageReader:
-    """Reads usage each poll from the best source the cluster has (see the module)."""
+    """Reads usage, when asked, from the best source the cluster has (see the module)."""
 
     def __init__(
         self,
@@ -96,7 +105,7 @@ class UsageReader:
     async def read(self) -> Usage:
         if self._metrics_url:
             return await self._from_prometheus(self._metrics_url)
-        metrics = await self._manager.metrics()
+        metrics = await self._manager.metrics(USAGE_FAMILIES)
         if metrics is not None:  # read in a worker thread: a large cluster's is megabytes
             return Usage(await asyncio.to_thread(parse_usage, metrics), "the endpoint's /metrics")
         if self._engines:

@@ -183,3 +183,75 @@ async def test_a_log_stream_is_open_while_someone_follows_it() -> None:
         here.feed.let_go(stream)
         await here.streams("/services/s1/logs", 0)
         assert here.feed.streams == frozenset()
+
+
+START = 1_767_225_600.0  # the feed's clock at the first poll (Unix time)
+
+
+def usage_text(cpu_seconds: float, memory: int) -> bytes:
+    """/metrics as our engine writes the usage families, for task t1."""
+    labels = 'container_label_com_docker_swarm_task_id="t1"'
+    return (
+        f"container_cpu_usage_seconds_total{{{labels}}} {cpu_seconds}\n"
+        f"container_memory_usage_bytes{{{labels}}} {memory}\n"
+    ).encode()
+
+
+def metrics_asked(fake: FakeTransport) -> list[dict[str, str]]:
+    """The query of each /metrics request the feed made."""
+    return [request.params for request in fake.requests if request.path == "/metrics"]
+
+
+def polled_usage(fake: FakeTransport) -> None:
+    """One node, one task; read k of /metrics says t1 used 5k CPU seconds and 1 MiB more."""
+    fake.answer("GET", "/nodes", encode([node(1)]))
+    fake.answer("GET", "/services", b"[]")
+    fake.answer("GET", "/tasks", encode([task(1)]))
+    fake.answer("GET", "/metrics", *(usage_text(5.0 * k, (k + 1) << 20) for k in range(20)))
+
+
+async def test_usage_is_read_once_every_usage_every_and_only_its_families() -> None:
+    """A minute of polls every REFRESH, and a few sooner (as events poke): /metrics is asked
+    at the first poll and then once USAGE_EVERY has passed, for the two usage families only;
+    the polls between show the last usage read, and each read adds one step of history."""
+    from console.feed import REFRESH, USAGE_EVERY
+    from engine.client.usage import USAGE_FAMILIES
+
+    fake = FakeTransport()
+    polled_usage(fake)
+    regular = [REFRESH * n for n in range(int(60 / REFRESH) + 1)]
+    times = sorted([*regular, 0.2, 9.9, 10.1, 19.5])
+    now = iter(times)
+    feed = Feed(EngineClient(transport=fake), clock=lambda: START + next(now))
+    read_at: list[float] = []
+    try:
+        for moment in times:
+            before = len(metrics_asked(fake))
+            ready = await feed.snapshot()
+            if len(metrics_asked(fake)) > before:
+                read_at.append(moment)
+            reads = len(read_at)
+            assert ready.snapshot.usage == {"t1": (5.0 * (reads - 1), reads << 20)}
+            assert len(ready.snapshot.usage_steps) == reads - 1
+    finally:
+        await feed.close()
+    assert read_at == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
+    assert all(read_at[n] - read_at[n - 1] >= USAGE_EVERY for n in range(1, len(read_at)))
+    assert metrics_asked(fake) == [{"name": ",".join(USAGE_FAMILIES)}] * len(read_at)
+    cpu, memory = ready.snapshot.usage_steps[-1]["service"]["s1"]
+    assert cpu == 5.0 / USAGE_EVERY and memory == 7 << 20  # cores over the last 10 s
+
+
+async def test_a_feed_polling_as_fast_as_answered_reads_usage_every_poll() -> None:
+    """A replay of recorded polls (interval 0) takes each poll's usage with it."""
+    fake = FakeTransport()
+    polled_usage(fake)
+    now = iter(range(0, 100, 2))
+    feed = Feed(EngineClient(transport=fake), interval=0.0, clock=lambda: START + next(now))
+    try:
+        for _ in range(4):
+            ready = await feed.snapshot()
+    finally:
+        await feed.close()
+    assert len(metrics_asked(fake)) == 4
+    assert len(ready.snapshot.usage_steps) == 3
