@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
 from engine.agent.exec import Controller, Executor, do_step
@@ -45,7 +46,8 @@ class Agent:
         self._clock = clock
         self._assigned: dict[str, Task] = {}
         self._statuses: dict[str, TaskStatus] = {}
-        self._changed: dict[str, asyncio.Event] = {}
+        self._wakes: dict[str, asyncio.Future[bool]] = {}  # per worker: its step ended, or not
+        self._dirty: set[str] = set()  # tasks whose assignment changed since their worker looked
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._unreported: dict[str, TaskStatus] = {}
         self._session: Session | None = None
@@ -126,23 +128,40 @@ class Agent:
             if task.id not in self._statuses:
                 self._statuses[task.id] = task.status
             if task.id not in self._workers:
-                self._changed[task.id] = asyncio.Event()
                 assert self._group is not None
                 self._workers[task.id] = self._group.create_task(self._work(task.id))
             elif old is None or old.desired_state != task.desired_state or old.spec != task.spec:
-                self._changed[task.id].set()
+                self._changed(task.id)
         for task_id in change.removed:
             self._unassign(task_id)
 
     def _unassign(self, task_id: str) -> None:
         if self._assigned.pop(task_id, None) is not None:
-            self._changed[task_id].set()
+            self._changed(task_id)
+
+    def _changed(self, task_id: str) -> None:
+        """The task's assignment changed: its worker starts over from the new one."""
+        self._dirty.add(task_id)
+        wake = self._wakes.get(task_id)
+        if wake is not None:
+            _settle(wake, False)
+
+    def _wake_on_change(self, task_id: str) -> asyncio.Future[bool]:
+        """A future that the next change of the task's assignment resolves (with False)."""
+        wake: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._wakes[task_id] = wake
+        return wake
 
     async def _work(self, task_id: str) -> None:
+        """Moves the task on a step at a time; a change of its assignment interrupts the step.
+
+        One future (``wake``) is resolved by whichever comes first, the step's end or a change,
+        so a worker costs the event loop no more than its step: a node runs thousands.
+        """
         controller: Controller | None = None
-        changed = self._changed[task_id]
         try:
             while True:
+                self._dirty.discard(task_id)
                 task = self._assigned.get(task_id)
                 if task is None:
                     if controller is not None:
@@ -150,15 +169,14 @@ class Agent:
                     return
                 if controller is None:
                     controller = self._executor.controller(task)
-                changed.clear()
+                wake = self._wake_on_change(task_id)
                 step = asyncio.ensure_future(
                     do_step(task, self._statuses[task_id], controller, self._clock.time())
                 )
-                waiter = asyncio.ensure_future(changed.wait())
+                step.add_done_callback(functools.partial(_settle, wake, True))
                 try:
-                    await asyncio.wait((step, waiter), return_when=asyncio.FIRST_COMPLETED)
+                    await wake
                 finally:
-                    waiter.cancel()
                     interrupted = not step.done()
                     if interrupted:
                         step.cancel()
@@ -168,13 +186,15 @@ class Agent:
                     continue
                 status = step.result()
                 if status is None:
-                    await changed.wait()
+                    if task_id not in self._dirty:
+                        await self._wake_on_change(task_id)
                     continue
                 self._statuses[task_id] = status
                 self._report(task_id, status)
         finally:
             self._workers.pop(task_id, None)
-            self._changed.pop(task_id, None)
+            self._wakes.pop(task_id, None)
+            self._dirty.discard(task_id)
             self._statuses.pop(task_id, None)
 
     def _report(self, task_id: str, status: TaskStatus) -> None:
@@ -191,3 +211,8 @@ class Agent:
         except SessionInvalid:
             return
         self._unreported.clear()
+
+
+def _settle(future: asyncio.Future[bool], value: bool, *_: object) -> None:
+    if not future.done():
+        future.set_result(value)
