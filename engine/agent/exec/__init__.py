@@ -64,36 +64,16 @@ async def do_step(
 ) -> TaskStatus | None:
     """The next status of ``task`` from ``status``, doing what that takes; None if nothing to do."""
     state = status.state
-    stamp = format_timestamp(now)
-
-    def transition(new_state: TaskState, message: str) -> TaskStatus:
-        if new_state < state:
-            raise AssertionError(f"invalid transition from {state.value} to {new_state.value}")
-        return replace(
-            status,
-            state=new_state,
-            message=message,
-            timestamp=stamp,
-            container_status=controller.container_status() or status.container_status,
-        )
-
-    def fatal(error: TaskError) -> TaskStatus:
-        return replace(
-            status,
-            state=TaskState.REJECTED if state < TaskState.STARTING else TaskState.FAILED,
-            err=str(error),
-            timestamp=stamp,
-            container_status=controller.container_status() or status.container_status,
-        )
-
+    # Module functions, not closures: a node's every running task waits inside this call.
+    after = (status, controller, now)
     if task.desired_state >= TaskState.SHUTDOWN:
         if state >= TaskState.COMPLETE:
             return None
         try:
             await controller.shutdown()
         except TaskError as error:
-            return fatal(error)
-        return transition(TaskState.SHUTDOWN, "shutdown")
+            return _fatal(*after, error)
+        return _transition(*after, TaskState.SHUTDOWN, "shutdown")
 
     if state > task.desired_state:
         return None
@@ -102,23 +82,47 @@ async def do_step(
     try:
         if state == TaskState.PREPARING:
             await controller.prepare()
-            return transition(TaskState.READY, "prepared")
+            return _transition(*after, TaskState.READY, "prepared")
         if state == TaskState.STARTING:
             await controller.start()
-            return transition(TaskState.RUNNING, "started")
+            return _transition(*after, TaskState.RUNNING, "started")
         if state == TaskState.RUNNING:
             await controller.wait()
-            return transition(TaskState.COMPLETE, "finished")
+            return _transition(*after, TaskState.COMPLETE, "finished")
     except TaskError as error:
-        return fatal(error)
+        return _fatal(*after, error)
 
     # The others wait for the desired state to move past them.
     if state == task.desired_state:
         return None
     if state in (TaskState.NEW, TaskState.PENDING, TaskState.ASSIGNED):
-        return transition(TaskState.ACCEPTED, "accepted")
+        return _transition(*after, TaskState.ACCEPTED, "accepted")
     if state == TaskState.ACCEPTED:
-        return transition(TaskState.PREPARING, "preparing")
+        return _transition(*after, TaskState.PREPARING, "preparing")
     if state == TaskState.READY:
-        return transition(TaskState.STARTING, "starting")
+        return _transition(*after, TaskState.STARTING, "starting")
     return None
+
+
+def _transition(
+    status: TaskStatus, controller: Controller, now: float, state: TaskState, message: str
+) -> TaskStatus:
+    if state < status.state:
+        raise AssertionError(f"invalid transition from {status.state.value} to {state.value}")
+    return replace(
+        status,
+        state=state,
+        message=message,
+        timestamp=format_timestamp(now),
+        container_status=controller.container_status() or status.container_status,
+    )
+
+
+def _fatal(status: TaskStatus, controller: Controller, now: float, error: TaskError) -> TaskStatus:
+    return replace(
+        status,
+        state=TaskState.REJECTED if status.state < TaskState.STARTING else TaskState.FAILED,
+        err=str(error),
+        timestamp=format_timestamp(now),
+        container_status=controller.container_status() or status.container_status,
+    )
