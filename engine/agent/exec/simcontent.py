@@ -2,13 +2,17 @@
 
 Nothing is stored: line ``i`` of a container and its usage at time ``t`` are functions of the
 seed, the task and ``i`` or ``t``, so any window can be read at any time and reads the same twice.
+Line ``i`` is written at ``started + interval * (i + 1 + 0.9 * u)`` with ``u`` in [0, 1), so the
+lines of a window are found from its ends without reading the lines before it, in either
+direction; one hash of ``i`` gives ``u`` and everything the line says.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+import struct
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from engine.api.logs import LogLine
@@ -46,6 +50,29 @@ _WORDS = (
     "rotated key",
 )
 _LEVELS = ("INFO", "INFO", "INFO", "INFO", "DEBUG", "WARN", "INFO", "ERROR")
+_BANNER_STEP = 0.001  # seconds between the lines a container writes as it starts
+# A line's hash, unpacked: when in its slot it is written (a 32-bit fraction of 0.9 intervals),
+# then what it says, by lookup: an access line's status and path (one byte each, 10 of each),
+# agent (a byte), size and client (16 bits each); a worker's level, words (a byte each) and
+# duration (16 bits).
+_ACCESS = struct.Struct(">IBBBHH")
+_WORKER = struct.Struct(">IBBH")
+_WHEN_SCALE = 0.9 / 2**32
+
+
+def _by_byte(choices: tuple[str, ...]) -> tuple[str, ...]:
+    """``choices`` spread over the 256 values of a byte, as evenly as they go."""
+    return tuple(choices[value * len(choices) // 256] for value in range(256))
+
+
+_REQUESTS = tuple(  # by status byte, then path byte: the request and status of an access line
+    tuple(f'"GET {path} HTTP/1.1" {status}' for path in _by_byte(_PATHS))
+    for status in _by_byte(tuple(map(str, _STATUSES)))
+)
+_AGENT_ENDS = _by_byte(tuple(f' "-" "{agent}"' for agent in _AGENTS))
+_CLIENTS = tuple(f"10.255.0.{2 + n}" for n in range(200))
+_LEVEL_NAMES = _by_byte(tuple(f"{level:<5}" for level in _LEVELS))
+_WORD_TEXTS = _by_byte(_WORDS)
 
 
 class SimContent:
@@ -72,32 +99,73 @@ class SimContent:
         self.cpu_phase = 2 * math.pi * self._unit(3)
         self.memory_base = int((16 + 180 * self._unit(4)) * 2**20)
         self.memory_growth = int(8 * self._unit(5) * 2**20)
+        self._hashes = hashlib.blake2b(f"{self._key}:lines".encode(), digest_size=16)
+        self._banner = tuple(
+            LogLine(started + _BANNER_STEP * (index + 1), "stdout", text)
+            for index, text in enumerate(self._banner_texts())
+        )
+        self._unpack = (_ACCESS if self._nginx else _WORKER).unpack_from
+        self._say_line: Callable[[int, float, tuple[int, ...]], LogLine] = (
+            self._access_line if self._nginx else self._worker_line
+        )
+        self._second = -1  # the second whose access-log time is in _second_text
+        self._second_text = ""
 
     def _unit(self, *parts: object) -> float:
         """A number in [0, 1) from the seed, the task and ``parts``."""
         digest = hashlib.blake2b(f"{self._key}:{parts}".encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") / 2**64
 
+    def _slot(self, index: int) -> tuple[float, tuple[int, ...]]:
+        """When line ``index`` is written, and the numbers that say what it says."""
+        hashes = self._hashes.copy()
+        hashes.update(index.to_bytes(8, "big"))
+        drawn = self._unpack(hashes.digest())
+        return self.started + self.interval * (index + 1 + drawn[0] * _WHEN_SCALE), drawn
+
     def lines(self, since: float, until: float) -> Iterator[LogLine]:
         """The lines written in ``[since, until)``, oldest first."""
         since = max(since, self.started)
         if until <= since:
             return
-        for index, text in enumerate(self._banner()):
-            moment = self.started + 0.001 * (index + 1)
-            if since <= moment < until:
-                yield LogLine(moment, "stdout", text)
-        first = max(0, int((since - self.started) / self.interval) - 1)
-        index = first
+        banner = [line for line in self._banner if since <= line.time < until]
+        index = max(0, int((since - self.started) / self.interval) - 1)
+        slot, say = self._slot, self._say_line
         while True:
-            moment = self.started + self.interval * (index + 1 + 0.9 * self._unit("t", index))
+            moment, drawn = slot(index)
             if moment >= until:
-                return
+                break
             if moment >= since:
-                yield self._line(index, moment)
+                while banner and banner[0].time <= moment:
+                    yield banner.pop(0)
+                yield say(index, moment, drawn)
             index += 1
+        yield from banner
 
-    def _banner(self) -> tuple[str, ...]:
+    def lines_newest_first(self, since: float, until: float) -> Iterator[LogLine]:
+        """The lines written in ``[since, until)``, newest first: ``lines`` backwards."""
+        since = max(since, self.started)
+        if until <= since:
+            return
+        banner = [line for line in self._banner if since <= line.time < until]
+        index = int((until - self.started) / self.interval)  # its slot starts after ``until``
+        slot, say = self._slot, self._say_line
+        while index >= 0:
+            moment, drawn = slot(index)
+            if moment < since:
+                break
+            if moment < until:
+                while banner and banner[-1].time > moment:
+                    yield banner.pop()
+                yield say(index, moment, drawn)
+            index -= 1
+        yield from reversed(banner)
+
+    def next_line_at(self, moment: float) -> float:
+        """When it writes its first line at or after ``moment``."""
+        return next(self.lines(moment, math.inf)).time
+
+    def _banner_texts(self) -> tuple[str, ...]:
         if self._say is not None:
             return (self._say,)
         if self._nginx:
@@ -107,22 +175,26 @@ class SimContent:
             )
         return (f"starting {self.image}", "listening on :8080")
 
-    def _line(self, index: int, moment: float) -> LogLine:
-        pick = self._unit("l", index)
-        if self._nginx:
-            status = _STATUSES[int(pick * len(_STATUSES))]
-            path = _PATHS[int(self._unit("p", index) * len(_PATHS))]
-            agent = _AGENTS[int(self._unit("a", index) * len(_AGENTS))]
-            size = 0 if status == 304 else int(200 + 9000 * self._unit("s", index))
-            client = f"10.255.0.{2 + int(self._unit('c', index) * 200)}"
-            when = datetime.fromtimestamp(moment, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
-            text = f'{client} - - [{when}] "GET {path} HTTP/1.1" {status} {size} "-" "{agent}"'
-            return LogLine(moment, "stderr" if status >= 500 else "stdout", text)
-        level = _LEVELS[int(pick * len(_LEVELS))]
-        word = _WORDS[int(self._unit("w", index) * len(_WORDS))]
-        took = int(1 + 250 * self._unit("d", index))
-        text = f"{level:<5} {word} #{index + 1} in {took}ms"
-        return LogLine(moment, "stderr" if level in ("WARN", "ERROR") else "stdout", text)
+    def _access_line(self, index: int, moment: float, drawn: tuple[int, ...]) -> LogLine:
+        _, status, path, agent, size, client = drawn
+        second = int(moment)
+        if second != self._second:  # lines come many a second: the date is made once a second
+            when = datetime.fromtimestamp(second, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+            self._second, self._second_text = second, f" - - [{when}] "
+        request = _REQUESTS[status][path]
+        code = request[-3:]
+        size_text = "0" if code == "304" else str(200 + size * 9000 // 65536)
+        text = (
+            f"{_CLIENTS[client * 200 // 65536]}{self._second_text}{request} {size_text}"
+            f"{_AGENT_ENDS[agent]}"
+        )
+        return LogLine(moment, "stderr" if code[0] == "5" else "stdout", text)
+
+    def _worker_line(self, index: int, moment: float, drawn: tuple[int, ...]) -> LogLine:
+        _, level, word, took = drawn
+        name = _LEVEL_NAMES[level]
+        text = f"{name} {_WORD_TEXTS[word]} #{index + 1} in {1 + took * 250 // 65536}ms"
+        return LogLine(moment, "stderr" if name.startswith(("WARN", "ERROR")) else "stdout", text)
 
     def cpu_seconds(self, moment: float) -> float:
         """Total CPU seconds used by ``moment``; never decreases."""
