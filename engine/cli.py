@@ -16,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
+from engine.collector import keep_collections_short
 from engine.embedded import EmbeddedCluster
 from engine.manager import defaults
 from engine.serve import served
@@ -100,8 +101,10 @@ async def serve(args: argparse.Namespace) -> None:
         log.info(
             "serving the Docker Engine API on unix://%s (data in %s)", args.socket, args.data_dir
         )
+        collector = asyncio.create_task(keep_collections_short())
         await stop.wait()
         log.info("stopping")
+        collector.cancel()
     log.info("stopped")
 
 
