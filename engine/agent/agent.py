@@ -25,7 +25,7 @@ __all__ = ["Agent"]
 log = logging.getLogger(__name__)
 
 REREGISTER_DELAY = 1.0  # seconds before registering again after the manager closed the session
-STEP = 500  # assignments taken on between two turns of the event loop
+STEP = 100  # assignments taken on between two turns of the event loop
 
 
 class Agent:

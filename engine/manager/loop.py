@@ -17,7 +17,7 @@ from engine.store import MemoryStore, ReadTx
 
 __all__ = ["BATCH", "ControlLoop"]
 
-BATCH = 500  # pieces of work a tick does at most; the rest waits for the next step
+BATCH = 100  # pieces of work a tick does at most; the rest waits for the next step
 
 T = TypeVar("T", str, tuple[str, int, str])
 
