@@ -178,28 +178,17 @@ def _with_image(spec: dict[str, Any], image: str) -> dict[str, Any]:
 async def test_an_image_beyond_the_reference_grammar_is_refused_as_swarmkit_does(
     engine: Engine,
 ) -> None:
-    image = "a" * 100_000
-    status, body = await call(
-        engine, "POST", "/services/create", _with_image(SPEC | {"Name": "long"}, image)
-    )
-    assert (status, body["message"]) == (
-        400,
-        f'rpc error: code = InvalidArgument desc = ContainerSpec: "{image}" '
-        "is not a valid repository/tag",
-    )
-    assert (await call(engine, "GET", "/services/long"))[0] == 404
-
     # 255 characters is the limit of the normalized name, docker.io/library/ included (18).
-    too_long = "a" * 238
-    status, body = await call(
-        engine, "POST", "/services/create", _with_image(SPEC | {"Name": "long"}, too_long)
-    )
-    assert (status, body["message"]) == (
-        400,
-        f'rpc error: code = InvalidArgument desc = ContainerSpec: "{too_long}" '
-        "is not a valid repository/tag",
-    )
-    assert (await call(engine, "GET", "/services/long"))[0] == 404
+    for image in ("a" * 100_000, "a" * 238):
+        status, body = await call(
+            engine, "POST", "/services/create", _with_image(SPEC | {"Name": "long"}, image)
+        )
+        assert (status, body["message"]) == (
+            400,
+            f'rpc error: code = InvalidArgument desc = ContainerSpec: "{image}" '
+            "is not a valid repository/tag",
+        )
+        assert (await call(engine, "GET", "/services/long"))[0] == 404
     before = await created(engine, _with_image(SPEC | {"Name": "long"}, "a" * 237 + ":1"))
 
     update = f"/services/long/update?version={before['Version']['Index']}"

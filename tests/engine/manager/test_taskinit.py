@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from engine.api.durations import SECOND, parse_timestamp
-from engine.api.objects import UpdateStatus
+from engine.api.objects import Task, UpdateStatus
 from engine.api.specs import UpdateConfig
 from engine.api.types import TaskState
 from engine.clock import FakeClock
@@ -21,6 +21,16 @@ async def restart(sim: Sim, data_dir: Path, after: float = 0.0) -> Sim:
     clock = FakeClock(start=sim.clock.time() + after)
     await sim.cluster.stop()
     return await start_sim(data_dir=str(data_dir), clock=clock)
+
+
+async def crash_until_parked(sim: Sim) -> Task:
+    """A crash-looping service with a 10 s restart delay, until its replacement waits."""
+    sim.control.create_service(make_spec(labels=CRASH, restart_delay=10))
+    await sim.until(
+        lambda: any(t.desired_state == TaskState.READY for t in sim.tasks("web")),
+        what="a replacement waiting out its delay",
+    )
+    return next(t for t in sim.tasks("web") if t.desired_state == TaskState.READY)
 
 
 def offline(data_dir: Path) -> MemoryStore:
@@ -59,12 +69,7 @@ async def test_a_restart_mid_delay_starts_the_task_when_the_stored_deadline_pass
     tmp_path: Path,
 ) -> None:
     sim = await start_sim(data_dir=str(tmp_path))
-    sim.control.create_service(make_spec(labels=CRASH, restart_delay=10))
-    await sim.until(
-        lambda: any(t.desired_state == TaskState.READY for t in sim.tasks("web")),
-        what="a replacement waiting out its delay",
-    )
-    parked = next(t for t in sim.tasks("web") if t.desired_state == TaskState.READY)
+    parked = await crash_until_parked(sim)
     deadline = parse_timestamp(parked.created_at or "") + 10
     sim = await restart(sim, tmp_path, after=4)  # 4 s into the 10 s delay
     try:
@@ -83,12 +88,7 @@ async def test_a_restart_mid_delay_starts_the_task_when_the_stored_deadline_pass
 
 async def test_a_task_whose_delay_passed_while_stopped_starts_at_once(tmp_path: Path) -> None:
     sim = await start_sim(data_dir=str(tmp_path))
-    sim.control.create_service(make_spec(labels=CRASH, restart_delay=10))
-    await sim.until(
-        lambda: any(t.desired_state == TaskState.READY for t in sim.tasks("web")),
-        what="a replacement waiting out its delay",
-    )
-    parked = next(t for t in sim.tasks("web") if t.desired_state == TaskState.READY)
+    parked = await crash_until_parked(sim)
     sim = await restart(sim, tmp_path, after=60)
     try:
         took = await sim.until(
