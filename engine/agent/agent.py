@@ -183,6 +183,8 @@ class Agent:
                 if interrupted:  # the assignment changed: start over from the new one
                     with contextlib.suppress(asyncio.CancelledError):
                         await step
+                    if _stopping():  # the worker itself was stopped while its step ended
+                        raise asyncio.CancelledError
                     continue
                 status = step.result()
                 if status is None:
@@ -216,3 +218,9 @@ class Agent:
 def _settle(future: asyncio.Future[bool], value: bool, *_: object) -> None:
     if not future.done():
         future.set_result(value)
+
+
+def _stopping() -> bool:
+    """Whether the running task was asked to stop (a cancellation not yet taken back)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
