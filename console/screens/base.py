@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import BindingType
+from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.message import Message
 from textual.reactive import var
@@ -131,9 +132,13 @@ class ClusterScreen(Screen[None]):
         self.redraw()
 
     def redraw(self) -> None:
-        """Draws the latest snapshot and link, while this view is the one shown."""
+        """Draws the latest snapshot and link, while this view is the one shown. A view made
+        current before its widgets are mounted draws with the next snapshot instead."""
         if self.is_mounted and self.is_current:
-            self.draw()
+            try:
+                self.draw()
+            except NoMatches:
+                return
 
     def draw(self) -> None:
         self.render_snapshot(self.snapshot)
