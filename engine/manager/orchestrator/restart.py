@@ -176,8 +176,9 @@ class RestartSupervisor:
             self._delayed.pop(new_task_id, None)
 
     def _still_running(self, task_id: str) -> bool:
+        """Whether a node may still run the task: one never assigned has nothing to stop."""
         task = self._store.view(lambda tx: get_task(tx, task_id))
-        return task is not None and task.status.state <= TaskState.RUNNING
+        return task is not None and TaskState.ASSIGNED <= task.status.state <= TaskState.RUNNING
 
     @staticmethod
     def start_now(tx: Tx, task_id: str) -> None:

@@ -147,3 +147,29 @@ async def test_restarts_made_before_a_stop_count_towards_max_attempts(tmp_path: 
         assert len(sim.tasks("web")) == 4
     finally:
         await sim.cluster.stop()
+
+
+async def test_a_slot_whose_old_task_never_left_pending_is_replaced_at_once(
+    tmp_path: Path,
+) -> None:
+    """An old task that no node ever had has nothing to stop: its replacement does not wait
+    for it (it used to wait out the minute given to a task to stop). The update then waits
+    for that task to run, as SwarmKit's does."""
+    sim = await start_sim(data_dir=str(tmp_path))
+    try:
+        sim.control.create_service(make_spec(replicas=2, constraints=["node.labels.none==x"]))
+        await sim.until(
+            lambda: [t.status.state for t in sim.tasks("web")] == [TaskState.PENDING] * 2,
+            what="two tasks no node can take",
+        )
+        update_spec(sim, "web", image="nginx:1.11")
+        took = await sim.until(
+            lambda: any(
+                image_of(t) == "nginx:1.11" and t.desired_state == TaskState.RUNNING
+                for t in sim.tasks("web")
+            ),
+            what="the first slot's new task meant to run",
+        )
+        assert took < 5
+    finally:
+        await sim.cluster.stop()
