@@ -503,7 +503,11 @@ async def soak(rounds: int, writers: int, seed: int, workdir: Path) -> tuple[lis
 
     Raises:
         EngineFailed: the engine did not start the first time.
+        asyncio.CancelledError: a SIGTERM ended the soak (the engine is killed first).
     """
+    this = asyncio.current_task()
+    assert this is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, this.cancel)
     rng = random.Random(seed)
     engine = Engine(workdir)
     ledger = Ledger()
@@ -559,6 +563,8 @@ def main() -> None:
         results, acknowledged = asyncio.run(soak(args.rounds, args.writers, seed, workdir))
     except EngineFailed as error:
         sys.exit(f"crash_soak: {error} (see {workdir / 'engine.log'})")
+    except asyncio.CancelledError:
+        sys.exit(f"crash_soak: stopped by SIGTERM; the work directory is kept: {workdir}")
     report(results, acknowledged)
     failed = [r for r in results if r.failed]
     for result in failed:
