@@ -239,7 +239,8 @@ class Feed:
     async def _wait(self) -> None:
         """Until the next poll is due: the interval, or sooner after an event."""
         try:
-            await asyncio.wait_for(self._poke.wait(), self.interval)
+            async with asyncio.timeout(self.interval):  # wait_for can lose a cancellation
+                await self._poke.wait()
             await asyncio.sleep(EVENT_DEBOUNCE)
         except TimeoutError:
             pass

@@ -46,8 +46,15 @@ class SystemClock:
         try:
             await asyncio.wait_for(event.wait(), max(timeout, 0.0))
         except TimeoutError:
-            return False
-        return True
+            set_ = False
+        else:
+            set_ = True
+        # In Python 3.11 wait_for can swallow a cancellation that comes as the wait ends;
+        # a stopped engine would then never finish stopping.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+        return set_
 
 
 # 2026-01-01T00:00:00Z: a fixed start makes timestamps in tests and screenshots reproducible.

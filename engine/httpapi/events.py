@@ -76,7 +76,8 @@ class EventLog:
             while until is None or self._clock.time() < until:
                 timeout = None if until is None else until - self._clock.time()
                 try:
-                    item = await asyncio.wait_for(queue.get(), timeout)
+                    async with asyncio.timeout(timeout):  # wait_for can lose a cancellation
+                        item = await queue.get()
                 except TimeoutError:
                     return
                 if item is None:

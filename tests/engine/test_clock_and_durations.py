@@ -14,7 +14,7 @@ from engine.api.durations import (
     parse_duration,
     parse_timestamp,
 )
-from engine.clock import FAKE_EPOCH, FakeClock
+from engine.clock import FAKE_EPOCH, FakeClock, SystemClock
 
 
 @pytest.mark.parametrize(
@@ -94,3 +94,15 @@ async def test_run_until_gives_up_after_the_timeout() -> None:
     with pytest.raises(TimeoutError, match="never not reached after 10"):
         await clock.run_until(lambda: False, timeout=10, what="never")
     assert clock.monotonic() == pytest.approx(10)
+
+
+async def test_a_wait_cancelled_as_its_event_comes_is_cancelled() -> None:
+    """A stop that comes as the awaited event is set still stops the waiter (Python 3.11's
+    wait_for returned the event instead, and an engine stopped then never finished)."""
+    event = asyncio.Event()
+    waiter = asyncio.create_task(SystemClock().wait_event(event, 10.0))
+    await asyncio.sleep(0)
+    event.set()
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
