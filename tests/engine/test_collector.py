@@ -54,6 +54,21 @@ async def test_a_frozen_cycle_let_go_is_collected_once_thawed(
     assert gone() is None
 
 
+async def test_a_young_cycle_let_go_is_collected_before_the_freeze(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(collector, "FREEZE_EVERY", 0.01)
+    gc.disable()  # only the collector's own collections run
+    try:
+        cycle = Cycle()
+        gone = weakref.ref(cycle)
+        del cycle
+        await run_for(1)
+    finally:
+        gc.enable()
+    assert gone() is None
+
+
 class Cycle:
     def __init__(self) -> None:
         self.me = self
