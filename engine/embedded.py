@@ -23,6 +23,7 @@ from typing import TypeVar
 from engine.agent.agent import Agent
 from engine.agent.exec.docker import ENGINE_ERRORS, DockerContainer, DockerExecutor
 from engine.agent.exec.sim import SimContainer, SimExecutor
+from engine.agent.pace import Pace
 from engine.api.objects import Node, NodeDescription, Service, Task
 from engine.api.types import NodeRole
 from engine.clock import Clock, SystemClock
@@ -100,6 +101,7 @@ class EmbeddedCluster:
         self._executors = {
             name: DockerExecutor(url, self._service) for name, url in self._docker_nodes.items()
         }
+        self._pace = Pace()  # one event loop runs every agent: they take their steps in one line
         self._group: asyncio.TaskGroup | None = None
         self._runner: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
@@ -162,7 +164,9 @@ class EmbeddedCluster:
     def _start_agent(self, node: Node) -> ClusterNode:
         assert self._group is not None
         hostname = node.hostname or node.id
-        executor = self._executors.get(hostname) or SimExecutor(hostname, self.seed, self.clock)
+        executor = self._executors.get(hostname) or SimExecutor(
+            hostname, self.seed, self.clock, self._pace
+        )
         description = node.description or self._resources.description(hostname)
         agent = Agent(
             node.id,
@@ -171,6 +175,7 @@ class EmbeddedCluster:
             self.manager.dispatcher,
             executor,
             self.clock,
+            self._pace,
         )
         sim = ClusterNode(node.id, hostname, agent, executor)
         sim.task = self._group.create_task(agent.run(), name=f"agent {hostname}")

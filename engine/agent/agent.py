@@ -15,6 +15,7 @@ import functools
 import logging
 
 from engine.agent.exec import Controller, Executor, do_step
+from engine.agent.pace import Pace
 from engine.api.dispatch import Assignments, DispatcherAPI, Session, SessionInvalid
 from engine.api.objects import NodeDescription, Task, TaskStatus
 from engine.clock import Clock
@@ -37,13 +38,17 @@ class Agent:
         dispatcher: DispatcherAPI,
         executor: Executor,
         clock: Clock,
+        pace: Pace | None = None,
     ) -> None:
+        """``pace`` is the line its workers take their steps in; the agents of one process
+        share one, as they share its event loop."""
         self.node_id = node_id
         self._description = description
         self._addr = addr
         self._dispatcher = dispatcher
         self._executor = executor
         self._clock = clock
+        self._pace = pace or Pace()
         self._assigned: dict[str, Task] = {}
         self._statuses: dict[str, TaskStatus] = {}
         self._wakes: dict[str, asyncio.Future[bool]] = {}  # per worker: its step ended, or not
@@ -156,11 +161,13 @@ class Agent:
         """Moves the task on a step at a time; a change of its assignment interrupts the step.
 
         One future (``wake``) is resolved by whichever comes first, the step's end or a change,
-        so a worker costs the event loop no more than its step: a node runs thousands.
+        so a worker costs the event loop no more than its step: a node runs thousands. Each
+        step begins in its turn (``Pace``), so thousands that move at once take turns.
         """
         controller: Controller | None = None
         try:
             while True:
+                await self._pace.turn()
                 self._dirty.discard(task_id)
                 task = self._assigned.get(task_id)
                 if task is None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from engine.agent.exec import UNHEALTHY, ExitError, TaskError
 from engine.agent.exec.simcontent import SimContent
+from engine.agent.pace import Pace
 from engine.api.durations import parse_timestamp
 from engine.api.logs import LogLine
 from engine.api.objects import ContainerStatus, Task
@@ -105,12 +106,20 @@ class SimContainer:
 class SimExecutor:
     """The executor of one simulated node. ``containers`` keeps them until they are removed."""
 
-    def __init__(self, node_name: str, seed: int, clock: Clock) -> None:
+    def __init__(self, node_name: str, seed: int, clock: Clock, pace: Pace | None = None) -> None:
+        """``pace`` is the line a container takes its turn in when it wakes (the agents'):
+        thousands that were started together wake together."""
         self.node_name = node_name
         self.seed = seed
         self.clock = clock
+        self.pace = pace or Pace()
         self.images: set[str] = set()
         self.containers: dict[str, SimContainer] = {}
+
+    async def sleep(self, seconds: float) -> None:
+        """Waits ``seconds``, then for its turn."""
+        await self.clock.sleep(seconds)
+        await self.pace.turn()
 
     def controller(self, task: Task) -> SimController:
         return SimController(self, task)
@@ -125,6 +134,7 @@ class SimController:
     def __init__(self, executor: SimExecutor, task: Task) -> None:
         self._executor = executor
         self._clock = executor.clock
+        self._sleep = executor.sleep
         self._task = task
         self._behaviour = SimBehaviour.from_labels(_labels(task))
         self._health = effective_health(task.spec.container_spec)
@@ -152,7 +162,7 @@ class SimController:
         image = _image(self._task)
         if image not in self._executor.images:
             pull = behaviour.pull_time
-            await self._clock.sleep(self._executor.pull_time(image) if pull is None else pull)
+            await self._sleep(self._executor.pull_time(image) if pull is None else pull)
             if behaviour.pull_error:
                 raise TaskError(behaviour.pull_error)
             self._executor.images.add(image)
@@ -163,7 +173,7 @@ class SimController:
     async def start(self) -> None:
         container = self._ensure()
         if container.content is None:
-            await self._clock.sleep(START_TIME)
+            await self._sleep(START_TIME)
             if self._behaviour.start_error:
                 container.stop(self._clock.time(), 128)
                 raise TaskError(self._behaviour.start_error)
@@ -204,7 +214,7 @@ class SimController:
             due = [t for t in (exit_at, container.next_probe) if t is not None]
             if not due:
                 await asyncio.Event().wait()  # runs until told to stop
-            await self._clock.sleep(min(due) - self._clock.time())
+            await self._sleep(min(due) - self._clock.time())
             now = self._clock.time()
             if exit_at is not None and now >= exit_at - EPSILON:
                 container.stop(now, behaviour.exit_code or 0)
@@ -228,7 +238,7 @@ class SimController:
         if container is None or container.exit_code is not None:
             return
         if container.content is not None:
-            await self._clock.sleep(STOP_TIME)
+            await self._sleep(STOP_TIME)
         container.stop(self._clock.time(), 0)
 
     async def remove(self) -> None:
