@@ -15,7 +15,7 @@ from engine.api.objects import Endpoint, Service, Task, TaskStatus
 from engine.api.specs import EndpointSpec, PortConfig
 from engine.api.types import TaskState
 from engine.clock import Clock
-from engine.manager.loop import ControlLoop
+from engine.manager.loop import ControlLoop, Dirty
 from engine.store import (
     MemoryStore,
     ReadTx,
@@ -38,8 +38,8 @@ class Allocator(ControlLoop):
     def __init__(self, store: MemoryStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-        self._dirty_services: set[str] = set()
-        self._new_tasks: set[str] = set()
+        self._dirty_services: Dirty[str] = Dirty()
+        self._new_tasks: Dirty[str] = Dirty()
 
     def _handle(self, event: Event) -> None:
         match event:
@@ -60,7 +60,7 @@ class Allocator(ControlLoop):
             tasks = self._take(self._new_tasks)
             self._store.update(lambda tx: self._allocate(tx, services, tasks))
 
-    def _allocate(self, tx: Tx, service_ids: set[str], task_ids: set[str]) -> None:
+    def _allocate(self, tx: Tx, service_ids: list[str], task_ids: list[str]) -> None:
         for service_id in sorted(service_ids):
             service = get_service(tx, service_id)
             if service is not None:

@@ -3,17 +3,20 @@ tick that restarts dirty tasks, reconciles dirty services, then hands those to t
 
 from __future__ import annotations
 
+import itertools
+from collections import deque
+
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Service
 from engine.api.types import TaskState
 from engine.clock import Clock
 from engine.ids import IdGenerator
 from engine.manager import defaults
-from engine.manager.loop import BATCH, ControlLoop
+from engine.manager.loop import BATCH, ControlLoop, Dirty
 from engine.manager.orchestrator import shut_down
 from engine.manager.orchestrator.restart import RestartSupervisor
 from engine.manager.orchestrator.update import UpdateSupervisor
-from engine.store import MemoryStore, Tx, by, find_tasks, get_service
+from engine.store import MemoryStore, Tx, by, find_tasks, get_service, get_task
 
 __all__ = ["Orchestrator"]
 
@@ -37,9 +40,11 @@ class Orchestrator(ControlLoop):
         self._ids = ids
         self._restarts = restarts
         self._updates = updates
-        self._dirty_services: set[str] = set()
-        self._dirty_tasks: set[str] = set()
+        self._dirty_services: Dirty[str] = Dirty()
+        self._dirty_tasks: Dirty[str] = Dirty()
         self._budget = BATCH  # task changes the current step may still make
+        # Removed services of this mode whose tasks are still to go; read once, then in steps.
+        self._removing: dict[str, deque[str] | None] = {}
 
     def _handle(self, event: Event) -> None:
         match event:
@@ -50,6 +55,8 @@ class Orchestrator(ControlLoop):
             ):
                 if defaults.is_global(service.spec) == self.GLOBAL:
                     self._dirty_services.add(service.id)
+                    if isinstance(event, EventDelete):
+                        self._removing[service.id] = None
             case _:
                 self._handle_other(event)
 
@@ -63,7 +70,7 @@ class Orchestrator(ControlLoop):
             task_ids = self._take(self._dirty_tasks)
             self._store.update(lambda tx: self._restart_tasks(tx, task_ids))
         if self._reconcile_due():
-            service_ids, self._dirty_services = self._dirty_services, set()
+            service_ids, self._dirty_services = set(self._dirty_services), Dirty()
             reconciled = self._store.update(lambda tx: self._reconcile_services(tx, service_ids))
             for service_id in reconciled:
                 self._updates.update(service_id)
@@ -81,7 +88,7 @@ class Orchestrator(ControlLoop):
     def _reconcile_due(self) -> bool:
         return bool(self._dirty_services)
 
-    def _restart_tasks(self, tx: Tx, task_ids: set[str]) -> None:
+    def _restart_tasks(self, tx: Tx, task_ids: list[str]) -> None:
         raise NotImplementedError
 
     def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> list[str]:
@@ -90,9 +97,9 @@ class Orchestrator(ControlLoop):
         for service_id in sorted(service_ids):
             service = get_service(tx, service_id)
             if service is None:  # removed: its tasks go, and an update of it stops
-                tasks = find_tasks(tx, by.service_id(service_id))
-                going = [task for task in tasks if task.desired_state < TaskState.REMOVE]
-                shut_down(tx, going[: self._allowance(service_id, len(going))], TaskState.REMOVE)
+                if service_id not in self._removing:
+                    continue  # one of the other mode, or done with
+                self._remove_tasks(tx, service_id)
             elif defaults.is_global(service.spec) != self.GLOBAL:
                 continue
             else:
@@ -100,6 +107,22 @@ class Orchestrator(ControlLoop):
             if service_id not in self._dirty_services:  # done with, not left for a next step
                 reconciled.append(service_id)
         return reconciled
+
+    def _remove_tasks(self, tx: Tx, service_id: str) -> None:
+        """Sets the tasks of the removed service to desired REMOVE, as many as this step
+        allows; the list of them is read once, at the first step."""
+        going = self._removing[service_id]
+        if going is None:
+            tasks = find_tasks(tx, by.service_id(service_id))
+            going = deque(task.id for task in tasks if task.desired_state < TaskState.REMOVE)
+            self._removing[service_id] = going
+        allowed = self._allowance(service_id, len(going))
+        found = [get_task(tx, task_id) for task_id in itertools.islice(going, allowed)]
+        shut_down(tx, [task for task in found if task is not None], TaskState.REMOVE)
+        for _ in range(allowed):
+            going.popleft()
+        if not going:
+            del self._removing[service_id]
 
     def _reconcile(self, tx: Tx, service: Service) -> None:
         """Creates or stops tasks so ``service`` runs as its spec says."""

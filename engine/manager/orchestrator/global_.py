@@ -60,7 +60,7 @@ class GlobalOrchestrator(Orchestrator):
     def _reconcile_due(self) -> bool:
         return self._everything or bool(self._dirty_services)
 
-    def _restart_tasks(self, tx: Tx, task_ids: set[str]) -> None:
+    def _restart_tasks(self, tx: Tx, task_ids: list[str]) -> None:
         cluster = get_cluster(tx)
         for task_id in sorted(task_ids):
             task = get_task(tx, task_id)

@@ -8,15 +8,22 @@ Scheduling is not done here; see engine.manager.scheduler.
 
 from __future__ import annotations
 
-from collections import Counter
+import itertools
+from collections import Counter, deque
+from collections.abc import Iterator
 
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
+from engine.clock import Clock
+from engine.ids import IdGenerator
 from engine.manager import defaults
 from engine.manager.orchestrator import invalid_node, new_task, runnable_slots, shut_down
 from engine.manager.orchestrator.base import Orchestrator
+from engine.manager.orchestrator.restart import RestartSupervisor
+from engine.manager.orchestrator.update import UpdateSupervisor
 from engine.store import (
+    MemoryStore,
     ReadTx,
     Tx,
     by,
@@ -34,6 +41,18 @@ __all__ = ["ReplicatedOrchestrator"]
 
 class ReplicatedOrchestrator(Orchestrator):
     """Creates and removes tasks so each replicated service runs ``replicas`` slots."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        clock: Clock,
+        ids: IdGenerator,
+        restarts: RestartSupervisor,
+        updates: UpdateSupervisor,
+    ) -> None:
+        super().__init__(store, clock, ids, restarts, updates)
+        # Services being scaled up in steps: their version then, and the slots still to fill.
+        self._planned: dict[str, tuple[int, deque[int]]] = {}
 
     def _handle_other(self, event: Event) -> None:
         match event:
@@ -60,7 +79,7 @@ class ReplicatedOrchestrator(Orchestrator):
 
     # Task level: restarts.
 
-    def _restart_tasks(self, tx: Tx, task_ids: set[str]) -> None:
+    def _restart_tasks(self, tx: Tx, task_ids: list[str]) -> None:
         cluster = get_cluster(tx)
         for task_id in sorted(task_ids):
             task = get_task(tx, task_id)
@@ -76,19 +95,40 @@ class ReplicatedOrchestrator(Orchestrator):
     # Service level: scale and remove.
 
     def _reconcile(self, tx: Tx, service: Service) -> None:
-        slots = runnable_slots(tx, service.id)
-        wanted = defaults.replicas(service.spec)
-        if wanted > len(slots):
-            number = 0
-            for _ in range(self._allowance(service.id, wanted - len(slots))):
-                number += 1
-                while number in slots:
-                    number += 1
-                create_task(tx, new_task(self._ids, service, self._clock.time(), slot=number))
-        elif wanted < len(slots):
-            victims = _scale_down_order([slots[n] for n in sorted(slots)])[wanted:]
-            for victim in victims[: self._allowance(service.id, len(victims))]:
-                shut_down(tx, victim, TaskState.REMOVE)
+        """Scales the service. The slot numbers a scale-up fills are found once and then
+        filled in steps, while the service stays at that version: a step of a 100,000-replica
+        create does not read the tasks made by the steps before it."""
+        planned = self._planned.get(service.id)
+        if planned is None or planned[0] != service.version.index:
+            self._planned.pop(service.id, None)
+            slots = runnable_slots(tx, service.id)
+            wanted = defaults.replicas(service.spec)
+            if wanted < len(slots):
+                victims = _scale_down_order([slots[n] for n in sorted(slots)])[wanted:]
+                for victim in victims[: self._allowance(service.id, len(victims))]:
+                    shut_down(tx, victim, TaskState.REMOVE)
+                return
+            planned = (service.version.index, deque(_free(slots, wanted - len(slots))))
+        numbers = planned[1]
+        allowed = self._allowance(service.id, len(numbers))
+        for number in itertools.islice(numbers, allowed):
+            create_task(tx, new_task(self._ids, service, self._clock.time(), slot=number))
+        for _ in range(allowed):
+            numbers.popleft()
+        if numbers:
+            self._planned[service.id] = planned
+        else:
+            self._planned.pop(service.id, None)
+
+
+def _free(slots: dict[int, list[Task]], count: int) -> Iterator[int]:
+    """The first ``count`` slot numbers (from 1) that ``slots`` does not have."""
+    number = 0
+    for _ in range(count):
+        number += 1
+        while number in slots:
+            number += 1
+        yield number
 
 
 def _scale_down_order(slots: list[list[Task]]) -> list[list[Task]]:

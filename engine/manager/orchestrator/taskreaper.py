@@ -14,7 +14,7 @@ from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Service, Task
 from engine.api.types import TaskState
 from engine.manager import defaults
-from engine.manager.loop import ControlLoop
+from engine.manager.loop import ControlLoop, Dirty
 from engine.store import (
     MemoryStore,
     ReadTx,
@@ -33,8 +33,8 @@ __all__ = ["TaskReaper"]
 class TaskReaper(ControlLoop):
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
-        self._dirty_instances: set[tuple[str, int, str]] = set()
-        self._removed: set[str] = set()
+        self._dirty_instances: Dirty[tuple[str, int, str]] = Dirty()
+        self._removed: Dirty[str] = Dirty()
 
     def _handle(self, event: Event) -> None:
         match event:
@@ -62,7 +62,7 @@ class TaskReaper(ControlLoop):
         instances = self._take(self._dirty_instances)
         self._store.update(lambda tx: self._reap(tx, removed, instances))
 
-    def _reap(self, tx: Tx, removed: set[str], instances: set[tuple[str, int, str]]) -> None:
+    def _reap(self, tx: Tx, removed: list[str], instances: list[tuple[str, int, str]]) -> None:
         doomed: set[str] = set()
         for task_id in removed:
             task = get_task(tx, task_id)

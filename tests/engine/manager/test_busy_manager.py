@@ -71,6 +71,29 @@ async def test_a_big_service_is_created_and_removed_in_bounded_commits() -> None
         await cluster.stop()
 
 
+async def test_a_service_scaled_in_the_middle_of_its_creation_ends_with_its_new_count() -> None:
+    cluster = EmbeddedCluster(nodes=3, clock=SystemClock(), seed=1)
+    await cluster.start()
+    try:
+        service = cluster.control.create_service(make_spec(replicas=12 * BATCH))
+
+        def slots() -> list[int]:
+            tasks = cluster.control.list_tasks(service.id)
+            return sorted(t.slot for t in tasks if t.desired_state <= TaskState.RUNNING)
+
+        await _turns_until(lambda: len(slots()) >= 2 * BATCH)
+        assert len(slots()) < 12 * BATCH  # still being created, in steps
+        for replicas in (3 * BATCH, 8 * BATCH):
+            current = cluster.control.get_service(service.id)
+            cluster.control.update_service(
+                service.id, current.version.index, make_spec(replicas=replicas)
+            )
+            await _until(lambda n=replicas: len(slots()) == n, timeout=60)  # type: ignore[misc]
+            assert len(set(slots())) == replicas  # one task to a slot: none filled twice
+    finally:
+        await cluster.stop()
+
+
 def _nodes(cluster: EmbeddedCluster) -> list:  # type: ignore[type-arg]
     return sorted(cluster.control.list_nodes(), key=lambda n: n.description.hostname)
 
@@ -80,3 +103,12 @@ async def _until(condition, timeout: float = 30.0) -> None:  # type: ignore[no-u
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+async def _turns_until(condition, limit: int = 100_000) -> None:  # type: ignore[no-untyped-def]
+    """Waits turn by turn of the event loop: catches a step in the middle of a big change."""
+    for _ in range(limit):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("not reached")
