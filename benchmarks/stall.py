@@ -284,9 +284,10 @@ def _docker() -> str:
 
 async def create_10k(engine: Engine, pinger: Pinger) -> None:
     pinger.slowest()
+    began = time.perf_counter()
     service = await engine.create("big", 10_000)
     await until(lambda: _all_running(engine, [service], 10_000), 600, "10,000 running")
-    report("create_10k", pinger)
+    report("create_10k", pinger, f"all running after {time.perf_counter() - began:.0f} s")
     await engine.remove(service)
     await until(lambda: _gone(engine, [service]), 600, "big gone")
 
