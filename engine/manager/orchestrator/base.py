@@ -45,6 +45,8 @@ class Orchestrator(ControlLoop):
         self._budget = BATCH  # task changes the current step may still make
         # Removed services of this mode whose tasks are still to go; read once, then in steps.
         self._removing: dict[str, deque[str] | None] = {}
+        # Services scaled up in steps: their version then, and the slot numbers still to fill.
+        self._planned: dict[str, tuple[int, deque[int]]] = {}
 
     def _handle(self, event: Event) -> None:
         match event:
@@ -113,6 +115,7 @@ class Orchestrator(ControlLoop):
         allows; the list of them is read once, at the first step."""
         going = self._removing[service_id]
         if going is None:
+            self._planned.pop(service_id, None)
             tasks = find_tasks(tx, by.service_id(service_id))
             going = deque(task.id for task in tasks if task.desired_state < TaskState.REMOVE)
             self._removing[service_id] = going

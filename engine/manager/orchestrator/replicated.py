@@ -15,15 +15,10 @@ from collections.abc import Iterator
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
-from engine.clock import Clock
-from engine.ids import IdGenerator
 from engine.manager import defaults
 from engine.manager.orchestrator import invalid_node, new_task, runnable_slots, shut_down
 from engine.manager.orchestrator.base import Orchestrator
-from engine.manager.orchestrator.restart import RestartSupervisor
-from engine.manager.orchestrator.update import UpdateSupervisor
 from engine.store import (
-    MemoryStore,
     ReadTx,
     Tx,
     by,
@@ -41,18 +36,6 @@ __all__ = ["ReplicatedOrchestrator"]
 
 class ReplicatedOrchestrator(Orchestrator):
     """Creates and removes tasks so each replicated service runs ``replicas`` slots."""
-
-    def __init__(
-        self,
-        store: MemoryStore,
-        clock: Clock,
-        ids: IdGenerator,
-        restarts: RestartSupervisor,
-        updates: UpdateSupervisor,
-    ) -> None:
-        super().__init__(store, clock, ids, restarts, updates)
-        # Services being scaled up in steps: their version then, and the slots still to fill.
-        self._planned: dict[str, tuple[int, deque[int]]] = {}
 
     def _handle_other(self, event: Event) -> None:
         match event:
