@@ -101,7 +101,7 @@ class EmbeddedCluster:
         self._executors = {
             name: DockerExecutor(url, self._service) for name, url in self._docker_nodes.items()
         }
-        self._pace = Pace()  # one event loop runs every agent: they take their steps in one line
+        self._pace = Pace(self.clock)  # one event loop runs every agent: they step in one line
         self._group: asyncio.TaskGroup | None = None
         self._runner: asyncio.Task[None] | None = None
         self._started = asyncio.Event()

@@ -48,7 +48,7 @@ class Agent:
         self._dispatcher = dispatcher
         self._executor = executor
         self._clock = clock
-        self._pace = pace or Pace()
+        self._pace = pace or Pace(clock)
         self._assigned: dict[str, Task] = {}
         self._statuses: dict[str, TaskStatus] = {}
         self._wakes: dict[str, asyncio.Future[bool]] = {}  # per worker: its step ended, or not

@@ -1,9 +1,11 @@
-"""A line at the event loop: at most ``per_turn`` callers go on per turn of the loop.
+"""A line at the event loop: callers go on a few per turn of the loop, as many as keep turns
+short.
 
 Thousands of tasks that move at once (a service of 10,000 replicas created) would otherwise
 all take their step in the same turn of the event loop, and everything else the engine does
 (the API, heartbeats) would wait for them. In line, they take the same steps over more turns,
-each of them short.
+each of them short. How many go on per turn follows how long turns take: more while they are
+short, half as many after one that took longer than ``TURN``.
 """
 
 from __future__ import annotations
@@ -11,17 +13,27 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-__all__ = ["PER_TURN", "Pace"]
+from engine.clock import Clock
 
-PER_TURN = 50  # callers let through in one turn of the event loop
+__all__ = ["FEWEST", "MOST", "TURN", "Pace"]
+
+TURN = 0.010  # seconds a turn of the event loop should take at most
+FEWEST = 10  # callers let through per turn, however long turns take
+MOST = 1000  # callers let through per turn, however short turns are
 
 
 class Pace:
-    def __init__(self, per_turn: int = PER_TURN) -> None:
-        self._per_turn = per_turn
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._per_turn = FEWEST
         self._line: deque[asyncio.Future[None]] = deque()
         self._through = 0  # callers let through in this turn
         self._next: asyncio.Handle | None = None  # the next turn, when one is due
+        self._began: float | None = None  # when this turn began, while turns follow turns
+
+    @property
+    def per_turn(self) -> int:
+        return self._per_turn
 
     async def turn(self) -> None:
         """Returns at once while this turn has room, else in the first turn that has."""
@@ -40,6 +52,12 @@ class Pace:
 
     def _next_turn(self) -> None:
         self._next = None
+        now = self._clock.monotonic()
+        if self._began is not None:
+            if now - self._began > TURN:
+                self._per_turn = max(FEWEST, self._per_turn // 2)
+            else:
+                self._per_turn = min(MOST, self._per_turn + FEWEST)
         self._through = 0
         line = self._line
         while line and self._through < self._per_turn:
@@ -48,4 +66,7 @@ class Pace:
                 waiter.set_result(None)
                 self._through += 1
         if self._through:
+            self._began = now
             self._next_turn_soon()
+        else:
+            self._began = None  # idle: the time until the next caller is no turn's

@@ -112,7 +112,7 @@ class SimExecutor:
         self.node_name = node_name
         self.seed = seed
         self.clock = clock
-        self.pace = pace or Pace()
+        self.pace = pace or Pace(clock)
         self.images: set[str] = set()
         self.containers: dict[str, SimContainer] = {}
 

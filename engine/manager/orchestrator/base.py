@@ -3,11 +3,10 @@ tick that restarts dirty tasks, reconciles dirty services, then hands those to t
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
-from engine.api.objects import Service
+from engine.api.objects import Service, Task
 from engine.api.types import TaskState
 from engine.clock import Clock
 from engine.ids import IdGenerator
@@ -44,7 +43,7 @@ class Orchestrator(ControlLoop):
         self._dirty_tasks: Dirty[str] = Dirty()
         self._budget = BATCH  # task changes the current step may still make
         # Removed services of this mode whose tasks are still to go; read once, then in steps.
-        self._removing: dict[str, deque[str] | None] = {}
+        self._removing: dict[str, deque[Task] | None] = {}
         # Services scaled up in steps: their version then, and the slot numbers still to fill.
         self._planned: dict[str, tuple[int, deque[int]]] = {}
 
@@ -116,14 +115,10 @@ class Orchestrator(ControlLoop):
         going = self._removing[service_id]
         if going is None:
             self._planned.pop(service_id, None)
-            tasks = find_tasks(tx, by.service_id(service_id))
-            going = deque(task.id for task in tasks if task.desired_state < TaskState.REMOVE)
-            self._removing[service_id] = going
-        allowed = self._allowance(service_id, len(going))
-        found = [get_task(tx, task_id) for task_id in itertools.islice(going, allowed)]
-        shut_down(tx, [task for task in found if task is not None], TaskState.REMOVE)
-        for _ in range(allowed):
-            going.popleft()
+            going = self._removing[service_id] = deque(find_tasks(tx, by.service_id(service_id)))
+        taken = [going.popleft() for _ in range(self._allowance(service_id, len(going)))]
+        current = (get_task(tx, task.id) for task in taken)
+        shut_down(tx, [task for task in current if task is not None], TaskState.REMOVE)
         if not going:
             del self._removing[service_id]
 

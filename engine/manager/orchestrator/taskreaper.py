@@ -7,11 +7,9 @@ limit keeps everything. Tasks with desired state REMOVE go once they have stoppe
 
 from __future__ import annotations
 
-import functools
-
 from engine.api.durations import parse_timestamp
-from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
-from engine.api.objects import Service, Task
+from engine.api.events import Event, EventCreate, EventUpdate
+from engine.api.objects import Task
 from engine.api.types import TaskState
 from engine.manager import defaults
 from engine.manager.loop import ControlLoop, Dirty
@@ -44,10 +42,6 @@ class TaskReaper(ControlLoop):
                 if task.desired_state == TaskState.REMOVE:
                     self._removed.add(task.id)
                 self._dirty_instances.add(_instance(task))
-            case EventDelete(obj=Service() as service):
-                selector = by.service_id(service.id)
-                tasks = self._store.view(functools.partial(find_tasks, selector=selector))
-                self._removed.update(task.id for task in tasks)
 
     def _init(self, tx: ReadTx) -> None:
         for task in find_tasks(tx, by.all()):

@@ -1,52 +1,86 @@
-"""The line at the event loop: at most ``per_turn`` callers go on per turn, in the order they
-came, and one that stops while in line takes no one's place."""
+"""The line at the event loop: callers go on a few per turn, in the order they came; more per
+turn while turns are short, half as many after a long one; one that stops while in line takes
+no one's place."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
-from engine.agent.pace import Pace
+from engine.agent.pace import FEWEST, TURN, Pace
+from engine.clock import Clock
 
 
-async def test_callers_go_on_a_few_per_turn_in_the_order_they_came() -> None:
-    pace = Pace(per_turn=3)
-    turns: list[int] = []
+class Watch:
+    """The only time a Pace reads: ``monotonic``, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def pace_on(watch: Watch) -> Pace:
+    return Pace(cast(Clock, watch))
+
+
+async def run_turns(pace: Pace, callers: int, each_turn: float, watch: Watch) -> list[int]:
+    """Starts ``callers`` callers at once; how many went on in each turn of the loop, each
+    turn taking ``each_turn`` seconds."""
+    went: list[int] = []
     turn = 0
 
     async def caller() -> None:
         await pace.turn()
-        turns.append(turn)
+        went.append(turn)
 
-    callers = [asyncio.create_task(caller()) for _ in range(8)]
-    while not all(c.done() for c in callers):
+    tasks = [asyncio.create_task(caller()) for _ in range(callers)]
+    while not all(task.done() for task in tasks):
         await asyncio.sleep(0)
         turn += 1
-    assert [turns.count(t) for t in sorted(set(turns))] == [3, 3, 2]
-    assert turns == sorted(turns)
+        watch.now += each_turn
+    assert went == sorted(went)  # in the order they came
+    return [went.count(t) for t in sorted(set(went))]
+
+
+async def test_short_turns_let_more_through_each_turn() -> None:
+    watch = Watch()
+    counts = await run_turns(pace_on(watch), 100, 0.0, watch)
+    assert counts == [FEWEST, FEWEST, 2 * FEWEST, 3 * FEWEST, 100 - 7 * FEWEST]
+
+
+async def test_long_turns_let_fewer_through_down_to_the_fewest() -> None:
+    watch = Watch()
+    pace = pace_on(watch)
+    await run_turns(pace, 400, 0.0, watch)
+    grown = pace.per_turn
+    assert grown == 100
+    counts = await run_turns(pace, 400, 2 * TURN, watch)
+    # The first turn of a busy spell is measured from the second on.
+    assert counts[:7] == [100, 100, 50, 25, 12, FEWEST, FEWEST]
 
 
 async def test_a_caller_stopped_in_line_takes_no_place() -> None:
-    pace = Pace(per_turn=1)
-    went: list[str] = []
+    pace = pace_on(Watch())
+    went: list[int] = []
 
-    async def caller(name: str) -> None:
+    async def caller(number: int) -> None:
         await pace.turn()
-        went.append(name)
+        went.append(number)
 
-    first = asyncio.create_task(caller("first"))
-    stopped = asyncio.create_task(caller("stopped"))
-    last = asyncio.create_task(caller("last"))
-    await asyncio.sleep(0)  # all three called: the first went on, two wait
-    stopped.cancel()
-    await asyncio.gather(first, last)
-    assert went == ["first", "last"]
-    assert stopped.cancelled()
+    callers = [asyncio.create_task(caller(n)) for n in range(FEWEST + 2)]
+    await asyncio.sleep(0)  # all called: FEWEST went on, two wait
+    callers[FEWEST].cancel()
+    await asyncio.gather(*callers, return_exceptions=True)
+    assert went == [*range(FEWEST), FEWEST + 1]
+    assert callers[FEWEST].cancelled()
 
 
 async def test_callers_go_on_without_waiting_while_the_turn_has_room() -> None:
-    pace = Pace(per_turn=2)
+    pace = pace_on(Watch())
     waited = []
-    for _ in range(3):
+    for _ in range(FEWEST + 1):
         step = pace.turn()
         try:
             step.send(None)  # runs it until it waits, if it does
@@ -55,4 +89,4 @@ async def test_callers_go_on_without_waiting_while_the_turn_has_room() -> None:
         else:
             waited.append(True)
             step.close()
-    assert waited == [False, False, True]
+    assert waited == [False] * FEWEST + [True]
