@@ -105,8 +105,11 @@ class Dispatcher:
                     group.create_task(self._orphan_after(node.id, node.version.index))
             async for event in self._store.watch():
                 match event:
-                    case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
+                    case EventCreate(obj=Task() as task):
                         self._route(task)
+                    case EventUpdate(obj=Task() as task, old=Task() as old):
+                        if _news_to_agent(old, task):
+                            self._route(task)
                     case EventDelete(obj=Task() as task):
                         session = self._sessions.get(task.node_id)
                         if session is not None:
@@ -249,6 +252,16 @@ class Dispatcher:
             asyncio.get_running_loop().call_soon(self._flush)
         if updates:
             self._store.update(lambda tx: _apply_statuses(tx, updates))
+
+
+def _news_to_agent(old: Task, task: Task) -> bool:
+    """Whether the agent is to hear of this change of a task: as SwarmKit's dispatcher, not
+    when only its status and version changed past ASSIGNED (most often, the agent's own report
+    coming back)."""
+    if task.status.state <= TaskState.ASSIGNED:
+        return True  # states up to ASSIGNED are the manager's: the agent hears of them
+    unchanged = replace(old, version=task.version, updated_at=task.updated_at, status=task.status)
+    return unchanged != task
 
 
 def _assignable(task: Task) -> bool:
