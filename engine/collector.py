@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 FREEZE_EVERY = 0.25  # seconds between freezes
 THAW_EVERY = 3600.0  # seconds between full collections of everything
-TRIM_EVERY = 5.0  # seconds between hand-backs of freed memory to the system
+TRIM_EVERY = 1.0  # seconds between hand-backs of freed memory: each then returns what is new
 
 
 @functools.cache

@@ -105,11 +105,15 @@ class SimContent:
             for index, text in enumerate(self._banner_texts())
         )
         self._unpack = (_ACCESS if self._nginx else _WORKER).unpack_from
-        self._say_line: Callable[[int, float, tuple[int, ...]], LogLine] = (
-            self._access_line if self._nginx else self._worker_line
-        )
         self._second = -1  # the second whose access-log time is in _second_text
         self._second_text = ""
+
+    @property
+    def _say_line(self) -> Callable[[int, float, tuple[int, ...]], LogLine]:
+        """The line maker of its kind. Not kept on the object: a bound method kept there makes
+        a reference cycle, and the content of a removed task would stay until a full
+        collection of everything (the served engine's are hourly)."""
+        return self._access_line if self._nginx else self._worker_line
 
     def _unit(self, *parts: object) -> float:
         """A number in [0, 1) from the seed, the task and ``parts``."""

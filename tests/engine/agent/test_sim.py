@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import re
+import weakref
+
+import pytest
 
 from engine.agent.exec.simcontent import SimContent
 from engine.api.types import TaskState
@@ -149,3 +153,18 @@ def test_cpu_and_memory_series_are_plausible_and_repeatable() -> None:
     assert all(16 * 2**20 <= m < 256 * 2**20 for m in memory)
     again = SimContent(5, "task", "nginx", started=0.0)
     assert [again.cpu_seconds(t) for t in range(0, 600, 5)] == counters
+
+
+@pytest.mark.parametrize("image", ["nginx:1.10", "example/worker:1"])
+def test_a_containers_content_is_freed_as_soon_as_it_is_let_go(image: str) -> None:
+    # A reference cycle would keep it until a full collection: in a served engine, frozen
+    # for up to an hour (engine.collector).
+    content = SimContent(1, "task", image, started=0.0)
+    list(content.lines(0.0, 60.0))
+    gone = weakref.ref(content)
+    gc.disable()
+    try:
+        del content
+        assert gone() is None
+    finally:
+        gc.enable()
