@@ -96,7 +96,9 @@ class EmbeddedCluster:
         self._heartbeat_period = heartbeat_period
         self._resources = node_resources or NodeResources()
         self._ids = IdGenerator(seed)
-        persistence = SqlitePersistence(data_dir) if data_dir is not None else None
+        persistence = None
+        if data_dir is not None:
+            persistence = SqlitePersistence(data_dir, behind=isinstance(self.clock, SystemClock))
         self.store = MemoryStore(self.clock.time, persistence)
         self.manager = Manager(self.store, self.clock, self._ids, seed, heartbeat_epsilon)
         self.nodes: dict[str, ClusterNode] = {}

@@ -14,7 +14,7 @@ import contextlib
 import functools
 import logging
 
-from engine.agent.exec import Controller, Executor, do_step
+from engine.agent.exec import WAIT, Controller, Executor, do_step, quick_step
 from engine.agent.pace import Pace
 from engine.api.dispatch import Assignments, DispatcherAPI, Session, SessionInvalid
 from engine.api.objects import NodeDescription, Task, TaskStatus
@@ -176,24 +176,27 @@ class Agent:
                     return
                 if controller is None:
                     controller = self._executor.controller(task)
-                wake = self._wake_on_change(task_id)
-                step = asyncio.ensure_future(
-                    do_step(task, self._statuses[task_id], controller, self._clock.time())
-                )
-                step.add_done_callback(functools.partial(_settle, wake, True))
-                try:
-                    await wake
-                finally:
-                    interrupted = not step.done()
-                    if interrupted:
-                        step.cancel()
-                if interrupted:  # the assignment changed: start over from the new one
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await step
-                    if _stopping():  # the worker itself was stopped while its step ended
-                        raise asyncio.CancelledError
-                    continue
-                status = step.result()
+                now = self._clock.time()
+                status = quick_step(task, self._statuses[task_id], controller, now)
+                if status is WAIT:
+                    wake = self._wake_on_change(task_id)
+                    step = asyncio.ensure_future(
+                        do_step(task, self._statuses[task_id], controller, now)
+                    )
+                    step.add_done_callback(functools.partial(_settle, wake, True))
+                    try:
+                        await wake
+                    finally:
+                        interrupted = not step.done()
+                        if interrupted:
+                            step.cancel()
+                    if interrupted:  # the assignment changed: start over from the new one
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await step
+                        if _stopping():  # the worker itself was stopped while its step ended
+                            raise asyncio.CancelledError
+                        continue
+                    status = step.result()
                 if status is None:
                     if task_id not in self._dirty:
                         await self._wake_on_change(task_id)

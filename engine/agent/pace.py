@@ -30,21 +30,28 @@ class Pace:
         self._through = 0  # callers let through in this turn
         self._next: asyncio.Handle | None = None  # the next turn, when one is due
         self._began: float | None = None  # when this turn began, while turns follow turns
+        self._go: asyncio.Future[None] | None = None  # done: what a caller with room awaits
 
     @property
     def per_turn(self) -> int:
         return self._per_turn
 
-    async def turn(self) -> None:
-        """Returns at once while this turn has room, else in the first turn that has."""
+    def turn(self) -> asyncio.Future[None]:
+        """What to await before a step: done while this turn has room, else resolved in the
+        first turn that has. A future, not a coroutine: thousands wait in line at once, and
+        each costs the garbage collector what it holds."""
+        loop = asyncio.get_running_loop()
         if not self._line and self._through < self._per_turn:
             self._through += 1
             self._next_turn_soon()
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if self._go is None or self._go.get_loop() is not loop:
+                self._go = loop.create_future()
+                self._go.set_result(None)
+            return self._go
+        waiter: asyncio.Future[None] = loop.create_future()
         self._line.append(waiter)
         self._next_turn_soon()
-        await waiter
+        return waiter
 
     def _next_turn_soon(self) -> None:
         if self._next is None:

@@ -91,10 +91,15 @@ def format_timestamp(seconds: float) -> str:
     nanos = round((seconds - whole) * 1e9)
     if nanos >= 1_000_000_000:
         whole, nanos = whole + 1, nanos - 1_000_000_000
-    stamp = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = _whole_second(whole)
     if nanos:
         return f"{stamp}.{nanos:09d}".rstrip("0") + "Z"
     return stamp + "Z"
+
+
+@functools.lru_cache(maxsize=16)  # every write stamps the time: most in the same second
+def _whole_second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @functools.lru_cache(maxsize=65536)  # the same timestamps are read again on every refresh

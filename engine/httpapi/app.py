@@ -76,6 +76,15 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response("internal error: see the engine's log", 500)
 
 
+@web.middleware
+async def _acknowledged_once_saved(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A write is answered once it is on disk: what the engine acknowledged survives a crash."""
+    response = await handler(request)
+    if request.method not in ("GET", "HEAD"):
+        await request.app[BACKEND].store.saved()
+    return response
+
+
 async def _headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Api-Version"] = API_VERSION
     response.headers["Ostype"] = "linux"
@@ -85,7 +94,7 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
 
 def make_app(backend: Backend, events: EventLog | None = None) -> web.Application:
     """The Engine API for ``backend``; ``events`` defaults to a new log of the backend's store."""
-    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[_errors, _acknowledged_once_saved], client_max_size=MAX_BODY)
     app[BACKEND] = backend
     app[EVENTS] = events or EventLog(backend.store, backend.clock)
     app[OPEN_STREAMS] = Counter()

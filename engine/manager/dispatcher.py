@@ -52,18 +52,26 @@ UNKNOWN_MESSAGE = 'Node moved to "unknown" state due to leadership change in clu
 
 @dataclass(eq=False)
 class NodeSession:
-    """One registered agent. Assignment changes are queued here for it."""
+    """One registered agent. Assignment changes are queued here for it; each reaches it once
+    the state it comes from is on disk (``saved``), so that no node runs what a crash of the
+    manager would forget."""
 
     node_id: str
     session_id: str
-    queue: asyncio.Queue[Assignments | None] = field(default_factory=asyncio.Queue)
+    store: MemoryStore
+    queue: asyncio.Queue[tuple[int, Assignments] | None] = field(default_factory=asyncio.Queue)
     closed: bool = False
+
+    def send(self, change: Assignments) -> None:
+        self.queue.put_nowait((self.store.version, change))
 
     async def assignments(self) -> AsyncIterator[Assignments]:
         while True:
-            change = await self.queue.get()
-            if change is None:
+            queued = await self.queue.get()
+            if queued is None:
                 raise SessionInvalid(f"session {self.session_id} closed")
+            version, change = queued
+            await self.store.saved(version)
             yield change
 
     def close(self) -> None:
@@ -113,7 +121,7 @@ class Dispatcher:
                     case EventDelete(obj=Task() as task):
                         session = self._sessions.get(task.node_id)
                         if session is not None:
-                            session.queue.put_nowait(Assignments((), removed=(task.id,)))
+                            session.send(Assignments((), removed=(task.id,)))
 
     def _period(self) -> float:
         return self._store.view(lambda tx: defaults.heartbeat_period(get_cluster(tx)))
@@ -184,7 +192,7 @@ class Dispatcher:
             return
         session = self._sessions.get(task.node_id)
         if session is not None:
-            session.queue.put_nowait(Assignments((task,)))
+            session.send(Assignments((task,)))
 
     # The agent side (DispatcherAPI).
 
@@ -207,8 +215,8 @@ class Dispatcher:
             return [t for t in find_tasks(tx, by.node_id(node_id)) if _assignable(t)]
 
         tasks = self._store.update(ready)
-        session = NodeSession(node_id, self._ids.new_id())
-        session.queue.put_nowait(Assignments(tuple(tasks), full=True))
+        session = NodeSession(node_id, self._ids.new_id(), self._store)
+        session.send(Assignments(tuple(tasks), full=True))
         self._sessions[node_id] = session
         self._extend(node_id)
         self._deadline_added.set()

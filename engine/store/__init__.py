@@ -14,7 +14,7 @@ from engine.api.objects import Cluster, Node, Service, Task
 from engine.store import by
 from engine.store.by import By
 from engine.store.memory import MemoryStore, Persistence, ReadTx, Tx
-from engine.store.sqlite import SqlitePersistence
+from engine.store.sqlite import SqlitePersistence, StateNotSaved
 from engine.store.watch import Watcher, WatchOverflow
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "Persistence",
     "ReadTx",
     "SqlitePersistence",
+    "StateNotSaved",
     "Tx",
     "WatchOverflow",
     "Watcher",

@@ -54,11 +54,15 @@ def _index_key(index: str, obj: Object) -> Any:
 
 
 class Persistence(Protocol):
-    """Where commits are written before they take effect (see engine.store.sqlite)."""
+    """Where commits are made durable, behind the store (see engine.store.sqlite)."""
 
     def load(self) -> tuple[int, list[Object]]: ...
 
     def commit(self, version: int, written: list[Object], deleted: list[Object]) -> None: ...
+
+    async def saved(self, version: int) -> None: ...
+
+    def flush(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -254,6 +258,22 @@ class MemoryStore:
         events = [*tx._events, EventCommit(tx.version)]
         for watcher in list(self._watchers):
             watcher.publish(events)
+
+    async def saved(self, version: int | None = None) -> None:
+        """Returns once the commit ``version`` (by default the last one) and every one before it
+        are on disk, at once for a store in memory only: what the API acknowledges, and what a
+        node is told to run, must survive a crash.
+
+        Raises:
+            StateNotSaved: the state could not be written.
+        """
+        if self._persistence is not None:
+            await self._persistence.saved(self._version if version is None else version)
+
+    def flush(self) -> None:
+        """Blocks until every commit made so far is on disk (see ``saved``)."""
+        if self._persistence is not None:
+            self._persistence.flush()
 
     def watch(
         self, accepts: Callable[[Event], bool] | None = None, limit: int | None = None

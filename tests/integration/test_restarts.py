@@ -15,6 +15,9 @@ from tests.integration.conftest import Engine, start_engine, wait_until
 from tests.integration.test_api_errors import call
 
 ROUNDS = 3
+# Replicas of the removed service: more than the orchestrator shuts down in one step, so that
+# its later steps are still unwritten when the acknowledged removal is.
+REPLICAS = 300
 
 
 def tasks(engine: Engine, service: str) -> list[dict[str, object]]:
@@ -71,9 +74,9 @@ def rm_then_kill(here: Path, seed: int) -> int:
     Returns how many of the service's tasks the killed engine left meant to run."""
     here.mkdir()
     engine = start_engine(here, "--seed", str(seed))
-    engine.docker("service", "create", "--detach", "--name", "web", "--replicas", "3",
+    engine.docker("service", "create", "--detach", "--name", "web", "--replicas", str(REPLICAS),
                   "nginx:1.10")  # fmt: skip
-    wait_until(lambda: len(running(engine, "web")) == 3, 30, "three running tasks")
+    wait_until(lambda: len(running(engine, "web")) == REPLICAS, 60, "every task running")
     service_id = engine.docker("service", "inspect", "-f", "{{.ID}}", "web").strip()
     answer = kill_on_answer(engine, b"DELETE /v1.41/services/web HTTP/1.1\r\nHost: d\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200"), answer

@@ -1,4 +1,4 @@
-"""Writes services as fast as it can, printing each ID once its commit has returned.
+"""Writes services as fast as it can, printing each ID once its commit is on disk.
 
 Run as ``python -m tests.engine.store.crash_writer DATA_DIR``; the test kills it with SIGKILL.
 """
@@ -20,6 +20,7 @@ def main() -> None:
     while True:
         service = Service(id=ids.new_id(), spec=ServiceSpec(name=f"svc-{ids.new_id()[:12]}"))
         store.update(lambda tx, s=service: create_service(tx, s))
+        store.flush()
         sys.stdout.write(f"{service.id} {store.version}\n")
         sys.stdout.flush()
 
