@@ -75,11 +75,11 @@ async def test_a_write_that_fails_fails_its_waiters_and_the_store_takes_no_more(
         new_service(store, "kept")
         await store.saved()
         # The disk turns read-only under the engine.
-        persistence._db = sqlite3.connect(  # noqa: SLF001
+        persistence._db = sqlite3.connect(
             f"file:{tmp_path / 'state.db'}?mode=ro", uri=True, check_same_thread=False
         )
         new_service(store, "lost")
-        with pytest.raises(StateNotSaved, match="the state could not be saved: .*readonly"):
+        with pytest.raises(StateNotSaved, match=r"the state could not be saved: .*readonly"):
             await store.saved()
         version = store.version
         with pytest.raises(StateNotSaved):
