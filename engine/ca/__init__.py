@@ -1,0 +1,351 @@
+"""The swarm's certificate authority, as SwarmKit's ``ca`` package: a root CA inside the
+manager, a certificate per node whose subject the CA chooses, and join tokens that pin the root.
+
+Pure functions over ``cryptography``:
+
+- ``new_root_ca`` makes the root (ECDSA P-256, ``CN=swarm-ca``, 20 years, backdated an hour);
+- ``join_token`` / ``parse_join_token``: ``SWMTKN-1-<digest>-<secret>``, the digest the SHA-256
+  of the root's PEM in base 36 (50 characters), the secret 16 random bytes in base 36 (25);
+- ``check_remote_ca``: what a joining node does with the root it fetched before trusting it;
+- ``new_node_key`` and ``node_csr``: the joining node's side; the CSR says nothing the CA uses
+  but its public key;
+- ``issue_node_certificate``: ``CN=<node id>``, ``OU=swarm-manager|swarm-worker``,
+  ``O=<cluster id>``, SANs the role and the ID (and ``swarm-ca`` for managers), client and
+  server auth, backdated an hour;
+- ``node_identity``: who a peer is, read only from a certificate the root signed;
+- ``renewal_delay``: when a node renews, at a random point between 50 % and 80 % of its
+  certificate's validity.
+
+Errors are ``CAError`` with SwarmKit's words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import random
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = [
+    "BACKDATE",
+    "DEFAULT_NODE_CERT_EXPIRY",
+    "MANAGER",
+    "MIN_NODE_CERT_EXPIRY",
+    "ROOT_CN",
+    "ROOT_EXPIRY",
+    "WORKER",
+    "CAError",
+    "JoinToken",
+    "NodeIdentity",
+    "RootCA",
+    "check_remote_ca",
+    "issue_node_certificate",
+    "join_token",
+    "new_node_key",
+    "new_root_ca",
+    "node_csr",
+    "node_identity",
+    "parse_join_token",
+    "renewal_delay",
+    "root_digest",
+    "token_admits",
+    "utc",
+]
+
+ROOT_CN = "swarm-ca"
+ROOT_EXPIRY = timedelta(seconds=630_720_000)  # SwarmKit's RootCAExpiration: 20 years
+DEFAULT_NODE_CERT_EXPIRY = timedelta(hours=2160)  # 90 days
+MIN_NODE_CERT_EXPIRY = timedelta(hours=1)
+BACKDATE = timedelta(hours=1)  # SwarmKit's CertBackdate: clocks a little behind still accept
+MANAGER = "swarm-manager"
+WORKER = "swarm-worker"
+RENEW_FROM, RENEW_UNTIL = (
+    0.5,
+    0.8,
+)  # of the validity: CertLowerRotationRange, CertUpperRotationRange
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+_TOKEN = re.compile(r"^SWMTKN-1-([0-9a-z]{50})-([0-9a-z]{25})$")
+
+
+class CAError(Exception):
+    """A certificate, token or request the CA does not accept."""
+
+
+@dataclass(frozen=True)
+class RootCA:
+    """The root certificate (PEM) and, on a manager, its private key (PEM, unencrypted: keep it
+    in memory or in a file only its owner reads)."""
+
+    cert_pem: bytes
+    key_pem: bytes | None = None
+
+    @property
+    def cert(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.cert_pem)
+
+    @property
+    def digest(self) -> str:
+        return root_digest(self.cert_pem)
+
+
+@dataclass(frozen=True)
+class JoinToken:
+    digest: str  # hex SHA-256 of the root CA's PEM
+    secret: str  # the part that admits a node: compare it in constant time
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    node_id: str
+    role: str  # MANAGER or WORKER
+    cluster_id: str
+
+
+def new_root_ca(now: datetime) -> RootCA:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ROOT_CN)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + ROOT_EXPIRY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return RootCA(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def root_digest(cert_pem: bytes) -> str:
+    """The hex SHA-256 of the root's PEM bundle, as join tokens carry it."""
+    return hashlib.sha256(cert_pem).hexdigest()
+
+
+def join_token(root: RootCA, secret: bytes | None = None) -> str:
+    """A new join token for ``root``: worker and manager tokens share the digest and differ in
+    their secret (16 random bytes unless given)."""
+    secret = secrets.token_bytes(16) if secret is None else secret
+    return (
+        f"SWMTKN-1-{_base36(int(root.digest, 16), 50)}-{_base36(int.from_bytes(secret, 'big'), 25)}"
+    )
+
+
+def parse_join_token(token: str) -> JoinToken:
+    match = _TOKEN.match(token)
+    if match is None:
+        raise CAError("invalid join token")
+    digest, secret = match.groups()
+    number = int(digest, 36)
+    if number >= 1 << 256:
+        raise CAError("invalid join token")
+    return JoinToken(digest=f"{number:064x}", secret=secret)
+
+
+def token_admits(token: str, expected: str) -> bool:
+    """Whether ``token`` is ``expected``, compared in constant time."""
+    return hmac.compare_digest(token.encode(), expected.encode())
+
+
+def check_remote_ca(cert_pem: bytes, token: str) -> RootCA:
+    """The root CA a joining node fetched, once its digest is the one the token pins.
+
+    Raises:
+        CAError: the token is malformed, the PEM is no certificate, or it is another CA.
+    """
+    expected = parse_join_token(token).digest
+    if root_digest(cert_pem) != expected:
+        raise CAError(f"remote CA does not match fingerprint. Expected: {expected}")
+    try:
+        x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as error:
+        raise CAError(f"invalid root CA certificate: {error}") from None
+    return RootCA(cert_pem)
+
+
+def new_node_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def node_csr(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """A CSR (PEM) for ``key``. Its subject is ignored: the CA chooses the node's identity."""
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "swarm-node")]))
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def issue_node_certificate(
+    root: RootCA,
+    csr_pem: bytes,
+    identity: NodeIdentity,
+    now: datetime,
+    expiry: timedelta = DEFAULT_NODE_CERT_EXPIRY,
+) -> bytes:
+    """Signs the public key of ``csr_pem`` into a node certificate (PEM) for ``identity``.
+
+    Raises:
+        CAError: the CSR is malformed or not signed by its own key, or this CA has no key.
+    """
+    if root.key_pem is None:
+        raise CAError("this CA cannot sign: it has no key")
+    if identity.role not in (MANAGER, WORKER):
+        raise CAError(f"invalid role {identity.role!r}")
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError as error:
+        raise CAError(f"invalid certificate request: {error}") from None
+    if not csr.is_signature_valid:
+        raise CAError("invalid certificate request: its signature does not match its key")
+    public_key = csr.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise CAError("invalid certificate request: the key must be ECDSA")
+    if expiry < MIN_NODE_CERT_EXPIRY:
+        expiry = DEFAULT_NODE_CERT_EXPIRY  # as SwarmKit's signer
+    signer = serialization.load_pem_private_key(root.key_pem, password=None)
+    assert isinstance(signer, ec.EllipticCurvePrivateKey)
+    names = [identity.role, identity.node_id] + ([ROOT_CN] if identity.role == MANAGER else [])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, identity.cluster_id),
+                    x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, identity.role),
+                    x509.NameAttribute(NameOID.COMMON_NAME, identity.node_id),
+                ]
+            )
+        )
+        .issuer_name(root.cert.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + expiry)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False
+        )
+        .sign(signer, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def node_identity(root: RootCA, cert_pem: bytes, now: datetime) -> NodeIdentity:
+    """Who the holder of ``cert_pem`` is, from a certificate ``root`` signed and still valid.
+
+    Raises:
+        CAError: not a certificate, not signed by this root, a CA's, expired or not yet
+            valid, or without a node's subject.
+    """
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as error:
+        raise CAError(f"invalid certificate: {error}") from None
+    issuer = root.cert
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        raise CAError("certificate not signed by this swarm's CA") from None
+    with contextlib.suppress(x509.ExtensionNotFound):
+        if cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            raise CAError("a CA certificate names no node")
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        raise CAError(
+            "Swarm certificates have expired. To replace them, leave the swarm and join again."
+        )
+
+    def one(oid: x509.ObjectIdentifier) -> str:
+        values = cert.subject.get_attributes_for_oid(oid)
+        if len(values) != 1:
+            raise CAError("certificate without a node's subject")
+        return str(values[0].value)
+
+    role = one(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    if role not in (MANAGER, WORKER):
+        raise CAError(f"certificate with an unknown role {role!r}")
+    return NodeIdentity(
+        node_id=one(NameOID.COMMON_NAME),
+        role=role,
+        cluster_id=one(NameOID.ORGANIZATION_NAME),
+    )
+
+
+def renewal_delay(cert_pem: bytes, now: datetime, rng: random.Random) -> timedelta:
+    """How long until the holder renews ``cert_pem``: a random point between 50 % and 80 % of
+    its validity, to the minute (SwarmKit's calculateRandomExpiry); zero once it is past."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    validity = cert.not_valid_after_utc - cert.not_valid_before_utc
+    lowest = int(validity.total_seconds() * RENEW_FROM / 60)
+    highest = int(validity.total_seconds() * RENEW_UNTIL / 60)
+    renew_at = cert.not_valid_before_utc + timedelta(minutes=rng.randint(lowest, highest))
+    return max(timedelta(0), renew_at - now)
+
+
+def _base36(number: int, width: int) -> str:
+    digits = []
+    while number:
+        number, digit = divmod(number, 36)
+        digits.append(_ALPHABET[digit])
+    return "".join(reversed(digits)).rjust(width, "0")
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def utc(seconds: float) -> datetime:
+    """A Unix time as an aware UTC datetime, as the functions here take ``now``."""
+    return datetime.fromtimestamp(seconds, UTC)
