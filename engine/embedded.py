@@ -26,6 +26,7 @@ from engine.agent.exec.sim import SimContainer, SimExecutor
 from engine.agent.pace import Pace
 from engine.api.objects import Node, NodeDescription, Service, Task
 from engine.api.types import NodeRole
+from engine.ca import load_or_create_root, utc
 from engine.clock import Clock, SystemClock
 from engine.errors import NotFound
 from engine.ids import IdGenerator
@@ -100,6 +101,9 @@ class EmbeddedCluster:
         if data_dir is not None:
             persistence = SqlitePersistence(data_dir, behind=isinstance(self.clock, SystemClock))
         self.store = MemoryStore(self.clock.time, persistence)
+        self.ca = load_or_create_root(
+            None if data_dir is None else Path(data_dir), utc(self.clock.time())
+        )
         self.manager = Manager(self.store, self.clock, self._ids, seed, heartbeat_epsilon)
         self.nodes: dict[str, ClusterNode] = {}
         self._executors = {
@@ -132,7 +136,7 @@ class EmbeddedCluster:
         Args:
             offline: hostnames whose agents start disconnected, as nodes that do not come back.
         """
-        self.control.init_cluster(self._heartbeat_period)
+        self.control.init_cluster(self.ca, self._heartbeat_period)
         existing = self.store.view(lambda tx: find_nodes(tx, by.all()))
         if not existing:
             names = list(self._docker_nodes) or demo_node_names(self._initial_nodes)

@@ -1,7 +1,7 @@
 """The swarm's certificate authority, as SwarmKit's ``ca`` package: a root CA inside the
 manager, a certificate per node whose subject the CA chooses, and join tokens that pin the root.
 
-Pure functions over ``cryptography``:
+Functions over ``cryptography``, all pure but ``load_or_create_root`` (the data directory):
 
 - ``new_root_ca`` makes the root (ECDSA P-256, ``CN=swarm-ca``, 20 years, backdated an hour);
 - ``join_token`` / ``parse_join_token``: ``SWMTKN-1-<digest>-<secret>``, the digest the SHA-256
@@ -13,6 +13,8 @@ Pure functions over ``cryptography``:
   ``O=<cluster id>``, SANs the role and the ID (and ``swarm-ca`` for managers), client and
   server auth, backdated an hour;
 - ``node_identity``: who a peer is, read only from a certificate the root signed;
+- ``load_or_create_root``: the manager's root, kept in its data directory (``certificates/``);
+- ``tls_info``: the API's ``TLSInfo`` for what the root issues;
 - ``renewal_delay``: when a node renews, at a random point between 50 % and 80 % of its
   certificate's validity.
 
@@ -21,14 +23,17 @@ Errors are ``CAError`` with SwarmKit's words.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
+import os
 import random
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -38,6 +43,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
     "BACKDATE",
+    "CERTIFICATES",
     "DEFAULT_NODE_CERT_EXPIRY",
     "MANAGER",
     "MIN_NODE_CERT_EXPIRY",
@@ -51,6 +57,7 @@ __all__ = [
     "check_remote_ca",
     "issue_node_certificate",
     "join_token",
+    "load_or_create_root",
     "new_node_key",
     "new_root_ca",
     "node_csr",
@@ -58,6 +65,7 @@ __all__ = [
     "parse_join_token",
     "renewal_delay",
     "root_digest",
+    "tls_info",
     "token_admits",
     "utc",
 ]
@@ -349,3 +357,56 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 def utc(seconds: float) -> datetime:
     """A Unix time as an aware UTC datetime, as the functions here take ``now``."""
     return datetime.fromtimestamp(seconds, UTC)
+
+
+CERTIFICATES = "certificates"  # the data directory's folder of the CA's files
+_ROOT_CERT, _ROOT_KEY = "swarm-root-ca.crt", "swarm-root-ca.key"
+
+
+def load_or_create_root(data_dir: Path | None, now: datetime) -> RootCA:
+    """The manager's root CA: read from ``<data_dir>/certificates`` if it is there, else made
+    and written there (the key readable by its owner alone); kept in memory without a data
+    directory.
+
+    Raises:
+        CAError: the files are there but unreadable as a root and its key.
+    """
+    if data_dir is None:
+        return new_root_ca(now)
+    folder = data_dir / CERTIFICATES
+    cert_file, key_file = folder / _ROOT_CERT, folder / _ROOT_KEY
+    if cert_file.exists() and key_file.exists():
+        root = RootCA(cert_file.read_bytes(), key_file.read_bytes())
+        try:
+            key = serialization.load_pem_private_key(root.key_pem or b"", password=None)
+            matches = key.public_key() == root.cert.public_key()
+        except ValueError as error:
+            raise CAError(f"{folder}: unreadable root CA: {error}") from None
+        if not matches:
+            raise CAError(f"{folder}: the root CA's key is not its certificate's")
+        return root
+    root = new_root_ca(now)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    for path, data in ((key_file, root.key_pem or b""), (cert_file, root.cert_pem)):
+        descriptor = os.open(path.with_suffix(".new"), os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(path.with_suffix(".new"), path)
+    return root
+
+
+def tls_info(root: RootCA) -> dict[str, str]:
+    """The API's ``TLSInfo`` of certificates ``root`` issues: its PEM, and the issuer's subject
+    and public key (DER, base64) that ``docker swarm ca --rotate`` compares."""
+    cert = root.cert
+    public_key = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return {
+        "TrustRoot": root.cert_pem.decode(),
+        "CertIssuerSubject": base64.b64encode(cert.subject.public_bytes()).decode(),
+        "CertIssuerPublicKey": base64.b64encode(public_key).decode(),
+    }

@@ -41,6 +41,7 @@ from engine.api.specs import (
     TaskSpec,
 )
 from engine.api.types import Availability, NodeRole, NodeState, Reachability, TaskState
+from engine.ca import RootCA, join_token, tls_info
 from engine.clock import Clock
 from engine.errors import (
     FailedPrecondition,
@@ -115,16 +116,25 @@ class ControlAPI:
         self._clock = clock
         self._ids = ids
         self._names = random.Random(ids.new_id())
+        self._root: RootCA | None = None  # the swarm's CA, from init_cluster
 
     # The swarm.
 
-    def init_cluster(self, heartbeat_period: float = defaults.HEARTBEAT_PERIOD) -> Cluster:
-        """Creates the swarm (``docker swarm init``) unless the store already holds one."""
+    def init_cluster(
+        self, root: RootCA, heartbeat_period: float = defaults.HEARTBEAT_PERIOD
+    ) -> Cluster:
+        """Creates the swarm (``docker swarm init``) with ``root`` as its CA, unless the store
+        already holds one. A swarm whose CA is not ``root`` (its files were lost) takes it, and
+        new join tokens that pin it."""
+        self._root = root
 
         def init(tx: Tx) -> Cluster:
             existing = get_cluster(tx)
             if existing is not None:
-                return existing
+                if (existing.tls_info or {}).get("TrustRoot") == root.cert_pem.decode():
+                    return existing
+                tokens = JoinTokens(worker=self._join_token(), manager=self._join_token())
+                return tx.update(replace(existing, tls_info=tls_info(root), join_tokens=tokens))
             cluster = Cluster(
                 id=self._ids.new_id(),
                 spec=ClusterSpec(
@@ -145,6 +155,7 @@ class ControlAPI:
                     task_defaults={},
                     encryption_config={"AutoLockManagers": False},
                 ),
+                tls_info=tls_info(root),
                 join_tokens=JoinTokens(worker=self._join_token(), manager=self._join_token()),
                 default_addr_pool=["10.0.0.0/8"],
                 subnet_size=24,
@@ -155,10 +166,9 @@ class ControlAPI:
         return self._store.update(init)
 
     def _join_token(self) -> str:
-        alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-        digest = "".join(alphabet[int(c, 16) % 36] for c in self._ids.token_hex(25))
-        secret = "".join(alphabet[int(c, 16) % 36] for c in self._ids.token_hex(13))
-        return f"SWMTKN-1-{(digest * 2)[:50]}-{secret[:25]}"
+        if self._root is None:
+            raise FailedPrecondition("This node is not a swarm manager.")
+        return join_token(self._root, bytes.fromhex(self._ids.token_hex(16)))
 
     def update_cluster(
         self,
