@@ -471,4 +471,4 @@ def _validate_cluster_spec(spec: ClusterSpec) -> None:
         raise InvalidArgument("heartbeat period must be a positive duration")
     expiry = (spec.ca_config or {}).get("NodeCertExpiry")
     if expiry is not None and (not isinstance(expiry, int) or expiry < 3600 * SECOND):
-        raise InvalidArgument("minimum certificate expiry time is 1h0m0s")
+        raise InvalidArgument("minimum certificate expiry time is: 1h0m0s")

@@ -7,9 +7,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
+from engine.api.durations import SECOND
 from engine.ca import CERTIFICATES, CAError, load_or_create_root, parse_join_token, utc
 from engine.embedded import EmbeddedCluster
+from engine.errors import InvalidArgument
 from engine.store import by, find_services
 from tests.conftest import make_spec
 
@@ -94,3 +97,18 @@ def test_an_unreadable_root_is_refused_by_name(tmp_path: Path) -> None:
     )
     with pytest.raises(CAError, match="the root CA's key is not its certificate's"):
         load_or_create_root(tmp_path, utc(0))
+
+
+async def test_a_certificate_expiry_under_an_hour_is_refused_with_swarmkits_words() -> None:
+    cluster = await started()
+    try:
+        swarm = cluster.control.get_cluster()
+        short = replace(swarm.spec, ca_config={"NodeCertExpiry": 30 * 60 * SECOND})
+        with pytest.raises(InvalidArgument, match=r"minimum certificate expiry time is: 1h0m0s"):
+            cluster.control.update_cluster(swarm.version.index, short)
+        assert cluster.control.get_cluster() == swarm
+        hour = replace(swarm.spec, ca_config={"NodeCertExpiry": 3600 * SECOND})
+        updated = cluster.control.update_cluster(swarm.version.index, hour)
+        assert updated.spec.ca_config == {"NodeCertExpiry": 3600 * SECOND}
+    finally:
+        await cluster.stop()
