@@ -255,15 +255,18 @@ class EmbeddedCluster:
         self.nodes[hostname].agent.connect()
 
     async def stop(self) -> None:
-        """Stops every component and agent, then closes the store."""
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-            self._runner = None
-        for executor in self._executors.values():
-            await executor.close()
-        self.store.close()
+        """Stops every component and agent, then closes the store (also when a component had
+        failed: its error is raised after)."""
+        try:
+            if self._runner is not None:
+                runner, self._runner = self._runner, None
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
+        finally:
+            for executor in self._executors.values():
+                await executor.close()
+            self.store.close()
 
 
 def _join_order(node: Node) -> tuple[str, str]:

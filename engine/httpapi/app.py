@@ -26,6 +26,7 @@ from engine.httpapi.context import (
 )
 from engine.httpapi.events import EventLog
 from engine.httpapi.routes import ROUTES
+from engine.store import StateNotSaved
 
 __all__ = ["make_app"]
 
@@ -61,6 +62,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except EngineError as error:
         return error_response(error.public_text(), error.http_status)
+    except StateNotSaved as error:  # the disk failed: say so, not "internal error"
+        return error_response(f"{error}; the engine takes no more writes until restarted", 500)
     except web.HTTPRequestEntityTooLarge:
         return error_response(f"request body too large: the limit is {MAX_BODY} bytes", 413)
     except web.HTTPNotFound:

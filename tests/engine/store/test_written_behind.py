@@ -149,3 +149,28 @@ async def test_a_node_is_told_of_a_task_only_once_it_is_saved(tmp_path: Path) ->
             assert states == [TaskState.RUNNING] * 2
     finally:
         await cluster.stop()
+
+
+async def test_the_api_says_when_the_state_could_not_be_saved(tmp_path: Path) -> None:
+    cluster = EmbeddedCluster(seed=1, data_dir=tmp_path)
+    await cluster.start()
+    try:
+        async with TestClient(TestServer(make_app(cluster))) as client:
+            await cluster.store.saved()
+            persistence = cluster.store._persistence
+            assert isinstance(persistence, SqlitePersistence)
+            persistence._db = sqlite3.connect(
+                f"file:{tmp_path / 'state.db'}?mode=ro", uri=True, check_same_thread=False
+            )
+            for name in ("failed", "refused"):  # the write that failed, then one after it
+                spec = {"Name": name, "TaskTemplate": {"ContainerSpec": {"Image": "nginx"}}}
+                response = await client.post("/v1.41/services/create", json=spec)
+                assert response.status == 500
+                message = (await response.json())["message"]
+                assert message.startswith("the state could not be saved: ")
+                assert message.endswith("the engine takes no more writes until restarted")
+            assert (await client.get("/_ping")).status == 200
+    finally:
+        with contextlib.suppress(ExceptionGroup):  # the control loops stopped on it too
+            await cluster.stop()
+    SqlitePersistence(tmp_path).close()  # stopped all the same: the data directory is free
