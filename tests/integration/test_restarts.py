@@ -17,7 +17,7 @@ from tests.integration.test_api_errors import call
 ROUNDS = 3
 # Replicas of the removed service: more than the orchestrator shuts down in one step, so that
 # its later steps are still unwritten when the acknowledged removal is.
-REPLICAS = 300
+REPLICAS = 2000
 
 
 def tasks(engine: Engine, service: str) -> list[dict[str, object]]:
