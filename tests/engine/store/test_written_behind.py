@@ -74,10 +74,7 @@ async def test_a_write_that_fails_fails_its_waiters_and_the_store_takes_no_more(
     try:
         new_service(store, "kept")
         await store.saved()
-        # The disk turns read-only under the engine.
-        persistence._db = sqlite3.connect(
-            f"file:{tmp_path / 'state.db'}?mode=ro", uri=True, check_same_thread=False
-        )
+        make_read_only(persistence, tmp_path)
         new_service(store, "lost")
         with pytest.raises(StateNotSaved, match=r"the state could not be saved: .*readonly"):
             await store.saved()
@@ -90,6 +87,24 @@ async def test_a_write_that_fails_fails_its_waiters_and_the_store_takes_no_more(
     finally:
         store.close()
     assert stored_ids(tmp_path) == {"id-kept"}
+
+
+def make_read_only(persistence: SqlitePersistence, data_dir: Path) -> None:
+    """The disk turns read-only under the engine."""
+    persistence._db = sqlite3.connect(
+        f"file:{data_dir / 'state.db'}?mode=ro", uri=True, check_same_thread=False
+    )
+
+
+@contextlib.asynccontextmanager
+async def cluster_on(data_dir: Path) -> AsyncIterator[EmbeddedCluster]:
+    """A started cluster keeping its state in ``data_dir``; stopped after."""
+    cluster = EmbeddedCluster(seed=1, data_dir=data_dir)
+    await cluster.start()
+    try:
+        yield cluster
+    finally:
+        await cluster.stop()
 
 
 @contextlib.asynccontextmanager
@@ -110,45 +125,36 @@ async def saving_held(cluster: EmbeddedCluster) -> AsyncIterator[asyncio.Event]:
 
 
 async def test_the_api_acknowledges_a_write_only_once_it_is_saved(tmp_path: Path) -> None:
-    cluster = EmbeddedCluster(seed=1, data_dir=tmp_path)
-    await cluster.start()
-    try:
-        async with (
-            TestClient(TestServer(make_app(cluster))) as client,
-            saving_held(cluster) as release,
-        ):
-            spec = {"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "nginx"}}}
-            answer = asyncio.ensure_future(client.post("/v1.41/services/create", json=spec))
-            await asyncio.sleep(0.3)
-            assert not answer.done()  # created, but not on disk: not acknowledged
-            listed = await client.get("/v1.41/services")
-            assert [s["Spec"]["Name"] for s in await listed.json()] == ["web"]
-            release.set()
-            response = await answer
-            assert response.status == 201
-            assert (await response.json())["ID"] in stored_ids(tmp_path)
-    finally:
-        await cluster.stop()
+    async with (
+        cluster_on(tmp_path) as cluster,
+        TestClient(TestServer(make_app(cluster))) as client,
+        saving_held(cluster) as release,
+    ):
+        spec = {"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "nginx"}}}
+        answer = asyncio.ensure_future(client.post("/v1.41/services/create", json=spec))
+        await asyncio.sleep(0.3)
+        assert not answer.done()  # created, but not on disk: not acknowledged
+        listed = await client.get("/v1.41/services")
+        assert [s["Spec"]["Name"] for s in await listed.json()] == ["web"]
+        release.set()
+        response = await answer
+        assert response.status == 201
+        assert (await response.json())["ID"] in stored_ids(tmp_path)
 
 
 async def test_a_node_is_told_of_a_task_only_once_it_is_saved(tmp_path: Path) -> None:
-    cluster = EmbeddedCluster(seed=1, data_dir=tmp_path)
-    await cluster.start()
-    try:
-        async with saving_held(cluster) as release:
-            cluster.control.create_service(make_spec(replicas=2))
-            await asyncio.sleep(0.5)
+    async with cluster_on(tmp_path) as cluster, saving_held(cluster) as release:
+        cluster.control.create_service(make_spec(replicas=2))
+        await asyncio.sleep(0.5)
+        states = [t.status.state for t in cluster.control.list_tasks()]
+        assert states and all(s <= TaskState.ASSIGNED for s in states), states
+        release.set()
+        for _ in range(100):
             states = [t.status.state for t in cluster.control.list_tasks()]
-            assert states and all(s <= TaskState.ASSIGNED for s in states), states
-            release.set()
-            for _ in range(100):
-                states = [t.status.state for t in cluster.control.list_tasks()]
-                if states == [TaskState.RUNNING] * 2:
-                    break
-                await asyncio.sleep(0.05)
-            assert states == [TaskState.RUNNING] * 2
-    finally:
-        await cluster.stop()
+            if states == [TaskState.RUNNING] * 2:
+                break
+            await asyncio.sleep(0.05)
+        assert states == [TaskState.RUNNING] * 2
 
 
 async def test_the_api_says_when_the_state_could_not_be_saved(tmp_path: Path) -> None:
@@ -159,9 +165,7 @@ async def test_the_api_says_when_the_state_could_not_be_saved(tmp_path: Path) ->
             await cluster.store.saved()
             persistence = cluster.store._persistence
             assert isinstance(persistence, SqlitePersistence)
-            persistence._db = sqlite3.connect(
-                f"file:{tmp_path / 'state.db'}?mode=ro", uri=True, check_same_thread=False
-            )
+            make_read_only(persistence, tmp_path)
             for name in ("failed", "refused"):  # the write that failed, then one after it
                 spec = {"Name": name, "TaskTemplate": {"ContainerSpec": {"Image": "nginx"}}}
                 response = await client.post("/v1.41/services/create", json=spec)
