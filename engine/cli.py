@@ -1,10 +1,15 @@
 """``python -m engine serve`` (or ``swarmdeck engine serve``): the engine as a daemon that serves
 the Docker Engine API.
 
-    swarmdeck engine serve --socket /tmp/swarmdeck.sock --data-dir ~/.local/share/swarmdeck
+    swarmdeck engine serve --socket /tmp/node.sock --data-dir ~/.local/share/swarmdeck
+    swarmdeck engine serve ... --executor docker --docker-host unix:///run/docker.sock
+    swarmdeck engine serve ... --nodes 3
     swarmdeck engine serve ... --docker-node swarm-master=unix:///run/docker.sock ...
 
-Then ``DOCKER_HOST=unix:///tmp/swarmdeck.sock docker node ls`` drives it.
+The first two are one node each, as a dockerd: outside any swarm until ``docker swarm init`` or
+``docker swarm join`` through the socket. ``--nodes`` serves a whole swarm of simulated nodes in
+one process, ``--docker-node`` one whose nodes are Docker Engines. Then
+``DOCKER_HOST=unix:///tmp/node.sock docker info`` drives it.
 """
 
 from __future__ import annotations
@@ -12,32 +17,55 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import platform
 import signal
 import sys
 from pathlib import Path
 
+from engine.ca import CAError
 from engine.collector import keep_collections_short
 from engine.embedded import EmbeddedCluster
 from engine.manager import defaults
+from engine.node.daemon import Executor, NodeDaemon
 from engine.serve import served
 
 __all__ = ["main"]
 
 log = logging.getLogger("swarmdeck.engine")
 
+ENGINE_SCHEMES = ("unix://", "tcp://", "http://")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="swarmdeck engine", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
-        "serve", help="run a manager with simulated nodes and serve the Engine API on a socket"
+        "serve", help="run a node (or a whole swarm) and serve the Engine API on a socket"
     )
     serve.add_argument("--socket", required=True, type=Path, help="unix socket to serve on")
     serve.add_argument(
         "--data-dir", required=True, type=Path, help="where the cluster state is kept"
     )
     serve.add_argument(
-        "--nodes", type=_positive_int, default=3, help="nodes of a new cluster (default 3)"
+        "--nodes",
+        type=_positive_int,
+        default=None,
+        help="serve a whole swarm of this many simulated nodes in this process",
+    )
+    serve.add_argument(
+        "--executor",
+        choices=("sim", "docker"),
+        default="sim",
+        help="what runs this node's tasks: simulated containers (default) or a Docker Engine's",
+    )
+    serve.add_argument(
+        "--docker-host",
+        type=_engine_url,
+        metavar="URL",
+        help="the Docker Engine of --executor docker",
+    )
+    serve.add_argument(
+        "--hostname", default=None, help="the node's hostname (default: this machine's)"
     )
     serve.add_argument(
         "--heartbeat",
@@ -61,11 +89,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def _docker_node(text: str) -> tuple[str, str]:
     name, _, url = text.partition("=")
-    if not name or not url.startswith(("unix://", "tcp://", "http://")):
+    if not name or not url.startswith(ENGINE_SCHEMES):
         raise argparse.ArgumentTypeError(
             f"{text!r}: expected NAME=URL with a unix://, tcp:// or http:// URL"
         )
     return name, url
+
+
+def _engine_url(text: str) -> str:
+    if not text.startswith(ENGINE_SCHEMES):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a unix://, tcp:// or http:// URL")
+    return text
 
 
 def _positive_int(text: str) -> int:
@@ -82,30 +116,60 @@ def _positive_float(text: str) -> float:
     return value
 
 
-async def serve(args: argparse.Namespace) -> None:
-    names = [name for name, _ in args.docker_node]
-    if len(set(names)) != len(names):
-        raise ValueError(f"--docker-node names a node twice: {', '.join(names)}")
-    cluster = EmbeddedCluster(
-        nodes=args.nodes,
-        data_dir=args.data_dir,
-        seed=args.seed,
+def _backend(args: argparse.Namespace) -> EmbeddedCluster | NodeDaemon:
+    """A whole swarm in this process (``--nodes``, ``--docker-node``), or one node."""
+    if args.nodes is not None or args.docker_node:
+        if args.executor != "sim" or args.docker_host or args.hostname:
+            raise ValueError(
+                "--executor, --docker-host and --hostname are for one node: "
+                "leave out --nodes and --docker-node"
+            )
+        names = [name for name, _ in args.docker_node]
+        if len(set(names)) != len(names):
+            raise ValueError(f"--docker-node names a node twice: {', '.join(names)}")
+        return EmbeddedCluster(
+            nodes=args.nodes or 3,
+            data_dir=args.data_dir,
+            seed=args.seed,
+            heartbeat_period=args.heartbeat,
+            docker_nodes=dict(args.docker_node),
+        )
+    if (args.executor == "docker") != (args.docker_host is not None):
+        raise ValueError("--executor docker and --docker-host go together")
+    return NodeDaemon(
+        args.data_dir,
+        args.hostname or platform.node(),
+        Executor(docker=args.docker_host),
         heartbeat_period=args.heartbeat,
-        docker_nodes=dict(args.docker_node),
+        seed=args.seed,
     )
+
+
+async def serve(args: argparse.Namespace) -> int:
+    """Serves until SIGTERM or SIGINT (0), or until a component fails (1: the state in memory
+    can no longer be trusted to reach the disk, so the engine stops rather than go on)."""
+    backend = _backend(args)
     stop = asyncio.Event()  # set from the start: a stop asked for while starting is kept
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with served(cluster, args.socket):
+    async with served(backend, args.socket):
         log.info(
             "serving the Docker Engine API on unix://%s (data in %s)", args.socket, args.data_dir
         )
         collector = asyncio.create_task(keep_collections_short())
-        await stop.wait()
-        log.info("stopping")
+        stopped = asyncio.ensure_future(stop.wait())
+        failed = asyncio.ensure_future(backend.wait_failed())
+        await asyncio.wait((stopped, failed), return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        failed.cancel()
         collector.cancel()
+        if backend.failure is not None:
+            log.error("stopping: the engine failed: %s", backend.failure)
+        else:
+            log.info("stopping")
     log.info("stopped")
+    return 1 if backend.failure is not None else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        asyncio.run(serve(args))
-    except (OSError, ValueError) as error:
+        return asyncio.run(serve(args))
+    except (OSError, ValueError, CAError) as error:
         log.error("%s", error)
         return 1
-    return 0

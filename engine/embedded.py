@@ -25,10 +25,17 @@ from engine.agent.exec.docker import ENGINE_ERRORS, DockerContainer, DockerExecu
 from engine.agent.exec.sim import SimContainer, SimExecutor
 from engine.agent.pace import Pace
 from engine.api.objects import Node, NodeDescription, Service, Task
+from engine.api.swarm import (
+    ALREADY_IN_SWARM,
+    LocalNode,
+    RemoteManager,
+    SwarmInitRequest,
+    SwarmJoinRequest,
+)
 from engine.api.types import NodeRole
 from engine.ca import load_or_create_root, utc
 from engine.clock import Clock, SystemClock
-from engine.errors import NotFound
+from engine.errors import FailedPrecondition, NotFound, Unavailable
 from engine.ids import IdGenerator
 from engine.manager import defaults
 from engine.manager.controlapi import ControlAPI, NodeResources
@@ -113,6 +120,8 @@ class EmbeddedCluster:
         self._group: asyncio.TaskGroup | None = None
         self._runner: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
+        self._failed = asyncio.Event()
+        self.failure: BaseException | None = None
 
     @property
     def control(self) -> ControlAPI:
@@ -160,14 +169,26 @@ class EmbeddedCluster:
         await self._started.wait()
 
     async def _run(self, nodes: list[Node], offline: set[str]) -> None:
-        async with asyncio.TaskGroup() as group:
-            self._group = group
-            group.create_task(self.manager.run(), name="manager")
-            for node in sorted(nodes, key=_join_order):
-                sim = self._start_agent(node)
-                if sim.hostname in offline:
-                    sim.agent.disconnect()
-            self._started.set()
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                group.create_task(self.manager.run(), name="manager")
+                for node in sorted(nodes, key=_join_order):
+                    sim = self._start_agent(node)
+                    if sim.hostname in offline:
+                        sim.agent.disconnect()
+                self._started.set()
+        except Exception as error:
+            self.failure = error
+            self._failed.set()
+            self._started.set()  # a start that was waiting for it returns: the failure tells
+            raise
+
+    async def wait_failed(self) -> BaseException:
+        """Waits until a component of the cluster fails; returns what it raised."""
+        await self._failed.wait()
+        assert self.failure is not None
+        return self.failure
 
     def _start_agent(self, node: Node) -> ClusterNode:
         assert self._group is not None
@@ -245,6 +266,30 @@ class EmbeddedCluster:
             if node.manager_status is not None and node.manager_status.leader:
                 return node.id
         return next(iter(self.nodes.values())).id
+
+    def local_node(self) -> LocalNode:
+        node_id = self.local_node_id
+        node = self.control.get_node(node_id)
+        addr = node.manager_status.addr if node.manager_status else ""
+        return LocalNode(
+            local_node_state="active",
+            node_id=node_id,
+            node_addr=node.status.addr or "",
+            control_available=True,
+            remote_managers=[RemoteManager(node_id=node_id, addr=addr or "")],
+        )
+
+    async def init_swarm(self, asked: SwarmInitRequest) -> str:
+        raise Unavailable(ALREADY_IN_SWARM, rpc=False)
+
+    async def join_swarm(self, asked: SwarmJoinRequest) -> None:
+        raise Unavailable(ALREADY_IN_SWARM, rpc=False)
+
+    async def leave_swarm(self, force: bool) -> None:
+        raise FailedPrecondition(
+            "this engine is the swarm's only manager: stop `swarmdeck engine serve` to leave",
+            rpc=False,
+        )
 
     def stop_node(self, hostname: str) -> None:
         """The node drops off the network: no heartbeats, no reports; its containers go on."""

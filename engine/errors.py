@@ -5,6 +5,7 @@
     ├── FailedPrecondition   the request does not fit the object's state (HTTP 400)
     ├── NotFound             no such object (HTTP 404)
     ├── AlreadyExists        name conflicts with an existing object (HTTP 409)
+    ├── PermissionDenied     the peer's certificate does not allow it (HTTP 403)
     ├── SequenceConflict     a write carried a stale version: "update out of sequence" (HTTP 500)
     ├── Unimplemented        the change is not supported, e.g. renaming a service (HTTP 501)
     └── Unavailable          the manager cannot answer now (HTTP 503)
@@ -22,6 +23,7 @@ __all__ = [
     "FailedPrecondition",
     "InvalidArgument",
     "NotFound",
+    "PermissionDenied",
     "SequenceConflict",
     "Unavailable",
     "Unimplemented",
@@ -65,6 +67,11 @@ class NotFound(EngineError):
 class AlreadyExists(EngineError):
     code = "AlreadyExists"
     http_status = 409
+
+
+class PermissionDenied(EngineError):
+    code = "PermissionDenied"
+    http_status = 403
 
 
 class SequenceConflict(EngineError):

@@ -28,6 +28,7 @@ from engine.embedded import EmbeddedCluster
 from engine.httpapi.app import make_app
 from engine.httpapi.events import EventLog
 from engine.httpapi.server import serve_unix
+from engine.node.daemon import NodeDaemon
 
 __all__ = ["DemoPoll", "DemoRecording", "record_demo", "serve_command", "serve_demo", "served"]
 
@@ -41,8 +42,9 @@ DEMO_NODE_LABELS = {
 
 
 @contextlib.asynccontextmanager
-async def served(cluster: EmbeddedCluster, socket: Path) -> AsyncIterator[None]:
-    """Starts ``cluster`` and serves the Engine API for it on ``socket`` while the block runs."""
+async def served(cluster: EmbeddedCluster | NodeDaemon, socket: Path) -> AsyncIterator[None]:
+    """Starts ``cluster`` (or one node) and serves the Engine API for it on ``socket`` while
+    the block runs."""
     await cluster.start()
     events = EventLog(cluster.store, cluster.clock)
     event_task = asyncio.create_task(events.run())
@@ -75,9 +77,10 @@ async def serve_demo(socket: Path, nodes: int = 3, seed: int | None = None) -> A
         yield
 
 
-def serve_command(socket: Path, data_dir: Path, *extra: str) -> list[str]:
+def serve_command(socket: Path, data_dir: Path, *extra: str, nodes: int | None = 3) -> list[str]:
     """The command line of ``python -m engine serve`` with this interpreter, for whatever starts
-    an engine as a process of its own (tests, benchmarks)."""
+    an engine as a process of its own (tests, benchmarks): a swarm of ``nodes`` simulated nodes,
+    or with ``nodes=None`` one node outside any swarm."""
     return [
         sys.executable,
         "-m",
@@ -85,6 +88,7 @@ def serve_command(socket: Path, data_dir: Path, *extra: str) -> list[str]:
         "serve",
         f"--socket={socket}",
         f"--data-dir={data_dir}",
+        *([f"--nodes={nodes}"] if nodes is not None else []),
         *extra,
     ]
 

@@ -9,11 +9,33 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+import msgspec
+
+from engine.api.base import Struct
 from engine.api.objects import NodeDescription, Task, TaskStatus
 
-__all__ = ["Assignments", "DispatcherAPI", "Session", "SessionInvalid"]
+__all__ = [
+    "AgentMessage",
+    "Assignments",
+    "AssignmentsMessage",
+    "DispatcherAPI",
+    "Heartbeat",
+    "HeartbeatAnswer",
+    "ManagerMessage",
+    "Register",
+    "Registered",
+    "Session",
+    "SessionInvalid",
+    "StatusReport",
+    "StatusUpdate",
+    "read_agent_message",
+    "read_manager_message",
+    "write_message",
+]
+
+T = TypeVar("T")
 
 
 class SessionInvalid(Exception):
@@ -46,3 +68,77 @@ class DispatcherAPI(Protocol):
     def update_task_status(
         self, session: Session, updates: list[tuple[str, TaskStatus]]
     ) -> None: ...
+
+
+# The same contract between processes: one message per websocket frame, JSON, over mutual TLS.
+# The agent opens with Register; the manager answers Registered, then sends assignments as they
+# change and answers each Heartbeat with the period until the next.
+
+
+class Register(Struct, frozen=True, tag="register"):
+    description: NodeDescription
+    addr: str = ""
+
+
+class Heartbeat(Struct, frozen=True, tag="heartbeat"):
+    pass
+
+
+class StatusUpdate(Struct, frozen=True):
+    task_id: str
+    status: TaskStatus
+
+
+class StatusReport(Struct, frozen=True, tag="statuses"):
+    updates: list[StatusUpdate]
+
+
+class Registered(Struct, frozen=True, tag="registered"):
+    session_id: str
+    period: float
+
+
+class HeartbeatAnswer(Struct, frozen=True, tag="period"):
+    period: float
+
+
+class AssignmentsMessage(Struct, frozen=True, tag="assignments"):
+    tasks: list[Task] = msgspec.field(default_factory=list)
+    removed: list[str] = msgspec.field(default_factory=list)
+    full: bool = False
+
+    @classmethod
+    def of(cls, change: Assignments) -> AssignmentsMessage:
+        return cls(tasks=list(change.tasks), removed=list(change.removed), full=change.full)
+
+    def change(self) -> Assignments:
+        return Assignments(tuple(self.tasks), tuple(self.removed), self.full)
+
+
+AgentMessage = Register | Heartbeat | StatusReport
+ManagerMessage = Registered | HeartbeatAnswer | AssignmentsMessage
+
+_encoder = msgspec.json.Encoder()
+_agent_decoder = msgspec.json.Decoder(AgentMessage)
+_manager_decoder = msgspec.json.Decoder(ManagerMessage)
+
+
+def write_message(message: AgentMessage | ManagerMessage) -> bytes:
+    return _encoder.encode(message)
+
+
+def read_agent_message(data: bytes) -> AgentMessage:
+    """Raises ValueError for a frame that is not an agent's message."""
+    return _read(_agent_decoder, data)
+
+
+def read_manager_message(data: bytes) -> ManagerMessage:
+    """Raises ValueError for a frame that is not a manager's message."""
+    return _read(_manager_decoder, data)
+
+
+def _read(decoder: msgspec.json.Decoder[T], data: bytes) -> T:
+    try:
+        return decoder.decode(data)
+    except msgspec.DecodeError as error:
+        raise ValueError(f"not a node protocol message: {error}") from None

@@ -52,8 +52,10 @@ __all__ = [
     "WORKER",
     "CAError",
     "JoinToken",
+    "NodeFiles",
     "NodeIdentity",
     "RootCA",
+    "certifies",
     "check_remote_ca",
     "issue_node_certificate",
     "join_token",
@@ -197,6 +199,16 @@ def node_csr(key: ec.EllipticCurvePrivateKey) -> bytes:
         .sign(key, hashes.SHA256())
     )
     return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def certifies(cert_pem: bytes, key: ec.EllipticCurvePrivateKey) -> bool:
+    """Whether ``cert_pem`` is a certificate of ``key``'s public key: what a node checks of the
+    certificate it was sent before it uses it."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        return False
+    return cert.public_key() == key.public_key()
 
 
 def issue_node_certificate(
@@ -350,6 +362,7 @@ def utc(seconds: float) -> datetime:
 
 CERTIFICATES = "certificates"  # the data directory's folder of the CA's files
 _ROOT_CERT, _ROOT_KEY = "swarm-root-ca.crt", "swarm-root-ca.key"
+_NODE_CERT, _NODE_KEY = "swarm-node.crt", "swarm-node.key"
 
 
 def load_or_create_root(data_dir: Path | None, now: datetime) -> RootCA:
@@ -375,16 +388,54 @@ def load_or_create_root(data_dir: Path | None, now: datetime) -> RootCA:
             raise CAError(f"{folder}: the root CA's key is not its certificate's")
         return root
     root = new_root_ca(now)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
-    for path, data in ((key_file, root.key_pem or b""), (cert_file, root.cert_pem)):
-        descriptor = os.open(path.with_suffix(".new"), os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(path.with_suffix(".new"), path)
+    _write_private(key_file, root.key_pem or b"")
+    _write_private(cert_file, root.cert_pem)
     return root
+
+
+@dataclass(frozen=True)
+class NodeFiles:
+    """Where a node keeps the root it trusts, its certificate and its key."""
+
+    root: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def of(cls, data_dir: Path) -> NodeFiles:
+        folder = data_dir / CERTIFICATES
+        return cls(folder / _ROOT_CERT, folder / _NODE_CERT, folder / _NODE_KEY)
+
+    def exist(self) -> bool:
+        return self.root.exists() and self.cert.exists() and self.key.exists()
+
+    def save(
+        self, root_pem: bytes | None, cert_pem: bytes, key: ec.EllipticCurvePrivateKey
+    ) -> None:
+        """Writes the node's certificate and key (and the root it trusts, unless None): the
+        key first, so that a certificate on disk always has its key beside it."""
+        _write_private(self.key, _key_pem(key))
+        _write_private(self.cert, cert_pem)
+        if root_pem is not None:
+            _write_private(self.root, root_pem)
+
+    def remove(self) -> None:
+        for path in (self.cert, self.key):
+            path.unlink(missing_ok=True)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Replaces ``path`` with ``data`` at once, readable by its owner alone, in a folder only
+    its owner enters."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    new = path.with_name(path.name + ".new")
+    descriptor = os.open(new, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(new, path)
 
 
 def tls_info(root: RootCA) -> dict[str, str]:

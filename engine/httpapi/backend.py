@@ -8,6 +8,7 @@ from typing import Protocol
 
 from engine.api.logs import LogLine
 from engine.api.objects import Task
+from engine.api.swarm import LocalNode, SwarmInitRequest, SwarmJoinRequest
 from engine.clock import Clock
 from engine.manager.controlapi import ControlAPI
 from engine.store import MemoryStore
@@ -54,7 +55,9 @@ class Container(Protocol):
 
 
 class Backend(Protocol):
-    """A running cluster: engine.embedded.EmbeddedCluster is one."""
+    """A node of a swarm, or one outside any: ``engine.node.daemon.NodeDaemon``; or a whole
+    swarm in this process, ``engine.embedded.EmbeddedCluster``. ``control`` raises Unavailable
+    where this node is not the swarm's manager."""
 
     @property
     def control(self) -> ControlAPI: ...
@@ -69,3 +72,15 @@ class Backend(Protocol):
     def local_node_id(self) -> str: ...
 
     def container(self, task: Task) -> Container | None: ...
+
+    def local_node(self) -> LocalNode:
+        """This node's place in a swarm, as ``docker info`` shows it."""
+        ...
+
+    async def init_swarm(self, asked: SwarmInitRequest) -> str:
+        """``docker swarm init``: returns the new manager's node ID."""
+        ...
+
+    async def join_swarm(self, asked: SwarmJoinRequest) -> None: ...
+
+    async def leave_swarm(self, force: bool) -> None: ...

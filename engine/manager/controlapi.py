@@ -40,6 +40,7 @@ from engine.api.specs import (
     ServiceSpec,
     TaskSpec,
 )
+from engine.api.swarm import SwarmInitRequest
 from engine.api.types import Availability, NodeRole, NodeState, Reachability, TaskState
 from engine.ca import RootCA, join_token, tls_info
 from engine.clock import Clock
@@ -121,11 +122,17 @@ class ControlAPI:
     # The swarm.
 
     def init_cluster(
-        self, root: RootCA, heartbeat_period: float = defaults.HEARTBEAT_PERIOD
+        self,
+        root: RootCA,
+        heartbeat_period: float = defaults.HEARTBEAT_PERIOD,
+        asked: SwarmInitRequest | None = None,
     ) -> Cluster:
-        """Creates the swarm (``docker swarm init``) with ``root`` as its CA, unless the store
-        already holds one. A swarm whose CA is not ``root`` (its files were lost) takes it, and
-        new join tokens that pin it."""
+        """Creates the swarm (``docker swarm init``) with ``root`` as its CA and the settings
+        ``asked`` for, unless the store already holds one. A swarm whose CA is not ``root``
+        (its files were lost) takes it, and new join tokens that pin it."""
+        asked = asked or SwarmInitRequest()
+        spec = _merged(_default_cluster_spec(heartbeat_period), asked.spec)
+        _validate_cluster_spec(spec)
         self._root = root
 
         def init(tx: Tx) -> Cluster:
@@ -137,29 +144,12 @@ class ControlAPI:
                 return tx.update(replace(existing, tls_info=tls_info(root), join_tokens=tokens))
             cluster = Cluster(
                 id=self._ids.new_id(),
-                spec=ClusterSpec(
-                    name="default",
-                    labels={},
-                    orchestration={
-                        "TaskHistoryRetentionLimit": defaults.TASK_HISTORY_RETENTION_LIMIT
-                    },
-                    raft={
-                        "SnapshotInterval": 10000,
-                        "KeepOldSnapshots": 0,
-                        "LogEntriesForSlowFollowers": 500,
-                        "ElectionTick": 10,
-                        "HeartbeatTick": 1,
-                    },
-                    dispatcher={"HeartbeatPeriod": int(heartbeat_period * SECOND)},
-                    ca_config={"NodeCertExpiry": 90 * 24 * 3600 * SECOND},
-                    task_defaults={},
-                    encryption_config={"AutoLockManagers": False},
-                ),
+                spec=spec,
                 tls_info=tls_info(root),
                 join_tokens=JoinTokens(worker=self._join_token(), manager=self._join_token()),
-                default_addr_pool=["10.0.0.0/8"],
-                subnet_size=24,
-                data_path_port=4789,
+                default_addr_pool=asked.default_addr_pool or ["10.0.0.0/8"],
+                subnet_size=asked.subnet_size or 24,
+                data_path_port=asked.data_path_port or 4789,
             )
             return tx.create(cluster)
 
@@ -212,10 +202,12 @@ class ControlAPI:
         leader: bool = False,
         labels: dict[str, str] | None = None,
         description: NodeDescription | None = None,
+        manager_addr: str = "",
     ) -> Node:
         """Adds a node, as a join with a token does. It is UNKNOWN until its agent registers.
 
         ``description`` is what the node says of itself; without one, ``resources`` make it.
+        A manager's swarm port is at ``manager_addr`` (``addr``:2377 if not given).
         """
         resources = resources or NodeResources()
         node = Node(
@@ -223,7 +215,18 @@ class ControlAPI:
             spec=NodeSpec(labels=labels or {}, role=role, availability=Availability.ACTIVE),
             description=description or resources.description(hostname),
             status=NodeStatus(state=NodeState.UNKNOWN, addr=addr or None),
-            manager_status=_manager_status(role, leader, addr),
+            manager_status=_manager_status(role, leader, manager_addr or addr),
+        )
+        return self._store.update(lambda tx: create_node(tx, node))
+
+    def admit_node(self, role: NodeRole, availability: Availability | None = None) -> Node:
+        """A node that showed a valid join token, as SwarmKit's CA admits one: a new ID and the
+        token's role. It is UNKNOWN, and says nothing of itself, until its agent registers."""
+        node = Node(
+            id=self._ids.new_id(),
+            spec=NodeSpec(labels={}, role=role, availability=availability or Availability.ACTIVE),
+            status=NodeStatus(state=NodeState.UNKNOWN),
+            manager_status=_manager_status(role, False, ""),
         )
         return self._store.update(lambda tx: create_node(tx, node))
 
@@ -378,12 +381,14 @@ class ControlAPI:
 
 
 def _manager_status(role: NodeRole, leader: bool, addr: str) -> ManagerStatus | None:
+    """A manager's status; ``addr`` is its swarm port's (``HOST:PORT``; 2377 when only the
+    host is given)."""
     if role != NodeRole.MANAGER:
         return None
+    if addr and not addr.rpartition(":")[2].isdigit():
+        addr = f"{addr}:2377"
     return ManagerStatus(
-        leader=leader or None,
-        reachability=Reachability.REACHABLE,
-        addr=f"{addr}:2377" if addr else None,
+        leader=leader or None, reachability=Reachability.REACHABLE, addr=addr or None
     )
 
 
@@ -448,6 +453,41 @@ def _resolve(tx: ReadTx, kind: type[ObjectT], reference: str, what: str) -> Obje
             f"{what} {reference} is ambiguous ({len(matches)} matches found)", rpc=False
         )
     raise NotFound(f"{what} {reference} not found", rpc=False)
+
+
+def _default_cluster_spec(heartbeat_period: float) -> ClusterSpec:
+    return ClusterSpec(
+        name="default",
+        labels={},
+        orchestration={"TaskHistoryRetentionLimit": defaults.TASK_HISTORY_RETENTION_LIMIT},
+        raft={
+            "SnapshotInterval": 10000,
+            "KeepOldSnapshots": 0,
+            "LogEntriesForSlowFollowers": 500,
+            "ElectionTick": 10,
+            "HeartbeatTick": 1,
+        },
+        dispatcher={"HeartbeatPeriod": int(heartbeat_period * SECOND)},
+        ca_config={"NodeCertExpiry": 90 * 24 * 3600 * SECOND},
+        task_defaults={},
+        encryption_config={"AutoLockManagers": False},
+    )
+
+
+def _merged(spec: ClusterSpec, asked: ClusterSpec | None) -> ClusterSpec:
+    """``spec`` with what ``asked`` sets: each section's keys over the default's."""
+    if asked is None:
+        return spec
+    changes: dict[str, object] = {}
+    for field in ClusterSpec.__struct_fields__:
+        value = getattr(asked, field)
+        if value is None:
+            continue
+        default = getattr(spec, field)
+        if isinstance(value, dict) and isinstance(default, dict) and field != "labels":
+            value = default | {key: item for key, item in value.items() if item is not None}
+        changes[field] = value
+    return replace(spec, **changes)
 
 
 def _validate_cluster_spec(spec: ClusterSpec) -> None:

@@ -122,6 +122,11 @@ class Dispatcher:
                         session = self._sessions.get(task.node_id)
                         if session is not None:
                             session.send(Assignments((), removed=(task.id,)))
+                    case EventDelete(obj=Node() as node):  # removed: it is refused at once
+                        self._deadlines.pop(node.id, None)
+                        session = self._sessions.pop(node.id, None)
+                        if session is not None:
+                            session.close()
 
     def _period(self) -> float:
         return self._store.view(lambda tx: defaults.heartbeat_period(get_cluster(tx)))

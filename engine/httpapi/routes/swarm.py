@@ -1,5 +1,4 @@
-"""``/swarm``: inspect, update (token rotation, cluster settings); init, join and leave refuse
-(this engine is the swarm's manager from the start)."""
+"""``/swarm``: inspect, update (token rotation, cluster settings), init, join and leave."""
 
 from __future__ import annotations
 
@@ -9,14 +8,10 @@ from aiohttp import web
 
 from engine.api.codec import decode
 from engine.api.objects import ClusterSpec
-from engine.errors import FailedPrecondition, Unavailable
+from engine.api.swarm import SwarmInitRequest, SwarmJoinRequest
+from engine.errors import FailedPrecondition
 from engine.httpapi.context import BACKEND, json_response
 from engine.httpapi.params import boolean, check_json_content_type, json_body, object_version
-
-ALREADY_IN_SWARM = (
-    'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm '
-    "and join another one."
-)
 
 
 async def inspect_swarm(request: web.Request) -> web.Response:
@@ -35,24 +30,31 @@ async def update_swarm(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-async def _read_request(request: web.Request) -> None:
+async def _read_request(request: web.Request) -> bytes:
     """Init, join and unlock read their request (JSON, or nothing) before they answer."""
     check_json_content_type(request)
     body = await request.read()
     if body:
         decode(body, dict[str, Any])
+    return body
 
 
-async def init_or_join(request: web.Request) -> web.Response:
-    await _read_request(request)
-    raise Unavailable(ALREADY_IN_SWARM, rpc=False)
+async def init(request: web.Request) -> web.Response:
+    body = await _read_request(request)
+    asked = decode(body, SwarmInitRequest) if body else SwarmInitRequest()
+    return json_response(await request.app[BACKEND].init_swarm(asked))
+
+
+async def join(request: web.Request) -> web.Response:
+    body = await _read_request(request)
+    asked = decode(body, SwarmJoinRequest) if body else SwarmJoinRequest()
+    await request.app[BACKEND].join_swarm(asked)
+    return web.Response(status=200)
 
 
 async def leave(request: web.Request) -> web.Response:
-    raise FailedPrecondition(
-        "this engine is the swarm's only manager: stop `swarmdeck engine serve` to leave",
-        rpc=False,
-    )
+    await request.app[BACKEND].leave_swarm(boolean(request.query, "force"))
+    return web.Response(status=200)
 
 
 async def unlock_key(request: web.Request) -> web.Response:
@@ -67,8 +69,8 @@ async def unlock(request: web.Request) -> web.Response:
 ROUTES = [
     ("GET", "/swarm", inspect_swarm),
     ("POST", "/swarm/update", update_swarm),
-    ("POST", "/swarm/init", init_or_join),
-    ("POST", "/swarm/join", init_or_join),
+    ("POST", "/swarm/init", init),
+    ("POST", "/swarm/join", join),
     ("POST", "/swarm/leave", leave),
     ("GET", "/swarm/unlockkey", unlock_key),
     ("POST", "/swarm/unlock", unlock),

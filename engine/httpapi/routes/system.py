@@ -10,6 +10,7 @@ from aiohttp import web
 
 from engine.api.codec import to_builtins
 from engine.api.durations import format_timestamp
+from engine.api.swarm import LocalNode
 from engine.api.types import NodeRole, TaskState
 from engine.errors import NotFound
 from engine.httpapi.context import (
@@ -33,9 +34,15 @@ async def ping(request: web.Request) -> web.Response:
         headers={
             "Cache-Control": "no-cache, no-store, must-revalidate",
             "Pragma": "no-cache",
-            "Swarm": "active/manager",
+            "Swarm": _swarm_header(request.app[BACKEND].local_node()),
         },
     )
+
+
+def _swarm_header(local: LocalNode) -> str:
+    if local.local_node_state != "active":
+        return local.local_node_state
+    return "active/manager" if local.control_available else "active/worker"
 
 
 async def version(request: web.Request) -> web.Response:
@@ -67,18 +74,29 @@ async def version(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
-    control = backend.control
-    nodes = control.list_nodes()
-    local = next((n for n in nodes if n.id == backend.local_node_id), None)
-    on_local = [t for t in control.list_tasks() if local is not None and t.node_id == local.id]
+    local = backend.local_node()
+    swarm = to_builtins(local)
+    swarm.setdefault("LocalNodeState", local.local_node_state)
+    for key in ("NodeID", "NodeAddr", "Error"):
+        swarm.setdefault(key, "")
+    swarm.setdefault("ControlAvailable", False)
+    swarm.setdefault("RemoteManagers", None)
+    node, on_local = None, []
+    if local.control_available:
+        control = backend.control
+        nodes = control.list_nodes()
+        node = next((n for n in nodes if n.id == local.node_id), None)
+        on_local = [t for t in control.list_tasks() if t.node_id == local.node_id]
+        cluster = to_builtins(control.get_cluster())
+        cluster.pop("JoinTokens", None)
+        swarm["Nodes"] = len(nodes)
+        swarm["Managers"] = sum(1 for n in nodes if n.spec.role == NodeRole.MANAGER)
+        swarm["Cluster"] = cluster
     running = sum(1 for t in on_local if t.status.state == TaskState.RUNNING)
-    managers = [n for n in nodes if n.spec.role == NodeRole.MANAGER]
-    resources = local.description.resources if local and local.description else None
-    cluster = to_builtins(control.get_cluster())
-    cluster.pop("JoinTokens", None)
+    resources = node.description.resources if node and node.description else None
     return json_response(
         {
-            "ID": backend.local_node_id,
+            "ID": local.node_id,
             "Containers": len(on_local),
             "ContainersRunning": running,
             "ContainersPaused": 0,
@@ -96,24 +114,11 @@ async def info(request: web.Request) -> web.Response:
             "Architecture": "x86_64",
             "NCPU": ((resources.nano_cpus or 0) // 1_000_000_000) if resources else os.cpu_count(),
             "MemTotal": (resources.memory_bytes or 0) if resources else 0,
-            "Name": local.hostname if local else "",
+            "Name": node.hostname if node else platform.node(),
             "Labels": [],
             "ExperimentalBuild": False,
             "ServerVersion": ENGINE_VERSION,
-            "Swarm": {
-                "NodeID": backend.local_node_id,
-                "NodeAddr": (local.status.addr if local else None) or "",
-                "LocalNodeState": "active",
-                "ControlAvailable": True,
-                "Error": "",
-                "RemoteManagers": [
-                    {"NodeID": n.id, "Addr": (n.manager_status.addr if n.manager_status else "")}
-                    for n in managers
-                ],
-                "Nodes": len(nodes),
-                "Managers": len(managers),
-                "Cluster": cluster,
-            },
+            "Swarm": swarm,
             "Warnings": [],
         }
     )
@@ -123,9 +128,11 @@ async def events(request: web.Request) -> web.StreamResponse:
     filters = parse_filters(request.query.get("filters"), EVENT_FILTERS)
     since = timestamp(request.query, "since")
     until = timestamp(request.query, "until")
-    control = request.app[BACKEND].control
-    names = {s.id: s.spec.name or "" for s in control.list_services()}
-    names.update({n.id: n.hostname for n in control.list_nodes()})
+    names: dict[str, str] = {}
+    if request.app[BACKEND].local_node().control_available:
+        control = request.app[BACKEND].control
+        names.update({s.id: s.spec.name or "" for s in control.list_services()})
+        names.update({n.id: n.hostname for n in control.list_nodes()})
 
     def accepts(event: SwarmEvent) -> bool:
         actor = event["Actor"]

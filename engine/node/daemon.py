@@ -1,0 +1,470 @@
+"""One engine daemon, one node, as dockerd in swarm mode: outside any swarm until
+``docker swarm init`` makes it the manager of a new one, or ``docker swarm join`` a worker of
+another's; ``docker swarm leave`` takes it out again.
+
+A manager runs the swarm's components, its own node's agent, and the swarm port (the CA and the
+node protocol, ``engine.node.swarmport``). A worker runs its agent against the manager over
+mutual TLS (``engine.node.remote``). Which one it is, is kept in ``<data dir>/node.json``
+beside its certificates, so a restarted daemon is what it was.
+
+    daemon = NodeDaemon(data_dir, hostname="swarm-master")
+    await daemon.start()
+    node_id = await daemon.init_swarm(SwarmInitRequest(listen_addr="127.0.0.1:2377"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import socket as sockets
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+from aiohttp import web
+from msgspec.structs import replace
+
+from engine.agent.agent import Agent
+from engine.agent.exec.docker import DockerContainer, DockerExecutor
+from engine.agent.exec.sim import SimContainer, SimExecutor
+from engine.agent.pace import Pace
+from engine.api.objects import NodeDescription, Service, Task
+from engine.api.swarm import (
+    ALREADY_IN_SWARM,
+    LocalNode,
+    RemoteManager,
+    SwarmInitRequest,
+    SwarmJoinRequest,
+)
+from engine.api.types import Availability, NodeRole
+from engine.ca import (
+    MANAGER,
+    WORKER,
+    CAError,
+    NodeFiles,
+    NodeIdentity,
+    issue_node_certificate,
+    load_or_create_root,
+    new_node_key,
+    node_csr,
+    parse_join_token,
+    utc,
+)
+from engine.clock import SystemClock
+from engine.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from engine.ids import IdGenerator
+from engine.manager import defaults
+from engine.manager.controlapi import ControlAPI, NodeResources
+from engine.manager.manager import Manager
+from engine.node.remote import RemoteDispatcher, join
+from engine.node.swarmport import SwarmPort, server_context
+from engine.store import (
+    MemoryStore,
+    SqlitePersistence,
+    Tx,
+    by,
+    find_nodes,
+    find_services,
+    find_tasks,
+    get_cluster,
+)
+
+__all__ = ["Executor", "NodeDaemon"]
+
+log = logging.getLogger(__name__)
+
+MEMBERSHIP = "node.json"
+SWARM_PORT = 2377
+NOT_IN_SWARM = (
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
+    "connect this node to swarm and try again."
+)
+WORKER_ONLY = (
+    "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster "
+    "state. Please run this command on a manager node or promote the current node to a manager."
+)
+NOT_PART = "This node is not part of a swarm"
+LAST_MANAGER = (
+    "You are attempting to leave the swarm on a node that is participating as a manager. "
+    "Removing the last manager erases all current state of the swarm. Use `--force` to "
+    "ignore this message."
+)
+
+
+@dataclass(frozen=True)
+class Executor:
+    """What runs this node's tasks: simulated containers, or a Docker Engine's at ``docker``."""
+
+    docker: str | None = None
+
+
+class Membership(msgspec.Struct, frozen=True):
+    """This node's place in a swarm, as kept in ``node.json``."""
+
+    role: str  # MANAGER or WORKER
+    node_id: str
+    listen_addr: str
+    advertise_addr: str
+    manager_addr: str = ""  # a worker's manager
+
+
+class NodeDaemon:
+    """A node's daemon. It is the API's backend: ``control`` answers as a manager only."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        hostname: str,
+        executor: Executor | None = None,
+        heartbeat_period: float = defaults.HEARTBEAT_PERIOD,
+        seed: int | None = None,
+    ) -> None:
+        self.clock = SystemClock()
+        self.store = MemoryStore(self.clock.time, SqlitePersistence(data_dir))
+        self.hostname = hostname
+        self.seed = seed if seed is not None else 0
+        self._data_dir = Path(data_dir)
+        self._files = NodeFiles.of(self._data_dir)
+        self._executor_choice = executor or Executor()
+        self._heartbeat_period = heartbeat_period
+        self._ids = IdGenerator(seed)
+        self._pace = Pace(self.clock)
+        self._membership = self._read_membership()
+        self._changing = asyncio.Lock()  # init, join and leave one at a time
+        self._manager: Manager | None = None
+        self._remote: RemoteDispatcher | None = None
+        self._executor: SimExecutor | DockerExecutor | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._swarm_port: web.AppRunner | None = None
+        self._failed = asyncio.Event()
+        self.failure: BaseException | None = None
+
+    # The backend of the API.
+
+    @property
+    def control(self) -> ControlAPI:
+        if self._manager is not None:
+            return self._manager.control
+        raise Unavailable(WORKER_ONLY if self._membership else NOT_IN_SWARM, rpc=False)
+
+    @property
+    def local_node_id(self) -> str:
+        return self._membership.node_id if self._membership else ""
+
+    def container(self, task: Task) -> SimContainer | DockerContainer | None:
+        if self._executor is None or task.node_id != self.local_node_id:
+            return None
+        return self._executor.containers.get(task.id)
+
+    def local_node(self) -> LocalNode:
+        membership = self._membership
+        if membership is None:
+            return LocalNode()
+        if membership.role == MANAGER:
+            managers = [RemoteManager(node_id=membership.node_id, addr=membership.advertise_addr)]
+        else:
+            managers = [RemoteManager(node_id="", addr=membership.manager_addr)]
+        return LocalNode(
+            local_node_state="error" if self._remote and self._remote.error else "active",
+            node_id=membership.node_id,
+            node_addr=_host(membership.advertise_addr),
+            control_available=membership.role == MANAGER,
+            error=self._remote.error if self._remote else "",
+            remote_managers=managers,
+        )
+
+    # Starting and stopping.
+
+    async def start(self) -> None:
+        """Starts as what the node was when it stopped: outside a swarm, manager or worker."""
+        if self._membership is not None:
+            await self._start(self._membership)
+
+    async def stop(self) -> None:
+        try:
+            await self._stop_swarm()
+        finally:
+            self.store.close()
+
+    async def _start(self, membership: Membership) -> None:
+        if membership.role == MANAGER:
+            await self._start_manager(membership)
+        else:
+            self._remote = RemoteDispatcher(membership.manager_addr, self._files)
+            self._executor = self._executor or await self._new_executor()
+            description = await self._describe()
+            agent = Agent(
+                membership.node_id,
+                description,
+                _host(membership.advertise_addr),
+                self._remote,
+                self._executor,
+                self.clock,
+                self._pace,
+            )
+            self._runner = asyncio.create_task(self._run(agent.run()))
+
+    async def _start_manager(self, membership: Membership) -> None:
+        root = load_or_create_root(self._data_dir, utc(self.clock.time()))
+        manager = Manager(self.store, self.clock, self._ids, self.seed)
+        cluster = manager.control.init_cluster(root, self._heartbeat_period)
+        self._manager = manager
+        self._executor = self._executor or await self._new_executor()
+        agent = Agent(
+            membership.node_id,
+            await self._describe(),
+            _host(membership.advertise_addr),
+            manager.dispatcher,
+            self._executor,
+            self.clock,
+            self._pace,
+        )
+        if isinstance(self._executor, DockerExecutor):
+            tasks = {task.id: task for task in manager.control.list_tasks()}
+            await self._executor.load(membership.node_id, tasks)
+        port = SwarmPort(manager, root, self.clock, cluster.id)
+        host, port_number = _split(membership.listen_addr)
+        self._swarm_port = await port.serve(host, port_number, server_context(root, self._files))
+        self._runner = asyncio.create_task(self._run(manager.run(), agent.run()))
+        log.info("manager of swarm %s, swarm port on %s", cluster.id, membership.listen_addr)
+
+    async def _run(self, *components: object) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                for component in components:
+                    group.create_task(component)  # type: ignore[arg-type]
+        except Exception as error:
+            self.failure = error
+            self._failed.set()
+            raise
+
+    async def wait_failed(self) -> BaseException:
+        """Waits until a component of the node fails; returns what it raised."""
+        await self._failed.wait()
+        assert self.failure is not None
+        return self.failure
+
+    async def _stop_swarm(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
+        swarm_port, self._swarm_port = self._swarm_port, None
+        if swarm_port is not None:
+            await swarm_port.cleanup()
+        remote, self._remote = self._remote, None
+        if remote is not None:
+            await remote.close()
+        executor, self._executor = self._executor, None
+        if isinstance(executor, DockerExecutor):
+            await executor.close()
+        self._manager = None
+
+    async def _new_executor(self) -> SimExecutor | DockerExecutor:
+        url = self._executor_choice.docker
+        if url is None:
+            return SimExecutor(self.hostname, self.seed, self.clock, self._pace)
+        return DockerExecutor(url, self._service)
+
+    async def _describe(self) -> NodeDescription:
+        if isinstance(self._executor, DockerExecutor):
+            return await self._executor.describe(self.hostname)
+        return NodeResources().description(self.hostname)
+
+    def _service(self, service_id: str) -> Service | None:
+        if self._manager is None:
+            return None
+        try:
+            return self._manager.control.get_service(service_id)
+        except NotFound:
+            return None
+
+    # docker swarm init, join and leave.
+
+    async def init_swarm(self, asked: SwarmInitRequest) -> str:
+        """Makes this node the manager of a new swarm; returns its node ID."""
+        async with self._changing:
+            if self._membership is not None:
+                raise Unavailable(ALREADY_IN_SWARM, rpc=False)
+            if asked.auto_lock_managers:
+                raise FailedPrecondition(
+                    "autolock is not available on this engine: init without --autolock",
+                    rpc=False,
+                )
+            availability = _availability(asked.availability)
+            listen, advertise = _addresses(asked.listen_addr, asked.advertise_addr)
+            _check_free(listen)
+            now = utc(self.clock.time())
+            root = load_or_create_root(self._data_dir, now)
+            control = ControlAPI(self.store, self.clock, self._ids)
+            cluster = control.init_cluster(root, self._heartbeat_period, asked)
+            self._executor = await self._new_executor()
+            node = control.join_node(
+                self.hostname,
+                NodeRole.MANAGER,
+                addr=_host(advertise),
+                leader=True,
+                manager_addr=advertise,
+                description=await self._describe(),
+            )
+            if availability is not None:
+                spec = replace(node.spec, availability=availability)
+                control.update_node(node.id, node.version.index, spec)
+            key = new_node_key()
+            cert = issue_node_certificate(
+                root, node_csr(key), NodeIdentity(node.id, MANAGER, cluster.id), now
+            )
+            self._files.save(None, cert, key)
+            await self.store.saved()
+            membership = Membership(MANAGER, node.id, listen, advertise)
+            self._write_membership(membership)
+            await self._start(membership)
+            return node.id
+
+    async def join_swarm(self, asked: SwarmJoinRequest) -> None:
+        """Joins the swarm of the manager at ``asked.remote_addrs`` as a worker."""
+        async with self._changing:
+            if self._membership is not None:
+                raise Unavailable(ALREADY_IN_SWARM, rpc=False)
+            if not asked.remote_addrs:
+                raise InvalidArgument("at least 1 RemoteAddr is required to join", rpc=False)
+            try:
+                parse_join_token(asked.join_token)
+            except CAError as error:
+                raise InvalidArgument(str(error), rpc=False) from None
+            availability = _availability(asked.availability)
+            listen, advertise = _addresses(asked.listen_addr, asked.advertise_addr, needed=False)
+            manager_addr = _with_port(asked.remote_addrs[0], SWARM_PORT)
+            node_id = await join(manager_addr, asked.join_token, self._files, availability)
+            membership = Membership(WORKER, node_id, listen, advertise, manager_addr)
+            self._write_membership(membership)
+            await self._start(membership)
+            log.info("joined the swarm of %s as node %s", manager_addr, node_id)
+
+    async def leave_swarm(self, force: bool) -> None:
+        async with self._changing:
+            membership = self._membership
+            if membership is None:
+                raise Unavailable(NOT_PART, rpc=False)
+            if membership.role == MANAGER and not force:
+                raise Unavailable(LAST_MANAGER, rpc=False)
+            await self._stop_swarm()
+            if membership.role == MANAGER:
+                self.store.update(_forget_swarm)
+                await self.store.saved()
+                for path in (self._files.root, self._files.root.with_suffix(".key")):
+                    path.unlink(missing_ok=True)
+            else:
+                self._files.root.unlink(missing_ok=True)
+            self._files.remove()
+            (self._data_dir / MEMBERSHIP).unlink(missing_ok=True)
+            self._membership = None
+            log.info("left the swarm")
+
+    # node.json
+
+    def _read_membership(self) -> Membership | None:
+        path = self._data_dir / MEMBERSHIP
+        try:
+            return msgspec.json.decode(path.read_bytes(), type=Membership)
+        except FileNotFoundError:
+            return None
+        except (msgspec.DecodeError, OSError) as error:
+            raise ValueError(f"{path}: unreadable: {error}") from None
+
+    def _write_membership(self, membership: Membership) -> None:
+        path = self._data_dir / MEMBERSHIP
+        new = path.with_name(path.name + ".new")
+        descriptor = os.open(new, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(msgspec.json.encode(membership))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(new, path)
+        self._membership = membership
+
+
+def _forget_swarm(tx: Tx) -> None:
+    """Deletes every object of the swarm: what a manager that leaves it keeps of it."""
+    for task in find_tasks(tx, by.all()):
+        tx.delete(Task, task.id)
+    for service in find_services(tx, by.all()):
+        tx.delete(Service, service.id)
+    for node in find_nodes(tx, by.all()):
+        tx.delete(type(node), node.id)
+    cluster = get_cluster(tx)
+    if cluster is not None:
+        tx.delete(type(cluster), cluster.id)
+
+
+def _availability(text: str) -> Availability | None:
+    if not text:
+        return None
+    try:
+        return Availability(text)
+    except ValueError:
+        raise InvalidArgument(
+            f"invalid availability {text!r}: expected active, pause or drain", rpc=False
+        ) from None
+
+
+def _addresses(listen: str, advertise: str, needed: bool = True) -> tuple[str, str]:
+    """The listen address (``HOST:PORT``) and the advertised one, as dockerd settles them."""
+    listen = _with_port(listen or f"0.0.0.0:{SWARM_PORT}", SWARM_PORT)
+    host, port = _split(listen)
+    if not advertise:
+        if ipaddress.ip_address(host).is_unspecified:
+            if not needed:
+                return listen, ""
+            raise InvalidArgument(
+                "could not find the system's IP address - specify one with --advertise-addr",
+                rpc=False,
+            )
+        advertise = host
+    return listen, _with_port(advertise, port)
+
+
+def _with_port(addr: str, port: int) -> str:
+    host, separator, given = addr.rpartition(":")
+    if separator and given.isdigit() and not host.endswith(":"):
+        _split(addr)
+        return addr
+    _split(f"{addr}:{port}")
+    return f"{addr}:{port}"
+
+
+def _split(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError:
+        raise InvalidArgument(
+            f"invalid address {addr!r}: expected an IP address and a port", rpc=False
+        ) from None
+    if not 0 < number < 65536:
+        raise InvalidArgument(f"invalid port in {addr!r}", rpc=False)
+    return host, number
+
+
+def _host(addr: str) -> str:
+    return _split(addr)[0] if addr else ""
+
+
+def _check_free(listen: str) -> None:
+    """Refuses a listen address something else holds, before the swarm is made."""
+    host, port = _split(listen)
+    probe = sockets.socket(sockets.AF_INET6 if ":" in host else sockets.AF_INET)
+    probe.setsockopt(sockets.SOL_SOCKET, sockets.SO_REUSEADDR, 1)
+    try:
+        probe.bind((host, port))
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        raise Unavailable(f"listen tcp {listen}: bind: {reason}", rpc=False) from None
+    finally:
+        probe.close()

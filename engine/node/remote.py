@@ -1,0 +1,251 @@
+"""A node's side of the manager's swarm port: joining, and the node protocol over mutual TLS.
+
+Joining is SwarmKit's flow: fetch the root certificate without trusting it, check its digest
+against the join token, then send a CSR with the token over TLS pinned to that root; the
+manager answers with a certificate whose subject it chose. From then on the node connects with
+that certificate: ``RemoteDispatcher`` is the manager's dispatcher as the agent knows it
+(``DispatcherAPI``), one websocket per session.
+
+    node_id = await join("10.0.0.2:2377", token, NodeFiles.of(data_dir))
+    agent = Agent(node_id, ..., RemoteDispatcher("10.0.0.2:2377", files), executor, clock)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import AsyncIterator
+
+import aiohttp
+import msgspec
+
+from engine.api.dispatch import (
+    Assignments,
+    AssignmentsMessage,
+    Heartbeat,
+    HeartbeatAnswer,
+    Register,
+    Registered,
+    Session,
+    SessionInvalid,
+    StatusReport,
+    StatusUpdate,
+    read_manager_message,
+    write_message,
+)
+from engine.api.objects import NodeDescription, TaskStatus
+from engine.api.types import Availability
+from engine.ca import (
+    ROOT_CN,
+    CAError,
+    NodeFiles,
+    certifies,
+    check_remote_ca,
+    new_node_key,
+    node_csr,
+)
+from engine.errors import EngineError, InvalidArgument, PermissionDenied, Unavailable
+from engine.manager import defaults
+from engine.node.swarmport import MAX_FRAME, CertificateAnswer, CertificateRequest
+
+__all__ = ["RemoteDispatcher", "RemoteSession", "client_context", "join"]
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0  # seconds to reach the manager and get its first answer
+PING_EVERY = 10.0  # seconds between websocket pings: a manager that stops answering is left
+
+
+def client_context(root_pem: bytes, files: NodeFiles | None = None) -> ssl.SSLContext:
+    """TLS to a manager: its certificate must chain to ``root_pem`` and name ``swarm-ca``; the
+    node's own certificate from ``files`` is shown, if given."""
+    context = ssl.create_default_context(cadata=root_pem.decode())
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if files is not None:
+        context.load_cert_chain(files.cert, files.key)
+    return context
+
+
+async def join(
+    addr: str, token: str, files: NodeFiles, availability: Availability | None = None
+) -> str:
+    """Joins the swarm whose manager is at ``addr`` (``HOST:PORT``); writes the root, the node's
+    certificate and key into ``files``; returns the node ID the manager gave.
+
+    Raises:
+        EngineError: the manager refused (its words), or its CA is not the token's.
+        Unavailable: the manager cannot be reached.
+    """
+    timeout = aiohttp.ClientTimeout(total=CONNECT_TIMEOUT)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        try:
+            async with http.get(f"https://{addr}/ca/root", ssl=False) as response:
+                root_pem = await response.read()
+            root = check_remote_ca(root_pem, token)
+            key = new_node_key()
+            asked = CertificateRequest(
+                csr=node_csr(key).decode(), token=token, availability=availability
+            )
+            async with http.post(
+                f"https://{addr}/ca/certificate",
+                data=msgspec.json.encode(asked),
+                ssl=client_context(root.cert_pem),
+                server_hostname=ROOT_CN,
+            ) as response:
+                body = await response.read()
+                if response.status != 200:
+                    raise _refusal(response.status, body)
+        except CAError as error:
+            raise InvalidArgument(str(error)) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise Unavailable(f"cannot reach the manager at {addr}: {error}", rpc=False) from None
+    try:
+        answer = msgspec.json.decode(body, type=CertificateAnswer)
+    except msgspec.DecodeError as error:
+        raise Unavailable(f"the manager at {addr} answered nonsense: {error}") from None
+    if not certifies(answer.certificate.encode(), key):
+        raise Unavailable(f"the manager at {addr} sent a certificate for another key")
+    files.save(root.cert_pem, answer.certificate.encode(), key)
+    return answer.node_id
+
+
+def _refusal(status: int, body: bytes) -> EngineError:
+    """The manager's error answer as the error it is (its message kept as it said it)."""
+    try:
+        message = str(msgspec.json.decode(body).get("message", ""))
+    except (msgspec.DecodeError, AttributeError):
+        message = body.decode("utf-8", "replace")[:500]
+    kind = {400: InvalidArgument, 403: PermissionDenied}.get(status, Unavailable)
+    error = kind(message, rpc=False)  # already in the rpc form the manager answered with
+    return error
+
+
+class RemoteSession:
+    """One session with the manager: one websocket. Heartbeats and reports are queued and sent
+    in order after the registration."""
+
+    def __init__(
+        self, dispatcher: RemoteDispatcher, node_id: str, description: NodeDescription, addr: str
+    ) -> None:
+        self.node_id = node_id
+        self.session_id = ""
+        self._dispatcher = dispatcher
+        self._description = description
+        self._addr = addr
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._period = dispatcher.period
+        self._closed = False
+
+    def heartbeat(self) -> float:
+        self._check()
+        self._outbox.put_nowait(write_message(Heartbeat()))
+        return self._period
+
+    def report(self, updates: list[tuple[str, TaskStatus]]) -> None:
+        self._check()
+        statuses = [StatusUpdate(task_id=task_id, status=status) for task_id, status in updates]
+        self._outbox.put_nowait(write_message(StatusReport(updates=statuses)))
+
+    def _check(self) -> None:
+        if self._closed:
+            raise SessionInvalid("session closed")
+
+    async def assignments(self) -> AsyncIterator[Assignments]:
+        try:
+            async for change in self._connected():
+                yield change
+        finally:
+            self._closed = True
+
+    async def _connected(self) -> AsyncIterator[Assignments]:
+        dispatcher = self._dispatcher
+        try:
+            context = client_context(dispatcher.files.root.read_bytes(), dispatcher.files)
+            async with dispatcher.http().ws_connect(
+                f"https://{dispatcher.addr}/node/session",
+                ssl=context,
+                server_hostname=ROOT_CN,
+                max_msg_size=MAX_FRAME,
+                heartbeat=PING_EVERY,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CONNECT_TIMEOUT),
+            ) as socket:
+                await socket.send_bytes(write_message(Register(self._description, self._addr)))
+                hello = read_manager_message(await socket.receive_bytes(timeout=CONNECT_TIMEOUT))
+                if not isinstance(hello, Registered):
+                    raise ValueError("the manager did not open the session")
+                self.session_id, self._period = hello.session_id, hello.period
+                dispatcher.connected(hello.period)
+                writer = asyncio.ensure_future(self._write(socket))
+                try:
+                    async for frame in socket:
+                        if frame.type != aiohttp.WSMsgType.BINARY:
+                            break
+                        match read_manager_message(frame.data):
+                            case AssignmentsMessage() as message:
+                                yield message.change()
+                            case HeartbeatAnswer(period=period):
+                                self._period = dispatcher.period = period
+                        if writer.done():
+                            break
+                finally:
+                    writer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await writer
+        except aiohttp.WSServerHandshakeError as error:
+            refused = f"the manager at {dispatcher.addr} refused this node ({error.status})"
+            dispatcher.failed(refused)
+            raise SessionInvalid(dispatcher.error) from None
+        except (aiohttp.ClientError, OSError, ValueError, TimeoutError) as error:
+            dispatcher.failed(f"cannot reach the manager at {dispatcher.addr}: {error}")
+            raise SessionInvalid(dispatcher.error) from None
+        raise SessionInvalid("the manager closed the session")
+
+    async def _write(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            await socket.send_bytes(await self._outbox.get())
+
+
+class RemoteDispatcher:
+    """The manager's dispatcher, reached at ``addr`` with the node's certificate in ``files``.
+    ``error`` says why the last session could not be opened ("" once one is)."""
+
+    def __init__(self, addr: str, files: NodeFiles) -> None:
+        self.addr = addr
+        self.files = files
+        self.period = defaults.HEARTBEAT_PERIOD
+        self.error = ""
+        self._http: aiohttp.ClientSession | None = None
+
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    def connected(self, period: float) -> None:
+        self.period, self.error = period, ""
+
+    def failed(self, error: str) -> None:
+        if error != self.error:
+            log.warning("%s", error)
+        self.error = error
+
+    def register(self, node_id: str, description: NodeDescription, addr: str) -> RemoteSession:
+        return RemoteSession(self, node_id, description, addr)
+
+    def heartbeat(self, session: Session) -> float:
+        return _remote(session).heartbeat()
+
+    def update_task_status(self, session: Session, updates: list[tuple[str, TaskStatus]]) -> None:
+        _remote(session).report(updates)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+
+def _remote(session: Session) -> RemoteSession:
+    if not isinstance(session, RemoteSession):
+        raise SessionInvalid("not a session of this dispatcher")
+    return session

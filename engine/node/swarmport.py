@@ -1,0 +1,278 @@
+"""The manager's swarm port (2377 by default): the CA and the node protocol over TLS, nothing else.
+
+    GET  /ca/root         the root certificate, to anyone (a joining node checks its digest)
+    POST /ca/certificate  a certificate for a CSR: a new node shows a join token; a node renews
+                          with its own certificate
+    GET  /ca/unlockkey    managers only
+    GET  /node/session    the node protocol (``engine.api.dispatch``'s messages on a websocket)
+
+Who a peer is comes only from the certificate it presents, which the TLS handshake checked
+against the swarm's root: its ID is the certificate's CN, its role the OU. A node removed from
+the swarm is refused, and its open session closed, at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from engine.api.dispatch import (
+    AssignmentsMessage,
+    Heartbeat,
+    HeartbeatAnswer,
+    Register,
+    Registered,
+    SessionInvalid,
+    StatusReport,
+    read_agent_message,
+    write_message,
+)
+from engine.api.durations import SECOND
+from engine.api.types import Availability, NodeRole
+from engine.ca import (
+    DEFAULT_NODE_CERT_EXPIRY,
+    MANAGER,
+    WORKER,
+    CAError,
+    NodeFiles,
+    NodeIdentity,
+    RootCA,
+    issue_node_certificate,
+    node_identity,
+    utc,
+)
+from engine.clock import Clock
+from engine.errors import EngineError, FailedPrecondition, InvalidArgument, PermissionDenied
+from engine.manager.dispatcher import Dispatcher, NodeSession
+from engine.manager.manager import Manager
+from engine.store import get_node
+
+__all__ = ["CertificateAnswer", "CertificateRequest", "SwarmPort", "server_context"]
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME = 64 * 1024 * 1024  # bytes: a node's every task in one assignment
+NO_TOKEN = "A valid join token is necessary to join this cluster"
+ONE_MANAGER = (
+    "this swarm has one manager and swarmdeck builds no consensus between managers: join as a "
+    "worker (docker swarm join-token worker), or use a Docker swarm for highly available managers"
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class CertificateRequest(msgspec.Struct, frozen=True, rename="pascal"):
+    csr: str
+    token: str = ""
+    availability: Availability | None = None
+
+
+class CertificateAnswer(msgspec.Struct, frozen=True, rename="pascal"):
+    node_id: str
+    certificate: str
+
+
+def server_context(root: RootCA, files: NodeFiles) -> ssl.SSLContext:
+    """TLS for the swarm port: the manager's own certificate; a client certificate asked for,
+    not required (a joining node has none yet), and checked against the root when shown."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cadata=root.cert_pem.decode())
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(files.cert, files.key)
+    context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+class SwarmPort:
+    def __init__(self, manager: Manager, root: RootCA, clock: Clock, cluster_id: str) -> None:
+        self._manager = manager
+        self._root = root
+        self._clock = clock
+        self._cluster_id = cluster_id
+        self._sessions: set[asyncio.Task[None]] = set()
+
+    @property
+    def _dispatcher(self) -> Dispatcher:
+        return self._manager.dispatcher
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
+        app.router.add_get("/ca/root", self.root)
+        app.router.add_post("/ca/certificate", self.certificate)
+        app.router.add_get("/ca/unlockkey", self.unlock_key)
+        app.router.add_get("/node/session", self.session)
+        return app
+
+    async def serve(self, host: str, port: int, context: ssl.SSLContext) -> web.AppRunner:
+        runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        return runner
+
+    # The CA.
+
+    async def root(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._root.cert_pem, content_type="application/x-pem-file")
+
+    async def certificate(self, request: web.Request) -> web.Response:
+        try:
+            asked = msgspec.json.decode(await request.read(), type=CertificateRequest)
+        except msgspec.DecodeError as error:
+            raise InvalidArgument(f"invalid certificate request: {error}") from None
+        peer = self._peer(request)
+        if peer is not None:  # a node renews: it stays who it is
+            self._authorize(peer, (MANAGER, WORKER))
+            identity = peer
+        else:
+            role = self._role_of(asked.token)
+            if role == NodeRole.MANAGER:
+                raise FailedPrecondition(ONE_MANAGER)
+            node = self._manager.control.admit_node(role, asked.availability)
+            identity = NodeIdentity(node.id, WORKER, self._cluster_id)
+            log.info("node %s joined as a worker", node.id)
+        try:
+            cert = issue_node_certificate(
+                self._root,
+                asked.csr.encode(),
+                identity,
+                utc(self._clock.time()),
+                self._cert_expiry(),
+            )
+        except CAError as error:
+            raise InvalidArgument(str(error)) from None
+        await self._manager.store.saved()
+        answer = CertificateAnswer(node_id=identity.node_id, certificate=cert.decode())
+        return web.Response(body=msgspec.json.encode(answer), content_type="application/json")
+
+    async def unlock_key(self, request: web.Request) -> web.Response:
+        self._authorize(self._peer(request), (MANAGER,))
+        return web.json_response({"UnlockKey": ""})
+
+    def _role_of(self, token: str) -> NodeRole:
+        """The role a join token admits to, compared in constant time (manager's first)."""
+        tokens = self._manager.control.get_cluster().join_tokens
+        for role, expected in (
+            (NodeRole.MANAGER, tokens.manager if tokens else None),
+            (NodeRole.WORKER, tokens.worker if tokens else None),
+        ):
+            if expected and hmac.compare_digest(token.encode(), expected.encode()):
+                return role
+        raise InvalidArgument(NO_TOKEN)
+
+    def _cert_expiry(self) -> timedelta:
+        config = self._manager.control.get_cluster().spec.ca_config or {}
+        nanoseconds = config.get("NodeCertExpiry")
+        if not isinstance(nanoseconds, int) or nanoseconds <= 0:
+            return DEFAULT_NODE_CERT_EXPIRY
+        return timedelta(seconds=nanoseconds / SECOND)
+
+    def _peer(self, request: web.Request) -> NodeIdentity | None:
+        """Who the peer is, by the certificate it showed (the handshake checked its chain)."""
+        transport = request.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport else None
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+        if not der:
+            return None
+        try:
+            return node_identity(
+                self._root, ssl.DER_cert_to_PEM_cert(der).encode(), utc(self._clock.time())
+            )
+        except CAError as error:
+            raise PermissionDenied(f"Permission denied: {error}") from None
+
+    def _authorize(self, peer: NodeIdentity | None, roles: tuple[str, ...]) -> str:
+        """The peer's node ID, if its certificate's role is one of ``roles`` and its node is
+        still in the swarm (SwarmKit's AuthorizeOrgAndRole)."""
+        if peer is None:
+            raise PermissionDenied("Permission denied: no client certificates in request")
+        if peer.role not in roles:
+            raise PermissionDenied(
+                f"Permission denied: remote certificate not part of OUs: [{' '.join(roles)}]"
+            )
+        if peer.cluster_id != self._cluster_id:
+            raise PermissionDenied(
+                "Permission denied: remote certificate not part of organization: "
+                f"{self._cluster_id}"
+            )
+        if self._manager.store.view(lambda tx: get_node(tx, peer.node_id)) is None:
+            raise PermissionDenied(f"Permission denied: node {peer.node_id} was removed from swarm")
+        return peer.node_id
+
+    # The node protocol.
+
+    async def session(self, request: web.Request) -> web.StreamResponse:
+        node_id = self._authorize(self._peer(request), (MANAGER, WORKER))
+        socket = web.WebSocketResponse(max_msg_size=MAX_FRAME, autoping=True)
+        await socket.prepare(request)
+        try:
+            first = await socket.receive(timeout=30)
+            if first.type != WSMsgType.BINARY:
+                return socket
+            hello = read_agent_message(first.data)
+            if not isinstance(hello, Register):
+                raise ValueError("a session opens with a register message")
+            addr = hello.addr or (request.remote or "")
+            session = self._dispatcher.register(node_id, hello.description, addr)
+            period = self._dispatcher.heartbeat(session)
+            await socket.send_bytes(write_message(Registered(session.session_id, period)))
+            await _first_to_end(self._send(socket, session), self._receive(socket, session))
+        except (ValueError, TimeoutError) as error:
+            log.warning("node %s: session ended: %s", node_id, error)
+        except (EngineError, SessionInvalid, ConnectionError) as error:
+            log.info("node %s: session ended: %s", node_id, error)
+        finally:
+            await socket.close()
+        return socket
+
+    async def _send(self, socket: web.WebSocketResponse, session: NodeSession) -> None:
+        async for change in session.assignments():
+            await socket.send_bytes(write_message(AssignmentsMessage.of(change)))
+
+    async def _receive(self, socket: web.WebSocketResponse, session: NodeSession) -> None:
+        async for frame in socket:
+            if frame.type != WSMsgType.BINARY:
+                return
+            match read_agent_message(frame.data):
+                case Heartbeat():
+                    period = self._dispatcher.heartbeat(session)
+                    await socket.send_bytes(write_message(HeartbeatAnswer(period)))
+                case StatusReport(updates=updates):
+                    self._dispatcher.update_task_status(
+                        session, [(update.task_id, update.status) for update in updates]
+                    )
+                case Register():
+                    raise ValueError("registered twice in one session")
+
+
+async def _first_to_end(*work: Awaitable[None]) -> None:
+    """Runs ``work`` until one ends; cancels the rest; raises what ended it, if it failed."""
+    tasks = [asyncio.ensure_future(one) for one in work]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    for task in done:
+        task.result()
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except EngineError as error:
+        return web.json_response({"message": error.public_text()}, status=error.http_status)
