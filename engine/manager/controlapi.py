@@ -77,6 +77,7 @@ from engine.store import (
 __all__ = ["ControlAPI", "NodeResources"]
 
 ObjectT = TypeVar("ObjectT", bound=Object)
+T = TypeVar("T")
 
 ENGINE_VERSION = "20.10.24"  # the Docker Engine whose API (1.41) we serve
 
@@ -376,7 +377,7 @@ class ControlAPI:
         selector = by.service_id(service_id) if service_id else by.all()
         return self._store.view(lambda tx: find_tasks(tx, selector))
 
-    def view(self, fn: Callable[[ReadTx], ObjectT]) -> ObjectT:
+    def view(self, fn: Callable[[ReadTx], T]) -> T:
         return self._store.view(fn)
 
 

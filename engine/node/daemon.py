@@ -20,8 +20,10 @@ import ipaddress
 import logging
 import os
 import socket as sockets
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -205,7 +207,7 @@ class NodeDaemon:
                 self.clock,
                 self._pace,
             )
-            self._runner = asyncio.create_task(self._run(agent.run()))
+            self._runner = asyncio.create_task(self._run(agent.run))
 
     async def _start_manager(self, membership: Membership) -> None:
         root = load_or_create_root(self._data_dir, utc(self.clock.time()))
@@ -228,14 +230,14 @@ class NodeDaemon:
         port = SwarmPort(manager, root, self.clock, cluster.id)
         host, port_number = _split(membership.listen_addr)
         self._swarm_port = await port.serve(host, port_number, server_context(root, self._files))
-        self._runner = asyncio.create_task(self._run(manager.run(), agent.run()))
+        self._runner = asyncio.create_task(self._run(manager.run, agent.run))
         log.info("manager of swarm %s, swarm port on %s", cluster.id, membership.listen_addr)
 
-    async def _run(self, *components: object) -> None:
+    async def _run(self, *components: Callable[[], Coroutine[Any, Any, None]]) -> None:
         try:
             async with asyncio.TaskGroup() as group:
-                for component in components:
-                    group.create_task(component)  # type: ignore[arg-type]
+                for run in components:
+                    group.create_task(run())
         except Exception as error:
             self.failure = error
             self._failed.set()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import ssl
 from collections.abc import AsyncIterator
 
@@ -46,7 +47,13 @@ from engine.ca import (
     new_node_key,
     node_csr,
 )
-from engine.errors import EngineError, InvalidArgument, PermissionDenied, Unavailable
+from engine.errors import (
+    EngineError,
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    Unavailable,
+)
 from engine.manager import defaults
 from engine.node.swarmport import MAX_FRAME, CertificateAnswer, CertificateRequest
 
@@ -55,6 +62,7 @@ __all__ = ["RemoteDispatcher", "RemoteSession", "client_context", "join"]
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach the manager and get its first answer
+UNREGISTERED_PERIOD = 0.1  # seconds between heartbeats not sent while the session opens
 PING_EVERY = 10.0  # seconds between websocket pings: a manager that stops answering is left
 
 
@@ -111,15 +119,19 @@ async def join(
     return answer.node_id
 
 
+_RPC_CODE = re.compile(r"^rpc error: code = (\w+) desc = ")
+
+
 def _refusal(status: int, body: bytes) -> EngineError:
-    """The manager's error answer as the error it is (its message kept as it said it)."""
+    """The manager's error answer as the error it is, its message as it said it."""
     try:
         message = str(msgspec.json.decode(body).get("message", ""))
     except (msgspec.DecodeError, AttributeError):
         message = body.decode("utf-8", "replace")[:500]
-    kind = {400: InvalidArgument, 403: PermissionDenied}.get(status, Unavailable)
-    error = kind(message, rpc=False)  # already in the rpc form the manager answered with
-    return error
+    match = _RPC_CODE.match(message)
+    kinds = {kind.code: kind for kind in (InvalidArgument, FailedPrecondition, PermissionDenied)}
+    kind = kinds.get(match.group(1), Unavailable) if match else Unavailable
+    return kind(message, rpc=False)  # the text is in the rpc form already
 
 
 class RemoteSession:
@@ -139,7 +151,12 @@ class RemoteSession:
         self._closed = False
 
     def heartbeat(self) -> float:
+        """Queues a heartbeat; returns the period until the next. Until the manager has
+        answered the registration (which counts as one), the next comes soon: the period is
+        the manager's to say."""
         self._check()
+        if not self.session_id:
+            return UNREGISTERED_PERIOD
         self._outbox.put_nowait(write_message(Heartbeat()))
         return self._period
 

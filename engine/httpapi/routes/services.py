@@ -36,7 +36,7 @@ async def list_services(request: web.Request) -> web.StreamResponse:
         if mode not in ("replicated", "global"):
             raise InvalidArgument(f"Invalid filter: 'mode'='{mode}'", rpc=False)
     status = boolean(request.query, "status")
-    services, tasks = request.app[BACKEND].store.view(
+    services, tasks = request.app[BACKEND].control.view(
         lambda tx: (find_services(tx, by.all()), find_tasks(tx, by.all()) if status else [])
     )
     with_status = await _with_status(tasks) if status else None

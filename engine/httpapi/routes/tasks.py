@@ -36,7 +36,7 @@ async def list_tasks(request: web.Request) -> web.StreamResponse:
     service_ids = _resolve_all(filters.get("service"), backend.control.get_service)
     node_ids = _resolve_all(filters.get("node"), backend.control.get_node)
     up_to_date = any(v.lower() in ("true", "1") for v in filters.get("_up-to-date", ()))
-    services, tasks = backend.store.view(
+    services, tasks = backend.control.view(
         lambda tx: ({s.id: s for s in find_services(tx, by.all())}, find_tasks(tx, by.all()))
     )
 

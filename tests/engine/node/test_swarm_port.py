@@ -1,0 +1,269 @@
+"""The manager's swarm port: who a peer is comes from its certificate alone.
+
+A daemon made a manager by ``init_swarm`` in this process; joining nodes are ``engine.node
+.remote.join`` with a data directory each, and their certificates are presented as they would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket as sockets
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import msgspec
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from engine.api.dispatch import (
+    Heartbeat,
+    HeartbeatAnswer,
+    Register,
+    Registered,
+    read_manager_message,
+    write_message,
+)
+from engine.api.objects import NodeDescription
+from engine.api.swarm import SwarmInitRequest, SwarmJoinRequest
+from engine.api.types import NodeState
+from engine.ca import (
+    MANAGER,
+    ROOT_CN,
+    WORKER,
+    NodeFiles,
+    join_token,
+    load_or_create_root,
+    new_node_key,
+    node_csr,
+    utc,
+)
+from engine.errors import FailedPrecondition, InvalidArgument, Unavailable
+from engine.node.daemon import NodeDaemon
+from engine.node.remote import client_context, join
+from engine.node.swarmport import CertificateAnswer, CertificateRequest
+from tests.conftest import make_spec
+
+
+def free_port() -> int:
+    with sockets.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def manager_at(data_dir: Path) -> AsyncIterator[tuple[NodeDaemon, str]]:
+    """A manager daemon and its swarm port's address."""
+    daemon = NodeDaemon(data_dir, "swarm-master", seed=3)
+    await daemon.start()
+    addr = f"127.0.0.1:{free_port()}"
+    try:
+        await daemon.init_swarm(SwarmInitRequest(listen_addr=addr))
+        yield daemon, addr
+    finally:
+        await daemon.stop()
+
+
+def worker_token(daemon: NodeDaemon) -> str:
+    tokens = daemon.control.get_cluster().join_tokens
+    assert tokens is not None and tokens.worker
+    return tokens.worker
+
+
+def subject(cert_pem: bytes, oid: x509.ObjectIdentifier) -> str:
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    return str(cert.subject.get_attributes_for_oid(oid)[0].value)
+
+
+async def call(
+    method: str, url: str, context: ssl.SSLContext, body: bytes = b""
+) -> tuple[int, bytes]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, url, data=body, ssl=context, server_hostname=ROOT_CN) as response,
+    ):
+        return response.status, await response.read()
+
+
+async def test_init_makes_a_manager_whose_certificate_the_ca_chose(tmp_path: Path) -> None:
+    async with manager_at(tmp_path / "manager") as (daemon, _):
+        files = NodeFiles.of(tmp_path / "manager")
+        cert = files.cert.read_bytes()
+        cluster = daemon.control.get_cluster()
+        assert subject(cert, NameOID.COMMON_NAME) == daemon.local_node_id
+        assert subject(cert, NameOID.ORGANIZATIONAL_UNIT_NAME) == MANAGER
+        assert subject(cert, NameOID.ORGANIZATION_NAME) == cluster.id
+        for path in (files.cert, files.key, files.root):
+            assert path.stat().st_mode & 0o777 == 0o600
+        local = daemon.local_node()
+        assert local.local_node_state == "active" and local.control_available
+        with pytest.raises(Unavailable, match="already part of a swarm"):
+            await daemon.init_swarm(SwarmInitRequest(listen_addr=f"127.0.0.1:{free_port()}"))
+
+
+async def test_a_node_outside_a_swarm_has_no_control_api(tmp_path: Path) -> None:
+    daemon = NodeDaemon(tmp_path, "lonely")
+    await daemon.start()
+    try:
+        assert daemon.local_node().local_node_state == "inactive"
+        with pytest.raises(Unavailable, match='Use "docker swarm init"'):
+            daemon.control.list_nodes()
+        with pytest.raises(Unavailable, match="not part of a swarm"):
+            await daemon.leave_swarm(force=True)
+        with pytest.raises(InvalidArgument, match="specify one with --advertise-addr"):
+            await daemon.init_swarm(SwarmInitRequest(listen_addr="0.0.0.0:2377"))
+        with pytest.raises(InvalidArgument, match="invalid availability"):
+            await daemon.init_swarm(
+                SwarmInitRequest(listen_addr="127.0.0.1:2377", availability="sleepy")
+            )
+        with pytest.raises(InvalidArgument, match="invalid join token"):
+            await daemon.join_swarm(
+                SwarmJoinRequest(remote_addrs=["127.0.0.1:1"], join_token="SWMTKN-1-nope")
+            )
+        assert daemon.local_node().local_node_state == "inactive"
+        assert not (tmp_path / "node.json").exists()
+    finally:
+        await daemon.stop()
+
+
+async def test_a_csr_gets_the_identity_the_manager_chooses(tmp_path: Path) -> None:
+    async with manager_at(tmp_path / "manager") as (daemon, addr):
+        root = daemon_root(tmp_path / "manager")
+        key = new_node_key()
+        csr = node_csr(key)  # says CN=swarm-node: the CA takes only its key
+        asked = CertificateRequest(csr=csr.decode(), token=worker_token(daemon))
+        status, body = await call(
+            "POST",
+            f"https://{addr}/ca/certificate",
+            client_context(root),
+            msgspec.json.encode(asked),
+        )
+        assert status == 200, body
+        answer = msgspec.json.decode(body, type=CertificateAnswer)
+        cert = answer.certificate.encode()
+        assert subject(cert, NameOID.COMMON_NAME) == answer.node_id != "swarm-node"
+        assert subject(cert, NameOID.ORGANIZATIONAL_UNIT_NAME) == WORKER
+        node = daemon.control.get_node(answer.node_id)
+        assert node.spec.role is not None and node.spec.role.value == "worker"
+        assert node.status.state == NodeState.UNKNOWN  # until its agent registers
+
+
+async def test_join_refusals_change_nothing(tmp_path: Path) -> None:
+    async with manager_at(tmp_path / "manager") as (daemon, addr):
+        token = worker_token(daemon)
+        files = NodeFiles.of(tmp_path / "joiner")
+        wrong_secret = token[:-25] + "0" * 25
+        with pytest.raises(InvalidArgument, match="A valid join token is necessary"):
+            await join(addr, wrong_secret, files)
+        other_root = load_or_create_root(None, utc(0))
+        other_ca = join_token(other_root)
+        with pytest.raises(InvalidArgument, match="remote CA does not match fingerprint"):
+            await join(addr, other_ca, files)
+        manager_token = daemon.control.get_cluster().join_tokens
+        assert manager_token is not None and manager_token.manager
+        with pytest.raises(FailedPrecondition, match="builds no consensus between managers"):
+            await join(addr, manager_token.manager, files)
+        assert [n.id for n in daemon.control.list_nodes()] == [daemon.local_node_id]
+        assert not files.cert.exists() and not files.key.exists()
+
+
+async def test_a_worker_certificate_cannot_call_a_managers_method(tmp_path: Path) -> None:
+    async with manager_at(tmp_path / "manager") as (daemon, addr):
+        root = daemon_root(tmp_path / "manager")
+        worker = NodeFiles.of(tmp_path / "worker")
+        await join(addr, worker_token(daemon), worker)
+        url = f"https://{addr}/ca/unlockkey"
+        status, body = await call("GET", url, client_context(root, worker))
+        assert status == 403
+        assert b"remote certificate not part of OUs: [swarm-manager]" in body
+        status, body = await call("GET", url, client_context(root))
+        assert status == 403 and b"no client certificates in request" in body
+        manager = NodeFiles.of(tmp_path / "manager")
+        status, _ = await call("GET", url, client_context(root, manager))
+        assert status == 200
+
+
+async def test_a_certificate_of_another_ca_fails_the_handshake(tmp_path: Path) -> None:
+    async with manager_at(tmp_path / "manager") as (_, addr):
+        root = daemon_root(tmp_path / "manager")
+        async with manager_at(tmp_path / "other"):
+            stranger = NodeFiles.of(tmp_path / "other")  # a manager, of another swarm
+            with pytest.raises(aiohttp.ClientError):
+                await call("GET", f"https://{addr}/ca/unlockkey", client_context(root, stranger))
+
+
+async def test_a_removed_node_is_refused_at_once(tmp_path: Path) -> None:
+    async with manager_at(tmp_path / "manager") as (daemon, addr):
+        root = daemon_root(tmp_path / "manager")
+        worker = NodeFiles.of(tmp_path / "worker")
+        node_id = await join(addr, worker_token(daemon), worker)
+        context = client_context(root, worker)
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(
+                f"https://{addr}/node/session", ssl=context, server_hostname=ROOT_CN
+            ) as session:
+                hello = Register(description=NodeDescription(hostname="w1"), addr="127.0.0.9")
+                await session.send_bytes(write_message(hello))
+                opened = read_manager_message(await session.receive_bytes(timeout=5))
+                assert isinstance(opened, Registered)
+                await session.send_bytes(write_message(Heartbeat()))
+                kinds = {type(read_manager_message(await session.receive_bytes(timeout=5)))}
+                kinds.add(type(read_manager_message(await session.receive_bytes(timeout=5))))
+                assert HeartbeatAnswer in kinds  # and the (empty) assignments
+                node = daemon.control.get_node(node_id)
+                assert node.status.state == NodeState.READY
+                assert node.status.addr == "127.0.0.9"
+                assert node.description is not None and node.description.hostname == "w1"
+                daemon.control.remove_node(node_id, force=True)
+                closed = await session.receive(timeout=5)
+                assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(
+                    f"https://{addr}/node/session", ssl=context, server_hostname=ROOT_CN
+                )
+            assert refused.value.status == 403
+        status, body = await call(
+            "POST",
+            f"https://{addr}/ca/certificate",
+            context,
+            msgspec.json.encode(CertificateRequest(csr=node_csr(new_node_key()).decode())),
+        )
+        assert status == 403 and f"node {node_id} was removed from swarm".encode() in body
+
+
+async def test_a_worker_daemon_runs_tasks_over_mutual_tls(tmp_path: Path) -> None:
+    async with manager_at(tmp_path / "manager") as (daemon, addr):
+        worker = NodeDaemon(tmp_path / "worker", "swarm-node-1", seed=4)
+        await worker.start()
+        try:
+            token = worker_token(daemon)
+            await worker.join_swarm(SwarmJoinRequest(remote_addrs=[addr], join_token=token))
+            assert worker.local_node().local_node_state == "active"
+            with pytest.raises(Unavailable, match="Worker nodes can't be used"):
+                worker.control.list_services()
+
+            async def ready() -> None:
+                while daemon.control.get_node(worker.local_node_id).status.state != NodeState.READY:
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(ready(), 10)
+            service = daemon.control.create_service(make_spec("web", replicas=4))
+
+            async def running_on_both() -> None:
+                while True:
+                    tasks = daemon.control.list_tasks(service.id)
+                    nodes = {t.node_id for t in tasks if t.status.state.value == "running"}
+                    if len(nodes) == 2 and len(tasks) == 4:
+                        return
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(running_on_both(), 20)
+        finally:
+            await worker.stop()
+
+
+def daemon_root(data_dir: Path) -> bytes:
+    return NodeFiles.of(data_dir).root.read_bytes()
