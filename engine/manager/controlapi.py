@@ -112,8 +112,21 @@ class NodeResources:
         )
 
 
+ONE_MANAGER = (
+    "swarmdeck builds no consensus between managers, so this swarm keeps its one manager and "
+    "a node cannot be promoted; for highly available managers, use a Docker swarm"
+)
+
+
 class ControlAPI:
-    def __init__(self, store: MemoryStore, clock: Clock, ids: IdGenerator) -> None:
+    """The swarm's control API. ``promotion=False`` for a swarm of real nodes, whose one
+    manager cannot share the state: promotion is refused (the demo cluster, whose managers are
+    all in one process, promotes)."""
+
+    def __init__(
+        self, store: MemoryStore, clock: Clock, ids: IdGenerator, promotion: bool = True
+    ) -> None:
+        self._promotion = promotion
         self._store = store
         self._clock = clock
         self._ids = ids
@@ -245,6 +258,8 @@ class ControlAPI:
             if node.version.index != version:
                 raise SequenceConflict()
             manager_status = node.manager_status
+            if spec.role == NodeRole.MANAGER != node.spec.role and not self._promotion:
+                raise FailedPrecondition(ONE_MANAGER)
             if spec.role != node.spec.role:
                 if spec.role == NodeRole.WORKER:
                     managers = [

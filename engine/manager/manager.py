@@ -31,10 +31,12 @@ class Manager:
         ids: IdGenerator,
         seed: int | None = None,
         heartbeat_epsilon: float = HEARTBEAT_EPSILON,
+        promotion: bool = True,
     ) -> None:
+        """``promotion``: whether nodes may be promoted (see ControlAPI)."""
         self.store = store
         self.clock = clock
-        self.control = ControlAPI(store, clock, ids)
+        self.control = ControlAPI(store, clock, ids, promotion)
         self.restarts = RestartSupervisor(store, clock, ids)
         self.updates = UpdateSupervisor(store, clock, ids, self.restarts)
         self.dispatcher = Dispatcher(store, clock, ids, seed, heartbeat_epsilon)

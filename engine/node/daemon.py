@@ -211,7 +211,7 @@ class NodeDaemon:
 
     async def _start_manager(self, membership: Membership) -> None:
         root = load_or_create_root(self._data_dir, utc(self.clock.time()))
-        manager = Manager(self.store, self.clock, self._ids, self.seed)
+        manager = Manager(self.store, self.clock, self._ids, self.seed, promotion=False)
         cluster = manager.control.init_cluster(root, self._heartbeat_period)
         self._manager = manager
         self._executor = self._executor or await self._new_executor()
@@ -341,11 +341,13 @@ class NodeDaemon:
             availability = _availability(asked.availability)
             listen, advertise = _addresses(asked.listen_addr, asked.advertise_addr, needed=False)
             manager_addr = _with_port(asked.remote_addrs[0], SWARM_PORT)
-            node_id = await join(manager_addr, asked.join_token, self._files, availability)
-            membership = Membership(WORKER, node_id, listen, advertise, manager_addr)
+            joined = await join(manager_addr, asked.join_token, self._files, availability)
+            if not advertise and joined.local_addr:
+                advertise = _with_port(joined.local_addr, _split(listen)[1])
+            membership = Membership(WORKER, joined.node_id, listen, advertise, manager_addr)
             self._write_membership(membership)
             await self._start(membership)
-            log.info("joined the swarm of %s as node %s", manager_addr, node_id)
+            log.info("joined the swarm of %s as node %s", manager_addr, joined.node_id)
 
     async def leave_swarm(self, force: bool) -> None:
         async with self._changing:

@@ -6,8 +6,8 @@ manager answers with a certificate whose subject it chose. From then on the node
 that certificate: ``RemoteDispatcher`` is the manager's dispatcher as the agent knows it
 (``DispatcherAPI``), one websocket per session.
 
-    node_id = await join("10.0.0.2:2377", token, NodeFiles.of(data_dir))
-    agent = Agent(node_id, ..., RemoteDispatcher("10.0.0.2:2377", files), executor, clock)
+    joined = await join("10.0.0.2:2377", token, NodeFiles.of(data_dir))
+    agent = Agent(joined.node_id, ..., RemoteDispatcher("10.0.0.2:2377", files), executor, clock)
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import logging
 import re
 import ssl
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import aiohttp
 import msgspec
@@ -57,7 +58,7 @@ from engine.errors import (
 from engine.manager import defaults
 from engine.node.swarmport import MAX_FRAME, CertificateAnswer, CertificateRequest
 
-__all__ = ["RemoteDispatcher", "RemoteSession", "client_context", "join"]
+__all__ = ["Joined", "RemoteDispatcher", "RemoteSession", "client_context", "join"]
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def client_context(root_pem: bytes, files: NodeFiles | None = None) -> ssl.SSLCo
 
 async def join(
     addr: str, token: str, files: NodeFiles, availability: Availability | None = None
-) -> str:
+) -> Joined:
     """Joins the swarm whose manager is at ``addr`` (``HOST:PORT``); writes the root, the node's
     certificate and key into ``files``; returns the node ID the manager gave.
 
@@ -91,6 +92,7 @@ async def join(
         try:
             async with http.get(f"https://{addr}/ca/root", ssl=False) as response:
                 root_pem = await response.read()
+                local = _local_host(response)
             root = check_remote_ca(root_pem, token)
             key = new_node_key()
             asked = CertificateRequest(
@@ -116,7 +118,20 @@ async def join(
     if not certifies(answer.certificate.encode(), key):
         raise Unavailable(f"the manager at {addr} sent a certificate for another key")
     files.save(root.cert_pem, answer.certificate.encode(), key)
-    return answer.node_id
+    return Joined(answer.node_id, local)
+
+
+@dataclass(frozen=True)
+class Joined:
+    node_id: str
+    local_addr: str  # the address this node reached the manager from: its own, as seen there
+
+
+def _local_host(response: aiohttp.ClientResponse) -> str:
+    connection = response.connection
+    transport = connection.transport if connection is not None else None
+    sockname = transport.get_extra_info("sockname") if transport is not None else None
+    return str(sockname[0]) if sockname else ""
 
 
 _RPC_CODE = re.compile(r"^rpc error: code = (\w+) desc = ")

@@ -51,6 +51,7 @@ from engine.ca import (
 )
 from engine.clock import Clock
 from engine.errors import EngineError, FailedPrecondition, InvalidArgument, PermissionDenied
+from engine.manager.controlapi import ONE_MANAGER
 from engine.manager.dispatcher import Dispatcher, NodeSession
 from engine.manager.manager import Manager
 from engine.store import get_node
@@ -61,10 +62,6 @@ log = logging.getLogger(__name__)
 
 MAX_FRAME = 64 * 1024 * 1024  # bytes: a node's every task in one assignment
 NO_TOKEN = "A valid join token is necessary to join this cluster"
-ONE_MANAGER = (
-    "this swarm has one manager and swarmdeck builds no consensus between managers: join as a "
-    "worker (docker swarm join-token worker), or use a Docker swarm for highly available managers"
-)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -137,7 +134,7 @@ class SwarmPort:
         else:
             role = self._role_of(asked.token)
             if role == NodeRole.MANAGER:
-                raise FailedPrecondition(ONE_MANAGER)
+                raise FailedPrecondition(f"{ONE_MANAGER}: join as a worker")
             node = self._manager.control.admit_node(role, asked.availability)
             identity = NodeIdentity(node.id, WORKER, self._cluster_id)
             log.info("node %s joined as a worker", node.id)
