@@ -19,6 +19,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import random
 import socket as sockets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -48,21 +49,24 @@ from engine.ca import (
     CAError,
     NodeFiles,
     NodeIdentity,
+    RootCA,
     issue_node_certificate,
     load_or_create_root,
     new_node_key,
     node_csr,
     parse_join_token,
+    renewal_delay,
+    tls_info,
     utc,
 )
 from engine.clock import SystemClock
-from engine.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from engine.errors import EngineError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from engine.ids import IdGenerator
 from engine.manager import defaults
 from engine.manager.controlapi import ControlAPI, NodeResources
 from engine.manager.manager import Manager
-from engine.node.remote import RemoteDispatcher, join
-from engine.node.swarmport import SwarmPort, server_context
+from engine.node.remote import RemoteDispatcher, join, renew
+from engine.node.swarmport import SwarmPort, cert_expiry, server_context
 from engine.store import (
     MemoryStore,
     SqlitePersistence,
@@ -79,6 +83,7 @@ __all__ = ["Executor", "NodeDaemon"]
 log = logging.getLogger(__name__)
 
 MEMBERSHIP = "node.json"
+RENEW_RETRY = 60.0  # seconds before a renewal that failed is tried again
 SWARM_PORT = 2377
 NOT_IN_SWARM = (
     'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
@@ -133,10 +138,12 @@ class NodeDaemon:
         self._executor_choice = executor or Executor()
         self._heartbeat_period = heartbeat_period
         self._ids = IdGenerator(seed)
+        self._random = random.Random(seed)
         self._pace = Pace(self.clock)
         self._membership = self._read_membership()
         self._changing = asyncio.Lock()  # init, join and leave one at a time
         self._manager: Manager | None = None
+        self._root: RootCA | None = None  # the swarm's CA, on its manager
         self._remote: RemoteDispatcher | None = None
         self._executor: SimExecutor | DockerExecutor | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -207,10 +214,10 @@ class NodeDaemon:
                 self.clock,
                 self._pace,
             )
-            self._runner = asyncio.create_task(self._run(agent.run))
+            self._runner = asyncio.create_task(self._run(agent.run, self._renew_forever))
 
     async def _start_manager(self, membership: Membership) -> None:
-        root = load_or_create_root(self._data_dir, utc(self.clock.time()))
+        root = self._root = load_or_create_root(self._data_dir, utc(self.clock.time()))
         manager = Manager(self.store, self.clock, self._ids, self.seed, promotion=False)
         cluster = manager.control.init_cluster(root, self._heartbeat_period)
         self._manager = manager
@@ -230,7 +237,7 @@ class NodeDaemon:
         port = SwarmPort(manager, root, self.clock, cluster.id)
         host, port_number = _split(membership.listen_addr)
         self._swarm_port = await port.serve(host, port_number, server_context(root, self._files))
-        self._runner = asyncio.create_task(self._run(manager.run, agent.run))
+        self._runner = asyncio.create_task(self._run(manager.run, agent.run, self._renew_forever))
         log.info("manager of swarm %s, swarm port on %s", cluster.id, membership.listen_addr)
 
     async def _run(self, *components: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -249,6 +256,34 @@ class NodeDaemon:
         assert self.failure is not None
         return self.failure
 
+    async def _renew_forever(self) -> None:
+        """Renews the node's certificate at a random point between 50 % and 80 % of its
+        lifetime (SwarmKit's); a renewal that fails is tried again a minute later."""
+        while True:
+            now = utc(self.clock.time())
+            delay = renewal_delay(self._files.cert.read_bytes(), now, self._random)
+            await self.clock.sleep(delay.total_seconds())
+            try:
+                await self.renew()
+            except (EngineError, CAError, OSError) as error:
+                log.warning("could not renew the node's certificate: %s", error)
+                await self.clock.sleep(RENEW_RETRY)
+
+    async def renew(self) -> None:
+        """A new key and certificate for this node, the same node as before."""
+        membership = self._membership
+        assert membership is not None
+        if self._manager is None or self._root is None:
+            await renew(membership.manager_addr, self._files)
+        else:
+            cluster = self._manager.control.get_cluster()
+            key = new_node_key()
+            identity = NodeIdentity(membership.node_id, MANAGER, cluster.id)
+            now, expiry = utc(self.clock.time()), cert_expiry(cluster)
+            cert = issue_node_certificate(self._root, node_csr(key), identity, now, expiry)
+            self._files.save(None, cert, key)
+        log.info("renewed the node's certificate")
+
     async def _stop_swarm(self) -> None:
         runner, self._runner = self._runner, None
         if runner is not None:
@@ -264,7 +299,7 @@ class NodeDaemon:
         executor, self._executor = self._executor, None
         if isinstance(executor, DockerExecutor):
             await executor.close()
-        self._manager = None
+        self._manager = self._root = None
 
     async def _new_executor(self) -> SimExecutor | DockerExecutor:
         url = self._executor_choice.docker
@@ -273,9 +308,12 @@ class NodeDaemon:
         return DockerExecutor(url, self._service)
 
     async def _describe(self) -> NodeDescription:
+        """What the node says of itself: its resources and the root it trusts."""
         if isinstance(self._executor, DockerExecutor):
-            return await self._executor.describe(self.hostname)
-        return NodeResources().description(self.hostname)
+            description = await self._executor.describe(self.hostname)
+        else:
+            description = NodeResources().description(self.hostname)
+        return replace(description, tls_info=tls_info(RootCA(self._files.root.read_bytes())))
 
     def _service(self, service_id: str) -> Service | None:
         if self._manager is None:
@@ -317,9 +355,8 @@ class NodeDaemon:
                 spec = replace(node.spec, availability=availability)
                 control.update_node(node.id, node.version.index, spec)
             key = new_node_key()
-            cert = issue_node_certificate(
-                root, node_csr(key), NodeIdentity(node.id, MANAGER, cluster.id), now
-            )
+            identity = NodeIdentity(node.id, MANAGER, cluster.id)
+            cert = issue_node_certificate(root, node_csr(key), identity, now, cert_expiry(cluster))
             self._files.save(None, cert, key)
             await self.store.saved()
             membership = Membership(MANAGER, node.id, listen, advertise)

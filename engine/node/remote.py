@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import msgspec
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from engine.api.dispatch import (
     Assignments,
@@ -58,7 +59,7 @@ from engine.errors import (
 from engine.manager import defaults
 from engine.node.swarmport import MAX_FRAME, CertificateAnswer, CertificateRequest
 
-__all__ = ["Joined", "RemoteDispatcher", "RemoteSession", "client_context", "join"]
+__all__ = ["Joined", "RemoteDispatcher", "RemoteSession", "client_context", "join", "renew"]
 
 log = logging.getLogger(__name__)
 
@@ -87,38 +88,70 @@ async def join(
         EngineError: the manager refused (its words), or its CA is not the token's.
         Unavailable: the manager cannot be reached.
     """
-    timeout = aiohttp.ClientTimeout(total=CONNECT_TIMEOUT)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    async with _reaching(addr) as http:
+        async with http.get(f"https://{addr}/ca/root", ssl=False) as response:
+            root_pem = await response.read()
+            local = _local_host(response)
         try:
-            async with http.get(f"https://{addr}/ca/root", ssl=False) as response:
-                root_pem = await response.read()
-                local = _local_host(response)
             root = check_remote_ca(root_pem, token)
-            key = new_node_key()
-            asked = CertificateRequest(
-                csr=node_csr(key).decode(), token=token, availability=availability
-            )
-            async with http.post(
-                f"https://{addr}/ca/certificate",
-                data=msgspec.json.encode(asked),
-                ssl=client_context(root.cert_pem),
-                server_hostname=ROOT_CN,
-            ) as response:
-                body = await response.read()
-                if response.status != 200:
-                    raise _refusal(response.status, body)
         except CAError as error:
-            raise InvalidArgument(str(error)) from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            raise Unavailable(f"cannot reach the manager at {addr}: {error}", rpc=False) from None
+            raise InvalidArgument(str(error), rpc=False) from None
+        key = new_node_key()
+        asked = CertificateRequest(
+            csr=node_csr(key).decode(), token=token, availability=availability
+        )
+        answer = await _certificate(http, addr, asked, client_context(root.cert_pem), key)
+    files.save(root.cert_pem, answer.certificate.encode(), key)
+    return Joined(answer.node_id, local)
+
+
+async def renew(addr: str, files: NodeFiles) -> None:
+    """Renews the node's certificate with the manager at ``addr``: a new key, shown with the
+    current certificate, which says who the node is; the new one replaces it in ``files``."""
+    key = new_node_key()
+    asked = CertificateRequest(csr=node_csr(key).decode())
+    context = client_context(files.root.read_bytes(), files)
+    async with _reaching(addr) as http:
+        answer = await _certificate(http, addr, asked, context, key)
+    files.save(None, answer.certificate.encode(), key)
+
+
+@contextlib.asynccontextmanager
+async def _reaching(addr: str) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client for calls to the manager at ``addr``; failing to reach it is Unavailable."""
+    try:
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=CONNECT_TIMEOUT)
+        ) as http:
+            yield http
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        raise Unavailable(f"cannot reach the manager at {addr}: {error}", rpc=False) from None
+
+
+async def _certificate(
+    http: aiohttp.ClientSession,
+    addr: str,
+    asked: CertificateRequest,
+    context: ssl.SSLContext,
+    key: ec.EllipticCurvePrivateKey,
+) -> CertificateAnswer:
+    """Asks the manager's CA for a certificate; checks that it certifies ``key``."""
+    async with http.post(
+        f"https://{addr}/ca/certificate",
+        data=msgspec.json.encode(asked),
+        ssl=context,
+        server_hostname=ROOT_CN,
+    ) as response:
+        body = await response.read()
+        if response.status != 200:
+            raise _refusal(response.status, body)
     try:
         answer = msgspec.json.decode(body, type=CertificateAnswer)
     except msgspec.DecodeError as error:
         raise Unavailable(f"the manager at {addr} answered nonsense: {error}") from None
     if not certifies(answer.certificate.encode(), key):
         raise Unavailable(f"the manager at {addr} sent a certificate for another key")
-    files.save(root.cert_pem, answer.certificate.encode(), key)
-    return Joined(answer.node_id, local)
+    return answer
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from engine.api.dispatch import (
     write_message,
 )
 from engine.api.durations import SECOND
+from engine.api.objects import Cluster
 from engine.api.types import Availability, NodeRole
 from engine.ca import (
     DEFAULT_NODE_CERT_EXPIRY,
@@ -56,7 +57,13 @@ from engine.manager.dispatcher import Dispatcher, NodeSession
 from engine.manager.manager import Manager
 from engine.store import get_node
 
-__all__ = ["CertificateAnswer", "CertificateRequest", "SwarmPort", "server_context"]
+__all__ = [
+    "CertificateAnswer",
+    "CertificateRequest",
+    "SwarmPort",
+    "cert_expiry",
+    "server_context",
+]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +92,14 @@ def server_context(root: RootCA, files: NodeFiles) -> ssl.SSLContext:
     context.load_cert_chain(files.cert, files.key)
     context.verify_mode = ssl.CERT_OPTIONAL
     return context
+
+
+def cert_expiry(cluster: Cluster) -> timedelta:
+    """The lifetime of the certificates the swarm's CA issues (``--cert-expiry``)."""
+    nanoseconds = (cluster.spec.ca_config or {}).get("NodeCertExpiry")
+    if not isinstance(nanoseconds, int) or nanoseconds <= 0:
+        return DEFAULT_NODE_CERT_EXPIRY
+    return timedelta(seconds=nanoseconds / SECOND)
 
 
 class SwarmPort:
@@ -144,7 +159,7 @@ class SwarmPort:
                 asked.csr.encode(),
                 identity,
                 utc(self._clock.time()),
-                self._cert_expiry(),
+                cert_expiry(self._manager.control.get_cluster()),
             )
         except CAError as error:
             raise InvalidArgument(str(error)) from None
@@ -166,13 +181,6 @@ class SwarmPort:
             if expected and hmac.compare_digest(token.encode(), expected.encode()):
                 return role
         raise InvalidArgument(NO_TOKEN)
-
-    def _cert_expiry(self) -> timedelta:
-        config = self._manager.control.get_cluster().spec.ca_config or {}
-        nanoseconds = config.get("NodeCertExpiry")
-        if not isinstance(nanoseconds, int) or nanoseconds <= 0:
-            return DEFAULT_NODE_CERT_EXPIRY
-        return timedelta(seconds=nanoseconds / SECOND)
 
     def _peer(self, request: web.Request) -> NodeIdentity | None:
         """Who the peer is, by the certificate it showed (the handshake checked its chain)."""

@@ -11,6 +11,7 @@ import contextlib
 import socket as sockets
 import ssl
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -18,6 +19,7 @@ import msgspec
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+from msgspec.structs import replace
 
 from engine.api.dispatch import (
     Heartbeat,
@@ -27,6 +29,7 @@ from engine.api.dispatch import (
     read_manager_message,
     write_message,
 )
+from engine.api.durations import SECOND
 from engine.api.objects import NodeDescription
 from engine.api.swarm import SwarmInitRequest, SwarmJoinRequest
 from engine.api.types import NodeState
@@ -100,6 +103,9 @@ async def test_init_makes_a_manager_whose_certificate_the_ca_chose(tmp_path: Pat
             assert path.stat().st_mode & 0o777 == 0o600
         local = daemon.local_node()
         assert local.local_node_state == "active" and local.control_available
+        await daemon.renew()
+        renewed = files.cert.read_bytes()
+        assert renewed != cert and subject(renewed, NameOID.COMMON_NAME) == daemon.local_node_id
         with pytest.raises(Unavailable, match="already part of a swarm"):
             await daemon.init_swarm(SwarmInitRequest(listen_addr=f"127.0.0.1:{free_port()}"))
 
@@ -261,6 +267,32 @@ async def test_a_worker_daemon_runs_tasks_over_mutual_tls(tmp_path: Path) -> Non
                     await asyncio.sleep(0.05)
 
             await asyncio.wait_for(running_on_both(), 20)
+            node = daemon.control.get_node(worker.local_node_id)
+            assert node.description is not None
+            assert (
+                node.description.tls_info["TrustRoot"] == daemon_root(tmp_path / "manager").decode()
+            )
+
+            cluster = daemon.control.get_cluster()  # docker swarm update --cert-expiry 2h
+            ca_config = {**(cluster.spec.ca_config or {}), "NodeCertExpiry": 2 * 3600 * SECOND}
+            daemon.control.update_cluster(
+                cluster.version.index, replace(cluster.spec, ca_config=ca_config)
+            )
+            files = NodeFiles.of(tmp_path / "worker")
+            before = x509.load_pem_x509_certificate(files.cert.read_bytes())
+            running = {t.id for t in daemon.control.list_tasks(service.id)}
+            await worker.renew()
+            after = x509.load_pem_x509_certificate(files.cert.read_bytes())
+            assert after.serial_number != before.serial_number
+            assert after.public_key() != before.public_key()
+            assert after.subject == before.subject  # the same node, the same role
+            lifetime = after.not_valid_after_utc - after.not_valid_before_utc
+            assert lifetime == timedelta(hours=3)  # two, and the hour it is backdated
+            await asyncio.sleep(1)
+            assert daemon.control.get_node(worker.local_node_id).status.state == NodeState.READY
+            tasks = daemon.control.list_tasks(service.id)
+            assert {t.id for t in tasks} == running  # no task was dropped
+            assert all(t.status.state.value == "running" for t in tasks)
         finally:
             await worker.stop()
 
