@@ -25,6 +25,7 @@ from pathlib import Path
 from engine.ca import CAError
 from engine.collector import keep_collections_short
 from engine.embedded import EmbeddedCluster
+from engine.httpapi.server import TcpListen
 from engine.manager import defaults
 from engine.node.daemon import Executor, NodeDaemon
 from engine.serve import served
@@ -82,6 +83,18 @@ def _parser() -> argparse.ArgumentParser:
         help="a node that is a Docker Engine (unix:// or tcp://): tasks run as real containers "
         "on it; repeat for each node, the first is the manager (replaces --nodes)",
     )
+    serve.add_argument(
+        "--host",
+        type=_tcp_address,
+        metavar="tcp://HOST:PORT",
+        help="serve the API over TCP too, with mutual TLS (--tlsverify and its files)",
+    )
+    serve.add_argument(
+        "--tlsverify", action="store_true", help="require a client certificate --tlscacert signed"
+    )
+    serve.add_argument("--tlscacert", type=Path, help="the CA that signs client certificates")
+    serve.add_argument("--tlscert", type=Path, help="the server's certificate")
+    serve.add_argument("--tlskey", type=Path, help="the server's key")
     serve.add_argument("--seed", type=int, default=None, help="repeat a simulation exactly")
     serve.add_argument("--verbose", action="store_true", help="log debug messages")
     return parser
@@ -100,6 +113,29 @@ def _engine_url(text: str) -> str:
     if not text.startswith(ENGINE_SCHEMES):
         raise argparse.ArgumentTypeError(f"{text!r}: expected a unix://, tcp:// or http:// URL")
     return text
+
+
+def _tcp_address(text: str) -> tuple[str, int]:
+    host, _, port = text.removeprefix("tcp://").rpartition(":")
+    if not text.startswith("tcp://") or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected tcp://HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _tcp_listen(args: argparse.Namespace) -> TcpListen | None:
+    """Where to serve over TCP, if asked: only with mutual TLS, whose three files are given."""
+    files = (args.tlscacert, args.tlscert, args.tlskey)
+    if args.host is None:
+        if args.tlsverify or any(files):
+            raise ValueError("--tlsverify and its files are for --host tcp://HOST:PORT")
+        return None
+    if not args.tlsverify or not all(files):
+        raise ValueError(
+            "--host tcp:// needs --tlsverify, --tlscacert, --tlscert and --tlskey: "
+            "the API over TCP is served with mutual TLS only"
+        )
+    host, port = args.host
+    return TcpListen(host, port, args.tlscacert, args.tlscert, args.tlskey)
 
 
 def _positive_int(text: str) -> int:
@@ -148,15 +184,18 @@ def _backend(args: argparse.Namespace) -> EmbeddedCluster | NodeDaemon:
 async def serve(args: argparse.Namespace) -> int:
     """Serves until SIGTERM or SIGINT (0), or until a component fails (1: the state in memory
     can no longer be trusted to reach the disk, so the engine stops rather than go on)."""
+    tcp = _tcp_listen(args)
     backend = _backend(args)
     stop = asyncio.Event()  # set from the start: a stop asked for while starting is kept
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with served(backend, args.socket):
+    async with served(backend, args.socket, tcp):
         log.info(
             "serving the Docker Engine API on unix://%s (data in %s)", args.socket, args.data_dir
         )
+        if tcp is not None:
+            log.info("and on tcp://%s:%d, with mutual TLS", tcp.host, tcp.port)
         collector = asyncio.create_task(keep_collections_short())
         stopped = asyncio.ensure_future(stop.wait())
         failed = asyncio.ensure_future(backend.wait_failed())
@@ -181,6 +220,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return asyncio.run(serve(args))
-    except (OSError, ValueError, CAError) as error:
+    except (OSError, ValueError, CAError) as error:  # ssl.SSLError is an OSError
         log.error("%s", error)
         return 1

@@ -27,7 +27,7 @@ from engine.demo import DEMO_SERVICES
 from engine.embedded import EmbeddedCluster
 from engine.httpapi.app import make_app
 from engine.httpapi.events import EventLog
-from engine.httpapi.server import serve_unix
+from engine.httpapi.server import TcpListen, serve_tcp, serve_unix
 from engine.node.daemon import NodeDaemon
 
 __all__ = ["DemoPoll", "DemoRecording", "record_demo", "serve_command", "serve_demo", "served"]
@@ -42,28 +42,30 @@ DEMO_NODE_LABELS = {
 
 
 @contextlib.asynccontextmanager
-async def served(cluster: EmbeddedCluster | NodeDaemon, socket: Path) -> AsyncIterator[None]:
-    """Starts ``cluster`` (or one node) and serves the Engine API for it on ``socket`` while
-    the block runs."""
+async def served(
+    cluster: EmbeddedCluster | NodeDaemon, socket: Path, tcp: TcpListen | None = None
+) -> AsyncIterator[None]:
+    """Starts ``cluster`` (or one node) and serves the Engine API for it on ``socket``, and on
+    ``tcp`` with mutual TLS if given, while the block runs."""
     await cluster.start()
     events = EventLog(cluster.store, cluster.clock)
     event_task = asyncio.create_task(events.run())
+    runner = None
     try:
         runner = await serve_unix(make_app(cluster, events), socket)
-    except BaseException:
-        event_task.cancel()
-        await cluster.stop()
-        raise
-    try:
+        if tcp is not None:
+            await serve_tcp(runner, tcp)
         yield
     finally:
-        await runner.cleanup()
+        if runner is not None:
+            await runner.cleanup()
         event_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await event_task
         await cluster.stop()
-        with contextlib.suppress(FileNotFoundError):
-            socket.unlink()
+        if runner is not None:  # the socket is this engine's: not one it refused to take over
+            with contextlib.suppress(FileNotFoundError):
+                socket.unlink()
 
 
 @contextlib.asynccontextmanager

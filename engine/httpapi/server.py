@@ -1,15 +1,17 @@
-"""Serving the API on a unix socket (mode 0660, as dockerd's)."""
+"""Serving the API on a unix socket (mode 0660, as dockerd's), and over TCP with mutual TLS."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
-__all__ = ["serve_unix"]
+__all__ = ["TcpListen", "serve_tcp", "serve_unix"]
 
 SOCKET_MODE = 0o660
 LIVE_CHECK = 1.0  # seconds a listener on an existing socket has to accept a connection
@@ -38,6 +40,33 @@ async def serve_unix(app: web.Application, path: Path | str) -> web.AppRunner:
     await web.UnixSite(runner, str(socket)).start()
     os.chmod(socket, SOCKET_MODE)
     return runner
+
+
+@dataclass(frozen=True)
+class TcpListen:
+    """``--host tcp://HOST:PORT`` with dockerd's ``--tlscacert``, ``--tlscert`` and ``--tlskey``:
+    a client must show a certificate that CA signed."""
+
+    host: str
+    port: int
+    ca: Path
+    cert: Path
+    key: Path
+
+    def context(self) -> ssl.SSLContext:
+        """Raises OSError or ssl.SSLError for files that are missing or not what they say."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(self.ca))
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.cert, self.key)
+        context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+
+async def serve_tcp(runner: web.AppRunner, listen: TcpListen) -> None:
+    """Serves ``runner``'s application on ``listen`` too; the TLS handshake refuses a client
+    without a certificate of its CA."""
+    site = web.TCPSite(runner, listen.host, listen.port, ssl_context=listen.context())
+    await site.start()
 
 
 async def _answers(socket: Path) -> bool:
