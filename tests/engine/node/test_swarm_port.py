@@ -46,7 +46,7 @@ from engine.ca import (
 )
 from engine.errors import FailedPrecondition, InvalidArgument, Unavailable
 from engine.node.daemon import NodeDaemon
-from engine.node.remote import client_context, join
+from engine.node.remote import client_context, join, renew
 from engine.node.swarmport import CertificateAnswer, CertificateRequest
 from tests.conftest import make_spec
 
@@ -299,3 +299,19 @@ async def test_a_worker_daemon_runs_tasks_over_mutual_tls(tmp_path: Path) -> Non
 
 def daemon_root(data_dir: Path) -> bytes:
     return NodeFiles.of(data_dir).root.read_bytes()
+
+
+async def test_a_rotated_token_admits_no_more_nodes_but_joined_ones_stay(tmp_path: Path) -> None:
+    async with manager_at(tmp_path / "manager") as (daemon, addr):
+        old = worker_token(daemon)
+        first = NodeFiles.of(tmp_path / "first")
+        await join(addr, old, first)
+        cluster = daemon.control.get_cluster()  # docker swarm join-token --rotate worker
+        daemon.control.update_cluster(cluster.version.index, cluster.spec, rotate_worker_token=True)
+        new = worker_token(daemon)
+        assert new != old and new[:60] == old[:60]  # the same CA's digest, a new secret
+        with pytest.raises(InvalidArgument, match="A valid join token is necessary"):
+            await join(addr, old, NodeFiles.of(tmp_path / "late"))
+        await join(addr, new, NodeFiles.of(tmp_path / "second"))
+        await renew(addr, first)  # a node that joined before keeps its place
+        assert len(daemon.control.list_nodes()) == 3
