@@ -75,6 +75,14 @@ class Agent:
         self._offline.clear()
         self._online.set()
 
+    def describe(self, description: NodeDescription) -> None:
+        """The node describes itself anew (its certificate changed): it registers again, its
+        tasks running on."""
+        self._description = description
+        if self.online:
+            self.disconnect()
+            self.connect()
+
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             self._group = group

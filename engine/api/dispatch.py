@@ -26,6 +26,7 @@ __all__ = [
     "ManagerMessage",
     "Register",
     "Registered",
+    "Renew",
     "Session",
     "SessionInvalid",
     "StatusReport",
@@ -102,6 +103,10 @@ class HeartbeatAnswer(Struct, frozen=True, tag="period"):
     period: float
 
 
+class Renew(Struct, frozen=True, tag="renew"):
+    """Renew the node's certificate now: the swarm's root is rotating."""
+
+
 class AssignmentsMessage(Struct, frozen=True, tag="assignments"):
     tasks: list[Task] = msgspec.field(default_factory=list)
     removed: list[str] = msgspec.field(default_factory=list)
@@ -116,7 +121,7 @@ class AssignmentsMessage(Struct, frozen=True, tag="assignments"):
 
 
 AgentMessage = Register | Heartbeat | StatusReport
-ManagerMessage = Registered | HeartbeatAnswer | AssignmentsMessage
+ManagerMessage = Registered | HeartbeatAnswer | AssignmentsMessage | Renew
 
 _encoder = msgspec.json.Encoder()
 _agent_decoder = msgspec.json.Decoder(AgentMessage)

@@ -31,6 +31,7 @@ import os
 import random
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,18 +56,25 @@ __all__ = [
     "NodeFiles",
     "NodeIdentity",
     "RootCA",
+    "RootRotation",
     "certifies",
     "check_remote_ca",
+    "cross_sign",
+    "finish_root_rotation",
     "issue_node_certificate",
     "join_token",
+    "last_forced_rotation",
     "load_or_create_root",
     "new_node_key",
     "new_root_ca",
     "node_csr",
     "node_identity",
+    "node_tls_info",
     "parse_join_token",
     "renewal_delay",
     "root_digest",
+    "root_rotation",
+    "start_root_rotation",
     "tls_info",
     "token_admits",
     "utc",
@@ -217,8 +225,11 @@ def issue_node_certificate(
     identity: NodeIdentity,
     now: datetime,
     expiry: timedelta = DEFAULT_NODE_CERT_EXPIRY,
+    chain: bytes = b"",
 ) -> bytes:
-    """Signs the public key of ``csr_pem`` into a node certificate (PEM) for ``identity``.
+    """Signs the public key of ``csr_pem`` into a node certificate (PEM) for ``identity``,
+    followed by ``chain``: during a root rotation, the new root cross-signed by the old, so that
+    a peer that trusts only the old root still accepts it.
 
     Raises:
         CAError: the CSR is malformed or not signed by its own key, or this CA has no key.
@@ -268,27 +279,26 @@ def issue_node_certificate(
         .add_extension(
             x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False
         )
+        .add_extension(_authority(signer), critical=False)
         .sign(signer, hashes.SHA256())
     )
-    return cert.public_bytes(serialization.Encoding.PEM)
+    return cert.public_bytes(serialization.Encoding.PEM) + chain
 
 
-def node_identity(root: RootCA, cert_pem: bytes, now: datetime) -> NodeIdentity:
-    """Who the holder of ``cert_pem`` is, from a certificate ``root`` signed and still valid.
+def node_identity(roots: RootCA | Sequence[RootCA], cert_pem: bytes, now: datetime) -> NodeIdentity:
+    """Who the holder of ``cert_pem`` is, from a certificate one of ``roots`` signed (the
+    swarm's root, and the next one during a rotation) and still valid.
 
     Raises:
-        CAError: not a certificate, not signed by this root, a CA's, expired or not yet
+        CAError: not a certificate, not signed by these roots, a CA's, expired or not yet
             valid, or without a node's subject.
     """
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError as error:
         raise CAError(f"invalid certificate: {error}") from None
-    issuer = root.cert
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        raise CAError("certificate not signed by this swarm's CA") from None
+    if not any(_issued_by(cert, root.cert) for root in _sequence(roots)):
+        raise CAError("certificate not signed by this swarm's CA")
     with contextlib.suppress(x509.ExtensionNotFound):
         if cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
             raise CAError("a CA certificate names no node")
@@ -311,6 +321,49 @@ def node_identity(root: RootCA, cert_pem: bytes, now: datetime) -> NodeIdentity:
         role=role,
         cluster_id=one(NameOID.ORGANIZATION_NAME),
     )
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _sequence(roots: RootCA | Sequence[RootCA]) -> Sequence[RootCA]:
+    return (roots,) if isinstance(roots, RootCA) else roots
+
+
+def cross_sign(old: RootCA, new: RootCA, now: datetime) -> bytes:
+    """``new``'s root certificate signed by ``old``'s key (PEM): the intermediate through which
+    what ``new`` signs chains to ``old`` while nodes still trust only ``old``."""
+    if old.key_pem is None:
+        raise CAError("this CA cannot sign: it has no key")
+    signer = serialization.load_pem_private_key(old.key_pem, password=None)
+    assert isinstance(signer, ec.EllipticCurvePrivateKey)
+    cert = new.cert
+    crossed = (
+        x509.CertificateBuilder()
+        .subject_name(cert.subject)
+        .issuer_name(old.cert.subject)
+        .public_key(cert.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(cert.not_valid_after_utc)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(_key_usage(ca=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(cert.public_key()), critical=False)
+        .add_extension(_authority(signer), critical=False)
+        .sign(signer, hashes.SHA256())
+    )
+    return crossed.public_bytes(serialization.Encoding.PEM)
+
+
+def _authority(signer: ec.EllipticCurvePrivateKey) -> x509.AuthorityKeyIdentifier:
+    """Which key signed: with roots that share a name (every swarm's is ``swarm-ca``), how a
+    verifier finds the right one."""
+    return x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key())
 
 
 def renewal_delay(cert_pem: bytes, now: datetime, rng: random.Random) -> timedelta:
@@ -438,15 +491,82 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(new, path)
 
 
-def tls_info(root: RootCA) -> dict[str, str]:
-    """The API's ``TLSInfo`` of certificates ``root`` issues: its PEM, and the issuer's subject
-    and public key (DER, base64) that ``docker swarm ca --rotate`` compares."""
-    cert = root.cert
-    public_key = cert.public_key().public_bytes(
+def tls_info(root: RootCA, issuer_pem: bytes | None = None) -> dict[str, str]:
+    """The API's ``TLSInfo``: the root trusted (PEM), and the subject and public key (DER,
+    base64) of what issues certificates, ``issuer_pem`` if given, else the root itself; what
+    ``docker swarm ca --rotate`` compares, the swarm's against each node's."""
+    issuer = x509.load_pem_x509_certificate(issuer_pem) if issuer_pem else root.cert
+    public_key = issuer.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return {
         "TrustRoot": root.cert_pem.decode(),
-        "CertIssuerSubject": base64.b64encode(cert.subject.public_bytes()).decode(),
+        "CertIssuerSubject": base64.b64encode(issuer.subject.public_bytes()).decode(),
         "CertIssuerPublicKey": base64.b64encode(public_key).decode(),
     }
+
+
+def node_tls_info(root_pem: bytes, cert_pem: bytes) -> dict[str, str]:
+    """A node's ``TLSInfo``: the root it trusts, and the issuer of its certificate (the
+    intermediate that follows it in ``cert_pem``, if one does, else the root)."""
+    chain = x509.load_pem_x509_certificates(cert_pem)
+    issuer = chain[1].public_bytes(serialization.Encoding.PEM) if len(chain) > 1 else None
+    return tls_info(RootCA(root_pem), issuer)
+
+
+@dataclass(frozen=True)
+class RootRotation:
+    """A root rotation under way: the next root (with its key), its certificate cross-signed by
+    the current root, and the ``ForceRotate`` it answers."""
+
+    root: RootCA
+    cross_signed: bytes
+    forced: int
+
+
+_NEXT_CERT, _NEXT_KEY, _CROSS = "swarm-root-ca.next.crt", "swarm-root-ca.next.key", "cross.crt"
+_FORCED = "forced-rotation"
+
+
+def start_root_rotation(data_dir: Path, old: RootCA, forced: int, now: datetime) -> RootRotation:
+    """A new root and its cross-signed certificate, kept beside the current root until the
+    rotation ends (a restart carries on with them)."""
+    new = new_root_ca(now)
+    rotation = RootRotation(new, cross_sign(old, new, now), forced)
+    folder = data_dir / CERTIFICATES
+    _write_private(folder / _NEXT_KEY, new.key_pem or b"")
+    _write_private(folder / _NEXT_CERT, new.cert_pem)
+    _write_private(folder / _CROSS, rotation.cross_signed)
+    _write_private(folder / _FORCED, str(forced).encode())
+    return rotation
+
+
+def root_rotation(data_dir: Path) -> RootRotation | None:
+    """The rotation under way, if one is."""
+    folder = data_dir / CERTIFICATES
+    paths = [folder / name for name in (_NEXT_CERT, _NEXT_KEY, _CROSS)]
+    if not all(path.exists() for path in paths):
+        return None
+    cert, key, cross = (path.read_bytes() for path in paths)
+    return RootRotation(RootCA(cert, key), cross, last_forced_rotation(data_dir))
+
+
+def finish_root_rotation(data_dir: Path) -> RootCA:
+    """Makes the next root the root; returns it."""
+    folder = data_dir / CERTIFICATES
+    rotation = root_rotation(data_dir)
+    if rotation is None:
+        raise CAError("no root rotation is under way")
+    _write_private(folder / _ROOT_KEY, rotation.root.key_pem or b"")
+    _write_private(folder / _ROOT_CERT, rotation.root.cert_pem)
+    for name in (_NEXT_CERT, _NEXT_KEY, _CROSS):
+        (folder / name).unlink()
+    return rotation.root
+
+
+def last_forced_rotation(data_dir: Path) -> int:
+    """The ``ForceRotate`` the last rotation answered (0: none yet)."""
+    try:
+        return int((data_dir / CERTIFICATES / _FORCED).read_text())
+    except (FileNotFoundError, ValueError):
+        return 0

@@ -169,6 +169,28 @@ class ControlAPI:
 
         return self._store.update(init)
 
+    def set_root_rotation(
+        self, tls: dict[str, str], in_progress: bool, root: RootCA | None = None
+    ) -> Cluster:
+        """A root rotation's progress: the swarm's ``TLSInfo``, whether one is under way, and
+        at its end the new ``root``, which new join tokens pin."""
+        if root is not None:
+            self._root = root
+
+        def update(tx: Tx) -> Cluster:
+            cluster = get_cluster(tx)
+            if cluster is None:
+                raise FailedPrecondition("This node is not a swarm manager.")
+            tokens = cluster.join_tokens
+            if root is not None:
+                tokens = JoinTokens(worker=self._join_token(), manager=self._join_token())
+            changed = replace(
+                cluster, tls_info=tls, root_rotation_in_progress=in_progress, join_tokens=tokens
+            )
+            return tx.update(changed)
+
+        return self._store.update(update)
+
     def _join_token(self) -> str:
         if self._root is None:
             raise FailedPrecondition("This node is not a swarm manager.")
@@ -525,6 +547,15 @@ def _validate_cluster_spec(spec: ClusterSpec) -> None:
     period = (spec.dispatcher or {}).get("HeartbeatPeriod")
     if period is not None and (not isinstance(period, int) or period <= 0):
         raise InvalidArgument("heartbeat period must be a positive duration")
-    expiry = (spec.ca_config or {}).get("NodeCertExpiry")
+    ca_config = spec.ca_config or {}
+    if ca_config.get("SigningCACert") or ca_config.get("SigningCAKey"):
+        raise InvalidArgument(
+            "this engine rotates to a root it makes itself: use docker swarm ca --rotate "
+            "without --ca-cert and --ca-key"
+        )
+    forced = ca_config.get("ForceRotate")
+    if forced is not None and (not isinstance(forced, int) or forced < 0):
+        raise InvalidArgument("SwarmSpec: ForceRotate must be a positive integer")
+    expiry = ca_config.get("NodeCertExpiry")
     if expiry is not None and (not isinstance(expiry, int) or expiry < 3600 * SECOND):
         raise InvalidArgument("minimum certificate expiry time is: 1h0m0s")

@@ -49,14 +49,14 @@ from engine.ca import (
     CAError,
     NodeFiles,
     NodeIdentity,
-    RootCA,
     issue_node_certificate,
     load_or_create_root,
     new_node_key,
     node_csr,
+    node_tls_info,
     parse_join_token,
     renewal_delay,
-    tls_info,
+    root_rotation,
     utc,
 )
 from engine.clock import SystemClock
@@ -66,7 +66,8 @@ from engine.manager import defaults
 from engine.manager.controlapi import ControlAPI, NodeResources
 from engine.manager.manager import Manager
 from engine.node.remote import RemoteDispatcher, join, renew
-from engine.node.swarmport import SwarmPort, cert_expiry, server_context
+from engine.node.rotation import RootRotator
+from engine.node.swarmport import SwarmCA, SwarmPort, cert_expiry
 from engine.store import (
     MemoryStore,
     SqlitePersistence,
@@ -143,7 +144,10 @@ class NodeDaemon:
         self._membership = self._read_membership()
         self._changing = asyncio.Lock()  # init, join and leave one at a time
         self._manager: Manager | None = None
-        self._root: RootCA | None = None  # the swarm's CA, on its manager
+        self._ca: SwarmCA | None = None  # the swarm's CA, on its manager
+        self._port: SwarmPort | None = None
+        self._agent: Agent | None = None
+        self._renewing: asyncio.Future[None] | None = None
         self._remote: RemoteDispatcher | None = None
         self._executor: SimExecutor | DockerExecutor | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -202,10 +206,12 @@ class NodeDaemon:
         if membership.role == MANAGER:
             await self._start_manager(membership)
         else:
-            self._remote = RemoteDispatcher(membership.manager_addr, self._files)
+            self._remote = RemoteDispatcher(
+                membership.manager_addr, self._files, renew=self._renew_asked
+            )
             self._executor = self._executor or await self._new_executor()
             description = await self._describe()
-            agent = Agent(
+            agent = self._agent = Agent(
                 membership.node_id,
                 description,
                 _host(membership.advertise_addr),
@@ -217,12 +223,13 @@ class NodeDaemon:
             self._runner = asyncio.create_task(self._run(agent.run, self._renew_forever))
 
     async def _start_manager(self, membership: Membership) -> None:
-        root = self._root = load_or_create_root(self._data_dir, utc(self.clock.time()))
+        root = load_or_create_root(self._data_dir, utc(self.clock.time()))
         manager = Manager(self.store, self.clock, self._ids, self.seed, promotion=False)
         cluster = manager.control.init_cluster(root, self._heartbeat_period)
         self._manager = manager
+        self._ca = SwarmCA(root, root_rotation(self._data_dir), self._files)
         self._executor = self._executor or await self._new_executor()
-        agent = Agent(
+        agent = self._agent = Agent(
             membership.node_id,
             await self._describe(),
             _host(membership.advertise_addr),
@@ -234,10 +241,13 @@ class NodeDaemon:
         if isinstance(self._executor, DockerExecutor):
             tasks = {task.id: task for task in manager.control.list_tasks()}
             await self._executor.load(membership.node_id, tasks)
-        port = SwarmPort(manager, root, self.clock, cluster.id)
+        port = self._port = SwarmPort(manager, self._ca, self.clock, cluster.id)
         host, port_number = _split(membership.listen_addr)
-        self._swarm_port = await port.serve(host, port_number, server_context(root, self._files))
-        self._runner = asyncio.create_task(self._run(manager.run, agent.run, self._renew_forever))
+        self._swarm_port = await port.serve(host, port_number, self._ca.context)
+        rotator = RootRotator(manager, self._ca, self._data_dir, self.clock, self._renew_all)
+        self._runner = asyncio.create_task(
+            self._run(manager.run, agent.run, self._renew_forever, rotator.run)
+        )
         log.info("manager of swarm %s, swarm port on %s", cluster.id, membership.listen_addr)
 
     async def _run(self, *components: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -270,19 +280,45 @@ class NodeDaemon:
                 await self.clock.sleep(RENEW_RETRY)
 
     async def renew(self) -> None:
-        """A new key and certificate for this node, the same node as before."""
+        """A new key and certificate for this node, the same node as before; it tells the
+        manager what it trusts and who issued its certificate now."""
         membership = self._membership
         assert membership is not None
-        if self._manager is None or self._root is None:
+        if self._manager is None or self._ca is None:
             await renew(membership.manager_addr, self._files)
         else:
             cluster = self._manager.control.get_cluster()
             key = new_node_key()
             identity = NodeIdentity(membership.node_id, MANAGER, cluster.id)
             now, expiry = utc(self.clock.time()), cert_expiry(cluster)
-            cert = issue_node_certificate(self._root, node_csr(key), identity, now, expiry)
+            signer, chain = self._ca.signer()
+            cert = issue_node_certificate(signer, node_csr(key), identity, now, expiry, chain)
             self._files.save(None, cert, key)
+            self._ca.reload()
+        if self._agent is not None:
+            self._agent.describe(await self._describe())
         log.info("renewed the node's certificate")
+
+    async def _renew_all(self, own: bool) -> None:
+        """Every node told to renew its certificate; the manager's own renewed if ``own``, else
+        its agent describes it anew (its root changed)."""
+        if own:
+            await self.renew()
+        elif self._agent is not None:
+            self._agent.describe(await self._describe())
+        if self._port is not None:
+            await self._port.renew_all()
+
+    def _renew_asked(self) -> None:
+        """The manager asked this worker to renew now (a root rotation)."""
+        if self._renewing is None or self._renewing.done():
+            self._renewing = asyncio.ensure_future(self._renew_logged())
+
+    async def _renew_logged(self) -> None:
+        try:
+            await self.renew()
+        except (EngineError, CAError, OSError) as error:
+            log.warning("could not renew the node's certificate: %s", error)
 
     async def _stop_swarm(self) -> None:
         runner, self._runner = self._runner, None
@@ -299,7 +335,9 @@ class NodeDaemon:
         executor, self._executor = self._executor, None
         if isinstance(executor, DockerExecutor):
             await executor.close()
-        self._manager = self._root = None
+        if self._renewing is not None:
+            self._renewing.cancel()
+        self._manager = self._ca = self._port = self._agent = None
 
     async def _new_executor(self) -> SimExecutor | DockerExecutor:
         url = self._executor_choice.docker
@@ -313,7 +351,10 @@ class NodeDaemon:
             description = await self._executor.describe(self.hostname)
         else:
             description = NodeResources().description(self.hostname)
-        return replace(description, tls_info=tls_info(RootCA(self._files.root.read_bytes())))
+        if not self._files.exist():
+            return description  # a manager being made: it has no certificate yet
+        info = node_tls_info(self._files.root.read_bytes(), self._files.cert.read_bytes())
+        return replace(description, tls_info=info)
 
     def _service(self, service_id: str) -> Service | None:
         if self._manager is None:

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -31,6 +31,7 @@ from engine.api.dispatch import (
     HeartbeatAnswer,
     Register,
     Registered,
+    Renew,
     Session,
     SessionInvalid,
     StatusReport,
@@ -107,13 +108,17 @@ async def join(
 
 async def renew(addr: str, files: NodeFiles) -> None:
     """Renews the node's certificate with the manager at ``addr``: a new key, shown with the
-    current certificate, which says who the node is; the new one replaces it in ``files``."""
+    current certificate, which says who the node is; the new one replaces it in ``files``, and
+    the root the swarm trusts now (after a rotation) the one there."""
     key = new_node_key()
     asked = CertificateRequest(csr=node_csr(key).decode())
     context = client_context(files.root.read_bytes(), files)
     async with _reaching(addr) as http:
         answer = await _certificate(http, addr, asked, context, key)
-    files.save(None, answer.certificate.encode(), key)
+    root = answer.root.encode()
+    files.save(
+        root if root and root != files.root.read_bytes() else None, answer.certificate.encode(), key
+    )
 
 
 @contextlib.asynccontextmanager
@@ -252,6 +257,8 @@ class RemoteSession:
                                 yield message.change()
                             case HeartbeatAnswer(period=period):
                                 self._period = dispatcher.period = period
+                            case Renew():
+                                dispatcher.renew()
                         if writer.done():
                             break
                 finally:
@@ -276,9 +283,13 @@ class RemoteDispatcher:
     """The manager's dispatcher, reached at ``addr`` with the node's certificate in ``files``.
     ``error`` says why the last session could not be opened ("" once one is)."""
 
-    def __init__(self, addr: str, files: NodeFiles) -> None:
+    def __init__(
+        self, addr: str, files: NodeFiles, renew: Callable[[], None] = lambda: None
+    ) -> None:
+        """``renew`` is called when the manager asks the node to renew its certificate."""
         self.addr = addr
         self.files = files
+        self.renew = renew
         self.period = defaults.HEARTBEAT_PERIOD
         self.error = ""
         self._http: aiohttp.ClientSession | None = None

@@ -30,6 +30,7 @@ from engine.api.dispatch import (
     HeartbeatAnswer,
     Register,
     Registered,
+    Renew,
     SessionInvalid,
     StatusReport,
     read_agent_message,
@@ -46,8 +47,10 @@ from engine.ca import (
     NodeFiles,
     NodeIdentity,
     RootCA,
+    RootRotation,
     issue_node_certificate,
     node_identity,
+    tls_info,
     utc,
 )
 from engine.clock import Clock
@@ -60,9 +63,9 @@ from engine.store import get_node
 __all__ = [
     "CertificateAnswer",
     "CertificateRequest",
+    "SwarmCA",
     "SwarmPort",
     "cert_expiry",
-    "server_context",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,17 +84,56 @@ class CertificateRequest(msgspec.Struct, frozen=True, rename="pascal"):
 
 class CertificateAnswer(msgspec.Struct, frozen=True, rename="pascal"):
     node_id: str
-    certificate: str
+    certificate: str  # the node's, then the chain to the root
+    root: str = ""  # the root the swarm trusts now: a node renewing after a rotation takes it
 
 
-def server_context(root: RootCA, files: NodeFiles) -> ssl.SSLContext:
-    """TLS for the swarm port: the manager's own certificate; a client certificate asked for,
-    not required (a joining node has none yet), and checked against the root when shown."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cadata=root.cert_pem.decode())
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(files.cert, files.key)
-    context.verify_mode = ssl.CERT_OPTIONAL
-    return context
+class SwarmCA:
+    """The manager's CA as it stands: the root, and during a rotation the next root, which
+    signs from the start of the rotation on; and the swarm port's TLS, which trusts both.
+
+    ``context`` is the swarm port's: the manager's own certificate; a client certificate asked
+    for, not required (a joining node has none yet), and checked against the roots when shown.
+    """
+
+    def __init__(self, root: RootCA, rotation: RootRotation | None, files: NodeFiles) -> None:
+        self.root = root
+        self.rotation = rotation
+        self._files = files
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.context.verify_mode = ssl.CERT_OPTIONAL
+        for trusted in self.trusted:
+            self.context.load_verify_locations(cadata=trusted.cert_pem.decode())
+        self.reload()
+
+    @property
+    def trusted(self) -> tuple[RootCA, ...]:
+        return (self.root,) if self.rotation is None else (self.root, self.rotation.root)
+
+    def signer(self) -> tuple[RootCA, bytes]:
+        """What signs node certificates, and the chain that follows them."""
+        if self.rotation is None:
+            return self.root, b""
+        return self.rotation.root, self.rotation.cross_signed
+
+    def tls_info(self) -> dict[str, str]:
+        """The swarm's ``TLSInfo``: the root, and what issues certificates now."""
+        issuer = self.rotation.cross_signed if self.rotation is not None else None
+        return tls_info(self.root, issuer)
+
+    def rotating(self, rotation: RootRotation) -> None:
+        self.rotation = rotation
+        self.context.load_verify_locations(cadata=rotation.root.cert_pem.decode())
+
+    def rotated(self, root: RootCA) -> None:
+        """The rotation is over: ``root`` alone is trusted by the swarm from now on (the
+        handshake still lets the old root's certificates through; ``node_identity`` does not)."""
+        self.root, self.rotation = root, None
+
+    def reload(self) -> None:
+        """Takes the manager's renewed certificate for the handshakes to come."""
+        self.context.load_cert_chain(self._files.cert, self._files.key)
 
 
 def cert_expiry(cluster: Cluster) -> timedelta:
@@ -103,12 +145,12 @@ def cert_expiry(cluster: Cluster) -> timedelta:
 
 
 class SwarmPort:
-    def __init__(self, manager: Manager, root: RootCA, clock: Clock, cluster_id: str) -> None:
+    def __init__(self, manager: Manager, ca: SwarmCA, clock: Clock, cluster_id: str) -> None:
         self._manager = manager
-        self._root = root
+        self._ca = ca
         self._clock = clock
         self._cluster_id = cluster_id
-        self._sessions: set[asyncio.Task[None]] = set()
+        self._sockets: dict[str, web.WebSocketResponse] = {}  # by node ID, while in session
 
     @property
     def _dispatcher(self) -> Dispatcher:
@@ -135,7 +177,7 @@ class SwarmPort:
     # The CA.
 
     async def root(self, request: web.Request) -> web.Response:
-        return web.Response(body=self._root.cert_pem, content_type="application/x-pem-file")
+        return web.Response(body=self._ca.root.cert_pem, content_type="application/x-pem-file")
 
     async def certificate(self, request: web.Request) -> web.Response:
         try:
@@ -153,18 +195,24 @@ class SwarmPort:
             node = self._manager.control.admit_node(role, asked.availability)
             identity = NodeIdentity(node.id, WORKER, self._cluster_id)
             log.info("node %s joined as a worker", node.id)
+        signer, chain = self._ca.signer()
         try:
             cert = issue_node_certificate(
-                self._root,
+                signer,
                 asked.csr.encode(),
                 identity,
                 utc(self._clock.time()),
                 cert_expiry(self._manager.control.get_cluster()),
+                chain,
             )
         except CAError as error:
             raise InvalidArgument(str(error)) from None
         await self._manager.store.saved()
-        answer = CertificateAnswer(node_id=identity.node_id, certificate=cert.decode())
+        answer = CertificateAnswer(
+            node_id=identity.node_id,
+            certificate=cert.decode(),
+            root=self._ca.root.cert_pem.decode(),
+        )
         return web.Response(body=msgspec.json.encode(answer), content_type="application/json")
 
     async def unlock_key(self, request: web.Request) -> web.Response:
@@ -191,7 +239,7 @@ class SwarmPort:
             return None
         try:
             return node_identity(
-                self._root, ssl.DER_cert_to_PEM_cert(der).encode(), utc(self._clock.time())
+                self._ca.trusted, ssl.DER_cert_to_PEM_cert(der).encode(), utc(self._clock.time())
             )
         except CAError as error:
             raise PermissionDenied(f"Permission denied: {error}") from None
@@ -231,14 +279,28 @@ class SwarmPort:
             session = self._dispatcher.register(node_id, hello.description, addr)
             period = self._dispatcher.heartbeat(session)
             await socket.send_bytes(write_message(Registered(session.session_id, period)))
+            self._sockets[node_id] = socket
+            if hello.description.tls_info != self._ca.tls_info():
+                await socket.send_bytes(write_message(Renew()))  # it missed a root rotation
             await _first_to_end(self._send(socket, session), self._receive(socket, session))
         except (ValueError, TimeoutError) as error:
             log.warning("node %s: session ended: %s", node_id, error)
         except (EngineError, SessionInvalid, ConnectionError) as error:
             log.info("node %s: session ended: %s", node_id, error)
         finally:
+            if self._sockets.get(node_id) is socket:
+                del self._sockets[node_id]
             await socket.close()
         return socket
+
+    async def renew_all(self) -> None:
+        """Tells every node in session to renew its certificate now (a root rotation)."""
+        message = write_message(Renew())
+        for node_id, socket in list(self._sockets.items()):
+            try:
+                await socket.send_bytes(message)
+            except ConnectionError as error:
+                log.info("node %s: not told to renew: %s", node_id, error)
 
     async def _send(self, socket: web.WebSocketResponse, session: NodeSession) -> None:
         async for change in session.assignments():

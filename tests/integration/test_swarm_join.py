@@ -5,6 +5,7 @@ docker CLI; the workers' agents talk to the manager over mutual TLS.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket as sockets
@@ -133,3 +134,38 @@ def test_a_bad_token_is_refused_and_changes_nothing(nodes: dict[str, Engine]) ->
     assert "invalid join token" in refused
     assert "Swarm: inactive" in worker.docker("info")
     assert list(states(master)) == ["swarm-master"]
+
+
+def test_docker_swarm_ca_rotate_runs_to_completion(nodes: dict[str, Engine]) -> None:
+    master, worker, late = (nodes[name] for name in HOSTNAMES)
+    listen = f"127.0.0.1:{free_port()}"
+    master.docker("swarm", "init", "--listen-addr", listen)
+    old_token = master.docker("swarm", "join-token", "-q", "worker").strip()
+    worker.docker("swarm", "join", "--token", old_token, listen)
+    wait_until(lambda: states(master) == {"swarm-master": "Ready", "swarm-node-1": "Ready"}, 20)
+    master.docker("service", "create", "--name", "web", "--replicas", "4", "-d", "nginx:1.10")
+    wait_until(lambda: sum(placed(master, "web").values()) == 4, 30, "web running")
+    before = set(master.docker("service", "ps", "-q", "web").split())
+    old_root = master.docker("swarm", "ca").strip()
+
+    rotated = master.docker("swarm", "ca", "--rotate", timeout=60)  # waits for every node
+    new_root = master.docker("swarm", "ca").strip()
+    assert new_root != old_root and new_root in rotated
+    info = json.loads(master.docker("info", "--format", "{{json .Swarm.Cluster}}"))
+    assert info["TLSInfo"]["TrustRoot"].strip() == new_root
+    assert not info.get("RootRotationInProgress")
+    for hostname in ("swarm-master", "swarm-node-1"):
+        tls = json.loads(
+            master.docker("node", "inspect", hostname, "--format", "{{json .Description.TLSInfo}}")
+        )
+        assert tls["TrustRoot"].strip() == new_root
+    assert (worker.data_dir / "certificates" / "swarm-root-ca.crt").read_text().strip() == new_root
+
+    new_token = master.docker("swarm", "join-token", "-q", "worker").strip()
+    assert new_token[:60] != old_token[:60]  # the digest of the new root
+    refused = late.docker("swarm", "join", "--token", old_token, listen, check=False)
+    assert "remote CA does not match fingerprint" in refused
+    assert "joined a swarm" in late.docker("swarm", "join", "--token", new_token, listen)
+    wait_until(lambda: set(states(master).values()) == {"Ready"}, 20, "every node Ready")
+    assert set(master.docker("service", "ps", "-q", "web").split()) == before  # none dropped
+    assert sum(placed(master, "web").values()) == 4

@@ -7,6 +7,7 @@ import hashlib
 import random
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -16,6 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from engine.ca import (
     BACKDATE,
+    CERTIFICATES,
     DEFAULT_NODE_CERT_EXPIRY,
     MANAGER,
     ROOT_EXPIRY,
@@ -24,14 +26,21 @@ from engine.ca import (
     NodeIdentity,
     RootCA,
     check_remote_ca,
+    finish_root_rotation,
     issue_node_certificate,
     join_token,
+    last_forced_rotation,
+    load_or_create_root,
     new_node_key,
     new_root_ca,
     node_csr,
     node_identity,
+    node_tls_info,
     parse_join_token,
     renewal_delay,
+    root_rotation,
+    start_root_rotation,
+    tls_info,
     token_admits,
     utc,
 )
@@ -184,3 +193,29 @@ def test_a_node_renews_between_half_and_four_fifths_of_its_validity(root: RootCA
     assert len(set(delays)) > 50  # spread out, so nodes do not renew together
     assert all(d.total_seconds() % 60 == 0 for d in delays)
     assert renewal_delay(pem, start + validity, rng) == timedelta(0)
+
+
+def test_during_a_rotation_the_next_root_signs_through_the_cross_signed_one(
+    root: RootCA, tmp_path: Path
+) -> None:
+    rotation = start_root_rotation(tmp_path, root, 1, NOW)
+    crossed = x509.load_pem_x509_certificate(rotation.cross_signed)
+    assert crossed.public_key() == rotation.root.cert.public_key()
+    crossed.verify_directly_issued_by(root.cert)  # what a node that trusts the old root needs
+    chain = issued(rotation.root, chain=rotation.cross_signed)
+    leaf, intermediate = x509.load_pem_x509_certificates(chain)
+    leaf.verify_directly_issued_by(intermediate)
+    assert node_identity((root, rotation.root), chain, NOW) == WORKER_ID
+    with pytest.raises(CAError, match="not signed by this swarm's CA"):
+        node_identity(root, chain, NOW)  # once the rotation is over, the old root alone fails
+    info = node_tls_info(root.cert_pem, chain)
+    assert info["TrustRoot"] == root.cert_pem.decode()
+    assert info == {**tls_info(root, rotation.cross_signed), "TrustRoot": root.cert_pem.decode()}
+    assert info["CertIssuerPublicKey"] != tls_info(root)["CertIssuerPublicKey"]
+
+    assert root_rotation(tmp_path) == rotation  # a restarted manager carries on with it
+    for path in (tmp_path / CERTIFICATES).iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert finish_root_rotation(tmp_path) == rotation.root
+    assert root_rotation(tmp_path) is None and last_forced_rotation(tmp_path) == 1
+    assert load_or_create_root(tmp_path, NOW) == rotation.root
