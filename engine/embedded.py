@@ -24,13 +24,16 @@ from engine.agent.agent import Agent
 from engine.agent.exec.docker import ENGINE_ERRORS, DockerContainer, DockerExecutor
 from engine.agent.exec.sim import SimContainer, SimExecutor
 from engine.agent.pace import Pace
-from engine.api.objects import Node, NodeDescription, Service, Task
+from engine.api.objects import ClusterSpec, Node, NodeDescription, Service, Task
 from engine.api.swarm import (
     ALREADY_IN_SWARM,
     LocalNode,
+    NotLocked,
     RemoteManager,
     SwarmInitRequest,
     SwarmJoinRequest,
+    SwarmRotations,
+    autolocked,
 )
 from engine.api.types import NodeRole
 from engine.ca import load_or_create_root, utc
@@ -290,6 +293,27 @@ class EmbeddedCluster:
             "this engine is the swarm's only manager: stop `swarmdeck engine serve` to leave",
             rpc=False,
         )
+
+    def update_swarm(self, version: int, spec: ClusterSpec, rotate: SwarmRotations) -> None:
+        if autolocked(spec):
+            raise FailedPrecondition(
+                "autolock is for a swarm of node daemons, whose keys are on disk: "
+                "serve one with `swarmdeck engine serve` without --nodes",
+                rpc=False,
+            )
+        self.control.update_cluster(
+            version,
+            spec,
+            rotate_worker_token=rotate.worker_token,
+            rotate_manager_token=rotate.manager_token,
+        )
+
+    def unlock_key(self) -> str:
+        self.control.get_cluster()  # a manager's: this engine's always is
+        return ""
+
+    async def unlock_swarm(self, key: str) -> None:
+        raise NotLocked()
 
     def stop_node(self, hostname: str) -> None:
         """The node drops off the network: no heartbeats, no reports; its containers go on."""

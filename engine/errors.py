@@ -6,6 +6,7 @@
     ├── NotFound             no such object (HTTP 404)
     ├── AlreadyExists        name conflicts with an existing object (HTTP 409)
     ├── PermissionDenied     the peer's certificate does not allow it (HTTP 403)
+    ├── Unauthenticated      a key that is not the right one (HTTP 401)
     ├── SequenceConflict     a write carried a stale version: "update out of sequence" (HTTP 500)
     ├── Unimplemented        the change is not supported, e.g. renaming a service (HTTP 501)
     └── Unavailable          the manager cannot answer now (HTTP 503)
@@ -25,6 +26,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "SequenceConflict",
+    "Unauthenticated",
     "Unavailable",
     "Unimplemented",
 ]
@@ -72,6 +74,11 @@ class AlreadyExists(EngineError):
 class PermissionDenied(EngineError):
     code = "PermissionDenied"
     http_status = 403
+
+
+class Unauthenticated(EngineError):
+    code = "Unauthenticated"
+    http_status = 401
 
 
 class SequenceConflict(EngineError):

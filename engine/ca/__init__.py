@@ -27,12 +27,11 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import os
 import random
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,6 +40,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from engine.ca.files import KeyLocked, key_pem, read_key, write_key, write_private
 
 __all__ = [
     "BACKDATE",
@@ -53,6 +54,7 @@ __all__ = [
     "WORKER",
     "CAError",
     "JoinToken",
+    "KeyLocked",
     "NodeFiles",
     "NodeIdentity",
     "RootCA",
@@ -146,7 +148,7 @@ def new_root_ca(now: datetime) -> RootCA:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return RootCA(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+    return RootCA(cert.public_bytes(serialization.Encoding.PEM), key_pem(key))
 
 
 def root_digest(cert_pem: bytes) -> str:
@@ -400,14 +402,6 @@ def _key_usage(*, ca: bool) -> x509.KeyUsage:
     )
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
 def utc(seconds: float) -> datetime:
     """A Unix time as an aware UTC datetime, as the functions here take ``now``."""
     return datetime.fromtimestamp(seconds, UTC)
@@ -418,41 +412,56 @@ _ROOT_CERT, _ROOT_KEY = "swarm-root-ca.crt", "swarm-root-ca.key"
 _NODE_CERT, _NODE_KEY = "swarm-node.crt", "swarm-node.key"
 
 
-def load_or_create_root(data_dir: Path | None, now: datetime) -> RootCA:
+def load_or_create_root(
+    data_dir: Path | None, now: datetime, password: bytes | None = None
+) -> RootCA:
     """The manager's root CA: read from ``<data_dir>/certificates`` if it is there, else made
-    and written there (the key readable by its owner alone); kept in memory without a data
-    directory.
+    and written there (the key readable by its owner alone, encrypted with ``password`` if
+    given); kept in memory without a data directory.
 
     Raises:
         CAError: the files are there but unreadable as a root and its key.
+        KeyLocked: the key is encrypted and ``password`` is None.
     """
     if data_dir is None:
         return new_root_ca(now)
     folder = data_dir / CERTIFICATES
     cert_file, key_file = folder / _ROOT_CERT, folder / _ROOT_KEY
     if cert_file.exists() and key_file.exists():
-        root = RootCA(cert_file.read_bytes(), key_file.read_bytes())
-        try:
-            key = serialization.load_pem_private_key(root.key_pem or b"", password=None)
-            matches = key.public_key() == root.cert.public_key()
-        except ValueError as error:
-            raise CAError(f"{folder}: unreadable root CA: {error}") from None
-        if not matches:
-            raise CAError(f"{folder}: the root CA's key is not its certificate's")
-        return root
+        return _read_root(cert_file, key_file, password)
     root = new_root_ca(now)
-    _write_private(key_file, root.key_pem or b"")
-    _write_private(cert_file, root.cert_pem)
+    _write_root(root, cert_file, key_file, password)
     return root
 
 
-@dataclass(frozen=True)
+def _read_root(cert_file: Path, key_file: Path, password: bytes | None) -> RootCA:
+    try:
+        key = read_key(key_file, password)
+        root = RootCA(cert_file.read_bytes(), key_pem(key))
+        matches = key.public_key() == root.cert.public_key()
+    except ValueError as error:
+        raise CAError(f"{cert_file.parent}: unreadable root CA: {error}") from None
+    if not matches:
+        raise CAError(f"{cert_file.parent}: the root CA's key is not its certificate's")
+    return root
+
+
+def _write_root(root: RootCA, cert_file: Path, key_file: Path, password: bytes | None) -> None:
+    key = serialization.load_pem_private_key(root.key_pem or b"", password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    write_key(key_file, key, password)
+    write_private(cert_file, root.cert_pem)
+
+
+@dataclass
 class NodeFiles:
-    """Where a node keeps the root it trusts, its certificate and its key."""
+    """Where a node keeps the root it trusts, its certificate and its key; ``password``, the
+    data key its key is encrypted with while the swarm is autolocked."""
 
     root: Path
     cert: Path
     key: Path
+    password: bytes | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, data_dir: Path) -> NodeFiles:
@@ -467,28 +476,14 @@ class NodeFiles:
     ) -> None:
         """Writes the node's certificate and key (and the root it trusts, unless None): the
         key first, so that a certificate on disk always has its key beside it."""
-        _write_private(self.key, _key_pem(key))
-        _write_private(self.cert, cert_pem)
+        write_key(self.key, key, self.password)
+        write_private(self.cert, cert_pem)
         if root_pem is not None:
-            _write_private(self.root, root_pem)
+            write_private(self.root, root_pem)
 
     def remove(self) -> None:
         for path in (self.cert, self.key):
             path.unlink(missing_ok=True)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Replaces ``path`` with ``data`` at once, readable by its owner alone, in a folder only
-    its owner enters."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    new = path.with_name(path.name + ".new")
-    descriptor = os.open(new, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(new, path)
 
 
 def tls_info(root: RootCA, issuer_pem: bytes | None = None) -> dict[str, str]:
@@ -528,37 +523,37 @@ _NEXT_CERT, _NEXT_KEY, _CROSS = "swarm-root-ca.next.crt", "swarm-root-ca.next.ke
 _FORCED = "forced-rotation"
 
 
-def start_root_rotation(data_dir: Path, old: RootCA, forced: int, now: datetime) -> RootRotation:
+def start_root_rotation(
+    data_dir: Path, old: RootCA, forced: int, now: datetime, password: bytes | None = None
+) -> RootRotation:
     """A new root and its cross-signed certificate, kept beside the current root until the
     rotation ends (a restart carries on with them)."""
     new = new_root_ca(now)
     rotation = RootRotation(new, cross_sign(old, new, now), forced)
     folder = data_dir / CERTIFICATES
-    _write_private(folder / _NEXT_KEY, new.key_pem or b"")
-    _write_private(folder / _NEXT_CERT, new.cert_pem)
-    _write_private(folder / _CROSS, rotation.cross_signed)
-    _write_private(folder / _FORCED, str(forced).encode())
+    _write_root(new, folder / _NEXT_CERT, folder / _NEXT_KEY, password)
+    write_private(folder / _CROSS, rotation.cross_signed)
+    write_private(folder / _FORCED, str(forced).encode())
     return rotation
 
 
-def root_rotation(data_dir: Path) -> RootRotation | None:
+def root_rotation(data_dir: Path, password: bytes | None = None) -> RootRotation | None:
     """The rotation under way, if one is."""
     folder = data_dir / CERTIFICATES
     paths = [folder / name for name in (_NEXT_CERT, _NEXT_KEY, _CROSS)]
     if not all(path.exists() for path in paths):
         return None
-    cert, key, cross = (path.read_bytes() for path in paths)
-    return RootRotation(RootCA(cert, key), cross, last_forced_rotation(data_dir))
+    root = _read_root(folder / _NEXT_CERT, folder / _NEXT_KEY, password)
+    return RootRotation(root, (folder / _CROSS).read_bytes(), last_forced_rotation(data_dir))
 
 
-def finish_root_rotation(data_dir: Path) -> RootCA:
+def finish_root_rotation(data_dir: Path, password: bytes | None = None) -> RootCA:
     """Makes the next root the root; returns it."""
     folder = data_dir / CERTIFICATES
-    rotation = root_rotation(data_dir)
+    rotation = root_rotation(data_dir, password)
     if rotation is None:
         raise CAError("no root rotation is under way")
-    _write_private(folder / _ROOT_KEY, rotation.root.key_pem or b"")
-    _write_private(folder / _ROOT_CERT, rotation.root.cert_pem)
+    _write_root(rotation.root, folder / _ROOT_CERT, folder / _ROOT_KEY, password)
     for name in (_NEXT_CERT, _NEXT_KEY, _CROSS):
         (folder / name).unlink()
     return rotation.root

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from engine.api.logs import LogLine
-from engine.api.objects import Task
-from engine.api.swarm import LocalNode, SwarmInitRequest, SwarmJoinRequest
+from engine.api.objects import ClusterSpec, Task
+from engine.api.swarm import LocalNode, SwarmInitRequest, SwarmJoinRequest, SwarmRotations
 from engine.clock import Clock
 from engine.manager.controlapi import ControlAPI
 from engine.store import MemoryStore
@@ -84,3 +84,14 @@ class Backend(Protocol):
     async def join_swarm(self, asked: SwarmJoinRequest) -> None: ...
 
     async def leave_swarm(self, force: bool) -> None: ...
+
+    def update_swarm(self, version: int, spec: ClusterSpec, rotate: SwarmRotations) -> None:
+        """``docker swarm update``, ``join-token --rotate``, ``unlock-key --rotate``: autolock
+        follows ``spec``."""
+        ...
+
+    def unlock_key(self) -> str:
+        """The unlock key ("" without autolock); a manager's only."""
+        ...
+
+    async def unlock_swarm(self, key: str) -> None: ...

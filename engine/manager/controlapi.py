@@ -146,6 +146,8 @@ class ControlAPI:
         (its files were lost) takes it, and new join tokens that pin it."""
         asked = asked or SwarmInitRequest()
         spec = _merged(_default_cluster_spec(heartbeat_period), asked.spec)
+        if asked.auto_lock_managers:
+            spec = replace(spec, encryption_config={"AutoLockManagers": True})
         _validate_cluster_spec(spec)
         self._root = root
 

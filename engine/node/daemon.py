@@ -18,8 +18,8 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import os
 import random
+import shutil
 import socket as sockets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -34,16 +34,20 @@ from engine.agent.agent import Agent
 from engine.agent.exec.docker import DockerContainer, DockerExecutor
 from engine.agent.exec.sim import SimContainer, SimExecutor
 from engine.agent.pace import Pace
-from engine.api.objects import NodeDescription, Service, Task
+from engine.api.objects import ClusterSpec, NodeDescription, Service, Task
 from engine.api.swarm import (
     ALREADY_IN_SWARM,
     LocalNode,
+    NotLocked,
     RemoteManager,
     SwarmInitRequest,
     SwarmJoinRequest,
+    SwarmRotations,
+    autolocked,
 )
 from engine.api.types import Availability, NodeRole
 from engine.ca import (
+    CERTIFICATES,
     MANAGER,
     WORKER,
     CAError,
@@ -59,8 +63,16 @@ from engine.ca import (
     root_rotation,
     utc,
 )
+from engine.ca.files import write_private
+from engine.ca.lock import InvalidUnlockKey, KeyLock
 from engine.clock import SystemClock
-from engine.errors import EngineError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from engine.errors import (
+    EngineError,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 from engine.ids import IdGenerator
 from engine.manager import defaults
 from engine.manager.controlapi import ControlAPI, NodeResources
@@ -95,6 +107,10 @@ WORKER_ONLY = (
     "state. Please run this command on a manager node or promote the current node to a manager."
 )
 NOT_PART = "This node is not part of a swarm"
+LOCKED = (
+    "Swarm is encrypted and needs to be unlocked before it can be used. "
+    'Please use "docker swarm unlock" to unlock it.'
+)
 LAST_MANAGER = (
     "You are attempting to leave the swarm on a node that is participating as a manager. "
     "Removing the last manager erases all current state of the swarm. Use `--force` to "
@@ -136,6 +152,7 @@ class NodeDaemon:
         self.seed = seed if seed is not None else 0
         self._data_dir = Path(data_dir)
         self._files = NodeFiles.of(self._data_dir)
+        self._lock = KeyLock(self._data_dir / CERTIFICATES)
         self._executor_choice = executor or Executor()
         self._heartbeat_period = heartbeat_period
         self._ids = IdGenerator(seed)
@@ -161,6 +178,8 @@ class NodeDaemon:
     def control(self) -> ControlAPI:
         if self._manager is not None:
             return self._manager.control
+        if self._membership is not None and self._lock.locked:
+            raise Unavailable(LOCKED, rpc=False)
         raise Unavailable(WORKER_ONLY if self._membership else NOT_IN_SWARM, rpc=False)
 
     @property
@@ -176,6 +195,8 @@ class NodeDaemon:
         membership = self._membership
         if membership is None:
             return LocalNode()
+        if self._lock.locked:
+            return LocalNode(local_node_state="locked", node_id=membership.node_id)
         if membership.role == MANAGER:
             managers = [RemoteManager(node_id=membership.node_id, addr=membership.advertise_addr)]
         else:
@@ -223,11 +244,15 @@ class NodeDaemon:
             self._runner = asyncio.create_task(self._run(agent.run, self._renew_forever))
 
     async def _start_manager(self, membership: Membership) -> None:
-        root = load_or_create_root(self._data_dir, utc(self.clock.time()))
+        if self._lock.locked:
+            log.warning('the swarm is locked: "docker swarm unlock" starts this manager')
+            return
+        password = self._files.password = self._lock.password
+        root = load_or_create_root(self._data_dir, utc(self.clock.time()), password)
         manager = Manager(self.store, self.clock, self._ids, self.seed, promotion=False)
         cluster = manager.control.init_cluster(root, self._heartbeat_period)
         self._manager = manager
-        self._ca = SwarmCA(root, root_rotation(self._data_dir), self._files)
+        self._ca = SwarmCA(root, root_rotation(self._data_dir, password), self._files)
         self._executor = self._executor or await self._new_executor()
         agent = self._agent = Agent(
             membership.node_id,
@@ -244,7 +269,9 @@ class NodeDaemon:
         port = self._port = SwarmPort(manager, self._ca, self.clock, cluster.id)
         host, port_number = _split(membership.listen_addr)
         self._swarm_port = await port.serve(host, port_number, self._ca.context)
-        rotator = RootRotator(manager, self._ca, self._data_dir, self.clock, self._renew_all)
+        rotator = RootRotator(
+            manager, self._ca, self._lock, self._data_dir, self.clock, self._renew_all
+        )
         self._runner = asyncio.create_task(
             self._run(manager.run, agent.run, self._renew_forever, rotator.run)
         )
@@ -371,11 +398,6 @@ class NodeDaemon:
         async with self._changing:
             if self._membership is not None:
                 raise Unavailable(ALREADY_IN_SWARM, rpc=False)
-            if asked.auto_lock_managers:
-                raise FailedPrecondition(
-                    "autolock is not available on this engine: init without --autolock",
-                    rpc=False,
-                )
             availability = _availability(asked.availability)
             listen, advertise = _addresses(asked.listen_addr, asked.advertise_addr)
             _check_free(listen)
@@ -399,6 +421,8 @@ class NodeDaemon:
             identity = NodeIdentity(node.id, MANAGER, cluster.id)
             cert = issue_node_certificate(root, node_csr(key), identity, now, cert_expiry(cluster))
             self._files.save(None, cert, key)
+            if autolocked(cluster.spec):
+                self._lock.turn_on()
             await self.store.saved()
             membership = Membership(MANAGER, node.id, listen, advertise)
             self._write_membership(membership)
@@ -438,14 +462,53 @@ class NodeDaemon:
             if membership.role == MANAGER:
                 self.store.update(_forget_swarm)
                 await self.store.saved()
-                for path in (self._files.root, self._files.root.with_suffix(".key")):
-                    path.unlink(missing_ok=True)
-            else:
-                self._files.root.unlink(missing_ok=True)
-            self._files.remove()
+            shutil.rmtree(self._data_dir / CERTIFICATES, ignore_errors=True)
+            self._lock = KeyLock(self._data_dir / CERTIFICATES)
+            self._files = NodeFiles.of(self._data_dir)
             (self._data_dir / MEMBERSHIP).unlink(missing_ok=True)
             self._membership = None
             log.info("left the swarm")
+
+    # docker swarm update, unlock-key and unlock.
+
+    def update_swarm(self, version: int, spec: ClusterSpec, rotate: SwarmRotations) -> None:
+        """Updates the swarm's settings; turns autolock on or off as they say, and gives it a
+        new unlock key if asked."""
+        self.control.update_cluster(
+            version,
+            spec,
+            rotate_worker_token=rotate.worker_token,
+            rotate_manager_token=rotate.manager_token,
+        )
+        if autolocked(spec) and not self._lock.autolocked:
+            self._lock.turn_on()
+            log.info("autolock on: the keys on disk are encrypted")
+        elif not autolocked(spec) and self._lock.autolocked:
+            self._lock.turn_off()
+            log.info("autolock off")
+        elif rotate.unlock_key and self._lock.autolocked:
+            self._lock.rotate()
+            log.info("the unlock key was rotated")
+        self._files.password = self._lock.password
+
+    def unlock_key(self) -> str:
+        self.control.get_cluster()  # a manager's only
+        return self._lock.unlock_key
+
+    async def unlock_swarm(self, key: str) -> None:
+        async with self._changing:
+            if self._membership is None:
+                raise Unavailable(NOT_PART, rpc=False)
+            if not self._lock.locked:
+                raise NotLocked()
+            try:
+                self._lock.unlock(key)
+            except InvalidUnlockKey as error:
+                raise Unauthenticated(str(error), rpc=False) from None
+            except ValueError as error:
+                raise InvalidArgument(str(error), rpc=False) from None
+            await self._start(self._membership)
+            log.info("unlocked")
 
     # node.json
 
@@ -459,14 +522,7 @@ class NodeDaemon:
             raise ValueError(f"{path}: unreadable: {error}") from None
 
     def _write_membership(self, membership: Membership) -> None:
-        path = self._data_dir / MEMBERSHIP
-        new = path.with_name(path.name + ".new")
-        descriptor = os.open(new, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(msgspec.json.encode(membership))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(new, path)
+        write_private(self._data_dir / MEMBERSHIP, msgspec.json.encode(membership))
         self._membership = membership
 
 

@@ -75,7 +75,7 @@ def client_context(root_pem: bytes, files: NodeFiles | None = None) -> ssl.SSLCo
     context = ssl.create_default_context(cadata=root_pem.decode())
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if files is not None:
-        context.load_cert_chain(files.cert, files.key)
+        context.load_cert_chain(files.cert, files.key, files.password)
     return context
 
 

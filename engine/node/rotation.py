@@ -26,6 +26,7 @@ from engine.ca import (
     start_root_rotation,
     utc,
 )
+from engine.ca.lock import KeyLock
 from engine.clock import Clock
 from engine.manager.manager import Manager
 from engine.node.swarmport import SwarmCA
@@ -45,12 +46,14 @@ class RootRotator:
         self,
         manager: Manager,
         ca: SwarmCA,
+        lock: KeyLock,
         data_dir: Path,
         clock: Clock,
         renew_all: Callable[[bool], Awaitable[None]],
     ) -> None:
         self._manager = manager
         self._ca = ca
+        self._lock = lock
         self._data_dir = data_dir
         self._clock = clock
         self._renew_all = renew_all
@@ -73,7 +76,9 @@ class RootRotator:
             if forced == last_forced_rotation(self._data_dir):
                 return
             now = utc(self._clock.time())
-            self._ca.rotating(start_root_rotation(self._data_dir, self._ca.root, forced, now))
+            password = self._lock.password
+            rotation = start_root_rotation(self._data_dir, self._ca.root, forced, now, password)
+            self._ca.rotating(rotation)
             control.set_root_rotation(self._ca.tls_info(), in_progress=True)
             log.info("root rotation started")
             await self._renew_all(True)
@@ -81,7 +86,7 @@ class RootRotator:
         wanted = self._ca.tls_info()
         issuer = (wanted["CertIssuerSubject"], wanted["CertIssuerPublicKey"])
         if all(_issuer(node) == issuer for node in control.list_nodes()):
-            root = finish_root_rotation(self._data_dir)
+            root = finish_root_rotation(self._data_dir, self._lock.password)
             self._ca.rotated(root)
             control.set_root_rotation(self._ca.tls_info(), in_progress=False, root=root)
             log.info("root rotation done: the new root is the swarm's")

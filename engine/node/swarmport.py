@@ -133,7 +133,7 @@ class SwarmCA:
 
     def reload(self) -> None:
         """Takes the manager's renewed certificate for the handshakes to come."""
-        self.context.load_cert_chain(self._files.cert, self._files.key)
+        self.context.load_cert_chain(self._files.cert, self._files.key, self._files.password)
 
 
 def cert_expiry(cluster: Cluster) -> timedelta:

@@ -25,12 +25,17 @@ def start_node(tmp: Path, hostname: str) -> Engine:
     """One node's daemon, outside any swarm."""
     folder = tmp / hostname
     folder.mkdir()
+    return serve_node(folder, hostname)
+
+
+def serve_node(folder: Path, hostname: str) -> Engine:
+    """The daemon of the node whose socket, data and log are in ``folder``."""
     socket = folder / "engine.sock"
     process = subprocess.Popen(
         serve_command(socket, folder / "data", "--hostname", hostname, nodes=None),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=(folder / "engine.log").open("wb"),
+        stderr=(folder / "engine.log").open("ab"),
     )
     wait_until(lambda: _answers(socket) or process.poll() is not None, 30, "the socket")
     assert process.poll() is None, (folder / "engine.log").read_text()
@@ -169,3 +174,34 @@ def test_docker_swarm_ca_rotate_runs_to_completion(nodes: dict[str, Engine]) -> 
     wait_until(lambda: set(states(master).values()) == {"Ready"}, 20, "every node Ready")
     assert set(master.docker("service", "ps", "-q", "web").split()) == before  # none dropped
     assert sum(placed(master, "web").values()) == 4
+
+
+def unlock(engine: Engine, key: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", "swarm", "unlock"], input=key, env=engine.env, capture_output=True, text=True
+    )
+
+
+def test_autolock_through_the_docker_cli(tmp_path: Path) -> None:
+    master = start_node(tmp_path, "swarm-master")
+    try:
+        listen = f"127.0.0.1:{free_port()}"
+        initialised = master.docker("swarm", "init", "--autolock", "--listen-addr", listen)
+        key = master.docker("swarm", "unlock-key", "-q").strip()
+        assert re.fullmatch(r"SWMKEY-1-[A-Za-z0-9+/]{43}", key) and key in initialised
+        assert master.stop() == 0
+        master = serve_node(master.socket.parent, "swarm-master")
+        assert "Swarm: locked" in master.docker("info")
+        refused = master.docker("node", "ls", check=False)
+        assert "Swarm is encrypted and needs to be unlocked before it can be used." in refused
+        wrong = unlock(master, "SWMKEY-1-" + "A" * 43)
+        assert "swarm could not be unlocked: invalid key provided" in wrong.stderr
+        assert unlock(master, key).returncode == 0
+        assert "swarm-master" in master.docker("node", "ls")
+        rotated = master.docker("swarm", "unlock-key", "--rotate", "-q").strip()
+        assert rotated != key and rotated == master.docker("swarm", "unlock-key", "-q").strip()
+        assert "Swarm updated." in master.docker("swarm", "update", "--autolock=false")
+        assert "no unlock key is set" in master.docker("swarm", "unlock-key", check=False)
+    finally:
+        if master.process.poll() is None:
+            master.stop()

@@ -8,8 +8,12 @@ from aiohttp import web
 
 from engine.api.codec import decode
 from engine.api.objects import ClusterSpec
-from engine.api.swarm import SwarmInitRequest, SwarmJoinRequest
-from engine.errors import FailedPrecondition
+from engine.api.swarm import (
+    SwarmInitRequest,
+    SwarmJoinRequest,
+    SwarmRotations,
+    SwarmUnlockRequest,
+)
 from engine.httpapi.context import BACKEND, json_response
 from engine.httpapi.params import boolean, check_json_content_type, json_body, object_version
 
@@ -21,12 +25,12 @@ async def inspect_swarm(request: web.Request) -> web.Response:
 async def update_swarm(request: web.Request) -> web.Response:
     spec = await json_body(request, ClusterSpec)  # dockerd reads the body before the version
     version = object_version(request.query, "swarm")
-    request.app[BACKEND].control.update_cluster(
-        version,
-        spec,
-        rotate_worker_token=boolean(request.query, "rotateWorkerToken"),
-        rotate_manager_token=boolean(request.query, "rotateManagerToken"),
+    rotate = SwarmRotations(
+        worker_token=boolean(request.query, "rotateWorkerToken"),
+        manager_token=boolean(request.query, "rotateManagerToken"),
+        unlock_key=boolean(request.query, "rotateManagerUnlockKey"),
     )
+    request.app[BACKEND].update_swarm(version, spec, rotate)
     return web.Response(status=200)
 
 
@@ -58,12 +62,14 @@ async def leave(request: web.Request) -> web.Response:
 
 
 async def unlock_key(request: web.Request) -> web.Response:
-    return json_response({"UnlockKey": ""})
+    return json_response({"UnlockKey": request.app[BACKEND].unlock_key()})
 
 
 async def unlock(request: web.Request) -> web.Response:
-    await _read_request(request)
-    raise FailedPrecondition("swarm is not locked", rpc=False)
+    body = await _read_request(request)
+    asked = decode(body, SwarmUnlockRequest) if body else SwarmUnlockRequest()
+    await request.app[BACKEND].unlock_swarm(asked.unlock_key)
+    return web.Response(status=200)
 
 
 ROUTES = [
