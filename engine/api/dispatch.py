@@ -20,6 +20,8 @@ __all__ = [
     "AgentMessage",
     "Assignments",
     "AssignmentsMessage",
+    "ContainerReport",
+    "ContainerState",
     "DispatcherAPI",
     "Heartbeat",
     "HeartbeatAnswer",
@@ -29,6 +31,7 @@ __all__ = [
     "Renew",
     "Session",
     "SessionInvalid",
+    "ShippedLine",
     "StatusReport",
     "StatusUpdate",
     "read_agent_message",
@@ -94,6 +97,40 @@ class StatusReport(Struct, frozen=True, tag="statuses"):
     updates: list[StatusUpdate]
 
 
+class ShippedLine(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """A line a container wrote, as ``[task_id, time, stream, text]``: thousands a report."""
+
+    task_id: str
+    time: float
+    stream: str
+    text: str
+
+
+class ContainerState(Struct, frozen=True):
+    """A task's container as its node sees it: what the API shows of it, its usage, and how
+    far its lines were sent (every line before ``logged_until``)."""
+
+    task_id: str
+    id: str
+    image: str
+    pid: int = 0
+    exit_code: int | None = None
+    health: str | None = None
+    started: float | None = None
+    cpu_seconds: float | None = None
+    memory_bytes: int | None = None
+    logged_until: float = 0.0
+
+
+class ContainerReport(Struct, frozen=True, tag="containers"):
+    """What the node's containers wrote and use since the last report: the manager's API shows
+    the logs and metrics of every node's containers from these."""
+
+    containers: list[ContainerState] = msgspec.field(default_factory=list)
+    lines: list[ShippedLine] = msgspec.field(default_factory=list)
+    gone: list[str] = msgspec.field(default_factory=list)  # tasks whose container was removed
+
+
 class Registered(Struct, frozen=True, tag="registered"):
     session_id: str
     period: float
@@ -120,7 +157,7 @@ class AssignmentsMessage(Struct, frozen=True, tag="assignments"):
         return Assignments(tuple(self.tasks), tuple(self.removed), self.full)
 
 
-AgentMessage = Register | Heartbeat | StatusReport
+AgentMessage = Register | Heartbeat | StatusReport | ContainerReport
 ManagerMessage = Registered | HeartbeatAnswer | AssignmentsMessage | Renew
 
 _encoder = msgspec.json.Encoder()

@@ -24,12 +24,22 @@ class Container(Protocol):
     that is known ahead, else until one of its ``listeners`` is set, which is done as lines come.
     """
 
-    id: str
-    image: str
-    pid: int
-    exit_code: int | None
-    health: str | None
     listeners: set[asyncio.Event]
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def image(self) -> str: ...
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def exit_code(self) -> int | None: ...
+
+    @property
+    def health(self) -> str | None: ...
 
     @property
     def started(self) -> float | None: ...

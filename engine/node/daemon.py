@@ -77,7 +77,8 @@ from engine.ids import IdGenerator
 from engine.manager import defaults
 from engine.manager.controlapi import ControlAPI, NodeResources
 from engine.manager.manager import Manager
-from engine.node.remote import RemoteDispatcher, join, renew
+from engine.node.containers import RemoteContainer, Shipper
+from engine.node.remote import RemoteDispatcher, RemoteSession, join, renew
 from engine.node.rotation import RootRotator
 from engine.node.swarmport import SwarmCA, SwarmPort, cert_expiry
 from engine.store import (
@@ -97,6 +98,7 @@ log = logging.getLogger(__name__)
 
 MEMBERSHIP = "node.json"
 RENEW_RETRY = 60.0  # seconds before a renewal that failed is tried again
+SHIP_EVERY = 0.25  # seconds between two reports of a worker's containers to the manager
 SWARM_PORT = 2377
 NOT_IN_SWARM = (
     'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
@@ -186,10 +188,12 @@ class NodeDaemon:
     def local_node_id(self) -> str:
         return self._membership.node_id if self._membership else ""
 
-    def container(self, task: Task) -> SimContainer | DockerContainer | None:
-        if self._executor is None or task.node_id != self.local_node_id:
-            return None
-        return self._executor.containers.get(task.id)
+    def container(self, task: Task) -> SimContainer | DockerContainer | RemoteContainer | None:
+        """The task's container: this node's own, or, on a manager, another node's as it
+        reported it."""
+        if task.node_id != self.local_node_id:
+            return self._port.containers.get(task.id) if self._port is not None else None
+        return self._executor.containers.get(task.id) if self._executor is not None else None
 
     def local_node(self) -> LocalNode:
         membership = self._membership
@@ -241,7 +245,9 @@ class NodeDaemon:
                 self.clock,
                 self._pace,
             )
-            self._runner = asyncio.create_task(self._run(agent.run, self._renew_forever))
+            self._runner = asyncio.create_task(
+                self._run(agent.run, self._renew_forever, self._ship_forever)
+            )
 
     async def _start_manager(self, membership: Membership) -> None:
         if self._lock.locked:
@@ -292,6 +298,23 @@ class NodeDaemon:
         await self._failed.wait()
         assert self.failure is not None
         return self.failure
+
+    async def _ship_forever(self) -> None:
+        """Sends the manager what this worker's containers write and use, as it comes."""
+        assert self._remote is not None and self._executor is not None
+        shipper = Shipper(self._executor.containers)
+        shipped_to: RemoteSession | None = None
+        while True:
+            await self.clock.sleep(SHIP_EVERY)
+            session = self._remote.session
+            if session is None or not session.open:
+                continue
+            if session is not shipped_to:  # a new session: the manager may know nothing
+                shipper.restart()
+                shipped_to = session
+            report = shipper.report(self.clock.time())
+            if report is not None:
+                session.ship(report)
 
     async def _renew_forever(self) -> None:
         """Renews the node's certificate at a random point between 50 % and 80 % of its

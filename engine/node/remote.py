@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from engine.api.dispatch import (
     Assignments,
     AssignmentsMessage,
+    ContainerReport,
     Heartbeat,
     HeartbeatAnswer,
     Register,
@@ -213,6 +214,11 @@ class RemoteSession:
         self._outbox.put_nowait(write_message(Heartbeat()))
         return self._period
 
+    def ship(self, report: ContainerReport) -> None:
+        """Queues what the node's containers wrote and use."""
+        self._check()
+        self._outbox.put_nowait(write_message(report))
+
     def report(self, updates: list[tuple[str, TaskStatus]]) -> None:
         self._check()
         statuses = [StatusUpdate(task_id=task_id, status=status) for task_id, status in updates]
@@ -221,6 +227,14 @@ class RemoteSession:
     def _check(self) -> None:
         if self._closed:
             raise SessionInvalid("session closed")
+
+    @property
+    def period(self) -> float:
+        return self._period
+
+    @property
+    def open(self) -> bool:
+        return bool(self.session_id) and not self._closed
 
     async def assignments(self) -> AsyncIterator[Assignments]:
         try:
@@ -246,7 +260,7 @@ class RemoteSession:
                 if not isinstance(hello, Registered):
                     raise ValueError("the manager did not open the session")
                 self.session_id, self._period = hello.session_id, hello.period
-                dispatcher.connected(hello.period)
+                dispatcher.connected(self)
                 writer = asyncio.ensure_future(self._write(socket))
                 try:
                     async for frame in socket:
@@ -292,6 +306,7 @@ class RemoteDispatcher:
         self.renew = renew
         self.period = defaults.HEARTBEAT_PERIOD
         self.error = ""
+        self.session: RemoteSession | None = None  # the one open, once registered
         self._http: aiohttp.ClientSession | None = None
 
     def http(self) -> aiohttp.ClientSession:
@@ -299,8 +314,8 @@ class RemoteDispatcher:
             self._http = aiohttp.ClientSession()
         return self._http
 
-    def connected(self, period: float) -> None:
-        self.period, self.error = period, ""
+    def connected(self, session: RemoteSession) -> None:
+        self.session, self.period, self.error = session, session.period, ""
 
     def failed(self, error: str) -> None:
         if error != self.error:

@@ -26,6 +26,7 @@ from aiohttp import WSMsgType, web
 
 from engine.api.dispatch import (
     AssignmentsMessage,
+    ContainerReport,
     Heartbeat,
     HeartbeatAnswer,
     Register,
@@ -58,6 +59,7 @@ from engine.errors import EngineError, FailedPrecondition, InvalidArgument, Perm
 from engine.manager.controlapi import ONE_MANAGER
 from engine.manager.dispatcher import Dispatcher, NodeSession
 from engine.manager.manager import Manager
+from engine.node.containers import RemoteContainers
 from engine.store import get_node
 
 __all__ = [
@@ -151,6 +153,7 @@ class SwarmPort:
         self._clock = clock
         self._cluster_id = cluster_id
         self._sockets: dict[str, web.WebSocketResponse] = {}  # by node ID, while in session
+        self.containers = RemoteContainers()  # other nodes' containers, from their reports
 
     @property
     def _dispatcher(self) -> Dispatcher:
@@ -290,6 +293,8 @@ class SwarmPort:
         finally:
             if self._sockets.get(node_id) is socket:
                 del self._sockets[node_id]
+            if self._manager.store.view(lambda tx: get_node(tx, node_id)) is None:
+                self.containers.forget_node(node_id)  # removed from the swarm
             await socket.close()
         return socket
 
@@ -318,6 +323,8 @@ class SwarmPort:
                     self._dispatcher.update_task_status(
                         session, [(update.task_id, update.status) for update in updates]
                     )
+                case ContainerReport() as report:
+                    self.containers.apply(session.node_id, report)
                 case Register():
                     raise ValueError("registered twice in one session")
 

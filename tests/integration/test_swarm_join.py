@@ -109,6 +109,14 @@ def test_docker_swarm_init_and_join_across_three_daemons(nodes: dict[str, Engine
     master.docker("service", "create", "--name", "web", "--replicas", "6", "-d", "nginx:1.10")
     wait_until(lambda: set(placed(master, "web")) == set(HOSTNAMES), 30, "tasks on every node")
 
+    def logged_from() -> set[str]:  # the nodes whose tasks' lines the manager serves
+        logs = master.docker("service", "logs", "--tail", "20", "web")
+        return {line.split("|")[0].strip().rpartition("@")[2] for line in logs.splitlines()}
+
+    wait_until(lambda: logged_from() == set(HOSTNAMES), 20, "logs of every node's tasks")
+    swarm = json.loads(master.docker("info", "--format", "{{json .Swarm}}"))
+    assert swarm["Nodes"] == 3 and swarm["Managers"] == 1
+
     worker_2.process.send_signal(signal.SIGKILL)
     worker_2.process.wait(timeout=10)
     wait_until(lambda: states(master)["swarm-node-2"] == "Down", 20, "swarm-node-2 down")
