@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.lab.host import LabError
-from engine.lab.lab import DEFAULT_DIR, ENGINES_FILE, Lab
+from engine.lab.lab import DEFAULT_DIR, ENGINES, ENGINES_FILE, Lab
 
 __all__ = ["main"]
 
@@ -24,6 +24,13 @@ def main(argv: list[str]) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="make a swarm of real Docker Engines on this host")
     up.add_argument("--nodes", type=int, default=3, help="nodes, the first a manager (default 3)")
+    up.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="docker",
+        help="what each node runs: dockerd (default), or swarmdeck engine serve joined over "
+        "mutual TLS",
+    )
     commands.add_parser("status", help="the DOCKER_HOST to use and each node's engine")
     commands.add_parser("down", help="remove everything the lab made")
     for verb, what in (("kill", "kill a node, as a power loss"), ("start", "start a node again")):
@@ -33,7 +40,7 @@ def main(argv: list[str]) -> None:
     try:
         match args.command:
             case "up":
-                lab.up(args.nodes)
+                lab.up(args.nodes, args.engine)
                 _print_status(lab)
             case "status":
                 _print_status(lab)

@@ -28,7 +28,9 @@ __all__ = [
 
 BUSYBOX = Path("/bin/busybox")
 TOOLS = ("dockerd", "ip", "nsenter", "unshare")
-DAEMONS = ("dockerd", "containerd")  # a node's own processes (containerd-shim* included)
+# A node's own processes: dockerd and containerd (containerd-shim* included), or the Python of
+# ``swarmdeck engine serve``.
+DAEMONS = ("dockerd", "containerd", "python")
 
 
 class LabError(Exception):

@@ -6,9 +6,11 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +28,7 @@ from engine.lab.host import (
 )
 from engine.lab.image import IMAGES, busybox_tar, image_changes
 
-__all__ = ["DEFAULT_DIR", "ENGINES_FILE", "MANAGER", "Lab", "LabNode"]
+__all__ = ["DEFAULT_DIR", "ENGINES", "ENGINES_FILE", "MANAGER", "Lab", "LabNode"]
 
 DEFAULT_DIR = Path(os.environ.get("SWARMDECK_LAB_DIR", "/var/lib/swarmdeck-lab"))
 MANAGER = "swarm-master"
@@ -34,6 +36,7 @@ SUBNET = "10.213.0"  # inside the lab's own namespaces only
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 ENGINES_FILE = "engines.json"  # what ``status`` writes for the console's --node-engines
+ENGINES = ("docker", "swarmdeck")  # what each node runs: dockerd, or swarmdeck engine serve
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,14 @@ class Lab:
         return [LabNode(**node) for node in json.loads(self._state_file.read_text())["nodes"]]
 
     @property
+    def engine(self) -> str:
+        """``docker`` (each node a dockerd) or ``swarmdeck`` (each a ``swarmdeck engine serve``
+        with simulated containers, joined over mutual TLS)."""
+        if not self.exists:
+            raise LabError(f"no lab in {self.directory} (swarmdeck lab up makes one)")
+        return str(json.loads(self._state_file.read_text()).get("engine", "docker"))
+
+    @property
     def manager(self) -> LabNode:
         return self.node(MANAGER)
 
@@ -89,9 +100,12 @@ class Lab:
 
     # Making and removing it.
 
-    def up(self, count: int = 3) -> list[LabNode]:
-        """Makes a swarm of ``count`` nodes: one manager, the rest workers; all Ready."""
+    def up(self, count: int = 3, engine: str = "docker") -> list[LabNode]:
+        """Makes a swarm of ``count`` nodes running ``engine``: one manager, the rest workers;
+        all Ready."""
         check_host()
+        if engine not in ENGINES:
+            raise LabError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         if count < 1 or count > 50:
             raise LabError(f"--nodes must be between 1 and 50, not {count}")
         if self.exists:
@@ -107,7 +121,8 @@ class Lab:
         ]
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "daemon.json").write_text("{}\n")
-        self._state_file.write_text(json.dumps({"nodes": [asdict(n) for n in nodes]}, indent=2))
+        state = {"engine": engine, "nodes": [asdict(n) for n in nodes]}
+        self._state_file.write_text(json.dumps(state, indent=2))
         try:
             run("ip", "netns", "add", self._netns("hub"))
             self._in_hub("ip", "link", "add", "br0", "type", "bridge")
@@ -115,7 +130,10 @@ class Lab:
             for index, node in enumerate(nodes, start=1):
                 self._wire(node, index)
                 self.start(node.name)
-            self._form_swarm(nodes)
+            if engine == "swarmdeck":
+                self._form_swarm_with_the_cli(nodes)
+            else:
+                self._form_swarm(nodes)
             (self.directory / ENGINES_FILE).write_text(json.dumps(self.endpoints(), indent=2))
         except BaseException:
             self.down()
@@ -150,6 +168,19 @@ class Lab:
         sockets.mkdir(parents=True, exist_ok=True)
         if self._pids(name):
             raise LabError(f"{name} is running already")
+        if self.engine == "swarmdeck":
+            serve = [
+                sys.executable,
+                "-m",
+                "engine",
+                "serve",
+                f"--socket={sockets / 'docker.sock'}",
+                f"--data-dir={folder / 'data'}",
+                f"--hostname={name}",
+            ]
+            self._spawn(name, serve, folder / "engine.log")
+            self._wait_engine(node)
+            return
         dockerd = [
             "dockerd",
             f"--config-file={self.directory / 'daemon.json'}",
@@ -163,8 +194,14 @@ class Lab:
             "--ip6tables=false",
             "--ip-masq=false",
         ]
-        script = f"hostname {name} && exec {' '.join(dockerd)}"
-        with (folder / "dockerd.log").open("ab") as log:
+        self._spawn(name, dockerd, folder / "dockerd.log")
+        self._wait_engine(node)
+
+    def _spawn(self, name: str, daemon: list[str], log_file: Path) -> None:
+        """Runs ``daemon`` in the node's network namespace, with a hostname and mounts of its
+        own, as a session of its own."""
+        script = f"hostname {name} && exec {shlex.join(daemon)}"
+        with log_file.open("ab") as log:
             subprocess.Popen(
                 [
                     "nsenter",
@@ -183,7 +220,6 @@ class Lab:
                 stderr=log,
                 start_new_session=True,
             )
-        self._wait_engine(node)
 
     def kill(self, name: str) -> None:
         """The node loses power: dockerd, containerd and every container die at once."""
@@ -247,10 +283,12 @@ class Lab:
                 return
             except (docker.errors.DockerException, OSError):
                 if time.monotonic() > deadline:
-                    log = (self.directory / node.name / "dockerd.log").read_text(errors="replace")
+                    name = "engine.log" if self.engine == "swarmdeck" else "dockerd.log"
+                    log = (self.directory / node.name / name).read_text(errors="replace")
                     tail = "\n".join(log.splitlines()[-5:])
                     raise LabError(
-                        f"{node.name}: dockerd did not answer within {START_TIMEOUT:.0f} s:\n{tail}"
+                        f"{node.name}: its engine did not answer within {START_TIMEOUT:.0f} s:"
+                        f"\n{tail}"
                     ) from None
                 time.sleep(0.2)
 
@@ -280,9 +318,73 @@ class Lab:
                     raise LabError("the nodes did not all become Ready")
                 time.sleep(0.2)
 
+    def _form_swarm_with_the_cli(self, nodes: list[LabNode]) -> None:
+        """The DockerCon walkthrough with the real docker CLI: ``docker swarm init`` on the
+        manager, ``docker swarm join`` on each other node."""
+        manager, *workers = nodes
+        swarm_port = f"{manager.address}:2377"
+        self._docker(manager, "swarm", "init", "--advertise-addr", manager.address)
+        token = self._docker(manager, "swarm", "join-token", "-q", "worker").strip()
+        for node in workers:
+            self._docker(
+                node,
+                "swarm",
+                "join",
+                "--token",
+                token,
+                "--advertise-addr",
+                node.address,
+                swarm_port,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while set(self._docker(manager, "node", "ls", "--format", "{{.Status}}").split()) != {
+            "Ready"
+        }:
+            if time.monotonic() > deadline:
+                raise LabError("the nodes did not all become Ready")
+            time.sleep(0.2)
+
+    def _docker(self, node: LabNode, *args: str) -> str:
+        docker_cli = shutil.which("docker")
+        if docker_cli is None:
+            raise LabError("not found: docker (the docker CLI: apt-get install docker.io)")
+        done = subprocess.run(
+            [docker_cli, "--host", node.url, *args],
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise LabError(f"{node.name}: docker {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
     def _stop(self, names: list[str]) -> None:
-        """Removes the nodes' containers, stops their dockerd together, kills what is left."""
+        """Stops the nodes' engines together (their containers first), kills what is left."""
         running = [name for name in names if self._pids(name)]
+        if self.engine == "swarmdeck":
+            daemons = self._stop_engines(running)
+        else:
+            daemons = self._stop_dockerd(running)
+        wait_gone(daemons, STOP_TIMEOUT)
+        leftovers = [pid for name in running for pid in self._pids(name)]
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        wait_gone(leftovers, STOP_TIMEOUT)
+
+    def _stop_engines(self, running: list[str]) -> list[int]:
+        """Asks each running node's ``swarmdeck engine serve`` to stop (its simulated
+        containers stop with it); returns the PIDs asked."""
+        daemons = [pid for name in running for pid in self._pids(name)]
+        for pid in daemons:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        return daemons
+
+    def _stop_dockerd(self, running: list[str]) -> list[int]:
+        """Removes the containers of each running node, then asks its dockerd to stop;
+        returns the PIDs asked."""
         for name in running:
             with (
                 contextlib.suppress(docker.errors.DockerException, OSError),
@@ -296,12 +398,7 @@ class Lab:
                 pid = int((self._sockets / name / "docker.pid").read_text())
                 os.kill(pid, signal.SIGTERM)
                 daemons.append(pid)
-        wait_gone(daemons, STOP_TIMEOUT)
-        leftovers = [pid for name in running for pid in self._pids(name)]
-        for pid in leftovers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        wait_gone(leftovers, STOP_TIMEOUT)
+        return daemons
 
     def _pids(self, name: str) -> list[int]:
         """The node's dockerd, containerd, shims, and every process under the shims."""

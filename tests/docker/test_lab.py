@@ -13,6 +13,7 @@ import pytest
 
 from engine.lab import Lab
 from tests.docker.conftest import Swarm
+from tests.integration.conftest import wait_until
 
 
 def swarmdeck_lab(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -69,3 +70,39 @@ def test_up_status_kill_start_down(directory: Path, swarm: Swarm) -> None:
     assert not lab._pids("swarm-master") and not lab._pids("swarm-node-1")
     # The session's lab is untouched.
     assert len(swarm.docker("node", "ls", "-q").split()) == 3
+
+
+def test_a_lab_of_swarmdeck_engines_walks_through_the_dockercon_demo(directory: Path) -> None:
+    """One ``swarmdeck engine serve`` per node, in its own network namespace, joined with the
+    real docker CLI over mutual TLS; a killed node's tasks go to the others."""
+    made = swarmdeck_lab(directory, "up", "--engine", "swarmdeck")
+    assert made.returncode == 0, made.stderr
+    lab = Lab(directory)
+    assert lab.engine == "swarmdeck"
+    for name, address in (("swarm-master", "11"), ("swarm-node-1", "12"), ("swarm-node-2", "13")):
+        assert f"{name:<16} 10.213.0.{address}" in made.stdout
+        assert f"active (10.213.0.{address})" in made.stdout
+
+    def docker(*args: str) -> str:
+        done = subprocess.run(
+            ["docker", "--host", lab.manager.url, *args], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def running_on() -> list[str]:
+        listed = docker(
+            "service", "ps", "web", "--filter", "desired-state=running", "--format",
+            "{{.Node}} {{.CurrentState}}",
+        )  # fmt: skip
+        return sorted(line.split()[0] for line in listed.splitlines() if "Running" in line)
+
+    assert len(docker("node", "ls", "-q").split()) == 3
+    docker("service", "create", "--name", "web", "--replicas", "6", "-d", "nginx:1.10")
+    wait_until(lambda: set(running_on()) == {"swarm-master", "swarm-node-1", "swarm-node-2"})
+    assert swarmdeck_lab(directory, "kill", "swarm-node-2").returncode == 0
+    wait_until(lambda: "swarm-node-2" not in running_on() and len(running_on()) == 6, timeout=40)
+    states = docker("node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+    assert "swarm-node-2 Down" in states
+    assert swarmdeck_lab(directory, "down").returncode == 0
+    assert not lab._pids("swarm-master") and lab._prefix not in namespaces()
