@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from msgspec.structs import replace
 from textual.binding import Binding
 
+from engine.api.objects import ClusterSpec
 from engine.api.specs import (
     ContainerSpec,
     NodeSpec,
@@ -44,6 +45,9 @@ __all__ = [
     "remove",
     "restart",
     "rollback",
+    "rotate_ca",
+    "rotate_manager_token",
+    "rotate_worker_token",
     "scale",
     "set_image",
     "set_labels",
@@ -52,7 +56,7 @@ __all__ = [
 
 EVERYWHERE = "*"  # the app's own keys, whatever the view
 TABLES = ("nodes", "services", "tasks", "metrics")  # the views that are tables
-VIEWS = ("overview", *TABLES, "logs", "events", "describe")
+VIEWS = ("overview", *TABLES, "logs", "events", "describe", "swarm")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,34 @@ ACTIONS: tuple[Action, ...] = (
     Action("wrap", "w", "Wrap", "wrap long lines", ("logs",)),
     Action("timestamps", "t", "Timestamps", "show each line's time", ("logs",)),
     Action("save", "s", "Save", "save the lines to a file", ("logs",)),
+    Action("tokens", "t", "Tokens", "show or hide the join tokens", ("swarm",)),
+    Action(
+        "rotate_worker_token",
+        "w",
+        "Rotate worker",
+        "a new worker join token; the old one admits no one",
+        ("swarm",),
+        True,
+        True,
+    ),
+    Action(
+        "rotate_manager_token",
+        "m",
+        "Rotate manager",
+        "a new manager join token; the old one admits no one",
+        ("swarm",),
+        True,
+        True,
+    ),
+    Action(
+        "rotate_ca",
+        "R",
+        "Rotate CA",
+        "a new root CA; every node gets a new certificate",
+        ("swarm",),
+        True,
+        True,
+    ),
 )
 _BY_NAME = {a.name: a for a in ACTIONS}
 
@@ -225,6 +257,25 @@ async def set_labels(client: EngineClient, node_id: str, labels: dict[str, str])
     await _modify_node(client, node_id, labels=labels)
 
 
+async def rotate_worker_token(client: EngineClient) -> None:
+    await client.modify_swarm(lambda spec: spec, rotateWorkerToken=True)
+
+
+async def rotate_manager_token(client: EngineClient) -> None:
+    await client.modify_swarm(lambda spec: spec, rotateManagerToken=True)
+
+
+async def rotate_ca(client: EngineClient) -> None:
+    """Bumps ``CAConfig.ForceRotate``, as ``docker swarm ca --rotate`` does."""
+
+    def forced(spec: ClusterSpec) -> ClusterSpec:
+        config = dict(spec.ca_config or {})
+        config["ForceRotate"] = int(config.get("ForceRotate") or 0) + 1
+        return replace(spec, ca_config=config)
+
+    await client.modify_swarm(forced)
+
+
 async def _modify_node(client: EngineClient, node_id: str, **changes: object) -> None:
     def change(spec: NodeSpec) -> NodeSpec:
         return replace(spec, **changes)
@@ -246,6 +297,9 @@ CHANGES: dict[str, Callable[..., Awaitable[None]]] = {
     "promote": promote,
     "demote": demote,
     "labels": set_labels,
+    "rotate_worker_token": rotate_worker_token,
+    "rotate_manager_token": rotate_manager_token,
+    "rotate_ca": rotate_ca,
 }  # the coroutine of each action that changes the cluster (``Action.mutates``)
 
 

@@ -30,6 +30,7 @@ from console.model import ChangeSet, Snapshot, changes_between, usage_step
 from console.render.rows import Row
 from console.rowcache import NodeRowCache, TaskRowMaker, TaskRows
 from console.sanitize import sanitize
+from engine.api.objects import Cluster
 from engine.client import ClientError, EngineClient, LogEntry, Usage, UsageReader
 
 __all__ = [
@@ -180,11 +181,12 @@ class Feed:
         now = self.clock()
         last = self._usage_read
         fresh = last is None or not 0.0 <= now - last.now < self.usage_every
-        nodes, services, tasks, usage = await asyncio.gather(
+        nodes, services, tasks, usage, swarm = await asyncio.gather(
             self.client.nodes(),
             self.client.services(),
             self.client.tasks(),
             self.usage.read() if fresh else self._last_usage(),
+            self._swarm(),
         )
         snapshot = Snapshot(
             nodes=tuple(nodes),
@@ -193,6 +195,7 @@ class Feed:
             now=now,
             usage=usage.by_task,
             usage_note=usage.note,
+            swarm=swarm,
         )
         if fresh:
             self._usage = usage
@@ -200,6 +203,13 @@ class Feed:
 
     async def _last_usage(self) -> Usage:
         return self._usage
+
+    async def _swarm(self) -> Cluster | None:
+        """The swarm's settings, CA and join tokens; None if the endpoint will not say."""
+        try:
+            return await self.client.swarm()
+        except ClientError:
+            return None
 
     def _ready(self, snapshot: Snapshot, fresh: bool) -> SnapshotReady:
         """Carries the usage history over, with a step since the last usage read when this

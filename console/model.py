@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
 
-from engine.api.objects import Node, Service, Task
+from engine.api.objects import Cluster, Node, Service, Task
 from engine.api.types import TaskState
 
 __all__ = [
@@ -39,6 +39,7 @@ class Snapshot:
     usage: dict[str, tuple[float, int]] = field(default_factory=dict)  # task id -> cpu s, mem
     usage_note: str = ""  # what usage could not be read, and why
     usage_steps: tuple[UsageStep, ...] = ()  # the last polls' usage, oldest first
+    swarm: Cluster | None = None  # None where the endpoint does not say (not a manager)
 
     @cached_property
     def node_by_id(self) -> dict[str, Node]:

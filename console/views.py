@@ -14,6 +14,7 @@ from console.screens.metrics import MetricsScreen
 from console.screens.nodes import NodesScreen
 from console.screens.overview import OverviewScreen
 from console.screens.services import ServicesScreen
+from console.screens.swarm import SwarmScreen
 from console.screens.tasks import TasksScreen
 
 __all__ = ["QUIT", "VIEWS", "View", "resolve_view"]
@@ -41,6 +42,12 @@ VIEWS = (
     View("logs", _every_log, ("logs", "log", "l"), "every service's logs, merged"),
     View("metrics", MetricsScreen, ("metrics", "metric", "m", "top"), "CPU and memory"),
     View("events", EventsScreen, ("events", "event", "ev", "e"), "the swarm's events"),
+    View(
+        "swarm",
+        SwarmScreen,
+        ("swarm", "security", "ca", "sw"),
+        "the CA, root rotation, autolock, join commands",
+    ),
 )
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+from msgspec.structs import replace
+
 from engine.agent.agent import Agent
 from engine.agent.exec.docker import ENGINE_ERRORS, DockerContainer, DockerExecutor
 from engine.agent.exec.sim import SimContainer, SimExecutor
@@ -36,7 +38,17 @@ from engine.api.swarm import (
     autolocked,
 )
 from engine.api.types import NodeRole
-from engine.ca import load_or_create_root, utc
+from engine.ca import (
+    MANAGER,
+    WORKER,
+    NodeIdentity,
+    issue_node_certificate,
+    load_or_create_root,
+    new_node_key,
+    node_csr,
+    node_tls_info,
+    utc,
+)
 from engine.clock import Clock, SystemClock
 from engine.errors import FailedPrecondition, NotFound, Unavailable
 from engine.ids import IdGenerator
@@ -111,8 +123,11 @@ class EmbeddedCluster:
         if data_dir is not None:
             persistence = SqlitePersistence(data_dir, behind=isinstance(self.clock, SystemClock))
         self.store = MemoryStore(self.clock.time, persistence)
+        self._ca_seed = None if seed is None else f"swarmdeck {seed}"
         self.ca = load_or_create_root(
-            None if data_dir is None else Path(data_dir), utc(self.clock.time())
+            None if data_dir is None else Path(data_dir),
+            utc(self.clock.time()),
+            seed=self._ca_seed,
         )
         self.manager = Manager(self.store, self.clock, self._ids, seed, heartbeat_epsilon)
         self.nodes: dict[str, ClusterNode] = {}
@@ -200,6 +215,7 @@ class EmbeddedCluster:
             hostname, self.seed, self.clock, self._pace
         )
         description = node.description or self._resources.description(hostname)
+        description = replace(description, tls_info=self._tls_info(node))
         agent = Agent(
             node.id,
             description,
@@ -215,6 +231,21 @@ class EmbeddedCluster:
             self._group.create_task(self._watch_engine(sim), name=f"engine of {hostname}")
         self.nodes[hostname] = sim
         return sim
+
+    def _tls_info(self, node: Node) -> dict[str, str]:
+        """A certificate for a node of this process, from the swarm's CA, as a joining node
+        gets one; what the node then says of it (the same every time for a seeded cluster)."""
+        role = MANAGER if node.spec.role == NodeRole.MANAGER else WORKER
+        cluster = self.control.get_cluster()
+        seed = None if self._ca_seed is None else f"{self._ca_seed} {node.id}"
+        cert = issue_node_certificate(
+            self.ca,
+            node_csr(new_node_key(seed)),
+            NodeIdentity(node.id, role, cluster.id),
+            utc(self.clock.time()),
+            seed=seed,
+        )
+        return node_tls_info(self.ca.cert_pem, cert)
 
     async def _watch_engine(self, node: ClusterNode) -> None:
         """Keeps a docker node's agent talking only while its engine answers."""
@@ -295,6 +326,15 @@ class EmbeddedCluster:
         )
 
     def update_swarm(self, version: int, spec: ClusterSpec, rotate: SwarmRotations) -> None:
+        """Autolock and root rotation are for a swarm of node daemons, whose keys are on disk
+        and whose nodes hold certificates; this one refuses them, saying so."""
+        forced = (spec.ca_config or {}).get("ForceRotate")
+        if forced != (self.control.get_cluster().spec.ca_config or {}).get("ForceRotate"):
+            raise FailedPrecondition(
+                "this swarm's nodes are simulated in one process: rotating the root CA is for "
+                "a swarm of `swarmdeck engine serve` daemons (without --nodes)",
+                rpc=False,
+            )
         if autolocked(spec):
             raise FailedPrecondition(
                 "autolock is for a swarm of node daemons, whose keys are on disk: "

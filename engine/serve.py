@@ -104,6 +104,7 @@ class DemoPoll:
     services: bytes
     tasks: bytes
     metrics: bytes
+    swarm: bytes
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,12 @@ class DemoRecording:
         """An endpoint that answers each poll in turn, then holds: a console reading it shows
         the last poll, with the history of those before."""
         fake = FakeTransport("demo://recording")
-        for path, part in (("/nodes", "nodes"), ("/services", "services"), ("/tasks", "tasks")):
+        for path, part in (
+            ("/nodes", "nodes"),
+            ("/services", "services"),
+            ("/tasks", "tasks"),
+            ("/swarm", "swarm"),
+        ):
             fake.answer("GET", path, *(Answer(getattr(p, part)) for p in self.polls), HOLD)
         fake.answer("GET", "/metrics", *(Answer(p.metrics) for p in self.polls), HOLD)
         fake.answer("GET", f"/services/{self.web_id}/logs", Answer(self.logs), HOLD)
@@ -167,13 +173,14 @@ _LOG_PARAMS = {"stdout": "1", "stderr": "1", "details": "1", "timestamps": "1", 
 
 
 async def _poll(client: EngineClient, moment: float) -> DemoPoll:
-    nodes, services, tasks = await asyncio.gather(
+    nodes, services, tasks, swarm = await asyncio.gather(
         _read(client, "/nodes"),
         _read(client, "/services", {"status": "true"}),
         _read(client, "/tasks"),
+        _read(client, "/swarm"),
     )
     metrics = await _read(client, "/metrics", versioned=False)
-    return DemoPoll(moment, nodes, services, tasks, metrics)
+    return DemoPoll(moment, nodes, services, tasks, metrics, swarm)
 
 
 async def _read(

@@ -55,6 +55,7 @@ NODE_COLUMNS = (
     "MEM USED",
     "TASKS",
     "ENGINE",
+    "CERT",
     "LABELS",
 )
 SERVICE_COLUMNS = ("NAME", "MODE", "REPLICAS", "", "IMAGE", "PORTS", "UPDATE")
@@ -108,10 +109,29 @@ def node_row(node: Node, figures: NodeFigures, snapshot: Snapshot) -> Row:
             "-" if used_mem is None else size(used_mem),
             str(running),
             sanitize_field(engine.engine_version if engine else ""),
+            certificate(node, snapshot),
             sanitize_field(labels, 40),
         ),
         state,
     )
+
+
+def certificate(node: Node, snapshot: Snapshot) -> str:
+    """How long the node's certificate has left (``89d``), and ``old root`` while it trusts a
+    root the swarm rotated away from; ``-`` where the node does not say (a Docker swarm's)."""
+    info = (node.description.tls_info if node.description else None) or {}
+    expires = moment(info.get("CertNotAfter"))
+    if expires is None:
+        text = "-"
+    elif expires <= snapshot.now:
+        text = "expired"
+    else:
+        left = expires - snapshot.now
+        text = f"{int(left // 86400)}d" if left >= 2 * 86400 else f"{int(left // 3600)}h"
+    swarm = (snapshot.swarm.tls_info if snapshot.swarm else None) or {}
+    if info.get("TrustRoot") and swarm.get("TrustRoot") and info["TrustRoot"] != swarm["TrustRoot"]:
+        text += " old root"
+    return text
 
 
 def replicas(service: Service, snapshot: Snapshot) -> tuple[int, int]:

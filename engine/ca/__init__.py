@@ -30,7 +30,7 @@ import hmac
 import random
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,6 +76,7 @@ __all__ = [
     "renewal_delay",
     "root_digest",
     "root_rotation",
+    "same_trust",
     "start_root_rotation",
     "tls_info",
     "token_admits",
@@ -132,23 +133,30 @@ class NodeIdentity:
     cluster_id: str
 
 
-def new_root_ca(now: datetime) -> RootCA:
-    key = ec.generate_private_key(ec.SECP256R1())
+def new_root_ca(now: datetime, seed: str | None = None) -> RootCA:
+    """A new root; the same every time for the same ``seed`` (a simulation that repeats)."""
+    key = new_node_key(seed)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ROOT_CN)])
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(_serial(seed))
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + ROOT_EXPIRY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
         .add_extension(_key_usage(ca=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
+        .sign(key, hashes.SHA256(), ecdsa_deterministic=seed is not None)
     )
     return RootCA(cert.public_bytes(serialization.Encoding.PEM), key_pem(key))
+
+
+def _serial(seed: str | None) -> int:
+    if seed is None:
+        return x509.random_serial_number()
+    return int.from_bytes(hashlib.sha256(f"serial {seed}".encode()).digest()[:19], "big")
 
 
 def root_digest(cert_pem: bytes) -> str:
@@ -197,8 +205,17 @@ def check_remote_ca(cert_pem: bytes, token: str) -> RootCA:
     return RootCA(cert_pem)
 
 
-def new_node_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
+def new_node_key(seed: str | None = None) -> ec.EllipticCurvePrivateKey:
+    """A new P-256 key; the same every time for the same ``seed``."""
+    if seed is None:
+        return ec.generate_private_key(ec.SECP256R1())
+    digest = hashlib.sha256(f"key {seed}".encode()).digest()
+    return ec.derive_private_key(
+        int.from_bytes(digest, "big") % (_P256_ORDER - 1) + 1, ec.SECP256R1()
+    )
+
+
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 def node_csr(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -228,10 +245,12 @@ def issue_node_certificate(
     now: datetime,
     expiry: timedelta = DEFAULT_NODE_CERT_EXPIRY,
     chain: bytes = b"",
+    seed: str | None = None,
 ) -> bytes:
     """Signs the public key of ``csr_pem`` into a node certificate (PEM) for ``identity``,
     followed by ``chain``: during a root rotation, the new root cross-signed by the old, so that
-    a peer that trusts only the old root still accepts it.
+    a peer that trusts only the old root still accepts it. The same every time for the same
+    ``seed`` (a simulation that repeats).
 
     Raises:
         CAError: the CSR is malformed or not signed by its own key, or this CA has no key.
@@ -267,7 +286,7 @@ def issue_node_certificate(
         )
         .issuer_name(root.cert.subject)
         .public_key(public_key)
-        .serial_number(x509.random_serial_number())
+        .serial_number(_serial(seed))
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + expiry)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -282,7 +301,7 @@ def issue_node_certificate(
             x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False
         )
         .add_extension(_authority(signer), critical=False)
-        .sign(signer, hashes.SHA256())
+        .sign(signer, hashes.SHA256(), ecdsa_deterministic=seed is not None)
     )
     return cert.public_bytes(serialization.Encoding.PEM) + chain
 
@@ -413,7 +432,7 @@ _NODE_CERT, _NODE_KEY = "swarm-node.crt", "swarm-node.key"
 
 
 def load_or_create_root(
-    data_dir: Path | None, now: datetime, password: bytes | None = None
+    data_dir: Path | None, now: datetime, password: bytes | None = None, seed: str | None = None
 ) -> RootCA:
     """The manager's root CA: read from ``<data_dir>/certificates`` if it is there, else made
     and written there (the key readable by its owner alone, encrypted with ``password`` if
@@ -424,12 +443,12 @@ def load_or_create_root(
         KeyLocked: the key is encrypted and ``password`` is None.
     """
     if data_dir is None:
-        return new_root_ca(now)
+        return new_root_ca(now, seed)
     folder = data_dir / CERTIFICATES
     cert_file, key_file = folder / _ROOT_CERT, folder / _ROOT_KEY
     if cert_file.exists() and key_file.exists():
         return _read_root(cert_file, key_file, password)
-    root = new_root_ca(now)
+    root = new_root_ca(now, seed)
     _write_root(root, cert_file, key_file, password)
     return root
 
@@ -503,10 +522,20 @@ def tls_info(root: RootCA, issuer_pem: bytes | None = None) -> dict[str, str]:
 
 def node_tls_info(root_pem: bytes, cert_pem: bytes) -> dict[str, str]:
     """A node's ``TLSInfo``: the root it trusts, and the issuer of its certificate (the
-    intermediate that follows it in ``cert_pem``, if one does, else the root)."""
+    intermediate that follows it in ``cert_pem``, if one does, else the root); and, beyond the
+    API's three fields, when its certificate expires (``CertNotAfter``, RFC 3339)."""
     chain = x509.load_pem_x509_certificates(cert_pem)
     issuer = chain[1].public_bytes(serialization.Encoding.PEM) if len(chain) > 1 else None
-    return tls_info(RootCA(root_pem), issuer)
+    expires = chain[0].not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {**tls_info(RootCA(root_pem), issuer), "CertNotAfter": expires}
+
+
+TRUST = ("TrustRoot", "CertIssuerSubject", "CertIssuerPublicKey")  # what a rotation compares
+
+
+def same_trust(node: Mapping[str, str] | None, swarm: Mapping[str, str]) -> bool:
+    """Whether a node's ``TLSInfo`` is the swarm's: the same root, the same issuer."""
+    return node is not None and all(node.get(key) == swarm.get(key) for key in TRUST)
 
 
 @dataclass(frozen=True)

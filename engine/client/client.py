@@ -15,7 +15,7 @@ import msgspec
 from engine.api.codec import from_builtins, to_builtins
 from engine.api.durations import parse_timestamp
 from engine.api.logs import split_frame
-from engine.api.objects import Cluster, Node, Service, Task
+from engine.api.objects import Cluster, ClusterSpec, Node, Service, Task
 from engine.api.specs import NodeSpec, ServiceSpec
 from engine.client.errors import APIError, ClientError, ConnectError, NotFound, UnreadableAnswer
 from engine.client.transport import HTTPTransport, Response, Transport
@@ -232,6 +232,16 @@ class EngineClient:
     async def rollback_service(self, service_id: str) -> None:
         service = from_builtins(await self._json(f"services/{service_id}"), Service)
         await self.update_service(service, rollback=True)
+
+    async def modify_swarm(
+        self, change: Callable[[ClusterSpec], ClusterSpec], **rotate: bool
+    ) -> None:
+        """Reads the swarm and writes ``change(spec)`` with its current version; ``rotate``
+        names what to rotate besides (``rotateWorkerToken=True``...), as the CLI does."""
+        swarm = await self.swarm()
+        params = {"version": str(swarm.version.index)}
+        params.update({name: "true" for name, asked in rotate.items() if asked})
+        await self._send("POST", "swarm/update", params, to_builtins(change(swarm.spec)))
 
     async def remove_node(self, node_id: str, force: bool = False) -> None:
         await self._send("DELETE", f"nodes/{node_id}", {"force": str(force).lower()})

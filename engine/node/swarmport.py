@@ -51,6 +51,7 @@ from engine.ca import (
     RootRotation,
     issue_node_certificate,
     node_identity,
+    same_trust,
     tls_info,
     utc,
 )
@@ -283,7 +284,7 @@ class SwarmPort:
             period = self._dispatcher.heartbeat(session)
             await socket.send_bytes(write_message(Registered(session.session_id, period)))
             self._sockets[node_id] = socket
-            if hello.description.tls_info != self._ca.tls_info():
+            if not same_trust(hello.description.tls_info, self._ca.tls_info()):
                 await socket.send_bytes(write_message(Renew()))  # it missed a root rotation
             await _first_to_end(self._send(socket, session), self._receive(socket, session))
         except (ValueError, TimeoutError) as error:

@@ -18,6 +18,7 @@ from console.screens.help import help_text
 from console.screens.logs import LogsScreen
 from console.screens.nodes import NodesScreen
 from console.screens.services import ServicesScreen
+from console.screens.swarm import SwarmScreen
 from console.screens.tasks import TasksScreen
 from console.views import VIEWS
 from tests.console.conftest import Served, wait_for
@@ -32,6 +33,7 @@ HANDLERS = {
     "logs": [LogsScreen],
     "events": [ClusterScreen],
     "describe": [ClusterScreen],
+    "swarm": [SwarmScreen],
 }
 
 

@@ -53,7 +53,8 @@ def test_overview(snap_compare, data: DemoRecording, size: tuple[int, int]) -> N
 def test_nodes(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     """swarm-master (leader), swarm-node-1 and swarm-node-2, all ready and active, in green;
     reserved CPU and memory and memory in use per node, running task counts. At 120x36 also
-    engine 20.10.24 and the zone labels; at 80x24 the table is cut after TASKS (it scrolls)."""
+    engine 20.10.24, each certificate's 89 days left and the zone labels; at 80x24 the table
+    is cut after TASKS (it scrolls)."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("nodes", data))
 
 
@@ -99,3 +100,11 @@ def test_describe(snap_compare, data: DemoRecording, size: tuple[int, int]) -> N
     its reservations; at 120x36 also Mode, EndpointSpec with port 8080 and the start of
     PreviousSpec (the rest scrolls)."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("describe", data))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_swarm(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """The swarm's CA: its root digest (sha256:...), certificates of 90 days renewed between
+    50 % and 80 %, no root rotation, 3/3 nodes on this root; autolock off; the join commands
+    for a worker and a manager with the tokens hidden and swarm-master's address."""
+    assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("swarm", data))
