@@ -14,7 +14,16 @@ __all__ = ["main"]
 
 
 def main(argv: list[str]) -> None:
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `lab status | head` ends quietly, as ls does
+    # `lab status | head` ends quietly, as ls does; the process's own handling comes back after
+    # (a caller in the same process, a test, keeps its writes to closed sockets as errors).
+    previous = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        _main(argv)
+    finally:
+        signal.signal(signal.SIGPIPE, previous)
+
+
+def _main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="swarmdeck lab", description="A real Docker swarm on this host."
     )
