@@ -50,7 +50,7 @@ from engine.ca import (
     utc,
 )
 from engine.clock import Clock, SystemClock
-from engine.errors import FailedPrecondition, NotFound, Unavailable
+from engine.errors import FailedPrecondition, NotFound, Unavailable, first_error
 from engine.ids import IdGenerator
 from engine.manager import defaults
 from engine.manager.controlapi import ControlAPI, NodeResources
@@ -197,7 +197,7 @@ class EmbeddedCluster:
                         sim.agent.disconnect()
                 self._started.set()
         except Exception as error:
-            self.failure = error
+            self.failure = first_error(error)
             self._failed.set()
             self._started.set()  # a start that was waiting for it returns: the failure tells
             raise
@@ -365,17 +365,22 @@ class EmbeddedCluster:
 
     async def stop(self) -> None:
         """Stops every component and agent, then closes the store (also when a component had
-        failed: its error is raised after)."""
+        failed: its error is in ``failure``)."""
         try:
             if self._runner is not None:
                 runner, self._runner = self._runner, None
                 runner.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, *_once_failed(self.failure)):
                     await runner
         finally:
             for executor in self._executors.values():
                 await executor.close()
             self.store.close()
+
+
+def _once_failed(failure: BaseException | None) -> tuple[type[BaseException], ...]:
+    """What awaiting a runner that failed raises again, once its failure is known."""
+    return (Exception,) if failure is not None else ()
 
 
 def _join_order(node: Node) -> tuple[str, str]:

@@ -29,6 +29,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",
+    "first_error",
 ]
 
 
@@ -99,3 +100,11 @@ class Unimplemented(EngineError):
 class Unavailable(EngineError):
     code = "Unavailable"
     http_status = 503
+
+
+def first_error(error: BaseException) -> BaseException:
+    """The first error an exception group holds (an error that is not a group, itself): what a
+    task group that failed failed on, to say."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error

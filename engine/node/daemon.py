@@ -72,6 +72,7 @@ from engine.errors import (
     NotFound,
     Unauthenticated,
     Unavailable,
+    first_error,
 )
 from engine.ids import IdGenerator
 from engine.manager import defaults
@@ -289,7 +290,7 @@ class NodeDaemon:
                 for run in components:
                     group.create_task(run())
         except Exception as error:
-            self.failure = error
+            self.failure = first_error(error)
             self._failed.set()
             raise
 
