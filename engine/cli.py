@@ -198,17 +198,17 @@ async def serve(args: argparse.Namespace) -> int:
             log.info("and on tcp://%s:%d, with mutual TLS", tcp.host, tcp.port)
         collector = asyncio.create_task(keep_collections_short())
         stopped = asyncio.ensure_future(stop.wait())
-        failed = asyncio.ensure_future(backend.wait_failed())
+        failed = asyncio.ensure_future(backend.failure.wait())
         await asyncio.wait((stopped, failed), return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
         failed.cancel()
         collector.cancel()
-        if backend.failure is not None:
-            log.error("stopping: the engine failed: %s", backend.failure)
+        if backend.failure.error is not None:
+            log.error("stopping: the engine failed: %s", backend.failure.error)
         else:
             log.info("stopping")
     log.info("stopped")
-    return 1 if backend.failure is not None else 0
+    return 1 if backend.failure.error is not None else 0
 
 
 def main(argv: list[str] | None = None) -> int:

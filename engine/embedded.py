@@ -50,7 +50,7 @@ from engine.ca import (
     utc,
 )
 from engine.clock import Clock, SystemClock
-from engine.errors import FailedPrecondition, NotFound, Unavailable, first_error
+from engine.errors import FailedPrecondition, Failure, NotFound, Unavailable
 from engine.ids import IdGenerator
 from engine.manager import defaults
 from engine.manager.controlapi import ControlAPI, NodeResources
@@ -138,8 +138,7 @@ class EmbeddedCluster:
         self._group: asyncio.TaskGroup | None = None
         self._runner: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
-        self._failed = asyncio.Event()
-        self.failure: BaseException | None = None
+        self.failure = Failure()  # what its components failed on, once they did
 
     @property
     def control(self) -> ControlAPI:
@@ -197,16 +196,9 @@ class EmbeddedCluster:
                         sim.agent.disconnect()
                 self._started.set()
         except Exception as error:
-            self.failure = first_error(error)
-            self._failed.set()
+            self.failure.record(error)
             self._started.set()  # a start that was waiting for it returns: the failure tells
             raise
-
-    async def wait_failed(self) -> BaseException:
-        """Waits until a component of the cluster fails; returns what it raised."""
-        await self._failed.wait()
-        assert self.failure is not None
-        return self.failure
 
     def _start_agent(self, node: Node) -> ClusterNode:
         assert self._group is not None
@@ -365,12 +357,12 @@ class EmbeddedCluster:
 
     async def stop(self) -> None:
         """Stops every component and agent, then closes the store (also when a component had
-        failed: its error is in ``failure``)."""
+        failed: its error is in ``failure.error``)."""
         try:
             if self._runner is not None:
                 runner, self._runner = self._runner, None
                 runner.cancel()
-                with contextlib.suppress(asyncio.CancelledError, *_once_failed(self.failure)):
+                with contextlib.suppress(asyncio.CancelledError, *_once_failed(self.failure.error)):
                     await runner
         finally:
             for executor in self._executors.values():

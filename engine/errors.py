@@ -18,10 +18,13 @@ the plain message for its own (``rpc=False``: bad JSON, a name that resolves to 
 
 from __future__ import annotations
 
+import asyncio
+
 __all__ = [
     "AlreadyExists",
     "EngineError",
     "FailedPrecondition",
+    "Failure",
     "InvalidArgument",
     "NotFound",
     "PermissionDenied",
@@ -100,6 +103,24 @@ class Unimplemented(EngineError):
 class Unavailable(EngineError):
     code = "Unavailable"
     http_status = 503
+
+
+class Failure:
+    """What a long-running part (a cluster's components, a node's) failed on, once it did:
+    ``error``, and ``wait()`` for it."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self._happened = asyncio.Event()
+
+    def record(self, error: BaseException) -> None:
+        self.error = first_error(error)
+        self._happened.set()
+
+    async def wait(self) -> BaseException:
+        await self._happened.wait()
+        assert self.error is not None
+        return self.error
 
 
 def first_error(error: BaseException) -> BaseException:

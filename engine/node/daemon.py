@@ -68,11 +68,11 @@ from engine.ca.lock import InvalidUnlockKey, KeyLock
 from engine.clock import SystemClock
 from engine.errors import (
     EngineError,
+    Failure,
     InvalidArgument,
     NotFound,
     Unauthenticated,
     Unavailable,
-    first_error,
 )
 from engine.ids import IdGenerator
 from engine.manager import defaults
@@ -172,8 +172,7 @@ class NodeDaemon:
         self._executor: SimExecutor | DockerExecutor | None = None
         self._runner: asyncio.Task[None] | None = None
         self._swarm_port: web.AppRunner | None = None
-        self._failed = asyncio.Event()
-        self.failure: BaseException | None = None
+        self.failure = Failure()  # what its components failed on, once they did
 
     # The backend of the API.
 
@@ -290,15 +289,8 @@ class NodeDaemon:
                 for run in components:
                     group.create_task(run())
         except Exception as error:
-            self.failure = first_error(error)
-            self._failed.set()
+            self.failure.record(error)
             raise
-
-    async def wait_failed(self) -> BaseException:
-        """Waits until a component of the node fails; returns what it raised."""
-        await self._failed.wait()
-        assert self.failure is not None
-        return self.failure
 
     async def _ship_forever(self) -> None:
         """Sends the manager what this worker's containers write and use, as it comes."""

@@ -3,6 +3,8 @@ unlock key is never written; a restarted manager is locked until it is given bac
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,19 @@ async def started(data_dir: Path) -> NodeDaemon:
     daemon = NodeDaemon(data_dir, "swarm-master", seed=7)
     await daemon.start()
     return daemon
+
+
+@contextlib.asynccontextmanager
+async def autolocked_manager(data_dir: Path) -> AsyncIterator[NodeDaemon]:
+    """A daemon made the manager of a new swarm with ``docker swarm init --autolock``."""
+    daemon = await started(data_dir)
+    try:
+        await daemon.init_swarm(
+            SwarmInitRequest(listen_addr=f"127.0.0.1:{free_port()}", auto_lock_managers=True)
+        )
+        yield daemon
+    finally:
+        await daemon.stop()
 
 
 def private_keys(data_dir: Path, password: bytes | None) -> list[ec.EllipticCurvePrivateKey]:
@@ -57,11 +72,7 @@ def key_material(keys: list[ec.EllipticCurvePrivateKey]) -> list[bytes]:
 
 
 async def test_init_with_autolock_writes_no_key_in_the_clear(tmp_path: Path) -> None:
-    daemon = await started(tmp_path)
-    try:
-        await daemon.init_swarm(
-            SwarmInitRequest(listen_addr=f"127.0.0.1:{free_port()}", auto_lock_managers=True)
-        )
+    async with autolocked_manager(tmp_path) as daemon:
         unlock_key = daemon.unlock_key()
         kek = parse_unlock_key(unlock_key)
         cluster = daemon.control.get_cluster()
@@ -74,20 +85,12 @@ async def test_init_with_autolock_writes_no_key_in_the_clear(tmp_path: Path) -> 
         assert len(keys) == 2  # the root's and the node's
         secrets = [*key_material(keys), kek, unlock_key.encode(), password]
         assert secrets_in_the_clear(tmp_path, daemon, secrets) == []
-    finally:
-        await daemon.stop()
 
 
 async def test_a_restarted_manager_is_locked_until_unlocked(tmp_path: Path) -> None:
-    daemon = await started(tmp_path)
-    try:
-        await daemon.init_swarm(
-            SwarmInitRequest(listen_addr=f"127.0.0.1:{free_port()}", auto_lock_managers=True)
-        )
+    async with autolocked_manager(tmp_path) as daemon:
         unlock_key = daemon.unlock_key()
         node_id = daemon.local_node_id
-    finally:
-        await daemon.stop()
 
     daemon = await started(tmp_path)
     try:
