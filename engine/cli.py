@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import logging
 import platform
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -218,8 +219,17 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    _raise_open_files_limit()
     try:
         return asyncio.run(serve(args))
     except (OSError, ValueError, CAError) as error:  # ssl.SSLError is an OSError
         log.error("%s", error)
         return 1
+
+
+def _raise_open_files_limit() -> None:
+    """As many open files as the system lets this process have: a manager keeps a connection
+    per node, and a thousand nodes are past the usual soft limit of 1,024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

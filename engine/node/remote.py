@@ -66,6 +66,9 @@ __all__ = ["Joined", "RemoteDispatcher", "RemoteSession", "client_context", "joi
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach the manager and get its first answer
+# Seconds a call to the manager's CA may take: a manager that many nodes join at once answers
+# late, and a join given up on leaves a node it admitted that never comes (dockerd waits 20 s).
+CA_TIMEOUT = 20.0
 UNREGISTERED_PERIOD = 0.1  # seconds between heartbeats not sent while the session opens
 PING_EVERY = 10.0  # seconds between websocket pings: a manager that stops answering is left
 
@@ -126,12 +129,11 @@ async def renew(addr: str, files: NodeFiles) -> None:
 async def _reaching(addr: str) -> AsyncIterator[aiohttp.ClientSession]:
     """A client for calls to the manager at ``addr``; failing to reach it is Unavailable."""
     try:
-        async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=CONNECT_TIMEOUT)
-        ) as http:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CA_TIMEOUT)) as http:
             yield http
     except (aiohttp.ClientError, OSError, TimeoutError) as error:
-        raise Unavailable(f"cannot reach the manager at {addr}: {error}", rpc=False) from None
+        why = str(error) or f"no answer within {CA_TIMEOUT:.0f} s"
+        raise Unavailable(f"cannot reach the manager at {addr}: {why}", rpc=False) from None
 
 
 async def _certificate(
@@ -284,7 +286,8 @@ class RemoteSession:
             dispatcher.failed(refused)
             raise SessionInvalid(dispatcher.error) from None
         except (aiohttp.ClientError, OSError, ValueError, TimeoutError) as error:
-            dispatcher.failed(f"cannot reach the manager at {dispatcher.addr}: {error}")
+            why = str(error) or f"no answer within {CONNECT_TIMEOUT:.0f} s"
+            dispatcher.failed(f"cannot reach the manager at {dispatcher.addr}: {why}")
             raise SessionInvalid(dispatcher.error) from None
         raise SessionInvalid("the manager closed the session")
 
