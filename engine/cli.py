@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import platform
 import resource
@@ -232,4 +233,5 @@ def _raise_open_files_limit() -> None:
     per node, and a thousand nodes are past the usual soft limit of 1,024."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        with contextlib.suppress(ValueError, OSError):  # a hard limit the kernel will not take
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
