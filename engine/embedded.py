@@ -26,6 +26,7 @@ from engine.agent.agent import Agent
 from engine.agent.exec.docker import ENGINE_ERRORS, DockerContainer, DockerExecutor
 from engine.agent.exec.sim import SimContainer, SimExecutor
 from engine.agent.pace import Pace
+from engine.api.durations import parse_timestamp
 from engine.api.objects import ClusterSpec, Node, NodeDescription, Service, Task
 from engine.api.swarm import (
     ALREADY_IN_SWARM,
@@ -234,7 +235,7 @@ class EmbeddedCluster:
             self.ca,
             node_csr(new_node_key(seed)),
             NodeIdentity(node.id, role, cluster.id),
-            utc(self.clock.time()),
+            utc(_renewed_at(node, self.clock.time())),
             seed=seed,
         )
         return node_tls_info(self.ca.cert_pem, cert)
@@ -368,6 +369,20 @@ class EmbeddedCluster:
             for executor in self._executors.values():
                 await executor.close()
             self.store.close()
+
+
+SIMULATED_RENEWAL = 60 * 24 * 3600.0  # seconds: a simulated node renews every 60 days
+
+
+def _renewed_at(node: Node, now: float) -> float:
+    """When a simulated node last renewed its certificate: every SIMULATED_RENEWAL seconds
+    since it joined (two thirds of the default lifetime, as a node renews between 50 % and
+    80 %), so a restart in between shows the same certificate."""
+    try:
+        joined = parse_timestamp(node.created_at or "")
+    except ValueError:
+        return now
+    return joined + (now - joined) // SIMULATED_RENEWAL * SIMULATED_RENEWAL
 
 
 def _once_failed(failure: BaseException | None) -> tuple[type[BaseException], ...]:

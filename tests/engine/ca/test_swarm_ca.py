@@ -17,8 +17,9 @@ from engine.store import by, find_services
 from tests.conftest import make_spec
 
 
-async def started(data_dir: Path | None = None) -> EmbeddedCluster:
-    cluster = EmbeddedCluster(seed=1, data_dir=data_dir)
+async def started(data_dir: Path | None = None, seed: int | None = 1) -> EmbeddedCluster:
+    """A started cluster; with a ``seed`` its CA is the same every run, as all of it is."""
+    cluster = EmbeddedCluster(seed=seed, data_dir=data_dir)
     await cluster.start()
     return cluster
 
@@ -70,13 +71,13 @@ async def test_a_restarted_manager_keeps_its_root_and_tokens(tmp_path: Path) -> 
 async def test_a_manager_whose_root_is_gone_makes_one_and_tokens_that_pin_it(
     tmp_path: Path,
 ) -> None:
-    cluster = await started(tmp_path)
+    cluster = await started(tmp_path, seed=None)
     cluster.control.create_service(make_spec())
     old = tokens(cluster)
     await cluster.stop()
     for path in (tmp_path / CERTIFICATES).iterdir():
         path.unlink()
-    again = await started(tmp_path)
+    again = await started(tmp_path, seed=None)
     try:
         assert parse_join_token(tokens(again)[0]).digest == again.ca.digest
         assert all(token not in tokens(again) for token in old)
