@@ -98,6 +98,13 @@ class _Table:
                 if not ids:
                     del index[key]
 
+    def ids(self, selector: By) -> list[str]:
+        """The IDs of what ``selector`` finds, without the objects: cheap to take whole."""
+        index = self.indexes.get(selector.index)
+        if index is not None:
+            return list(index.get(selector.key, ()))
+        return [obj.id for obj in self.find(selector)]
+
     def find(self, selector: By) -> Iterable[Object]:
         if selector.index == "all":
             return self.objects.values()
@@ -119,6 +126,11 @@ class ReadTx:
 
     def find(self, kind: type[ObjectT], selector: By) -> list[ObjectT]:
         return list(self._store._tables[kind].find(selector))  # type: ignore[arg-type]
+
+    def ids(self, kind: type[Object], selector: By) -> list[str]:
+        """The IDs of the objects ``find`` would return (in a view: a transaction's own writes
+        are not among them)."""
+        return self._store._tables[kind].ids(selector)
 
 
 class Tx(ReadTx):

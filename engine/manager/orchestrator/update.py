@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import heapq
 from collections import defaultdict, deque
 from collections.abc import Callable
 
@@ -42,7 +44,6 @@ from engine.store import (
     by,
     create_task,
     find_nodes,
-    find_tasks,
     get_service,
     get_task,
     update_service,
@@ -185,16 +186,17 @@ class Updater:
     # Which slots need updating.
 
     async def _dirty_slots(self) -> list[Slot]:
-        """The slots that need updating, in slot (or node) order. The tasks are read once and
-        looked at ``BATCH`` at a time, the rest of the engine running between steps: a service
-        of 100,000 replicas does not hold the event loop while it is looked over."""
+        """The slots that need updating, in slot (or node) order. Everything that grows with
+        the service is done ``BATCH`` at a time, the rest of the engine running between steps:
+        the tasks are read, the slots put in order, and what is not needed let go of, so that a
+        service of 100,000 replicas does not hold the event loop while it is looked over."""
         service_id = self._service.id
-        tasks, nodes = self._store.view(lambda tx: _tasks_and_nodes(tx, service_id))
+        ids, nodes = self._store.view(lambda tx: _task_ids_and_nodes(tx, service_id))
         is_global = defaults.is_global(self._service.spec)
         slots: dict[tuple[int, str], Slot] = defaultdict(list)
-        for start in range(0, len(tasks), BATCH):
+        for start in range(0, len(ids), BATCH):
             await asyncio.sleep(0)
-            for task in tasks[start : start + BATCH]:
+            for task in self._store.view(functools.partial(_tasks, ids=ids[start : start + BATCH])):
                 if task.desired_state > TaskState.RUNNING:
                     continue
                 if not is_global:
@@ -204,13 +206,16 @@ class Updater:
                 if node is not None and node.spec.availability == Availability.PAUSE:
                     continue  # SwarmKit does not update tasks on paused nodes
                 slots[(0, task.node_id)].append(task)
+        order = list(slots)
+        heapq.heapify(order)  # in order a step at a time, not sorted in one go
         dirty = []
-        for count, key in enumerate(sorted(slots), 1):
-            if count % BATCH == 0:
-                await asyncio.sleep(0)
-            slot = slots[key]
-            if len(slot) > 1 or is_task_dirty(self._service, slot[0], nodes.get(slot[0].node_id)):
-                dirty.append(slot)
+        while order:
+            await asyncio.sleep(0)
+            for _ in range(min(BATCH, len(order))):
+                slot = slots.pop(heapq.heappop(order))  # let go of as it is looked at
+                node = nodes.get(slot[0].node_id)
+                if len(slot) > 1 or is_task_dirty(self._service, slot[0], node):
+                    dirty.append(slot)
         return dirty
 
     # The workers: one slot at a time.
@@ -421,9 +426,14 @@ def _shut_down(tx: Tx, tasks: Slot) -> str | None:
     return stopped
 
 
-def _tasks_and_nodes(tx: ReadTx, service_id: str) -> tuple[list[Task], dict[str, Node]]:
-    """The service's tasks (none once it is gone) and the nodes, by id."""
+def _task_ids_and_nodes(tx: ReadTx, service_id: str) -> tuple[list[str], dict[str, Node]]:
+    """The IDs of the service's tasks (none once it is gone) and the nodes, by id."""
     if get_service(tx, service_id) is None:
         return [], {}
     nodes = {node.id: node for node in find_nodes(tx, by.all())}
-    return list(find_tasks(tx, by.service_id(service_id))), nodes
+    return tx.ids(Task, by.service_id(service_id)), nodes
+
+
+def _tasks(tx: ReadTx, *, ids: list[str]) -> list[Task]:
+    """The tasks of ``ids`` that are still there."""
+    return [task for task in (get_task(tx, task_id) for task_id in ids) if task is not None]
