@@ -10,7 +10,8 @@ it saw while the case ran (``BENCH ping_max_ms_during_<case>``), in turn:
 - ``logs_1m``: ``docker service logs`` of a service with 1,000,000 lines of history;
 - ``create_10k``: a service of 10,000 replicas created, until all run;
 - ``create_remove_100k``: a service of 100,000 replicas created, until all run, then removed,
-  until its tasks are gone; with the engine's RSS before and after (``BENCH rss_mb_*``).
+  until its tasks are gone; with the engine's RSS before, and after, once the engine is idle
+  again (``BENCH rss_mb_*``).
 
 With root and Docker (``swarmdeck lab``: three Docker Engines on this host), it then compares
 ``docker service logs`` with a real manager's in the same run: the same number of replicas and
@@ -52,6 +53,7 @@ PING_EVERY = 0.01  # seconds between pings
 LOG_REPLICAS = 10
 SILENCE = 5.0  # seconds without a line that end a read of the logs
 REAL_LINES = 20_000  # lines per replica in the comparison with a real manager
+IDLE = 0.05  # of a core: an engine that uses less has finished what a case left it
 
 
 # The pinger: a process of its own, so nothing here delays it.
@@ -144,6 +146,22 @@ class Engine:
             await self.session.close()
         self.process.terminate()
         self.process.wait(timeout=60)
+
+    def cpu_seconds(self) -> float:
+        """The engine's CPU time so far (user and system)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    async def settled(self, timeout: float) -> float:
+        """Waits until the engine is idle (under IDLE of a core over 2 s), at most ``timeout``
+        seconds; returns how long it took."""
+        began = time.perf_counter()
+        while time.perf_counter() - began < timeout:
+            used = self.cpu_seconds()
+            await asyncio.sleep(2.0)
+            if self.cpu_seconds() - used < 2.0 * IDLE:
+                break
+        return time.perf_counter() - began
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -303,7 +321,10 @@ async def create_remove_100k(engine: Engine, pinger: Pinger) -> None:
     await until(lambda: _gone(engine, [service]), 1800, "huge gone")
     report("create_remove_100k", pinger, f"all running after {ran:.0f} s")
     await asyncio.sleep(5)
+    soon = engine.rss_mb()
+    settling = await engine.settled(300)  # the nodes let go of their workers after "gone"
     after = engine.rss_mb()
+    print(f"# RSS 5 s after the tasks were gone: {soon:.0f} MB; idle {settling:.0f} s later")
     print(f"BENCH rss_mb_before_100k {before:.0f}")
     print(f"BENCH rss_mb_after_100k {after:.0f}")
 
