@@ -28,9 +28,7 @@ __all__ = [
 
 BUSYBOX = Path("/bin/busybox")
 TOOLS = ("dockerd", "ip", "nsenter", "unshare")
-# A node's own processes: dockerd and containerd (containerd-shim* included), or the Python of
-# ``swarmdeck engine serve``.
-DAEMONS = ("dockerd", "containerd", "python")
+DAEMONS = ("dockerd", "containerd")  # a node's own processes (containerd-shim* included)
 
 
 class LabError(Exception):
@@ -84,9 +82,10 @@ def netns_list() -> set[str]:
     return {line.split()[0] for line in listing.stdout.splitlines() if line.strip()}
 
 
-def daemon_tree(marker: bytes) -> list[int]:
-    """The dockerd and containerd processes (shims included) whose command line holds
-    ``marker``, and every process under them, from one read of /proc."""
+def daemon_tree(marker: bytes, programs: tuple[str, ...] = DAEMONS) -> list[int]:
+    """The processes of ``programs`` (by name: dockerd and containerd, shims included, by
+    default) whose command line holds ``marker``, and every process under them, from one read
+    of /proc."""
     roots, children = [], defaultdict(list)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -96,7 +95,7 @@ def daemon_tree(marker: bytes) -> list[int]:
             # The parent is the field after the parenthesised command name.
             children[int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])].append(pid)
             program = Path(cmdline.split(b"\0", 1)[0].decode(errors="replace")).name
-            if marker in cmdline and program.startswith(DAEMONS):
+            if marker in cmdline and program.startswith(programs):
                 roots.append(pid)
     found, todo = set(roots), list(roots)
     while todo:

@@ -401,5 +401,13 @@ class Lab:
         return daemons
 
     def _pids(self, name: str) -> list[int]:
-        """The node's dockerd, containerd, shims, and every process under the shims."""
-        return daemon_tree(f"{self._sockets / name}/".encode())
+        """The node's dockerd, containerd, shims, and every process under the shims; or its
+        ``swarmdeck engine serve`` (the one serving its socket, not an engine that names the
+        node's socket as a node of its own). Both where the lab is gone."""
+        engines = [self.engine] if self.exists else list(ENGINES)
+        pids = []
+        if "swarmdeck" in engines:
+            pids += daemon_tree(f"--socket={self._sockets / name}/".encode(), ("python",))
+        if "docker" in engines:
+            pids += daemon_tree(f"{self._sockets / name}/".encode())
+        return pids
