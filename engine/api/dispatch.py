@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 import msgspec
 
 from engine.api.base import Struct
-from engine.api.objects import NodeDescription, Task, TaskStatus
+from engine.api.objects import NodeDescription, Service, Task, TaskStatus
 
 __all__ = [
     "AgentMessage",
@@ -145,13 +145,23 @@ class Renew(Struct, frozen=True, tag="renew"):
 
 
 class AssignmentsMessage(Struct, frozen=True, tag="assignments"):
+    """A change of the node's assignments, with the services of its tasks: a node names and
+    labels their containers, and publishes their ports, by the service (SwarmKit's tasks carry
+    their service's annotations for this)."""
+
     tasks: list[Task] = msgspec.field(default_factory=list)
     removed: list[str] = msgspec.field(default_factory=list)
     full: bool = False
+    services: list[Service] = msgspec.field(default_factory=list)
 
     @classmethod
-    def of(cls, change: Assignments) -> AssignmentsMessage:
-        return cls(tasks=list(change.tasks), removed=list(change.removed), full=change.full)
+    def of(cls, change: Assignments, services: list[Service]) -> AssignmentsMessage:
+        return cls(
+            tasks=list(change.tasks),
+            removed=list(change.removed),
+            full=change.full,
+            services=services,
+        )
 
     def change(self) -> Assignments:
         return Assignments(tuple(self.tasks), tuple(self.removed), self.full)

@@ -400,6 +400,10 @@ class NodeDaemon:
         return replace(description, tls_info=info)
 
     def _service(self, service_id: str) -> Service | None:
+        """A service of this node's tasks: the swarm's on a manager, as it was sent with the
+        tasks on a worker."""
+        if self._remote is not None:
+            return self._remote.services.get(service_id)
         if self._manager is None:
             return None
         try:

@@ -40,7 +40,7 @@ from engine.api.dispatch import (
     read_manager_message,
     write_message,
 )
-from engine.api.objects import NodeDescription, TaskStatus
+from engine.api.objects import NodeDescription, Service, TaskStatus
 from engine.api.types import Availability
 from engine.ca import (
     ROOT_CN,
@@ -270,6 +270,9 @@ class RemoteSession:
                             break
                         match read_manager_message(frame.data):
                             case AssignmentsMessage() as message:
+                                if message.full:  # of these tasks only: no others
+                                    dispatcher.services.clear()
+                                dispatcher.services.update((s.id, s) for s in message.services)
                                 yield message.change()
                             case HeartbeatAnswer(period=period):
                                 self._period = dispatcher.period = period
@@ -310,6 +313,7 @@ class RemoteDispatcher:
         self.period = defaults.HEARTBEAT_PERIOD
         self.error = ""
         self.session: RemoteSession | None = None  # the one open, once registered
+        self.services: dict[str, Service] = {}  # of the tasks assigned, as the manager sent them
         self._http: aiohttp.ClientSession | None = None
 
     def http(self) -> aiohttp.ClientSession:

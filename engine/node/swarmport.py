@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import logging
 import ssl
@@ -38,7 +39,7 @@ from engine.api.dispatch import (
     write_message,
 )
 from engine.api.durations import SECOND
-from engine.api.objects import Cluster
+from engine.api.objects import Cluster, Service
 from engine.api.types import Availability, NodeRole
 from engine.ca import (
     DEFAULT_NODE_CERT_EXPIRY,
@@ -61,7 +62,7 @@ from engine.manager.controlapi import ONE_MANAGER
 from engine.manager.dispatcher import Dispatcher, NodeSession
 from engine.manager.manager import Manager
 from engine.node.containers import RemoteContainers
-from engine.store import get_node
+from engine.store import ReadTx, get_node, get_service
 
 __all__ = [
     "CertificateAnswer",
@@ -310,7 +311,9 @@ class SwarmPort:
 
     async def _send(self, socket: web.WebSocketResponse, session: NodeSession) -> None:
         async for change in session.assignments():
-            await socket.send_bytes(write_message(AssignmentsMessage.of(change)))
+            ids = {task.service_id for task in change.tasks}
+            services = self._manager.store.view(functools.partial(_services, ids=ids))
+            await socket.send_bytes(write_message(AssignmentsMessage.of(change, services)))
 
     async def _receive(self, socket: web.WebSocketResponse, session: NodeSession) -> None:
         async for frame in socket:
@@ -328,6 +331,10 @@ class SwarmPort:
                     self.containers.apply(session.node_id, report)
                 case Register():
                     raise ValueError("registered twice in one session")
+
+
+def _services(tx: ReadTx, *, ids: set[str]) -> list[Service]:
+    return [service for service in (get_service(tx, i) for i in ids) if service is not None]
 
 
 async def _first_to_end(*work: Awaitable[None]) -> None:

@@ -270,6 +270,8 @@ async def test_a_worker_daemon_runs_tasks_over_mutual_tls(tmp_path: Path) -> Non
                     await asyncio.sleep(0.05)
 
             await asyncio.wait_for(running_on_both(), 20)
+            known = worker._service(service.id)  # sent with the tasks: containers are named by it
+            assert known is not None and known.spec.name == "web"
             node = daemon.control.get_node(worker.local_node_id)
             assert node.description is not None
             assert (
