@@ -28,11 +28,11 @@ def start_node(tmp: Path, hostname: str) -> Engine:
     return serve_node(folder, hostname)
 
 
-def serve_node(folder: Path, hostname: str) -> Engine:
+def serve_node(folder: Path, hostname: str, *extra: str) -> Engine:
     """The daemon of the node whose socket, data and log are in ``folder``."""
     socket = folder / "engine.sock"
     process = subprocess.Popen(
-        serve_command(socket, folder / "data", "--hostname", hostname, nodes=None),
+        serve_command(socket, folder / "data", "--hostname", hostname, *extra, nodes=None),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=(folder / "engine.log").open("ab"),
