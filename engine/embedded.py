@@ -334,12 +334,7 @@ class EmbeddedCluster:
                 "serve one with `swarmdeck engine serve` without --nodes",
                 rpc=False,
             )
-        self.control.update_cluster(
-            version,
-            spec,
-            rotate_worker_token=rotate.worker_token,
-            rotate_manager_token=rotate.manager_token,
-        )
+        self.control.update_cluster(version, spec, rotate)
 
     def unlock_key(self) -> str:
         self.control.get_cluster()  # a manager's: this engine's always is

@@ -40,7 +40,7 @@ from engine.api.specs import (
     ServiceSpec,
     TaskSpec,
 )
-from engine.api.swarm import SwarmInitRequest
+from engine.api.swarm import SwarmInitRequest, SwarmRotations
 from engine.api.types import Availability, NodeRole, NodeState, Reachability, TaskState
 from engine.ca import RootCA, join_token, tls_info
 from engine.clock import Clock
@@ -199,11 +199,7 @@ class ControlAPI:
         return join_token(self._root, bytes.fromhex(self._ids.token_hex(16)))
 
     def update_cluster(
-        self,
-        version: int,
-        spec: ClusterSpec,
-        rotate_worker_token: bool = False,
-        rotate_manager_token: bool = False,
+        self, version: int, spec: ClusterSpec, rotate: SwarmRotations | None = None
     ) -> Cluster:
         """Changes the swarm's settings (``docker swarm update``) and rotates join tokens."""
         _validate_cluster_spec(spec)
@@ -215,9 +211,9 @@ class ControlAPI:
             if cluster.version.index != version:
                 raise SequenceConflict()
             tokens = cluster.join_tokens or JoinTokens()
-            if rotate_worker_token:
+            if rotate is not None and rotate.worker_token:
                 tokens = replace(tokens, worker=self._join_token())
-            if rotate_manager_token:
+            if rotate is not None and rotate.manager_token:
                 tokens = replace(tokens, manager=self._join_token())
             return tx.update(replace(cluster, spec=spec, join_tokens=tokens))
 

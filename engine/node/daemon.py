@@ -494,12 +494,7 @@ class NodeDaemon:
     def update_swarm(self, version: int, spec: ClusterSpec, rotate: SwarmRotations) -> None:
         """Updates the swarm's settings; turns autolock on or off as they say, and gives it a
         new unlock key if asked."""
-        self.control.update_cluster(
-            version,
-            spec,
-            rotate_worker_token=rotate.worker_token,
-            rotate_manager_token=rotate.manager_token,
-        )
+        self.control.update_cluster(version, spec, rotate)
         if autolocked(spec) and not self._lock.autolocked:
             self._lock.turn_on()
             log.info("autolock on: the keys on disk are encrypted")

@@ -10,6 +10,7 @@ import pytest
 from msgspec.structs import replace
 
 from engine.api.durations import SECOND
+from engine.api.swarm import SwarmRotations
 from engine.ca import CERTIFICATES, CAError, load_or_create_root, parse_join_token, utc
 from engine.embedded import EmbeddedCluster
 from engine.errors import InvalidArgument
@@ -40,7 +41,7 @@ async def test_tls_info_names_the_root_and_the_tokens_pin_it() -> None:
         assert parse_join_token(worker).digest == parse_join_token(manager).digest
         assert parse_join_token(worker).digest == cluster.ca.digest
         rotated = cluster.control.update_cluster(
-            swarm.version.index, swarm.spec, rotate_worker_token=True
+            swarm.version.index, swarm.spec, SwarmRotations(worker_token=True)
         )
         assert rotated.join_tokens is not None
         assert rotated.join_tokens.worker != worker

@@ -33,7 +33,7 @@ from engine.api.dispatch import (
 )
 from engine.api.durations import SECOND
 from engine.api.objects import NodeDescription
-from engine.api.swarm import SwarmInitRequest, SwarmJoinRequest
+from engine.api.swarm import SwarmInitRequest, SwarmJoinRequest, SwarmRotations
 from engine.api.types import NodeState
 from engine.ca import (
     MANAGER,
@@ -312,7 +312,9 @@ async def test_a_rotated_token_admits_no_more_nodes_but_joined_ones_stay(tmp_pat
         first = NodeFiles.of(tmp_path / "first")
         await join(addr, old, first)
         cluster = daemon.control.get_cluster()  # docker swarm join-token --rotate worker
-        daemon.control.update_cluster(cluster.version.index, cluster.spec, rotate_worker_token=True)
+        daemon.control.update_cluster(
+            cluster.version.index, cluster.spec, SwarmRotations(worker_token=True)
+        )
         new = worker_token(daemon)
         assert new != old and new[:60] == old[:60]  # the same CA's digest, a new secret
         with pytest.raises(InvalidArgument, match="A valid join token is necessary"):
