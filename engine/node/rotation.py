@@ -57,6 +57,7 @@ class RootRotator:
         self._data_dir = data_dir
         self._clock = clock
         self._renew_all = renew_all
+        self._forced = last_forced_rotation(data_dir)  # the ForceRotate last answered
 
     async def run(self) -> None:
         if self._ca.rotation is not None:  # restarted during one: the manager renews first
@@ -73,8 +74,9 @@ class RootRotator:
         cluster = control.get_cluster()
         if self._ca.rotation is None:
             forced = _forced(cluster)
-            if forced == last_forced_rotation(self._data_dir):
+            if forced == self._forced:  # read from disk once: this runs on every node's change
                 return
+            self._forced = forced
             now = utc(self._clock.time())
             password = self._lock.password
             rotation = start_root_rotation(self._data_dir, self._ca.root, forced, now, password)
