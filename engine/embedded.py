@@ -57,7 +57,7 @@ from engine.manager import defaults
 from engine.manager.controlapi import ControlAPI, NodeResources
 from engine.manager.dispatcher import HEARTBEAT_EPSILON
 from engine.manager.manager import Manager
-from engine.store import MemoryStore, SqlitePersistence, by, find_nodes
+from engine.store import MemoryStore, SqlitePersistence, by, find_nodes, node_tasks
 
 __all__ = ["ClusterNode", "EmbeddedCluster", "demo_node_names"]
 
@@ -286,6 +286,9 @@ class EmbeddedCluster:
                 return sim.executor.containers.get(task.id)
         return None
 
+    def local_tasks(self) -> tuple[dict[str, Service], list[Task]]:
+        return self.store.view(lambda tx: node_tasks(tx, self.local_node_id))
+
     @property
     def local_node_id(self) -> str:
         """The node this manager runs on: the leader, swarm-master in the demo cluster."""
@@ -318,7 +321,7 @@ class EmbeddedCluster:
             rpc=False,
         )
 
-    def update_swarm(self, version: int, spec: ClusterSpec, rotate: SwarmRotations) -> None:
+    async def update_swarm(self, version: int, spec: ClusterSpec, rotate: SwarmRotations) -> None:
         """Autolock and root rotation are for a swarm of node daemons, whose keys are on disk
         and whose nodes hold certificates; this one refuses them, saying so."""
         forced = (spec.ca_config or {}).get("ForceRotate")

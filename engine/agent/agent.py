@@ -14,6 +14,8 @@ import contextlib
 import functools
 import logging
 
+from msgspec.structs import replace
+
 from engine.agent.exec import WAIT, Controller, Executor, do_step, quick_step
 from engine.agent.pace import Pace
 from engine.api.dispatch import Assignments, DispatcherAPI, Session, SessionInvalid
@@ -74,6 +76,13 @@ class Agent:
         """Talks to the manager again: registers, reports what happened, takes assignments."""
         self._offline.clear()
         self._online.set()
+
+    def tasks(self) -> list[Task]:
+        """The tasks assigned to this node, each with the status its worker last gave it."""
+        return [
+            replace(task, status=self._statuses.get(task_id, task.status))
+            for task_id, task in self._assigned.items()
+        ]
 
     def describe(self, description: NodeDescription) -> None:
         """The node describes itself anew (its certificate changed): it registers again, its

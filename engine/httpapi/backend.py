@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from engine.api.logs import LogLine
-from engine.api.objects import ClusterSpec, Task
+from engine.api.objects import ClusterSpec, Service, Task
 from engine.api.swarm import LocalNode, SwarmInitRequest, SwarmJoinRequest, SwarmRotations
 from engine.clock import Clock
 from engine.manager.controlapi import ControlAPI
@@ -83,6 +83,11 @@ class Backend(Protocol):
 
     def container(self, task: Task) -> Container | None: ...
 
+    def local_tasks(self) -> tuple[dict[str, Service], list[Task]]:
+        """The tasks of this node, and their services: what ``docker ps`` lists. A manager
+        reads them from the store; a worker, which has none, knows them as assigned."""
+        ...
+
     def local_node(self) -> LocalNode:
         """This node's place in a swarm, as ``docker info`` shows it."""
         ...
@@ -95,7 +100,7 @@ class Backend(Protocol):
 
     async def leave_swarm(self, force: bool) -> None: ...
 
-    def update_swarm(self, version: int, spec: ClusterSpec, rotate: SwarmRotations) -> None:
+    async def update_swarm(self, version: int, spec: ClusterSpec, rotate: SwarmRotations) -> None:
         """``docker swarm update``, ``join-token --rotate``, ``unlock-key --rotate``: autolock
         follows ``spec``."""
         ...

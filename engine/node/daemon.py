@@ -91,6 +91,7 @@ from engine.store import (
     find_services,
     find_tasks,
     get_cluster,
+    node_tasks,
 )
 
 __all__ = ["Executor", "NodeDaemon"]
@@ -150,7 +151,8 @@ class NodeDaemon:
         seed: int | None = None,
     ) -> None:
         self.clock = SystemClock()
-        self.store = MemoryStore(self.clock.time, SqlitePersistence(data_dir))
+        self._state = SqlitePersistence(data_dir)
+        self.store = MemoryStore(self.clock.time, self._state)
         self.hostname = hostname
         self.seed = seed if seed is not None else 0
         self._data_dir = Path(data_dir)
@@ -194,6 +196,11 @@ class NodeDaemon:
         if task.node_id != self.local_node_id:
             return self._port.containers.get(task.id) if self._port is not None else None
         return self._executor.containers.get(task.id) if self._executor is not None else None
+
+    def local_tasks(self) -> tuple[dict[str, Service], list[Task]]:
+        if self._remote is not None and self._agent is not None:  # a worker
+            return dict(self._remote.services), self._agent.tasks()
+        return self.store.view(lambda tx: node_tasks(tx, self.local_node_id))
 
     def local_node(self) -> LocalNode:
         membership = self._membership
@@ -254,9 +261,14 @@ class NodeDaemon:
             log.warning('the swarm is locked: "docker swarm unlock" starts this manager')
             return
         password = self._files.password = self._lock.password
+        if not self._state.readable:  # sealed, and just unlocked
+            assert password is not None
+            self._state.open(password)
+            self.store.load()
         root = load_or_create_root(self._data_dir, utc(self.clock.time()), password)
         manager = Manager(self.store, self.clock, self._ids, self.seed, promotion=False)
         cluster = manager.control.init_cluster(root, self._heartbeat_period)
+        await self._follow_autolock(cluster.spec)  # a change a crash cut short is finished
         self._manager = manager
         self._ca = SwarmCA(root, root_rotation(self._data_dir, password), self._files)
         self._executor = self._executor or await self._new_executor()
@@ -441,9 +453,8 @@ class NodeDaemon:
             identity = NodeIdentity(node.id, MANAGER, cluster.id)
             cert = issue_node_certificate(root, node_csr(key), identity, now, cert_expiry(cluster))
             self._files.save(None, cert, key)
-            if autolocked(cluster.spec):
-                self._lock.turn_on()
             await self.store.saved()
+            await self._follow_autolock(cluster.spec)
             membership = Membership(MANAGER, node.id, listen, advertise)
             self._write_membership(membership)
             await self._start(membership)
@@ -482,6 +493,7 @@ class NodeDaemon:
             if membership.role == MANAGER:
                 self.store.update(_forget_swarm)
                 await self.store.saved()
+                await self._state.forget()  # and what a locked manager could not read
             shutil.rmtree(self._data_dir / CERTIFICATES, ignore_errors=True)
             self._lock = KeyLock(self._data_dir / CERTIFICATES)
             self._files = NodeFiles.of(self._data_dir)
@@ -491,19 +503,34 @@ class NodeDaemon:
 
     # docker swarm update, unlock-key and unlock.
 
-    def update_swarm(self, version: int, spec: ClusterSpec, rotate: SwarmRotations) -> None:
+    async def update_swarm(self, version: int, spec: ClusterSpec, rotate: SwarmRotations) -> None:
         """Updates the swarm's settings; turns autolock on or off as they say, and gives it a
         new unlock key if asked."""
         self.control.update_cluster(version, spec, rotate)
-        if autolocked(spec) and not self._lock.autolocked:
-            self._lock.turn_on()
-            log.info("autolock on: the keys on disk are encrypted")
-        elif not autolocked(spec) and self._lock.autolocked:
-            self._lock.turn_off()
-            log.info("autolock off")
-        elif rotate.unlock_key and self._lock.autolocked:
-            self._lock.rotate()
-            log.info("the unlock key was rotated")
+        await self.store.saved()
+        if autolocked(spec) == self._lock.autolocked:
+            if rotate.unlock_key and self._lock.autolocked:
+                self._lock.rotate()
+                log.info("the unlock key was rotated")
+            return
+        await self._follow_autolock(spec)
+        log.info("autolock %s", "on" if autolocked(spec) else "off")
+
+    async def _follow_autolock(self, spec: ClusterSpec) -> None:
+        """Turns autolock on or off as ``spec`` says: the keys on disk and the store, sealed with
+        the data key or in the clear. The steps go in the order that lets the next start finish
+        a change a crash cut short: on, the keys first (they hold the data key), then the store;
+        off, the store first, then the keys."""
+        if autolocked(spec):
+            if not self._lock.autolocked:
+                self._lock.turn_on()
+            if not self._state.sealed:
+                await self._state.reseal(self._lock.password)
+        else:
+            if self._state.sealed:
+                await self._state.reseal(None)
+            if self._lock.autolocked:
+                self._lock.turn_off()
         self._files.password = self._lock.password
 
     def unlock_key(self) -> str:

@@ -14,7 +14,7 @@ from engine.api.objects import Cluster, Node, Service, Task
 from engine.store import by
 from engine.store.by import By
 from engine.store.memory import MemoryStore, Persistence, ReadTx, Tx
-from engine.store.sqlite import SqlitePersistence, StateNotSaved
+from engine.store.sqlite import SqlitePersistence, StateNotSaved, StateSealed
 from engine.store.watch import Watcher, WatchOverflow
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "ReadTx",
     "SqlitePersistence",
     "StateNotSaved",
+    "StateSealed",
     "Tx",
     "WatchOverflow",
     "Watcher",
@@ -41,6 +42,7 @@ __all__ = [
     "get_node",
     "get_service",
     "get_task",
+    "node_tasks",
     "update_cluster",
     "update_node",
     "update_service",
@@ -74,6 +76,13 @@ def get_service(tx: ReadTx, service_id: str) -> Service | None:
 
 def find_services(tx: ReadTx, selector: By) -> list[Service]:
     return tx.find(Service, selector)
+
+
+def node_tasks(tx: ReadTx, node_id: str) -> tuple[dict[str, Service], list[Task]]:
+    """The tasks on a node, and the services they belong to."""
+    tasks = find_tasks(tx, by.node_id(node_id))
+    services = (get_service(tx, i) for i in {task.service_id for task in tasks})
+    return {service.id: service for service in services if service is not None}, tasks
 
 
 def create_service(tx: Tx, service: Service) -> Service:

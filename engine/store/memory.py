@@ -56,6 +56,11 @@ def _index_key(index: str, obj: Object) -> Any:
 class Persistence(Protocol):
     """Where commits are made durable, behind the store (see engine.store.sqlite)."""
 
+    @property
+    def readable(self) -> bool:
+        """Whether ``load`` can read the state now (a sealed one cannot before its key)."""
+        ...
+
     def load(self) -> tuple[int, list[Object]]: ...
 
     def commit(self, version: int, written: list[Object], deleted: list[Object]) -> None: ...
@@ -225,10 +230,16 @@ class MemoryStore:
         self._tables = {kind: _Table(kind) for kind in KINDS}
         self._watchers: dict[Watcher, None] = {}  # ordered, so wake-ups repeat run to run
         self._version = 0
-        if persistence is not None:
-            self._version, objects = persistence.load()
-            for obj in objects:
-                self._tables[type(obj)].put(obj)
+        if persistence is not None and persistence.readable:
+            self.load()
+
+    def load(self) -> None:
+        """Reads the state from disk: at the start, or once it can be read (a sealed state,
+        once its key is given). The store is empty until then and takes no writes."""
+        assert self._persistence is not None and not self._version, "a store loaded twice"
+        self._version, objects = self._persistence.load()
+        for obj in objects:
+            self._tables[type(obj)].put(obj)
 
     @property
     def version(self) -> int:
@@ -260,6 +271,7 @@ class MemoryStore:
             if obj is None and obj_id in self._tables[kind].objects
         ]
         if self._persistence is not None:
+            assert self._persistence.readable, "a write to a store not loaded"
             self._persistence.commit(tx.version, written, deleted)
         for (kind, obj_id), obj in tx._written.items():
             if obj is None:

@@ -11,6 +11,11 @@ it was a moment before the crash.
 A write that fails (a full or broken disk) stops the writer: what waits for it, and every later
 commit, raises ``StateNotSaved``. The store then takes no more writes.
 
+Under autolock every row is sealed (AES-GCM, with a key derived from the swarm's data key, bound
+to the row's kind and ID): a locked manager's state cannot be read from its disk, and nothing of it
+(join tokens, specs, later secrets) is written in the clear. ``reseal`` seals the rows, or opens
+them, when autolock is turned on or off, then purges what they were from the file and its log.
+
 The writer lets go of what it wrote ``STEP`` objects at a time. It often holds the last reference to
 versions the store has replaced since (a batch taken while 100,000 tasks come up holds 100,000
 of them): freed in one go, they held the GIL, and with it the event loop, for 50-250 ms.
@@ -21,18 +26,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from engine.api.objects import Object
 from engine.store.memory import KINDS
 
-__all__ = ["DataDirInUse", "SqlitePersistence", "StateNotSaved"]
+__all__ = ["DataDirInUse", "SqlitePersistence", "StateNotSaved", "StateSealed"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +65,8 @@ _TYPES = {name: kind for kind, name in KINDS.items()}
 DIRECTORY_MODE = 0o700  # the owner's alone: the state holds join tokens and every spec
 FILE_MODE = 0o600
 STEP = 256  # rows written, and objects let go of, at a time: each step frees a few hundred
+SEALED = b"\x00sealed1"  # how a sealed row begins (a row in the clear is JSON)
+_NONCE = 12
 
 
 class DataDirInUse(OSError):
@@ -62,8 +77,21 @@ class StateNotSaved(OSError):
     """The state could not be written to disk."""
 
 
+class StateSealed(ValueError):
+    """The state is sealed, and the key to open it is not this one, or not given."""
+
+
 Commit = tuple[int, list[Object], list[Object]]  # version, written, deleted
 Waiter = tuple[int, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+
+
+@dataclass
+class Job:
+    """Work on the whole file that the writer does between two commits, and its waiter."""
+
+    run: Callable[[], None]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
 
 
 class SqlitePersistence:
@@ -89,13 +117,16 @@ class SqlitePersistence:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA secure_delete=ON")  # what a row held does not outlive it
         self._db.executescript(_SCHEMA)
         self._encoder = msgspec.json.Encoder()
         self._decoders = {name: msgspec.json.Decoder(kind) for name, kind in _TYPES.items()}
+        self._sealed = bool(self._meta("sealed"))
+        self._aead: AESGCM | None = None  # what seals and opens rows, once the key is given
         # Shared with the writer thread, under _changed.
         self._changed = threading.Condition()
-        self._queued: list[Commit] = []
-        self._last = self._saved = self._stored_version()  # the last commit queued; on disk
+        self._queued: list[Commit | Job] = []
+        self._last = self._saved = self._meta("version")  # the last commit queued; on disk
         self._waiters: list[Waiter] = []
         self._failure: BaseException | None = None
         self._closing = False
@@ -106,16 +137,61 @@ class SqlitePersistence:
             )
             self._writer.start()
 
-    def _stored_version(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+    def _meta(self, key: str) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return int(row[0]) if row else 0
 
+    @property
+    def sealed(self) -> bool:
+        """Whether the rows on disk are sealed (autolock)."""
+        return self._sealed
+
+    @property
+    def readable(self) -> bool:
+        """Whether ``load`` can read the state: a sealed one, once its key is given."""
+        return not self._sealed or self._aead is not None
+
+    def open(self, key: bytes) -> None:
+        """Gives the data key of a sealed state, before ``load``.
+
+        Raises:
+            StateSealed: the rows are sealed with another key.
+        """
+        aead = _aead(key)
+        row = self._db.execute(
+            "SELECT kind, id, data FROM objects WHERE substr(data, 1, ?) = ? LIMIT 1",
+            (len(SEALED), SEALED),
+        ).fetchone()
+        if row is not None:
+            _open(aead, *row)
+        self._aead = aead
+
     def load(self) -> tuple[int, list[Object]]:
+        """The version and objects on disk.
+
+        Raises:
+            StateSealed: the state is sealed and its key was not given.
+        """
+        if not self.readable:
+            raise StateSealed("the state is sealed: unlock the swarm to read it")
         objects: list[Object] = [
-            self._decoders[kind].decode(data)
-            for kind, data in self._db.execute("SELECT kind, data FROM objects")
+            self._decoders[kind].decode(_open(self._aead, kind, i, data))
+            for kind, i, data in self._db.execute("SELECT kind, id, data FROM objects")
         ]
         return self._saved, objects
+
+    async def reseal(self, key: bytes | None) -> None:
+        """Seals every row with ``key`` (the swarm's data key), or, without one, writes them all
+        in the clear; then purges what they were from the file and its log.
+
+        Raises:
+            StateNotSaved: it could not be done; the writer stops, as for a commit.
+        """
+        await self._in_writer(functools.partial(self._reseal, _aead(key) if key else None))
+
+    async def forget(self) -> None:
+        """Deletes every row, sealed or not, and purges them: a node that leaves its swarm."""
+        await self._in_writer(functools.partial(self._reseal, None, keep=False))
 
     def commit(self, version: int, written: list[Object], deleted: list[Object]) -> None:
         """Queues a commit for the writer, or writes it at once when there is none.
@@ -174,6 +250,19 @@ class SqlitePersistence:
 
     # The writer thread.
 
+    async def _in_writer(self, run: Callable[[], None]) -> None:
+        """Runs ``run`` in the writer, after every commit queued before it."""
+        loop = asyncio.get_running_loop()
+        job = Job(run, loop, loop.create_future())
+        with self._changed:
+            self._raise_if_failed()
+            if self._writer is not None:
+                self._queued.append(job)
+                self._changed.notify_all()
+        if self._writer is None:
+            self._do(job)
+        await job.future
+
     def _write_forever(self) -> None:
         while True:
             with self._changed:
@@ -181,8 +270,35 @@ class SqlitePersistence:
                 if not self._queued:
                     return  # closing, and everything is written
                 batch, self._queued = self._queued, []
-            if not self._write_batch(batch):
+            if not self._write_all(batch):
                 return
+
+    def _write_all(self, batch: list[Commit | Job]) -> bool:
+        """Writes the commits of ``batch`` and does its jobs, in order; whether it could."""
+        commits: list[Commit] = []
+        for item in batch:
+            if not isinstance(item, Job):
+                commits.append(item)
+                continue
+            if commits and not self._write_batch(commits):
+                return False
+            commits = []
+            if not self._do(item):
+                return False
+        return not commits or self._write_batch(commits)
+
+    def _do(self, job: Job) -> bool:
+        """Does ``job`` and settles its waiter; whether it could. A job that fails stops the
+        writer, as a commit that fails does."""
+        try:
+            job.run()
+        except Exception as error:
+            log.critical("the state could not be saved; no more writes are taken: %s", error)
+            self._settle(self._saved, error)
+            _settle_soon(job.loop, job.future, _not_saved(error))
+            return False
+        _settle_soon(job.loop, job.future, None)
+        return True
 
     def _write_batch(self, batch: list[Commit]) -> bool:
         """Writes ``batch`` and settles its waiters; whether it could."""
@@ -214,7 +330,7 @@ class SqlitePersistence:
                 step = [rows.popitem() for _ in range(min(STEP, len(rows)))]
                 db.executemany(
                     "INSERT OR REPLACE INTO objects (kind, id, data) VALUES (?, ?, ?)",
-                    [(kind, i, self._encoder.encode(obj)) for (kind, i), obj in step if obj],
+                    [(kind, i, self._row(kind, i, obj)) for (kind, i), obj in step if obj],
                 )
                 db.executemany(
                     "DELETE FROM objects WHERE kind = ? AND id = ?",
@@ -227,6 +343,39 @@ class SqlitePersistence:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    def _row(self, kind: str, i: str, obj: Object) -> bytes:
+        return _seal(self._aead, kind, i, self._encoder.encode(obj))
+
+    def _reseal(self, aead: AESGCM | None, keep: bool = True) -> None:
+        """Writes every row anew, sealed by ``aead`` or in the clear (deletes them all unless
+        ``keep``), in one transaction; then rewrites the file and empties its log, so that
+        nothing of what the rows were is left in either."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if keep:
+                every = db.execute("SELECT kind, id, data FROM objects").fetchall()
+                for rows in _chunks(every):
+                    db.executemany(
+                        "UPDATE objects SET data = ? WHERE kind = ? AND id = ?",
+                        [
+                            (_seal(aead, kind, i, _open(self._aead, kind, i, data)), kind, i)
+                            for kind, i, data in rows
+                        ],
+                    )
+            else:
+                db.execute("DELETE FROM objects")
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('sealed', ?)", (aead is not None,)
+            )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        self._aead, self._sealed = aead, aead is not None
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _settle(self, saved: int, failure: BaseException | None) -> None:
         """Records what is on disk (or the failure) and wakes whoever waits for it."""
@@ -241,8 +390,38 @@ class SqlitePersistence:
             self._changed.notify_all()
         error = None if failure is None else _not_saved(failure)
         for _version, loop, future in ready:
-            with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
-                loop.call_soon_threadsafe(_settle_future, future, error)
+            _settle_soon(loop, future, error)
+
+
+def _aead(key: bytes) -> AESGCM:
+    """What seals rows, from the swarm's data key: a key of its own, derived from it."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"swarmdeck state")
+    return AESGCM(hkdf.derive(key))
+
+
+def _seal(aead: AESGCM | None, kind: str, i: str, data: bytes) -> bytes:
+    """The row's data sealed, bound to its kind and ID; as it is without ``aead``."""
+    if aead is None:
+        return data
+    nonce = os.urandom(_NONCE)
+    return SEALED + nonce + aead.encrypt(nonce, data, f"{kind}/{i}".encode())
+
+
+def _open(aead: AESGCM | None, kind: str, i: str, data: bytes) -> bytes:
+    if not data.startswith(SEALED):
+        return data
+    if aead is None:
+        raise StateSealed("the state is sealed: unlock the swarm to read it")
+    body = data[len(SEALED) :]
+    try:
+        return aead.decrypt(body[:_NONCE], body[_NONCE:], f"{kind}/{i}".encode())
+    except InvalidTag:
+        raise StateSealed(f"the state's {kind} {i} cannot be opened with this key") from None
+
+
+def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(rows), STEP):
+        yield rows[start : start + STEP]
 
 
 def _let_go(objects: list[Object]) -> None:
@@ -253,6 +432,13 @@ def _let_go(objects: list[Object]) -> None:
 
 def _not_saved(failure: BaseException) -> StateNotSaved:
     return StateNotSaved(f"the state could not be saved: {failure}")
+
+
+def _settle_soon(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[None], error: BaseException | None
+) -> None:
+    with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
+        loop.call_soon_threadsafe(_settle_future, future, error)
 
 
 def _settle_future(future: asyncio.Future[None], error: BaseException | None) -> None:

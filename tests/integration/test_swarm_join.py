@@ -109,6 +109,14 @@ def test_docker_swarm_init_and_join_across_three_daemons(nodes: dict[str, Engine
     master.docker("service", "create", "--name", "web", "--replicas", "6", "-d", "nginx:1.10")
     wait_until(lambda: set(placed(master, "web")) == set(HOSTNAMES), 30, "tasks on every node")
 
+    def listed() -> dict[str, int]:  # docker ps on each node: the containers it runs itself
+        return {
+            name: len(nodes[name].docker("ps", "-q", "--filter", "status=running").split())
+            for name in HOSTNAMES
+        }
+
+    wait_until(lambda: listed() == placed(master, "web"), 20, "docker ps on each node")
+
     def logged_from() -> set[str]:  # the nodes whose tasks' lines the manager serves
         logs = master.docker("service", "logs", "--tail", "20", "web")
         return {line.split("|")[0].strip().rpartition("@")[2] for line in logs.splitlines()}

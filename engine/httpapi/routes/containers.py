@@ -1,5 +1,5 @@
-"""``/containers/json`` (the containers of tasks on this manager's node, so ``docker ps`` shows
-them) and ``/metrics`` (Prometheus text: cAdvisor-style container metrics with swarm labels).
+"""``/containers/json`` (the containers of tasks on this node, so ``docker ps`` shows them) and
+``/metrics`` (Prometheus text: cAdvisor-style container metrics with swarm labels).
 
 ``/metrics?name=container_cpu_usage_seconds_total,container_memory_usage_bytes`` writes only
 the families named (``name`` may also be given once per family); without ``name``, all of them.
@@ -90,13 +90,10 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
     backend = request.app[BACKEND]
     every = boolean(request.query, "all")
     filters = parse_filters(request.query.get("filters"), CONTAINER_FILTERS)
-    services, tasks = backend.store.view(
-        lambda tx: ({s.id: s for s in find_services(tx, by.all())}, find_tasks(tx, by.all()))
-    )
-    local = backend.local_node_id
+    services, tasks = backend.local_tasks()
 
     def shown(task: Task) -> Any:
-        box = backend.container(task) if task.node_id == local else None
+        box = backend.container(task)
         if box is None:
             return None
         entry = _container_json(backend, task, services.get(task.service_id), box)

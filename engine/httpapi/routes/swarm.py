@@ -30,7 +30,7 @@ async def update_swarm(request: web.Request) -> web.Response:
         manager_token=boolean(request.query, "rotateManagerToken"),
         unlock_key=boolean(request.query, "rotateManagerUnlockKey"),
     )
-    request.app[BACKEND].update_swarm(version, spec, rotate)
+    await request.app[BACKEND].update_swarm(version, spec, rotate)
     return web.Response(status=200)
 
 
