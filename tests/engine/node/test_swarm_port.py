@@ -47,6 +47,7 @@ from engine.ca import (
     utc,
 )
 from engine.errors import FailedPrecondition, InvalidArgument, Unavailable
+from engine.node import daemon as daemon_module
 from engine.node.daemon import NodeDaemon
 from engine.node.remote import client_context, join, renew
 from engine.node.swarmport import CertificateAnswer, CertificateRequest
@@ -243,33 +244,45 @@ async def test_a_removed_node_is_refused_at_once(tmp_path: Path) -> None:
         assert status == 403 and f"node {node_id} was removed from swarm".encode() in body
 
 
+async def joined_worker(daemon: NodeDaemon, addr: str, data_dir: Path) -> NodeDaemon:
+    """A worker daemon joined to ``daemon``'s swarm, once the manager has it Ready."""
+    worker = NodeDaemon(data_dir, "swarm-node-1", seed=4)
+    await worker.start()
+    token = worker_token(daemon)
+    await worker.join_swarm(SwarmJoinRequest(remote_addrs=[addr], join_token=token))
+
+    async def ready() -> None:
+        while daemon.control.get_node(worker.local_node_id).status.state != NodeState.READY:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(ready(), 10)
+    return worker
+
+
+async def running_on_both(daemon: NodeDaemon, replicas: int) -> str:
+    """A new service of ``replicas`` tasks, once they run on the manager and the worker."""
+    service = daemon.control.create_service(make_spec("web", replicas=replicas))
+
+    async def placed() -> None:
+        while True:
+            tasks = daemon.control.list_tasks(service.id)
+            nodes = {t.node_id for t in tasks if t.status.state.value == "running"}
+            if len(nodes) == 2 and len(tasks) == replicas:
+                return
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(placed(), 20)
+    return service.id
+
+
 async def test_a_worker_daemon_runs_tasks_over_mutual_tls(tmp_path: Path) -> None:
     async with manager_at(tmp_path / "manager") as (daemon, addr):
-        worker = NodeDaemon(tmp_path / "worker", "swarm-node-1", seed=4)
-        await worker.start()
+        worker = await joined_worker(daemon, addr, tmp_path / "worker")
         try:
-            token = worker_token(daemon)
-            await worker.join_swarm(SwarmJoinRequest(remote_addrs=[addr], join_token=token))
             assert worker.local_node().local_node_state == "active"
             with pytest.raises(Unavailable, match="Worker nodes can't be used"):
                 worker.control.list_services()
-
-            async def ready() -> None:
-                while daemon.control.get_node(worker.local_node_id).status.state != NodeState.READY:
-                    await asyncio.sleep(0.05)
-
-            await asyncio.wait_for(ready(), 10)
-            service = daemon.control.create_service(make_spec("web", replicas=4))
-
-            async def running_on_both() -> None:
-                while True:
-                    tasks = daemon.control.list_tasks(service.id)
-                    nodes = {t.node_id for t in tasks if t.status.state.value == "running"}
-                    if len(nodes) == 2 and len(tasks) == 4:
-                        return
-                    await asyncio.sleep(0.05)
-
-            await asyncio.wait_for(running_on_both(), 20)
+            service = daemon.control.get_service(await running_on_both(daemon, 4))
             known = worker._service(service.id)  # sent with the tasks: containers are named by it
             assert known is not None and known.spec.name == "web"
             node = daemon.control.get_node(worker.local_node_id)
@@ -298,6 +311,39 @@ async def test_a_worker_daemon_runs_tasks_over_mutual_tls(tmp_path: Path) -> Non
             tasks = daemon.control.list_tasks(service.id)
             assert {t.id for t in tasks} == running  # no task was dropped
             assert all(t.status.state.value == "running" for t in tasks)
+        finally:
+            await worker.stop()
+
+
+async def test_renewals_under_a_short_lifetime_keep_tasks_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Certificates of an hour, renewed at 50-80 % of their validity, with time sped up 3,600
+    times: the worker renews about every second, its tasks running on."""
+    real = daemon_module.renewal_delay
+    monkeypatch.setattr(
+        daemon_module, "renewal_delay", lambda cert, now, rng: real(cert, now, rng) / 3600
+    )
+    async with manager_at(tmp_path / "manager") as (daemon, addr):
+        cluster = daemon.control.get_cluster()  # docker swarm update --cert-expiry 1h
+        ca_config = {**(cluster.spec.ca_config or {}), "NodeCertExpiry": 3600 * SECOND}
+        daemon.control.update_cluster(
+            cluster.version.index, replace(cluster.spec, ca_config=ca_config)
+        )
+        worker = await joined_worker(daemon, addr, tmp_path / "worker")
+        try:
+            service_id = await running_on_both(daemon, 4)
+            running = {t.id for t in daemon.control.list_tasks(service_id)}
+            certificate = NodeFiles.of(tmp_path / "worker").cert
+            seen: set[bytes] = set()
+            while len(seen) < 4:  # three renewals of the worker's certificate
+                seen.add(certificate.read_bytes())
+                tasks = daemon.control.list_tasks(service_id)
+                assert {t.id for t in tasks} == running  # no task was dropped or replaced
+                assert all(t.status.state.value == "running" for t in tasks)
+                await asyncio.sleep(0.05)
+            nodes = daemon.control.list_nodes()
+            assert all(node.status.state == NodeState.READY for node in nodes)
         finally:
             await worker.stop()
 
