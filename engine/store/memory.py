@@ -53,6 +53,10 @@ def _index_key(index: str, obj: Object) -> Any:
     return getattr(obj, index)
 
 
+COMPACT_FROM = 4096  # objects a table must have held before it is ever made anew
+COMPACT_BELOW = 4  # a table is made anew once it holds a quarter of the most it held
+
+
 class Persistence(Protocol):
     """Where commits are made durable, behind the store (see engine.store.sqlite)."""
 
@@ -80,6 +84,7 @@ class _Table:
         self.indexes: dict[str, defaultdict[Any, dict[str, None]]] = {
             name: defaultdict(dict) for name in _INDEXES[kind]
         }
+        self._peak = 0  # the most objects held since the table's dicts were made
 
     def put(self, obj: Object) -> None:
         old = self.objects.get(obj.id)
@@ -88,11 +93,25 @@ class _Table:
         self.objects[obj.id] = obj
         for name, index in self.indexes.items():
             index[_index_key(name, obj)][obj.id] = None
+        self._peak = max(self._peak, len(self.objects))
 
     def remove(self, obj_id: str) -> None:
         old = self.objects.pop(obj_id, None)
         if old is not None:
             self._unindex(old)
+        if self._peak > COMPACT_FROM and len(self.objects) * COMPACT_BELOW < self._peak:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Makes the table's dicts anew, to the size of what they hold: a dict keeps its size
+        when emptied, and the tables of a removed service of 100,000 tasks would hold tens of
+        megabytes for nothing. It copies what is left, a third of what was removed since."""
+        self.objects = dict(self.objects)
+        self.indexes = {
+            name: defaultdict(dict, {key: dict(ids) for key, ids in index.items()})
+            for name, index in self.indexes.items()
+        }
+        self._peak = len(self.objects)
 
     def _unindex(self, obj: Object) -> None:
         for name, index in self.indexes.items():

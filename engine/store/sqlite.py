@@ -272,6 +272,9 @@ class SqlitePersistence:
                 batch, self._queued = self._queued, []
             if not self._write_all(batch):
                 return
+            # Not kept while waiting for the next: the shells of thousands of commits, spread
+            # over the heap, would keep its pages from being given back.
+            del batch
 
     def _write_all(self, batch: list[Commit | Job]) -> bool:
         """Writes the commits of ``batch`` and does its jobs, in order; whether it could."""

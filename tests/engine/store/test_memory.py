@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 from msgspec.structs import replace
@@ -110,6 +111,23 @@ def test_indexes_follow_updates() -> None:
     store.update(lambda tx: tx.update(moved))
     assert store.view(lambda tx: find_tasks(tx, by.node_id("n1"))) == []
     assert [t.id for t in store.view(lambda tx: find_tasks(tx, by.node_id("n2")))] == ["t1"]
+
+
+def test_a_table_emptied_by_a_big_removal_gives_its_room_back() -> None:
+    store = make_store()
+    tasks = [task(f"t{n}", slot=n, node_id=f"n{n % 2}") for n in range(10_000)]
+    store.update(lambda tx: [create_task(tx, t) for t in tasks])
+    table = store._tables[Task]
+    full = sys.getsizeof(table.objects) + sys.getsizeof(table.indexes["slot"])
+    store.update(lambda tx: [tx.delete(Task, t.id) for t in tasks[1_000:]])
+    left = sys.getsizeof(table.objects) + sys.getsizeof(table.indexes["slot"])
+    assert left * 3 < full  # a dict emptied in place would keep its size
+    assert [t.id for t in store.view(lambda tx: find_tasks(tx, by.node_id("n1")))] == [
+        f"t{n}" for n in range(1, 1_000, 2)
+    ]
+    assert [t.id for t in store.view(lambda tx: find_tasks(tx, by.slot("s1", 999)))] == ["t999"]
+    store.update(lambda tx: create_task(tx, task("t10000", slot=10_000, node_id="n0")))
+    assert len(store.view(lambda tx: find_tasks(tx, by.service_id("s1")))) == 1_001
 
 
 async def test_watchers_get_events_after_commit_then_a_commit_event() -> None:
