@@ -3,6 +3,7 @@ Docker swarm on this host. ``swarmdeck engine`` and ``swarmdeck lab`` run these.
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import sys
 
@@ -27,18 +28,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _on_the_system_allocator(argv: list[str]) -> None:
-    """Starts ``python -m engine`` again with ``argv`` on the C library's allocator, unless this
-    process is on it already (same PID: whoever started it still has it).
+    """Starts ``python -m engine`` again with ``argv`` on the C library's allocator, and on
+    jemalloc where the system has it, unless this process is on it already (same PID: whoever
+    started it still has it).
 
     With Python's own allocator, memory freed after a big removal stays held: its 1 MiB arenas
     are given back only when empty, and a few objects made meanwhile pin each (a service of
-    10,000 replicas created and removed: 25 MB live in 87 MB of arenas). The C library's gives
-    freed pages back when ``engine.collector`` asks it to.
+    100,000 replicas created and removed: 593 MB held after, against 64 MB before). The C
+    library's gives freed pages back when ``engine.collector`` asks it to, but each time it
+    walks its whole heap with every allocation waiting, 50-150 ms while a big removal frees
+    memory. jemalloc (Debian's ``libjemalloc2``) gives pages back by itself, from a thread of
+    its own, a little at a time.
     """
     if os.environ.get("PYTHONMALLOC") == "malloc" or not sys.platform.startswith("linux"):
         return
+    environ = {**os.environ, "PYTHONMALLOC": "malloc"}
+    jemalloc = ctypes.util.find_library("jemalloc")
+    if jemalloc is not None:
+        environ["LD_PRELOAD"] = " ".join(filter(None, [jemalloc, os.environ.get("LD_PRELOAD")]))
+        environ.setdefault("MALLOC_CONF", "background_thread:true")
     command = [sys.executable, "-m", "engine", *argv]
-    os.execve(sys.executable, command, {**os.environ, "PYTHONMALLOC": "malloc"})
+    os.execve(sys.executable, command, environ)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ pause this leaves, once an hour.
 
 Every ``TRIM_EVERY`` seconds the C library's allocator is asked to give freed pages back to the
 system (``malloc_trim``): a served engine runs on it (see ``engine.__main__``), so its memory
-falls back after a big removal instead of staying at its peak.
+falls back after a big removal instead of staying at its peak. On jemalloc, which gives pages
+back by itself, the call finds the C library's own heap all but empty and costs nothing.
 """
 
 from __future__ import annotations

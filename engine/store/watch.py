@@ -58,10 +58,11 @@ class Watcher:
             self._wakeup.set()
             self._on_close(self)
 
-    def get_nowait(self) -> list[Event]:
-        """Every event queued so far, without waiting."""
+    def get_nowait(self, limit: int | None = None) -> list[Event]:
+        """The events queued so far, without waiting: every one, or whole commits until there
+        are ``limit`` or more; the rest stay queued."""
         events: list[Event] = []
-        while self._batches:
+        while self._batches and (limit is None or len(events) < limit):
             events.extend(self._batches.popleft())
         return events
 
