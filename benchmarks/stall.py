@@ -43,6 +43,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+import msgspec
 
 from console.feed import Feed
 from engine.client import EngineClient
@@ -54,6 +55,17 @@ LOG_REPLICAS = 10
 SILENCE = 5.0  # seconds without a line that end a read of the logs
 REAL_LINES = 20_000  # lines per replica in the comparison with a real manager
 IDLE = 0.02  # of a core, over what answering the pinger costs: the engine is done
+
+
+class ListedStatus(msgspec.Struct):
+    State: str
+
+
+class ListedTask(msgspec.Struct):
+    Status: ListedStatus
+
+
+_TASKS = msgspec.json.Decoder(list[ListedTask])
 
 
 # The pinger: a process of its own, so nothing here delays it.
@@ -197,17 +209,24 @@ class Engine:
         async with self.session.delete(f"http://docker/v1.41/services/{service_id}") as r:
             assert r.status == 200, await r.text()
 
+    async def tasks(self, filters: dict[str, list[str]]) -> list[ListedTask]:
+        """``GET /tasks``, read only as far as the task states: the whole answer is asked for
+        and sent, but reading it costs this process, which shares the machine's cores with the
+        engine, a tenth of what decoding every field would."""
+        assert self.session is not None
+        async with self.session.get(
+            f"http://docker/v1.41/tasks?filters={json.dumps(filters)}"
+        ) as r:
+            assert r.status == 200, await r.text()
+            return _TASKS.decode(await r.read())
+
     async def running(self, service_id: str) -> int:
         """Tasks of the service that run (asked with the filters ``docker service ps`` uses)."""
-        filters = json.dumps({"service": [service_id], "desired-state": ["running"]})
-        tasks = await self.get(f"/tasks?filters={filters}")
-        assert isinstance(tasks, list)
-        return sum(1 for task in tasks if task["Status"]["State"] == "running")
+        tasks = await self.tasks({"service": [service_id], "desired-state": ["running"]})
+        return sum(1 for task in tasks if task.Status.State == "running")
 
     async def task_count(self, service_id: str) -> int:
-        tasks = await self.get(f"/tasks?filters={json.dumps({'service': [service_id]})}")
-        assert isinstance(tasks, list)
-        return len(tasks)
+        return len(await self.tasks({"service": [service_id]}))
 
 
 async def until(condition: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
