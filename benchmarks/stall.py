@@ -11,7 +11,8 @@ it saw while the case ran (``BENCH ping_max_ms_during_<case>``), in turn:
 - ``create_10k``: a service of 10,000 replicas created, until all run;
 - ``create_remove_100k``: a service of 100,000 replicas created, until all run, then removed,
   until its tasks are gone; with the engine's RSS before, and after, once the engine is idle
-  again (``BENCH rss_mb_*``).
+  again and its allocator has had ``GIVE_BACK`` seconds to return what was freed
+  (``BENCH rss_mb_*``).
 
 With root and Docker (``swarmdeck lab``: three Docker Engines on this host), it then compares
 ``docker service logs`` with a real manager's in the same run: the same number of replicas and
@@ -55,6 +56,8 @@ LOG_REPLICAS = 10
 SILENCE = 5.0  # seconds without a line that end a read of the logs
 REAL_LINES = 20_000  # lines per replica in the comparison with a real manager
 IDLE = 0.02  # of a core, over what answering the pinger costs: the engine is done
+QUIET = 0.10  # of a core: the engine is done with what came before a case
+GIVE_BACK = 15.0  # seconds for the allocator to give back what was freed (jemalloc: 10 s)
 
 
 class ListedStatus(msgspec.Struct):
@@ -333,6 +336,7 @@ async def create_10k(engine: Engine, pinger: Pinger) -> None:
 
 
 async def create_remove_100k(engine: Engine, pinger: Pinger) -> None:
+    await engine.settled(QUIET, 300)  # a case before this one may still be letting go
     before = engine.rss_mb()
     # What answering the pinger costs (10 ms apart, it is most of an idle engine's use): the
     # engine is idle again when it uses no more than that, and a little.
@@ -348,8 +352,12 @@ async def create_remove_100k(engine: Engine, pinger: Pinger) -> None:
     await asyncio.sleep(5)
     soon = engine.rss_mb()
     settling = await engine.settled(idle, 300)  # the nodes let go of their workers after "gone"
+    await asyncio.sleep(GIVE_BACK)
     after = engine.rss_mb()
-    print(f"# RSS 5 s after the tasks were gone: {soon:.0f} MB; idle {settling:.0f} s later")
+    print(
+        f"# RSS 5 s after the tasks were gone: {soon:.0f} MB; idle {settling:.0f} s later, "
+        f"and read {GIVE_BACK:.0f} s after that"
+    )
     print(f"BENCH rss_mb_before_100k {before:.0f}")
     print(f"BENCH rss_mb_after_100k {after:.0f}")
 
