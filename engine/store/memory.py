@@ -105,12 +105,11 @@ class _Table:
     def _compact(self) -> None:
         """Makes the table's dicts anew, to the size of what they hold: a dict keeps its size
         when emptied, and the tables of a removed service of 100,000 tasks would hold tens of
-        megabytes for nothing. It copies what is left, a third of what was removed since."""
+        megabytes for nothing. It copies what is left, a third of what was removed since; the
+        sets of IDs under each key are kept as they are (copying them all took 30 ms at 25,000
+        tasks), and go when their key empties."""
         self.objects = dict(self.objects)
-        self.indexes = {
-            name: defaultdict(dict, {key: dict(ids) for key, ids in index.items()})
-            for name, index in self.indexes.items()
-        }
+        self.indexes = {name: defaultdict(dict, index) for name, index in self.indexes.items()}
         self._peak = len(self.objects)
 
     def _unindex(self, obj: Object) -> None:
