@@ -507,7 +507,6 @@ class NodeDaemon:
         """Updates the swarm's settings; turns autolock on or off as they say, and gives it a
         new unlock key if asked."""
         self.control.update_cluster(version, spec, rotate)
-        await self.store.saved()
         if autolocked(spec) == self._lock.autolocked:
             if rotate.unlock_key and self._lock.autolocked:
                 self._lock.rotate()

@@ -34,7 +34,6 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import msgspec
 from cryptography.exceptions import InvalidTag
@@ -191,7 +190,7 @@ class SqlitePersistence:
 
     async def forget(self) -> None:
         """Deletes every row, sealed or not, and purges them: a node that leaves its swarm."""
-        await self._in_writer(functools.partial(self._reseal, None, keep=False))
+        await self._in_writer(self._forget)
 
     def commit(self, version: int, written: list[Object], deleted: list[Object]) -> None:
         """Queues a commit for the writer, or writes it at once when there is none.
@@ -326,9 +325,7 @@ class SqlitePersistence:
                 rows[KINDS[type(obj)], obj.id] = None
             for obj in written:
                 rows[KINDS[type(obj)], obj.id] = obj
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as db:
             while rows:
                 step = [rows.popitem() for _ in range(min(STEP, len(rows)))]
                 db.executemany(
@@ -342,6 +339,14 @@ class SqlitePersistence:
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('version', ?)", (batch[-1][0],)
             )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction of the writer: committed if the block ends, rolled back if it raises."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -350,35 +355,34 @@ class SqlitePersistence:
     def _row(self, kind: str, i: str, obj: Object) -> bytes:
         return _seal(self._aead, kind, i, self._encoder.encode(obj))
 
-    def _reseal(self, aead: AESGCM | None, keep: bool = True) -> None:
-        """Writes every row anew, sealed by ``aead`` or in the clear (deletes them all unless
-        ``keep``), in one transaction; then rewrites the file and empties its log, so that
-        nothing of what the rows were is left in either."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if keep:
-                every = db.execute("SELECT kind, id, data FROM objects").fetchall()
-                for rows in _chunks(every):
-                    db.executemany(
-                        "UPDATE objects SET data = ? WHERE kind = ? AND id = ?",
-                        [
-                            (_seal(aead, kind, i, _open(self._aead, kind, i, data)), kind, i)
-                            for kind, i, data in rows
-                        ],
-                    )
-            else:
-                db.execute("DELETE FROM objects")
+    def _reseal(self, aead: AESGCM | None) -> None:
+        with self._rewriting(aead) as db:
+            every = db.execute("SELECT kind, id, data FROM objects").fetchall()
+            db.executemany(
+                "UPDATE objects SET data = ? WHERE kind = ? AND id = ?",
+                (
+                    (_seal(aead, kind, i, _open(self._aead, kind, i, data)), kind, i)
+                    for kind, i, data in every
+                ),
+            )
+
+    def _forget(self) -> None:
+        with self._rewriting(None) as db:
+            db.execute("DELETE FROM objects")
+
+    @contextlib.contextmanager
+    def _rewriting(self, aead: AESGCM | None) -> Iterator[sqlite3.Connection]:
+        """A transaction that leaves every row sealed by ``aead`` (in the clear without it);
+        once it commits, the file is rewritten and its log emptied, so that nothing of what the
+        rows were is left in either."""
+        with self._transaction() as db:
+            yield db
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('sealed', ?)", (aead is not None,)
             )
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
         self._aead, self._sealed = aead, aead is not None
-        db.execute("VACUUM")
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _settle(self, saved: int, failure: BaseException | None) -> None:
         """Records what is on disk (or the failure) and wakes whoever waits for it."""
@@ -420,11 +424,6 @@ def _open(aead: AESGCM | None, kind: str, i: str, data: bytes) -> bytes:
         return aead.decrypt(body[:_NONCE], body[_NONCE:], f"{kind}/{i}".encode())
     except InvalidTag:
         raise StateSealed(f"the state's {kind} {i} cannot be opened with this key") from None
-
-
-def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(rows), STEP):
-        yield rows[start : start + STEP]
 
 
 def _let_go(objects: list[Object]) -> None:
