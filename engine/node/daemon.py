@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from aiohttp import web
 from msgspec.structs import replace
 
 from engine.agent.agent import Agent
@@ -173,7 +172,6 @@ class NodeDaemon:
         self._remote: RemoteDispatcher | None = None
         self._executor: SimExecutor | DockerExecutor | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._swarm_port: web.AppRunner | None = None
         self.failure = Failure()  # what its components failed on, once they did
 
     # The backend of the API.
@@ -286,7 +284,7 @@ class NodeDaemon:
             await self._executor.load(membership.node_id, tasks)
         port = self._port = SwarmPort(manager, self._ca, self.clock, cluster.id)
         host, port_number = _split(membership.listen_addr)
-        self._swarm_port = await port.serve(host, port_number, self._ca.context)
+        await port.serve(host, port_number, self._ca.context)
         rotator = RootRotator(
             manager, self._ca, self._lock, self._data_dir, self.clock, self._renew_all
         )
@@ -381,9 +379,8 @@ class NodeDaemon:
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await runner
-        swarm_port, self._swarm_port = self._swarm_port, None
-        if swarm_port is not None:
-            await swarm_port.cleanup()
+        if self._port is not None:
+            await self._port.close()
         remote, self._remote = self._remote, None
         if remote is not None:
             await remote.close()

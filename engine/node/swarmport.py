@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from engine.api.dispatch import (
     AssignmentsMessage,
@@ -155,6 +155,7 @@ class SwarmPort:
         self._clock = clock
         self._cluster_id = cluster_id
         self._sockets: dict[str, web.WebSocketResponse] = {}  # by node ID, while in session
+        self._runner: web.AppRunner | None = None
         self.containers = RemoteContainers()  # other nodes' containers, from their reports
 
     @property
@@ -169,7 +170,7 @@ class SwarmPort:
         app.router.add_get("/node/session", self.session)
         return app
 
-    async def serve(self, host: str, port: int, context: ssl.SSLContext) -> web.AppRunner:
+    async def serve(self, host: str, port: int, context: ssl.SSLContext) -> None:
         runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await runner.setup()
         try:
@@ -177,7 +178,22 @@ class SwarmPort:
         except BaseException:
             await runner.cleanup()
             raise
-        return runner
+        self._runner = runner
+
+    async def close(self) -> None:
+        """Ends every node's session (the nodes see the manager go, and reconnect elsewhere or
+        later), then stops listening."""
+        sockets = list(self._sockets.values())
+        await asyncio.gather(
+            *(
+                socket.close(code=WSCloseCode.GOING_AWAY, message=b"manager stopping")
+                for socket in sockets
+            ),
+            return_exceptions=True,
+        )
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
 
     # The CA.
 

@@ -315,6 +315,28 @@ async def test_a_worker_daemon_runs_tasks_over_mutual_tls(tmp_path: Path) -> Non
             await worker.stop()
 
 
+async def test_a_stopping_manager_ends_its_nodes_sessions(tmp_path: Path) -> None:
+    """The manager closes every node's session as it stops, so its nodes see it go at once and
+    its stop does not wait out their connections (the close handshake's 10 s timeout)."""
+    daemon = NodeDaemon(tmp_path / "manager", "swarm-master", seed=3)
+    await daemon.start()
+    addr = f"127.0.0.1:{free_port()}"
+    await daemon.init_swarm(SwarmInitRequest(listen_addr=addr))
+    worker = await joined_worker(daemon, addr, tmp_path / "worker")
+    try:
+        session = worker._remote.session if worker._remote else None
+        assert session is not None and session.open
+        await asyncio.wait_for(daemon.stop(), 5)
+
+        async def ended() -> None:
+            while session.open:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(ended(), 5)
+    finally:
+        await worker.stop()
+
+
 async def test_renewals_under_a_short_lifetime_keep_tasks_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
