@@ -64,8 +64,10 @@ class WebhookNotifier:
             parsed = yarl.URL(url)
         except ValueError:
             raise ValueError("invalid webhook URL: must be http(s)://host/...") from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError(f"invalid webhook URL {_shown(parsed)!r}: must be http(s)://host/...")
+        if parsed.scheme not in ("http", "https"):  # the URL itself is not echoed: secrets
+            raise ValueError(f"invalid webhook URL: its scheme is {parsed.scheme!r}, not http(s)")
+        if not parsed.host:
+            raise ValueError("invalid webhook URL: it names no host")
         if attempts < 1:
             raise ValueError(f"invalid attempts {attempts}: must be at least 1")
         self._url = parsed
