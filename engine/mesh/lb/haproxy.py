@@ -4,11 +4,13 @@
 runtime, only servers in one. So each published TCP port has a backend named
 ``swarm_<port>_tcp`` (``backend_name``) that the operator declares once, empty, by including
 the fragment ``haproxy_config`` writes (a frontend listening on the port and its backend), with
-a stats socket at ``level admin`` in the global section. The adapter fills those backends with
-dynamic servers (``add server``, HAProxy 2.4 and later; not experimental since 2.5) and empties
-them: one server per task, named by the task's ID, at the task's endpoint (``target="tasks"``,
-the default); or one per node that answers on the port, named by its address, at the published
-port (``target="nodes"``: HAProxy in front of the routing mesh, as Docker's ingress docs show).
+a stats socket at ``level admin`` in the global section; the backends balance ``roundrobin``
+(dynamic servers need a dynamic algorithm: roundrobin, leastconn, first or random). The adapter
+fills those backends with dynamic servers (``add server``, HAProxy 2.4 and later; 2.6 takes
+them with no ``experimental-mode``) and empties them: one server per task, named by the task's
+ID, at the task's endpoint (``target="tasks"``, the default); or one per node that answers on
+the port, named by its address, at the published port (``target="nodes"``: HAProxy in front of
+the routing mesh, as Docker's ingress docs show).
 
 **Reconciling.** A pass reads what HAProxy holds (``show backend``, ``show servers state``)
 and changes only the difference, so a restart of either side converges:

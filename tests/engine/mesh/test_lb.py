@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,13 @@ async def eventually(condition: Callable[[], object | Awaitable[object]], what: 
                 await asyncio.sleep(0.02)
     except TimeoutError:
         raise AssertionError(f"timed out after {DEADLINE}s waiting for {what}") from None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on at ``host`` (as long as nobody takes it meanwhile)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def make_node(

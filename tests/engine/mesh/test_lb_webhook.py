@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -15,7 +14,14 @@ from aiohttp import web
 
 from engine.api.codec import encode
 from engine.mesh.lb import Endpoints, WebhookNotifier, build_endpoints
-from tests.engine.mesh.test_lb import NODES, eventually, make_service, make_task, port
+from tests.engine.mesh.test_lb import (
+    NODES,
+    eventually,
+    free_port,
+    make_service,
+    make_task,
+    port,
+)
 
 Start = Callable[[WebhookNotifier], WebhookNotifier]
 
@@ -164,9 +170,7 @@ async def test_an_unreachable_receiver_is_logged_once_without_its_secrets(
     start: Start, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="engine.mesh.lb.webhook")
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        free = closed.getsockname()[1]
+    free = free_port()
     notifier = start(
         WebhookNotifier(
             f"http://lb:hunter2@127.0.0.1:{free}/hook?token=s3cret", attempts=2, backoff=0.01
