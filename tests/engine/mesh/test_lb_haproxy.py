@@ -53,10 +53,12 @@ class HAProxy:
     def __init__(self, workdir: Path, published: int) -> None:
         self.published = published
         self.socket = workdir / "admin.sock"
+        self.operator_socket = workdir / "operator.sock"  # may look, may not add servers
         self.config = workdir / "haproxy.cfg"
         self.config.write_text(
             "global\n"
             f"    stats socket {self.socket} mode 600 level admin\n"
+            f"    stats socket {self.operator_socket} mode 600 level operator\n"
             "    nbthread 1\n"
             "defaults\n"
             "    timeout connect 5s\n"
@@ -82,6 +84,7 @@ class HAProxy:
             self.process.terminate()
             await self.process.wait()
         self.socket.unlink(missing_ok=True)
+        self.operator_socket.unlink(missing_ok=True)
 
     async def _answers(self) -> bool:
         assert self.process and self.process.returncode is None, self.log.read_text()
@@ -297,11 +300,34 @@ async def test_a_backend_haproxy_lacks_is_reported_and_the_others_are_filled(
     await eventually(lambda: report in caplog.text, "the report")
     connections = await haproxy.connections()
 
-    async def passes() -> bool:  # each pass connects at least twice
+    async def passes() -> bool:  # each pass connects once
         return await haproxy.connections() >= connections + 10
 
     await eventually(passes, "a few more passes")
     assert caplog.text.count(report) == 1
+
+
+async def test_a_socket_that_may_not_add_servers_is_reported_once_per_problem(
+    haproxy: HAProxy, target: int, start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    updater = start(HAProxyUpdater(haproxy.operator_socket, resync=0.05))
+    updater.update(swarm(haproxy, target, ["t0", "t1"]))
+    backend = backend_name(haproxy.published)
+    refused = [
+        f"haproxy at {haproxy.operator_socket}: 'add server {backend}/{name} "
+        f"127.0.0.{11 + at}:{target}': Permission denied"
+        for at, name in enumerate(["t0", "t1"])
+    ]
+    await eventually(lambda: all(line in caplog.text for line in refused), "the refusals")
+    connections = await haproxy.connections()
+
+    async def passes() -> bool:
+        return await haproxy.connections() >= connections + 5
+
+    await eventually(passes, "a few more passes")
+    assert [caplog.text.count(line) for line in refused] == [1, 1]
+    assert await haproxy.servers() == {}
+    assert all(r.exc_info is None for r in caplog.records)
 
 
 async def test_nodes_as_the_target_put_each_answering_node_behind_the_port(
