@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -81,10 +82,16 @@ def haproxy_config(
         mode: ``tcp`` passes connections through; ``http`` lets HAProxy read the requests.
 
     Raises:
-        ValueError: a port outside 1-65535, or a mode HAProxy would not take.
+        ValueError: a port outside 1-65535, a bind address that is not an IP address, or a
+            mode HAProxy would not take.
     """
     if mode not in ("tcp", "http"):
         raise ValueError(f"invalid mode {mode!r}: must be tcp or http")
+    if bind_address:
+        try:
+            ipaddress.ip_address(bind_address)
+        except ValueError:
+            raise ValueError(f"invalid bind address {bind_address!r}: not an IP address") from None
     chosen = sorted(set(ports))
     for port in chosen:
         if not 1 <= port <= 65535:
@@ -127,6 +134,9 @@ class HAProxyUpdater:
 
     ``update`` records the latest endpoints and returns at once; ``run`` does the passes until
     cancelled.
+
+    Raises:
+        ValueError: ``target`` is neither ``tasks`` nor ``nodes``.
     """
 
     def __init__(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import re
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -399,18 +400,19 @@ def test_the_fragment_is_a_configuration_haproxy_accepts(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    ("ports", "mode", "error"),
+    ("ports", "bind", "mode", "error"),
     [
-        ([0], "tcp", "invalid published port 0: must be in 1-65535"),
-        ([65536], "tcp", "invalid published port 65536: must be in 1-65535"),
-        ([80], "udp", "invalid mode 'udp': must be tcp or http"),
+        ([0], "", "tcp", "invalid published port 0: must be in 1-65535"),
+        ([65536], "", "tcp", "invalid published port 65536: must be in 1-65535"),
+        ([80], "", "udp", "invalid mode 'udp': must be tcp or http"),
+        ([80], "0.0.0.0\nlisten x", "tcp", "invalid bind address '0.0.0.0\\nlisten x': not an IP"),
     ],
 )
 def test_the_fragment_refuses_what_haproxy_would_not_take(
-    ports: list[int], mode: str, error: str
+    ports: list[int], bind: str, mode: str, error: str
 ) -> None:
-    with pytest.raises(ValueError, match=error):
-        haproxy_config(ports, mode=mode)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=re.escape(error)):
+        haproxy_config(ports, bind_address=bind, mode=mode)  # type: ignore[arg-type]
 
 
 def test_an_updater_with_an_unknown_target_is_refused() -> None:
