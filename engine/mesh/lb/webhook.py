@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import aiohttp
 import yarl
@@ -148,8 +149,13 @@ class WebhookNotifier:
                 error = "" if 200 <= answer.status < 300 else f"answered {answer.status}"
         except TimeoutError:
             error = f"no answer within {self._timeout} s"
-        except (aiohttp.ClientError, OSError) as failure:
-            error = str(failure) or type(failure).__name__
+        except aiohttp.ClientConnectorError as failure:
+            cause = failure.os_error
+            error = f"cannot connect: {os.strerror(cause.errno) if cause.errno else cause}"
+        except OSError as failure:  # aiohttp's ClientOSError too
+            error = failure.strerror or type(failure).__name__
+        except aiohttp.ClientError as failure:  # its text may hold the whole URL: not shown
+            error = type(failure).__name__
         if error and not self._outage:
             log.warning(
                 "webhook %s: %s; each change is tried %d times",
