@@ -26,7 +26,7 @@ from pathlib import Path
 
 from engine.ca import CAError
 from engine.collector import keep_collections_short
-from engine.embedded import EmbeddedCluster
+from engine.embedded import NODE_ADDRESSES, EmbeddedCluster
 from engine.httpapi.server import TcpListen
 from engine.manager import defaults
 from engine.node.daemon import Executor, NodeDaemon
@@ -97,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tlscacert", type=Path, help="the CA that signs client certificates")
     serve.add_argument("--tlscert", type=Path, help="the server's certificate")
     serve.add_argument("--tlskey", type=Path, help="the server's key")
+    serve.add_argument(
+        "--node-addresses",
+        metavar="PREFIX",
+        default=NODE_ADDRESSES,
+        help=f"simulated node N answers on PREFIX.N (default {NODE_ADDRESSES}, on this host)",
+    )
     serve.add_argument("--seed", type=int, default=None, help="repeat a simulation exactly")
     serve.add_argument("--verbose", action="store_true", help="log debug messages")
     return parser
@@ -171,6 +177,8 @@ def _backend(args: argparse.Namespace) -> EmbeddedCluster | NodeDaemon:
             seed=args.seed,
             heartbeat_period=args.heartbeat,
             docker_nodes=dict(args.docker_node),
+            node_addresses=args.node_addresses,
+            mesh=True,
         )
     if (args.executor == "docker") != (args.docker_host is not None):
         raise ValueError("--executor docker and --docker-host go together")

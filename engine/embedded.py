@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import urllib.parse
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from msgspec.structs import replace
 from engine.agent.agent import Agent
 from engine.agent.exec.docker import ENGINE_ERRORS, DockerContainer, DockerExecutor
 from engine.agent.exec.sim import SimContainer, SimExecutor
+from engine.agent.ingress import Ingress, MeshNode
 from engine.agent.pace import Pace
 from engine.api.durations import parse_timestamp
 from engine.api.objects import ClusterSpec, Node, NodeDescription, Service, Task
@@ -59,12 +61,34 @@ from engine.manager.dispatcher import HEARTBEAT_EPSILON
 from engine.manager.manager import Manager
 from engine.store import MemoryStore, SqlitePersistence, by, find_nodes, node_tasks
 
-__all__ = ["ClusterNode", "EmbeddedCluster", "demo_node_names"]
+__all__ = [
+    "NODE_ADDRESSES",
+    "ClusterNode",
+    "EmbeddedCluster",
+    "check_address_prefix",
+    "demo_node_names",
+]
 
 T = TypeVar("T")
+NODE_ADDRESSES = "127.0.1"  # simulated node N is 127.0.1.N
+LAST_HOST = 254  # PREFIX.255 is the broadcast address of the /24
 # Seconds between looks at whether a docker node's engine answers. A real node that dies sends
 # no more heartbeats; ours stops when this finds its engine gone, so the look is frequent.
 ENGINE_CHECK = 0.25
+
+
+def check_address_prefix(prefix: str) -> str:
+    """``prefix`` if it is the first three parts of an IPv4 address (``127.0.1``).
+
+    Raises:
+        ValueError: it is not.
+    """
+    parts = prefix.split(".")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) < 256 for p in parts):
+        raise ValueError(
+            f"node addresses: {prefix!r} is not the first three parts of an IPv4 address"
+        )
+    return prefix
 
 
 def demo_node_names(count: int) -> list[str]:
@@ -80,6 +104,7 @@ class ClusterNode:
     hostname: str
     agent: Agent
     executor: SimExecutor | DockerExecutor
+    address: str = ""  # where it answers: its own, on this host, for a simulated node
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -96,6 +121,11 @@ class EmbeddedCluster:
         node_resources: what each simulated node offers.
         docker_nodes: hostname to Docker Engine URL of each node, the first the manager; tasks
             then run as containers on those engines.
+        node_addresses: the first three parts of the simulated nodes' IPv4 addresses: node N
+            (from 1, in the order they joined) is ``PREFIX.N``. In 127/8 by default, so every
+            node of the process has an address of its own on this host that answers.
+        mesh: whether the nodes answer on their addresses: the routing mesh (every node on
+            every published port) and the simulated containers behind it.
     """
 
     def __init__(
@@ -108,9 +138,12 @@ class EmbeddedCluster:
         heartbeat_epsilon: float = HEARTBEAT_EPSILON,
         node_resources: NodeResources | None = None,
         docker_nodes: dict[str, str] | None = None,
+        node_addresses: str = NODE_ADDRESSES,
+        mesh: bool = False,
     ) -> None:
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
+        self._address_prefix = check_address_prefix(node_addresses)
         self._docker_nodes = dict(docker_nodes or {})
         if self._docker_nodes:
             nodes = len(self._docker_nodes)
@@ -136,6 +169,7 @@ class EmbeddedCluster:
             name: DockerExecutor(url, self._service) for name, url in self._docker_nodes.items()
         }
         self._pace = Pace(self.clock)  # one event loop runs every agent: they step in one line
+        self.ingress = Ingress(self.store, self._mesh_nodes) if mesh else None
         self._group: asyncio.TaskGroup | None = None
         self._runner: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
@@ -173,7 +207,7 @@ class EmbeddedCluster:
                     hostname,
                     NodeRole.MANAGER if index == 0 else NodeRole.WORKER,
                     self._resources,
-                    addr=f"10.0.0.{index + 2}",
+                    addr=self._node_address(hostname, index),
                     leader=index == 0,
                     description=await self._describe(hostname) if executor else None,
                 )
@@ -191,6 +225,8 @@ class EmbeddedCluster:
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 group.create_task(self.manager.run(), name="manager")
+                if self.ingress is not None:
+                    group.create_task(self.ingress.run(), name="ingress")
                 for node in sorted(nodes, key=_join_order):
                     sim = self._start_agent(node)
                     if sim.hostname in offline:
@@ -205,7 +241,12 @@ class EmbeddedCluster:
         assert self._group is not None
         hostname = node.hostname or node.id
         executor = self._executors.get(hostname) or SimExecutor(
-            hostname, self.seed, self.clock, self._pace
+            hostname,
+            self.seed,
+            self.clock,
+            self._pace,
+            address=node.status.addr if self.ingress is not None else None,
+            service=self._service,
         )
         description = node.description or self._resources.description(hostname)
         description = replace(description, tls_info=self._tls_info(node))
@@ -218,7 +259,7 @@ class EmbeddedCluster:
             self.clock,
             self._pace,
         )
-        sim = ClusterNode(node.id, hostname, agent, executor)
+        sim = ClusterNode(node.id, hostname, agent, executor, node.status.addr or "")
         sim.task = self._group.create_task(agent.run(), name=f"agent {hostname}")
         if isinstance(executor, DockerExecutor):
             self._group.create_task(self._watch_engine(sim), name=f"engine of {hostname}")
@@ -264,6 +305,14 @@ class EmbeddedCluster:
                 f"node {hostname}: cannot use its engine at {url}: {error}"
             ) from None
 
+    def _mesh_nodes(self) -> dict[str, MeshNode]:
+        """The nodes the mesh runs on: every node of this process with an address."""
+        return {
+            sim.id: MeshNode(sim.address, sim.executor)
+            for sim in self.nodes.values()
+            if sim.address and isinstance(sim.executor, SimExecutor)
+        }
+
     def _service(self, service_id: str) -> Service | None:
         try:
             return self.control.get_service(service_id)
@@ -272,9 +321,18 @@ class EmbeddedCluster:
 
     def add_node(self, hostname: str, role: NodeRole = NodeRole.WORKER) -> ClusterNode:
         """Joins a new simulated node and starts its agent."""
-        index = len(self.nodes)
-        node = self.control.join_node(hostname, role, self._resources, addr=f"10.0.0.{index + 2}")
+        addr = self._node_address(hostname, len(self.nodes))
+        node = self.control.join_node(hostname, role, self._resources, addr=addr)
         return self._start_agent(node)
+
+    def _node_address(self, hostname: str, index: int) -> str:
+        """A docker node's is its engine's host; a simulated node's is the next of the prefix."""
+        url = urllib.parse.urlsplit(self._docker_nodes.get(hostname, ""))
+        if url.scheme == "tcp" and url.hostname:
+            return url.hostname
+        if index + 1 > LAST_HOST:
+            raise ValueError(f"no address left for {hostname}: {LAST_HOST} nodes have them all")
+        return f"{self._address_prefix}.{index + 1}"
 
     def node(self, hostname: str) -> ClusterNode:
         return self.nodes[hostname]

@@ -72,7 +72,7 @@ async def served(
 async def serve_demo(socket: Path, nodes: int = 3, seed: int | None = None) -> AsyncIterator[None]:
     """Serves the embedded demo cluster (``engine.demo``'s services) on ``socket`` while the
     block runs."""
-    cluster = EmbeddedCluster(nodes=nodes, seed=seed)
+    cluster = EmbeddedCluster(nodes=nodes, seed=seed, mesh=True)
     async with served(cluster, socket):
         for spec in DEMO_SERVICES:
             cluster.control.create_service(spec)

@@ -1,1 +1,2 @@
-"""The routing mesh: networks and IPAM, the ingress proxy and VIPs, the DNS resolver, external load balancers."""
+"""The routing mesh: networks and IPAM, the ingress proxy and VIPs, the DNS resolver,
+external load balancers."""

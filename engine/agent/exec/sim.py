@@ -8,23 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterator
+import heapq
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator
 
 from engine.agent.exec import UNHEALTHY, ExitError, TaskError
 from engine.agent.exec.simcontent import SimContent
+from engine.agent.exec.simweb import Answer, PortServers, serve_ports
 from engine.agent.pace import Pace
 from engine.api.durations import parse_timestamp
 from engine.api.logs import LogLine
-from engine.api.objects import ContainerStatus, Task
+from engine.api.naming import task_name
+from engine.api.objects import ContainerStatus, Service, Task
 from engine.api.simlabels import SimBehaviour, effective_health
 from engine.api.types import TaskState
 from engine.clock import Clock
 
 __all__ = ["SimContainer", "SimExecutor"]
+
+log = logging.getLogger(__name__)
 START_TIME = 0.5  # seconds from "starting" to "started"
 STOP_TIME = 0.2  # seconds a container takes to stop
 FIRST_PULL = (1.0, 3.0)  # seconds, the range of a first pull of an image on a node
 EPSILON = 1e-6  # seconds; float slack when comparing a timer's moment with its deadline
+SERVED_LINES = 10_000  # lines a container keeps of the traffic it answered
 
 
 class SimContainer:
@@ -48,8 +56,16 @@ class SimContainer:
         behaviour = SimBehaviour.from_labels(_labels(task))
         self.say = behaviour.say
         self.log_every = behaviour.log_every
-        # Set when a line comes that was not known ahead: never, all of its lines are.
+        # Set when a line comes that was not known ahead: one about traffic it answered.
         self.listeners: set[asyncio.Event] = set()
+        self.served: deque[LogLine] = deque(maxlen=SERVED_LINES)  # of the traffic answered
+        self.ports: PortServers | None = None  # while it listens (``SimExecutor.serving``)
+
+    def write(self, moment: float, text: str) -> None:
+        """A line about traffic it answered; whoever follows its log is told."""
+        self.served.append(LogLine(moment, "stdout", text))
+        for listener in self.listeners:
+            listener.set()
 
     def start(self, moment: float) -> None:
         self.pid = self._pid
@@ -58,6 +74,9 @@ class SimContainer:
         )
 
     def stop(self, moment: float, code: int) -> None:
+        if self.ports is not None:
+            self.ports.close()
+            self.ports = None
         self.pid = 0
         self.exit_code = code
         self.stopped = moment
@@ -74,13 +93,23 @@ class SimContainer:
         after it stopped."""
         if self.content is None:
             return iter(())
-        return self.content.lines(since, self._before_stop(until))
+        until = self._before_stop(until)
+        lines = self.content.lines(since, until)
+        if not self.served:
+            return lines
+        served = [line for line in self.served if since <= line.time < until]
+        return heapq.merge(lines, served, key=_time)
 
     def lines_newest_first(self, since: float, until: float) -> Iterator[LogLine]:
         """``lines`` backwards: the last lines before ``until`` are found without the others."""
         if self.content is None:
             return iter(())
-        return self.content.lines_newest_first(since, self._before_stop(until))
+        until = self._before_stop(until)
+        lines = self.content.lines_newest_first(since, until)
+        if not self.served:
+            return lines
+        served = [line for line in reversed(self.served) if since <= line.time < until]
+        return heapq.merge(lines, served, key=_time, reverse=True)
 
     def written_until(self, moment: float) -> float:
         """Everything it wrote before ``moment`` is known at ``moment``: it is computed."""
@@ -106,10 +135,25 @@ class SimContainer:
 class SimExecutor:
     """The executor of one simulated node. ``containers`` keeps them until they are removed."""
 
-    def __init__(self, node_name: str, seed: int, clock: Clock, pace: Pace | None = None) -> None:
+    def __init__(
+        self,
+        node_name: str,
+        seed: int,
+        clock: Clock,
+        pace: Pace | None = None,
+        *,
+        address: str | None = None,
+        service: Callable[[str], Service | None] = lambda service_id: None,
+    ) -> None:
         """``pace`` is the line a container takes its turn in when it wakes (the agents'):
-        thousands that were started together wake together."""
+        thousands that were started together wake together.
+
+        With an ``address`` (the node's), each running container listens there on a port of
+        its own for every target port its service publishes (``service`` finds the service
+        by ID), and answers what comes (``simweb``); ``endpoint`` says where."""
         self.node_name = node_name
+        self.address = address
+        self.service = service
         self.seed = seed
         self.clock = clock
         self.pace = pace or Pace(clock)
@@ -123,6 +167,33 @@ class SimExecutor:
 
     def controller(self, task: Task) -> SimController:
         return SimController(self, task)
+
+    def endpoint(self, task_id: str, target_port: int, protocol: str) -> tuple[str, int] | None:
+        """Where the running container of ``task_id`` answers ``target_port``, if it does."""
+        container = self.containers.get(task_id)
+        ports = container.ports if container is not None else None
+        return ports.endpoints.get((target_port, protocol)) if ports is not None else None
+
+    async def listen(self, container: SimContainer, task: Task) -> None:
+        """Opens the container's ports, if its node has an address and its service publishes
+        any; a port that cannot be opened is logged, and the container runs on without it."""
+        if self.address is None or container.ports is not None or container.exit_code is not None:
+            return
+        service = self.service(task.service_id)
+        endpoint = service.endpoint if service is not None else None
+        published = (endpoint.ports if endpoint is not None else None) or ()
+        ports = sorted({(p.target_port, p.protocol or "tcp") for p in published if p.target_port})
+        if service is None or not ports:
+            return
+        answer = Answer(
+            task_name(service.spec.name or service.id, task), self.node_name, container.image
+        )
+        try:
+            container.ports = await serve_ports(
+                self.address, ports, answer, self.clock.time, container.write
+            )
+        except OSError as error:
+            log.warning("%s: cannot listen on %s: %s", answer.task, self.address, error)
 
     def pull_time(self, image: str) -> float:
         low, high = FIRST_PULL
@@ -179,6 +250,7 @@ class SimController:
                 raise TaskError(self._behaviour.start_error)
             container.start(self._clock.time())
             container.health = "starting" if self._health else None
+        await self._executor.listen(container, self._task)  # before it is RUNNING
         if self._health is not None and container.health != "healthy":
             await self._live(container, until_healthy=True)  # STARTING until the first pass
             if container.exit_code:
@@ -188,6 +260,7 @@ class SimController:
         container = self._ensure()
         if container.content is None:
             container.start(self._clock.time())
+        await self._executor.listen(container, self._task)
         if container.exit_code is None:
             await self._live(container, until_healthy=False)
         if container.exit_code:
@@ -242,10 +315,17 @@ class SimController:
         container.stop(self._clock.time(), 0)
 
     async def remove(self) -> None:
-        self._executor.containers.pop(self._task.id, None)
+        container = self._executor.containers.pop(self._task.id, None)
+        if container is not None and container.ports is not None:
+            container.ports.close()
+            container.ports = None
 
     def container_status(self) -> ContainerStatus | None:
         return self._container.status() if self._container else None
+
+
+def _time(line: LogLine) -> float:
+    return line.time
 
 
 def _labels(task: Task) -> dict[str, str] | None:

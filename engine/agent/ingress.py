@@ -1,0 +1,248 @@
+"""The routing mesh on the nodes of this process: a published port answers on every node.
+
+For each port a service publishes in ingress mode, every node that is not down listens on its
+own address and that port, and gives each TCP connection (or UDP flow) to the next task of the
+service in a round-robin over the tasks that are RUNNING on nodes that are not down, wherever
+they run (``engine.mesh``'s pools and listeners, in place of IPVS). A port published in host
+mode answers only on the node of each task that publishes it, and only for that task.
+
+A task leaves the rotation as soon as the store says it stopped, failed (an unhealthy task
+fails) or sits on a node marked down; a drained node has no tasks but still answers. Where a
+task answers is its node's executor's to say (``endpoint``): a simulated container listens on
+a port of its own, a real one publishes its target port on its engine's host.
+
+    ingress = Ingress(store, nodes)  # nodes: node ID -> MeshNode, for the nodes of this process
+    await ingress.run()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from engine.api.events import Event, EventCommit, EventCreate, EventDelete, EventUpdate
+from engine.api.objects import Node, Service, Task
+from engine.api.types import NodeState, TaskState
+from engine.mesh.pool import Backend, BackendPool
+from engine.mesh.proxy import TcpListener, UdpListener, serve_tcp, serve_udp
+from engine.store import MemoryStore, ReadTx, by, find_nodes, find_services, find_tasks, get_service
+
+__all__ = ["Endpoints", "Ingress", "MeshNode"]
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = ("tcp", "udp")  # what the mesh carries (SwarmKit's sctp is not)
+
+
+class Endpoints(Protocol):
+    def endpoint(self, task_id: str, target_port: int, protocol: str) -> tuple[str, int] | None:
+        """Where the running container of ``task_id`` answers ``target_port``."""
+
+
+@dataclass(frozen=True)
+class MeshNode:
+    """A node of this process as the mesh needs it: its address, and its executor."""
+
+    address: str
+    executor: Endpoints
+
+
+Key = tuple[str, int, str]  # an address, a port, a protocol
+
+
+@dataclass(frozen=True)
+class _Port:
+    service_id: str
+    published: int
+    target: int
+    protocol: str
+    host_mode: bool
+
+
+class Ingress:
+    def __init__(self, store: MemoryStore, nodes: Callable[[], dict[str, MeshNode]]) -> None:
+        self._store = store
+        self._nodes = nodes
+        self._ports: dict[str, list[_Port]] = {}  # by service ID, of services that publish
+        self._pools: dict[tuple[str, int, str], BackendPool] = {}  # by (service, port, proto)
+        self._host_pools: dict[str, dict[Key, BackendPool]] = {}  # by service: one task each
+        self._listeners: dict[Key, TcpListener | UdpListener] = {}
+        self._wanted: dict[Key, BackendPool] = {}
+        self._failed: set[Key] = set()  # bind failures already logged
+        self._dirty: set[str] = set()  # services whose pools to make anew
+        self._nodes_changed = True
+
+    def connections_last_minute(self, service_id: str) -> dict[str, int]:
+        """How many connections each task of the service was given in the last minute."""
+        totals: dict[str, int] = {}
+        pools = [p for (sid, _, _), p in self._pools.items() if sid == service_id]
+        pools += self._host_pools.get(service_id, {}).values()
+        for pool in pools:
+            for task_id, count in pool.connections_last_minute().items():
+                totals[task_id] = totals.get(task_id, 0) + count
+        return totals
+
+    def rotation(self, service_id: str) -> set[str]:
+        """The IDs of the service's tasks that connections go to now."""
+        pools = [p for (sid, _, _), p in self._pools.items() if sid == service_id]
+        pools += self._host_pools.get(service_id, {}).values()
+        return {backend.key for pool in pools for backend in pool.backends}
+
+    def listening(self) -> list[Key]:
+        """The addresses, ports and protocols the mesh listens on."""
+        return sorted(self._listeners)
+
+    async def run(self) -> None:
+        try:
+            async with self._store.view_and_watch(self._init) as watcher:
+                while True:
+                    self._store.view(self._refresh)
+                    await self._listen()
+                    await watcher.wait_commit()
+                    for event in watcher.get_nowait():
+                        if not isinstance(event, EventCommit):
+                            self._handle(event)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        listeners, self._listeners = self._listeners, {}
+        for listener in listeners.values():
+            with contextlib.suppress(OSError):
+                await listener.close(drop_established=True)
+
+    def _init(self, tx: ReadTx) -> None:
+        for service in find_services(tx, by.all()):
+            self._set_ports(service)
+
+    def _handle(self, event: Event) -> None:
+        match event:
+            case EventCreate(obj=Service() as service) | EventUpdate(obj=Service() as service):
+                self._set_ports(service)
+            case EventDelete(obj=Service() as service):
+                if self._ports.pop(service.id, None) is not None:
+                    self._dirty.add(service.id)
+            case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
+                if task.service_id in self._ports:
+                    self._dirty.add(task.service_id)
+            case EventDelete(obj=Task() as task):
+                if task.service_id in self._ports:
+                    self._dirty.add(task.service_id)
+            case EventCreate(obj=Node()) | EventUpdate(obj=Node()) | EventDelete(obj=Node()):
+                self._nodes_changed = True
+
+    def _set_ports(self, service: Service) -> None:
+        ports = _ports(service)
+        if ports != self._ports.get(service.id, []):
+            self._dirty.add(service.id)
+        if ports:
+            self._ports[service.id] = ports
+        else:
+            self._ports.pop(service.id, None)
+
+    def _refresh(self, tx: ReadTx) -> None:
+        """Makes the pools of the services that changed anew, and what to listen on."""
+        if self._nodes_changed:
+            self._dirty.update(self._ports)
+        if not self._dirty and not self._nodes_changed:
+            return
+        nodes = {node.id: node for node in find_nodes(tx, by.all())}
+        mesh_nodes = self._nodes()
+        up = {
+            node_id: mesh_nodes[node_id]
+            for node_id, node in nodes.items()
+            if node_id in mesh_nodes and node.status.state != NodeState.DOWN
+        }
+        dirty, self._dirty = self._dirty, set()
+        for service_id in dirty:
+            self._host_pools.pop(service_id, None)
+            ports = self._ports.get(service_id, [])
+            if get_service(tx, service_id) is None:
+                ports = []
+            for key in [k for k in self._pools if k[0] == service_id]:
+                if not any(key == (p.service_id, p.published, p.protocol) for p in ports):
+                    del self._pools[key]
+            tasks = (
+                [t for t in find_tasks(tx, by.service_id(service_id)) if _serving(t, up)]
+                if ports
+                else []
+            )
+            for port in ports:
+                answering = [
+                    (task, Backend(task.id, *address))
+                    for task in tasks
+                    if (
+                        address := up[task.node_id].executor.endpoint(
+                            task.id, port.target, port.protocol
+                        )
+                    )
+                ]
+                if not port.host_mode:
+                    self._pool(port).set_backends(backend for _, backend in answering)
+                    continue
+                host_pools = self._host_pools.setdefault(service_id, {})
+                for task, backend in answering:
+                    key = (up[task.node_id].address, port.published, port.protocol)
+                    host_pools[key] = BackendPool([backend])
+        self._nodes_changed = False
+        wanted: dict[Key, BackendPool] = {}
+        for (_, published, protocol), pool in self._pools.items():
+            for node in up.values():
+                wanted[(node.address, published, protocol)] = pool
+        for host_pools in self._host_pools.values():
+            wanted.update(host_pools)
+        self._wanted = wanted
+
+    def _pool(self, port: _Port) -> BackendPool:
+        key = (port.service_id, port.published, port.protocol)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = BackendPool()
+        return pool
+
+    async def _listen(self) -> None:
+        """Listens where wanted, with the pool wanted there; stops listening elsewhere."""
+        wanted = self._wanted
+        for key, listener in list(self._listeners.items()):
+            if wanted.get(key) is not listener.pool:
+                del self._listeners[key]
+                await listener.close()
+        for key, pool in wanted.items():
+            if key in self._listeners:
+                continue
+            address, port, protocol = key
+            try:
+                serve = serve_udp if protocol == "udp" else serve_tcp
+                self._listeners[key] = await serve(pool, address, port)
+                self._failed.discard(key)
+            except OSError as error:
+                if key not in self._failed:
+                    self._failed.add(key)
+                    log.warning("the mesh cannot listen on %s:%d/%s: %s", *key, error)
+
+
+def _ports(service: Service) -> list[_Port]:
+    endpoint = service.endpoint
+    return [
+        _Port(
+            service.id,
+            port.published_port,
+            port.target_port,
+            port.protocol or "tcp",
+            port.publish_mode == "host",
+        )
+        for port in (endpoint.ports if endpoint is not None else None) or ()
+        if port.published_port and port.target_port and (port.protocol or "tcp") in PROTOCOLS
+    ]
+
+
+def _serving(task: Task, up: dict[str, MeshNode]) -> bool:
+    """Whether the task takes connections: RUNNING, meant to, on a node that is not down."""
+    return (
+        task.status.state == TaskState.RUNNING
+        and task.desired_state <= TaskState.RUNNING
+        and task.node_id in up
+    )
