@@ -100,7 +100,6 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--node-addresses",
         metavar="PREFIX",
-        default=NODE_ADDRESSES,
         help=f"simulated node N answers on PREFIX.N (default {NODE_ADDRESSES}, on this host)",
     )
     serve.add_argument("--seed", type=int, default=None, help="repeat a simulation exactly")
@@ -177,9 +176,11 @@ def _backend(args: argparse.Namespace) -> EmbeddedCluster | NodeDaemon:
             seed=args.seed,
             heartbeat_period=args.heartbeat,
             docker_nodes=dict(args.docker_node),
-            node_addresses=args.node_addresses,
+            node_addresses=args.node_addresses or NODE_ADDRESSES,
             mesh=True,
         )
+    if args.node_addresses is not None:
+        raise ValueError("--node-addresses is for a swarm of --nodes: a node has its host's")
     if (args.executor == "docker") != (args.docker_host is not None):
         raise ValueError("--executor docker and --docker-host go together")
     return NodeDaemon(

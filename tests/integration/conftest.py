@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket as sockets
@@ -86,8 +87,12 @@ class Engine:
 
 
 def start_engine(tmp: Path, *extra: str) -> Engine:
+    """An engine of three simulated nodes on addresses no other engine of the run uses (their
+    mesh listens on them)."""
     socket = tmp / "engine.sock"
     data_dir = tmp / "data"
+    if not any(arg.startswith("--node-addresses") for arg in extra):
+        extra = (*extra, f"--node-addresses={unique_node_addresses()}")
     process = subprocess.Popen(
         serve_command(socket, data_dir, *extra),
         cwd=ROOT,
@@ -99,6 +104,18 @@ def start_engine(tmp: Path, *extra: str) -> Engine:
     if process.poll() is not None:
         raise AssertionError((tmp / "engine.log").read_text())
     return engine
+
+
+def unique_node_addresses() -> str:
+    """A prefix in 127/8 for the nodes of one engine: 127.X.Y, as no other of this run has."""
+    while True:
+        prefix = f"127.{random.randint(2, 254)}.{random.randint(1, 254)}"
+        if prefix not in _USED_PREFIXES:
+            _USED_PREFIXES.add(prefix)
+            return prefix
+
+
+_USED_PREFIXES: set[str] = set()
 
 
 def _answers(socket: Path) -> bool:
