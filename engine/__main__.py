@@ -1,4 +1,5 @@
-"""``python -m engine serve ...``: the engine as a daemon; ``python -m engine lab ...``: a real
+"""``python -m engine serve ...``: the engine as a daemon; ``python -m engine haproxy-config``:
+the HAProxy backends ``serve --lb-haproxy`` keeps in step; ``python -m engine lab ...``: a real
 Docker swarm on this host. ``swarmdeck engine`` and ``swarmdeck lab`` run these."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ import ctypes.util
 import os
 import sys
 
-USAGE = "usage: python -m engine {serve,lab} ...  (serve --help, lab --help)"
+USAGE = "usage: python -m engine {serve,haproxy-config,lab} ...  (serve --help, lab --help)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[:1] == ["serve"] and not {"-h", "--help"} & set(argv):
         _on_the_system_allocator(argv)
-    if argv[:1] == ["serve"] or argv[:1] in (["-h"], ["--help"]):
+    if argv[:1] in (["serve"], ["haproxy-config"], ["-h"], ["--help"]):
         from engine.cli import main as engine_main
 
         return engine_main(argv)

@@ -29,6 +29,7 @@ from engine.collector import keep_collections_short
 from engine.embedded import NODE_ADDRESSES, EmbeddedCluster
 from engine.httpapi.server import TcpListen
 from engine.manager import defaults
+from engine.mesh.lb import HAProxyUpdater, WebhookNotifier, haproxy_config
 from engine.node.daemon import Executor, NodeDaemon
 from engine.serve import served
 
@@ -102,8 +103,29 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PREFIX",
         help=f"simulated node N answers on PREFIX.N (default {NODE_ADDRESSES}, on this host)",
     )
+    serve.add_argument(
+        "--lb-webhook",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="POST a service's endpoints to URL whenever they change (repeat for more)",
+    )
+    serve.add_argument(
+        "--lb-haproxy",
+        metavar="SOCKET",
+        action="append",
+        default=[],
+        help="keep HAProxy's swarm_<port>_<proto> backends in step through its runtime API "
+        "(an admin stats socket; engine haproxy-config prints the backends to include)",
+    )
     serve.add_argument("--seed", type=int, default=None, help="repeat a simulation exactly")
     serve.add_argument("--verbose", action="store_true", help="log debug messages")
+    config = commands.add_parser(
+        "haproxy-config", help="print the haproxy.cfg part that --lb-haproxy keeps in step"
+    )
+    config.add_argument("ports", metavar="PORT", type=int, nargs="+", help="published TCP ports")
+    config.add_argument("--bind", default="", help="the address HAProxy listens on (all)")
+    config.add_argument("--mode", choices=("tcp", "http"), default="tcp")
     return parser
 
 
@@ -178,9 +200,13 @@ def _backend(args: argparse.Namespace) -> EmbeddedCluster | NodeDaemon:
             docker_nodes=dict(args.docker_node),
             node_addresses=args.node_addresses or NODE_ADDRESSES,
             mesh=True,
+            balancers=[WebhookNotifier(url) for url in args.lb_webhook]
+            + [HAProxyUpdater(socket) for socket in args.lb_haproxy],
         )
-    if args.node_addresses is not None:
-        raise ValueError("--node-addresses is for a swarm of --nodes: a node has its host's")
+    if args.node_addresses is not None or args.lb_webhook or args.lb_haproxy:
+        raise ValueError(
+            "--node-addresses, --lb-webhook and --lb-haproxy are for a swarm of --nodes"
+        )
     if (args.executor == "docker") != (args.docker_host is not None):
         raise ValueError("--executor docker and --docker-host go together")
     return NodeDaemon(
@@ -224,6 +250,13 @@ async def serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "haproxy-config":
+        try:
+            print(haproxy_config(args.ports, bind_address=args.bind, mode=args.mode), end="")
+        except ValueError as error:
+            print(f"swarmdeck engine haproxy-config: {error}", file=sys.stderr)
+            return 2
+        return 0
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

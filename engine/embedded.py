@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import urllib.parse
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -59,6 +59,7 @@ from engine.manager import defaults
 from engine.manager.controlapi import ControlAPI, NodeResources
 from engine.manager.dispatcher import HEARTBEAT_EPSILON
 from engine.manager.manager import Manager
+from engine.mesh.lb import Balancer, LoadBalancerSync
 from engine.store import MemoryStore, SqlitePersistence, by, find_nodes, node_tasks
 
 __all__ = [
@@ -126,6 +127,7 @@ class EmbeddedCluster:
             node of the process has an address of its own on this host that answers.
         mesh: whether the nodes answer on their addresses: the routing mesh (every node on
             every published port) and the simulated containers behind it.
+        balancers: external load balancers kept in step with the mesh.
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class EmbeddedCluster:
         docker_nodes: dict[str, str] | None = None,
         node_addresses: str = NODE_ADDRESSES,
         mesh: bool = False,
+        balancers: Sequence[Balancer] = (),
     ) -> None:
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
@@ -170,6 +173,9 @@ class EmbeddedCluster:
         }
         self._pace = Pace(self.clock)  # one event loop runs every agent: they step in one line
         self.ingress = Ingress(self.store, self._mesh_nodes) if mesh else None
+        self._balancers = tuple(balancers)
+        if self._balancers and self.ingress is None:
+            raise ValueError("load balancers follow the mesh: it must be on")
         self._group: asyncio.TaskGroup | None = None
         self._runner: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
@@ -227,6 +233,9 @@ class EmbeddedCluster:
                 group.create_task(self.manager.run(), name="manager")
                 if self.ingress is not None:
                     group.create_task(self.ingress.run(), name="ingress")
+                    if self._balancers:
+                        sync = LoadBalancerSync(self.ingress.endpoints, self._balancers)
+                        group.create_task(sync.run(), name="load balancers")
                 for node in sorted(nodes, key=_join_order):
                     sim = self._start_agent(node)
                     if sim.hostname in offline:

@@ -26,18 +26,19 @@ from typing import Protocol
 from engine.api.events import Event, EventCommit, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Node, Service, Task
 from engine.api.types import NodeState, TaskState
+from engine.mesh.lb import Endpoints, PortEndpoints, ServiceEndpoints, TaskEndpoint
 from engine.mesh.pool import Backend, BackendPool
 from engine.mesh.proxy import TcpListener, UdpListener, serve_tcp, serve_udp
 from engine.store import MemoryStore, ReadTx, by, find_nodes, find_services, find_tasks, get_service
 
-__all__ = ["Endpoints", "Ingress", "MeshNode"]
+__all__ = ["Ingress", "MeshNode", "Reachable"]
 
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("tcp", "udp")  # what the mesh carries (SwarmKit's sctp is not)
 
 
-class Endpoints(Protocol):
+class Reachable(Protocol):
     def endpoint(self, task_id: str, target_port: int, protocol: str) -> tuple[str, int] | None:
         """Where the running container of ``task_id`` answers ``target_port``."""
 
@@ -47,7 +48,7 @@ class MeshNode:
     """A node of this process as the mesh needs it: its address, and its executor."""
 
     address: str
-    executor: Endpoints
+    executor: Reachable
 
 
 Key = tuple[str, int, str]  # an address, a port, a protocol
@@ -73,6 +74,7 @@ class Ingress:
         self._wanted: dict[Key, BackendPool] = {}
         self._failed: set[Key] = set()  # bind failures already logged
         self._dirty: set[str] = set()  # services whose pools to make anew
+        self._described: dict[str, ServiceEndpoints] = {}  # for load balancers, by service ID
         self._nodes_changed = True
 
     def connections_last_minute(self, service_id: str) -> dict[str, int]:
@@ -158,35 +160,11 @@ class Ingress:
         }
         dirty, self._dirty = self._dirty, set()
         for service_id in dirty:
-            self._host_pools.pop(service_id, None)
-            ports = self._ports.get(service_id, [])
-            if get_service(tx, service_id) is None:
-                ports = []
-            for key in [k for k in self._pools if k[0] == service_id]:
-                if not any(key == (p.service_id, p.published, p.protocol) for p in ports):
-                    del self._pools[key]
-            tasks = (
-                [t for t in find_tasks(tx, by.service_id(service_id)) if _serving(t, up)]
-                if ports
-                else []
-            )
-            for port in ports:
-                answering = [
-                    (task, Backend(task.id, *address))
-                    for task in tasks
-                    if (
-                        address := up[task.node_id].executor.endpoint(
-                            task.id, port.target, port.protocol
-                        )
-                    )
-                ]
-                if not port.host_mode:
-                    self._pool(port).set_backends(backend for _, backend in answering)
-                    continue
-                host_pools = self._host_pools.setdefault(service_id, {})
-                for task, backend in answering:
-                    key = (up[task.node_id].address, port.published, port.protocol)
-                    host_pools[key] = BackendPool([backend])
+            described = self._refresh_service(tx, service_id, up)
+            if described is None:
+                self._described.pop(service_id, None)
+            else:
+                self._described[service_id] = described
         self._nodes_changed = False
         wanted: dict[Key, BackendPool] = {}
         for (_, published, protocol), pool in self._pools.items():
@@ -195,6 +173,59 @@ class Ingress:
         for host_pools in self._host_pools.values():
             wanted.update(host_pools)
         self._wanted = wanted
+
+    def _refresh_service(
+        self, tx: ReadTx, service_id: str, up: dict[str, MeshNode]
+    ) -> ServiceEndpoints | None:
+        """Makes the service's pools anew; what a load balancer is told of it."""
+        self._host_pools.pop(service_id, None)
+        service = get_service(tx, service_id)
+        ports = self._ports.get(service_id, []) if service is not None else []
+        for key in [k for k in self._pools if k[0] == service_id]:
+            if not any(key == (p.service_id, p.published, p.protocol) for p in ports):
+                del self._pools[key]
+        if service is None or not ports:
+            return None
+        tasks = [t for t in find_tasks(tx, by.service_id(service_id)) if _serving(t, up)]
+        described = []
+        for port in ports:
+            answering = [
+                (task, Backend(task.id, *address))
+                for task in tasks
+                if (
+                    address := up[task.node_id].executor.endpoint(
+                        task.id, port.target, port.protocol
+                    )
+                )
+            ]
+            if port.host_mode:
+                host_pools = self._host_pools.setdefault(service_id, {})
+                for task, backend in answering:
+                    key = (up[task.node_id].address, port.published, port.protocol)
+                    host_pools[key] = BackendPool([backend])
+                node_addrs = {up[task.node_id].address for task, _ in answering}
+            else:
+                self._pool(port).set_backends(backend for _, backend in answering)
+                node_addrs = {node.address for node in up.values()}
+            described.append(
+                PortEndpoints(
+                    published_port=port.published,
+                    target_port=port.target,
+                    protocol=port.protocol,
+                    publish_mode="host" if port.host_mode else "ingress",
+                    node_addrs=tuple(sorted(node_addrs)),
+                    tasks=tuple(
+                        TaskEndpoint(task.id, task.node_id, backend.host, backend.port)
+                        for task, backend in answering
+                    ),
+                )
+            )
+        return ServiceEndpoints(id=service_id, name=service.spec.name or "", ports=tuple(described))
+
+    def endpoints(self) -> Endpoints:
+        """What external load balancers are told: every service with a published port, the
+        nodes that answer on it, and where its tasks in rotation take connections."""
+        return Endpoints(services=tuple(self._described[k] for k in sorted(self._described)))
 
     def _pool(self, port: _Port) -> BackendPool:
         key = (port.service_id, port.published, port.protocol)

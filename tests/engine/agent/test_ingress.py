@@ -8,7 +8,8 @@ import asyncio
 import random
 import re
 import socket as sockets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from msgspec.structs import replace
@@ -17,7 +18,9 @@ from engine.api.durations import SECOND
 from engine.api.specs import EndpointSpec, HealthConfig, PortConfig, ServiceSpec
 from engine.api.types import NodeState, TaskState
 from engine.embedded import EmbeddedCluster
+from engine.mesh.lb import HAProxyUpdater
 from tests.conftest import make_spec
+from tests.engine.mesh.test_lb_haproxy import HAProxy
 
 WELCOME = "Welcome to nginx!"
 
@@ -219,3 +222,63 @@ async def test_a_task_not_yet_healthy_gets_no_traffic(cluster: EmbeddedCluster) 
     assert not running(cluster, service.id)
     assert not ingress.rotation(service.id)
     assert await get(addresses(cluster)[0], port) is None
+
+
+async def test_haproxy_follows_the_service_as_it_scales(tmp_path: Path) -> None:
+    """``--lb-haproxy``: HAProxy's backend for the published port holds the service's tasks,
+    through scaling up and down, and HTTP through it reaches each of them; it is never
+    reloaded."""
+    haproxy = HAProxy(tmp_path, free_port())
+    await haproxy.start()
+    prefix = f"127.{random.randint(2, 254)}.{random.randint(1, 254)}"
+    try:
+        async with EmbeddedCluster(
+            nodes=3,
+            seed=8,
+            node_addresses=prefix,
+            mesh=True,
+            balancers=[HAProxyUpdater(haproxy.socket)],
+        ) as cluster:
+            pid = await haproxy.pid()
+            spec = published(make_spec("web", replicas=1), haproxy.published)
+            service = cluster.control.create_service(spec)
+            for replicas in (1, 3, 2):
+                current = cluster.control.get_service(service.id)
+                cluster.control.update_service(
+                    service.id,
+                    current.version.index,
+                    published(make_spec("web", replicas=replicas), haproxy.published),
+                )
+                await until_async(
+                    lambda n=replicas: _servers_are(haproxy, cluster, service.id, n),
+                    f"{replicas} servers",
+                )
+                names = set()
+                for _ in range(replicas * 2):
+                    names.add(served_by(await get("127.0.0.1", haproxy.published)))
+                assert len(names) == replicas and None not in names
+            assert await haproxy.pid() == pid
+    finally:
+        await haproxy.stop()
+
+
+async def _servers_are(haproxy: HAProxy, cluster: EmbeddedCluster, service_id: str, n: int) -> bool:
+    held = await haproxy.servers()
+    ready = {where[:2] for where in held.values() if where[2] == 0}
+    ingress = cluster.ingress
+    assert ingress is not None
+    in_rotation = ingress.rotation(service_id)
+    return len(in_rotation) == n and len(ready) == n and len(held) == n
+
+
+async def until_async(
+    condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 20
+) -> None:
+    async def poll() -> None:
+        while not await condition():
+            await asyncio.sleep(0.05)
+
+    try:
+        await asyncio.wait_for(poll(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
