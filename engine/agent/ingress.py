@@ -17,6 +17,7 @@ a port of its own, a real one publishes its target port on its engine's host.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -35,6 +36,7 @@ __all__ = ["Ingress", "MeshNode", "Reachable"]
 
 log = logging.getLogger(__name__)
 
+EVENTS = 500  # events a step takes on: a big change (100,000 tasks) is taken in steps
 PROTOCOLS = ("tcp", "udp")  # what the mesh carries (SwarmKit's sctp is not)
 
 
@@ -103,10 +105,12 @@ class Ingress:
                 while True:
                     self._store.view(self._refresh)
                     await self._listen()
-                    await watcher.wait_commit()
-                    for event in watcher.get_nowait():
+                    if not watcher.pending():
+                        await watcher.wait_commit()
+                    for event in watcher.get_nowait(EVENTS):  # a big change, in steps
                         if not isinstance(event, EventCommit):
                             self._handle(event)
+                    await asyncio.sleep(0)
         finally:
             await self.close()
 
