@@ -145,7 +145,7 @@ class Allocator(ControlLoop):
     def _allocate(
         self, tx: Tx, network_ids: list[str], service_ids: list[str], task_ids: list[str]
     ) -> None:
-        for network_id in sorted(network_ids):
+        for network_id in network_ids:  # in the order they were made, as SwarmKit takes them
             network = get_network(tx, network_id)
             if network is not None and network.ipam_options is None:
                 self._allocate_network(tx, network)
@@ -208,7 +208,7 @@ class Allocator(ControlLoop):
                 continue
             try:
                 address = self._ipam.allocate_address(network_id)
-            except (IpamError, KeyError) as error:  # KeyError: the network has no subnet yet
+            except IpamError as error:
                 log.error("failed to allocate a VIP for service %s: %s", service.id, error)
                 self._short.add(service.id)
                 continue
@@ -226,7 +226,7 @@ class Allocator(ControlLoop):
                 continue
             try:
                 address = self._ipam.allocate_address(network.id)
-            except (IpamError, KeyError) as error:
+            except IpamError as error:
                 self._freed += held
                 self._waiting.add(task.id)
                 status = replace(

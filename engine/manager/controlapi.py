@@ -163,7 +163,7 @@ class ControlAPI:
         try:
             check_pools(pools, subnet_size)
         except IpamError as error:
-            raise InvalidArgument(f"invalid default address pool: {error}", rpc=False) from None
+            raise InvalidArgument(str(error), rpc=False) from None
         self._root = root
 
         def init(tx: Tx) -> Cluster:

@@ -185,12 +185,20 @@ class Allocated:
 
 
 def check_pools(pools: list[str], subnet_size: int) -> None:
-    """Raises IpamError if ``pools`` cannot be carved into subnets of ``subnet_size``."""
+    """Raises IpamError, with dockerd's words, if ``pools`` cannot be carved into subnets of
+    ``subnet_size`` (at most /29: a subnet holds a gateway and a few addresses)."""
+    parsed = []
     for text in pools:
-        pool = parse_subnet(text)
-        if not pool.prefixlen <= subnet_size <= pool.max_prefixlen - 2:
+        try:
+            parsed.append(parse_subnet(text))
+        except IpamError as error:
+            raise IpamError(f"invalid base pool {text}: {error}") from None
+    for text, pool in zip(pools, parsed, strict=True):
+        if not 0 < subnet_size <= pool.max_prefixlen - 3:
+            raise IpamError(f"subnet size is out of range: {subnet_size}")
+        if subnet_size < pool.prefixlen:
             raise IpamError(
-                f"invalid subnet size {subnet_size} for the default address pool {text}"
+                f'invalid CIDR: "{text}". Subnet size is too small for pool: {subnet_size}'
             )
 
 
@@ -286,7 +294,10 @@ class Ipam:
 
         Raises:
             AddressesExhausted: every subnet of the network is full.
+            IpamError: the network has no subnet (yet).
         """
+        if network_id not in self._networks:
+            raise IpamError(f"network {network_id} has no subnet allocated")
         for subnet in self._networks[network_id]:
             try:
                 return subnet.allocate()

@@ -1,7 +1,9 @@
 """``/networks``: list (filters driver, id, label, name, scope, type, dangling), inspect (by ID,
 name or unique ID prefix; ``scope``), create, remove and prune, as dockerd answers them.
 
-A network shows in dockerd's ``NetworkResource`` shape. A swarm manager lists the swarm's
+A network shows in dockerd's ``NetworkResource`` shape; where dockerd writes null for an empty
+map or list, which its own API spec does not allow, this writes ``{}`` or ``[]``, which the
+docker CLI reads the same. A swarm manager lists the swarm's
 networks and its own node's: ``bridge``, ``host`` and ``none`` (and ``docker_gwbridge`` once in
 a swarm), which it cannot create or remove, and which this engine only shows: its tasks run on
 simulated nodes, or in containers of engines of their own.
@@ -38,7 +40,7 @@ def resource(network: Network) -> Resource:
     spec = network.spec
     ipam = network.ipam_options
     driver = ipam.driver if ipam else None
-    configs = None
+    configs = []
     if ipam is not None:
         configs = [
             {
@@ -62,7 +64,7 @@ def resource(network: Network) -> Resource:
         "EnableIPv6": bool(spec.ipv6_enabled),
         "IPAM": {
             "Driver": (driver.name if driver else None) or "",
-            "Options": driver.options if driver else None,
+            "Options": (driver.options if driver else None) or {},
             "Config": configs,
         },
         "Internal": bool(spec.internal),
@@ -70,9 +72,9 @@ def resource(network: Network) -> Resource:
         "Ingress": bool(spec.ingress),
         "ConfigFrom": {"Network": (spec.config_from.network if spec.config_from else None) or ""},
         "ConfigOnly": False,
-        "Containers": None,
-        "Options": state.options if state else None,
-        "Labels": spec.labels or None,
+        "Containers": {},
+        "Options": (state.options if state else None) or {},
+        "Labels": spec.labels or {},
     }
 
 
@@ -85,7 +87,7 @@ def _local(name: str, seed: str, created: str, **settings: Any) -> Resource:
         "Scope": "local",
         "Driver": settings.get("driver", name),
         "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None, "Config": settings.get("config", [])},
+        "IPAM": {"Driver": "default", "Options": {}, "Config": settings.get("config", [])},
         "Internal": False,
         "Attachable": False,
         "Ingress": False,
@@ -251,7 +253,7 @@ async def prune_networks(request: web.Request) -> web.Response:
         return all(created < moment for moment in until)
 
     removed = backend.control.prune_networks(chosen)
-    return json_response({"NetworksDeleted": removed or None})
+    return json_response({"NetworksDeleted": removed} if removed else {})  # dockerd: null
 
 
 def _moment(value: str, now: float) -> float:

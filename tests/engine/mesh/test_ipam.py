@@ -121,10 +121,13 @@ def test_a_pool_of_its_own_and_a_subnet_size() -> None:
 
 def test_pools_that_cannot_be_carved_are_refused() -> None:
     check_pools(["10.0.0.0/8", "172.30.0.0/16"], 24)
-    with pytest.raises(IpamError, match="invalid CIDR address: banana"):
+    with pytest.raises(IpamError, match="invalid base pool banana: invalid CIDR address: banana"):
         check_pools(["banana"], 24)
-    with pytest.raises(IpamError, match="invalid subnet size 8"):
+    with pytest.raises(IpamError, match="Subnet size is too small for pool: 8"):
         check_pools(["10.0.0.0/16"], 8)
+    check_pools(["10.0.0.0/16"], 29)
+    with pytest.raises(IpamError, match="subnet size is out of range: 30"):
+        check_pools(["10.0.0.0/16"], 30)
 
 
 def test_ipv6_subnets_hand_out_addresses_too() -> None:
