@@ -56,12 +56,17 @@ from engine.store import (
     update_task,
 )
 
-__all__ = ["DYNAMIC_PORTS", "VXLAN_OPTION", "Allocator", "check_port_conflicts"]
+__all__ = ["DYNAMIC_PORTS", "INGRESS_MISSING", "VXLAN_OPTION", "Allocator", "check_port_conflicts"]
 
 log = logging.getLogger(__name__)
 
 DYNAMIC_PORTS = range(30000, 32768)  # SwarmKit's dynamicPortStart..dynamicPortEnd
 VXLAN_OPTION = "com.docker.network.driver.overlay.vxlanid_list"  # the overlay driver's
+
+INGRESS_MISSING = (
+    "service publishes ports through the routing mesh, but the swarm has no ingress network: "
+    "docker network create --ingress --driver overlay NAME"
+)
 
 Address = tuple[str, str]  # (network ID, "10.0.1.5/24")
 
@@ -189,6 +194,13 @@ class Allocator(ControlLoop):
             ipam_options=IPAMOptions(driver=ipam_driver, configs=configs),
         )
         update_network(tx, changed)
+        if network.spec.ingress:  # a new ingress network: services publishing get VIPs on it
+            mesh = [s.id for s in find_services(tx, by.all()) if publishes_ingress(s.spec)]
+            self._dirty_services.update(mesh)
+        self._dirty_services.update(self._short)  # what waits for it may go on, next tick
+        self._new_tasks.update(self._waiting)
+        self._short, self._waiting = Dirty(), Dirty()
+        self._more = True
 
     def _endpoint(self, tx: Tx, service: Service) -> Endpoint:
         """The service's ports and VIPs: those it has that it still needs, then new ones."""
@@ -218,6 +230,10 @@ class Allocator(ControlLoop):
     def _allocate_task(self, tx: Tx, task: Task, timestamp: str) -> None:
         service = get_service(tx, task.service_id)
         networks = _task_networks(tx, task, service) if service is not None else []
+        mesh = service is not None and publishes_ingress(service.spec)
+        if mesh and not any(n.spec.ingress and n.id in self._ipam for n in networks):
+            self._wait(tx, task, INGRESS_MISSING)
+            return
         attached: list[NetworkAttachment] = []
         held: list[Address] = []
         for network in networks:
@@ -228,14 +244,12 @@ class Allocator(ControlLoop):
                 address = self._ipam.allocate_address(network.id)
             except IpamError as error:
                 self._freed += held
-                self._waiting.add(task.id)
-                status = replace(
-                    task.status,
-                    err=f"failed to allocate network IP for task {task.id} network "
-                    f"{network.id}: {error}",
+                self._wait(
+                    tx,
+                    task,
+                    f"failed to allocate network IP for task {task.id} network {network.id}: "
+                    f"{error}",
                 )
-                if status != task.status:
-                    update_task(tx, replace(task, status=status))
                 return
             held.append((network.id, address))
             attached.append(NetworkAttachment(network=network, addresses=[address]))
@@ -245,6 +259,12 @@ class Allocator(ControlLoop):
             state=TaskState.PENDING, timestamp=timestamp, message="pending task scheduling"
         )
         update_task(tx, replace(task, status=pending, networks_attachments=attached or None))
+
+    def _wait(self, tx: Tx, task: Task, why: str) -> None:
+        """Leaves a task NEW, saying why, until an address or a network it waits for comes."""
+        self._waiting.add(task.id)
+        if task.status.err != why:
+            update_task(tx, replace(task, status=replace(task.status, err=why)))
 
 
 def _vip_networks(tx: ReadTx, spec: ServiceSpec) -> list[str]:

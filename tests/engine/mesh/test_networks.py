@@ -15,6 +15,7 @@ from engine.api.objects import Endpoint, Network, Task
 from engine.api.specs import EndpointSpec, PortConfig, ServiceSpec, TaskSpec
 from engine.api.types import TaskState
 from engine.errors import FailedPrecondition, InvalidArgument, NotFound
+from engine.manager.allocator import INGRESS_MISSING
 from tests.conftest import Sim, make_spec, start_sim
 
 
@@ -198,3 +199,52 @@ async def test_networks_and_addresses_survive_a_restart(tmp_path: Path) -> None:
         assert before <= set(after) and len(set(after)) == 4  # no address handed out twice
     finally:
         await again.cluster.stop()
+
+
+async def test_publishing_through_the_mesh_moves_tasks_onto_the_ingress_network(
+    sim: Sim,
+) -> None:
+    sim.control.create_service(make_spec(replicas=2))
+    await sim.converge("web", 2)
+    assert [addresses(t) for t in sim.running("web")] == [{}, {}]
+    service = sim.control.get_service("web")
+    ports = EndpointSpec(mode="vip", ports=[PortConfig(target_port=80, published_port=8080)])
+    sim.control.update_service(
+        service.id, service.version.index, replace(service.spec, endpoint_spec=ports)
+    )
+
+    def on_ingress() -> bool:
+        tasks = [t for t in sim.running("web") if t.desired_state == TaskState.RUNNING]
+        return len(tasks) == 2 and all("ingress" in addresses(t) for t in tasks)
+
+    await sim.until(on_ingress, what="tasks on the ingress network")
+    service = sim.control.get_service("web")
+    sim.control.update_service(
+        service.id, service.version.index, replace(service.spec, endpoint_spec=None)
+    )
+
+    def off_ingress() -> bool:
+        tasks = [t for t in sim.running("web") if t.desired_state == TaskState.RUNNING]
+        return len(tasks) == 2 and not any(addresses(t) for t in tasks)
+
+    await sim.until(off_ingress, what="tasks off the ingress network")
+    endpoint = sim.control.get_service("web").endpoint
+    assert endpoint is not None and endpoint.virtual_ips is None
+
+
+async def test_without_an_ingress_network_published_tasks_wait_for_a_new_one(sim: Sim) -> None:
+    await allocated(sim, "ingress")
+    sim.control.remove_network("ingress")
+    ports = [PortConfig(target_port=80, published_port=8080)]
+    sim.control.create_service(on(make_spec(), ports=ports))
+    await sim.until(lambda: bool(sim.tasks("web")), what="a task")
+    await sim.advance(5)
+    (task,) = sim.tasks("web")
+    assert task.status.state == TaskState.NEW
+    assert task.status.err == INGRESS_MISSING
+    made = sim.control.create_network(Create(name="mesh", driver="overlay", ingress=True))
+    await sim.converge("web", 1)
+    assert list(addresses(sim.running("web")[0])) == ["mesh"]
+    endpoint = sim.control.get_service("web").endpoint
+    assert endpoint is not None and endpoint.virtual_ips is not None
+    assert [vip.network_id for vip in endpoint.virtual_ips] == [made.id]
