@@ -18,6 +18,8 @@ _ACRONYMS = {
     "dns": "DNS",
     "ip": "IP",
     "ips": "IPs",
+    "ipam": "IPAM",
+    "ipv6": "IPv6",
     "os": "OS",
     "pid": "PID",
     "tls": "TLS",

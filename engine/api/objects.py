@@ -1,4 +1,5 @@
-"""The swarm's objects as the Engine API shows them: Node, Service, Task and the Cluster (Swarm).
+"""The swarm's objects as the Engine API shows them: Node, Service, Task, Network and the Cluster
+(Swarm).
 
 Each has an ``id``, a ``version`` (``Version.Index``, the store's commit index of the last write)
 and ``created_at``/``updated_at``. ``spec`` is what the user asked for; the rest is what happened.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from engine.api.base import Json, Struct, UInt
+from engine.api.networks import Driver, EndpointVirtualIP, IPAMOptions, NetworkSpec
 from engine.api.specs import (
     EndpointSpec,
     NodeSpec,
@@ -28,6 +30,8 @@ __all__ = [
     "EngineDescription",
     "JoinTokens",
     "ManagerStatus",
+    "Network",
+    "NetworkAttachment",
     "Node",
     "NodeDescription",
     "NodeStatus",
@@ -95,7 +99,7 @@ class Node(Object, frozen=True):
 class Endpoint(Struct, frozen=True):
     spec: EndpointSpec | None = None
     ports: list[PortConfig] | None = None
-    virtual_ips: list[Json] | None = None
+    virtual_ips: list[EndpointVirtualIP] | None = None
 
 
 class UpdateStatus(Struct, frozen=True):
@@ -147,8 +151,29 @@ class Task(Object, frozen=True, kw_only=True):
     assigned_generic_resources: list[Json] | None = None
     status: TaskStatus = msgspec.field(default_factory=lambda: TaskStatus(state=TaskState.NEW))
     desired_state: TaskState
-    networks_attachments: list[Json] | None = None
+    networks_attachments: list[NetworkAttachment] | None = None
     job_iteration: Json = None
+
+
+class Network(Object, frozen=True):
+    """A swarm-scoped network. ``driver_state`` and ``ipam_options`` are what the allocator
+    gave it (the driver, its VXLAN IDs, the subnets and gateways); both are unset until then."""
+
+    spec: NetworkSpec = msgspec.field(default_factory=NetworkSpec)
+    driver_state: Driver | None = None
+    ipam_options: IPAMOptions | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or ""
+
+
+class NetworkAttachment(Struct, frozen=True):
+    """A task's place on a network: the network as it was when the task was allocated, and
+    the task's addresses on it (``10.0.1.5/24``)."""
+
+    network: Network | None = None
+    addresses: list[str] | None = None
 
 
 class JoinTokens(Struct, frozen=True):

@@ -8,6 +8,7 @@ from typing import Annotated, ClassVar
 import msgspec
 
 from engine.api.base import Json, Struct
+from engine.api.networks import NetworkAttachmentConfig
 from engine.api.types import Availability, NodeRole
 
 __all__ = [
@@ -176,7 +177,7 @@ class TaskSpec(Struct, frozen=True):
     placement: Placement | None = None
     force_update: UInt64 | None = None
     runtime: str | None = None
-    networks: list[Json] | None = None
+    networks: list[NetworkAttachmentConfig] | None = None
     log_driver: LogDriver | None = None
 
 
@@ -237,5 +238,5 @@ class ServiceSpec(Struct, frozen=True):
     mode: ServiceMode | None = None
     update_config: UpdateConfig | None = None
     rollback_config: UpdateConfig | None = None
-    networks: list[Json] | None = None
+    networks: list[NetworkAttachmentConfig] | None = None  # deprecated: TaskTemplate.Networks
     endpoint_spec: EndpointSpec | None = None

@@ -1,4 +1,6 @@
-"""The swarm's event stream (``GET /events``): service and node create, update and remove.
+"""The swarm's event stream (``GET /events``): service, node and network create, update and
+remove (a network's update is its allocation; the swarm's own ``bridge`` and ``host`` networks
+are not shown).
 
 Docker emits no task events; neither do we. Update events carry ``.old``/``.new`` attributes for
 what changed (services: image, replicas, updatestate; nodes: availability, role, state, leader,
@@ -14,8 +16,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from engine.api.events import EventCreate, EventDelete, EventUpdate
-from engine.api.objects import Node, Object, Service
+from engine.api.objects import Network, Node, Object, Service
 from engine.clock import Clock
+from engine.manager.networks import is_predefined
 from engine.store import MemoryStore
 
 __all__ = ["EventLog", "SwarmEvent"]
@@ -36,17 +39,23 @@ class EventLog:
     async def run(self) -> None:
         async for event in self._store.watch():
             match event:
-                case EventCreate(obj=Service() | Node() as obj):
+                case (
+                    EventCreate(obj=Network() as obj)
+                    | EventDelete(obj=Network() as obj)
+                    | EventUpdate(obj=Network() as obj)
+                ) if is_predefined(obj):
+                    pass  # the swarm's own networks, which docker network ls does not show
+                case EventCreate(obj=Service() | Node() | Network() as obj):
                     self._emit(obj, "create", {})
-                case EventUpdate(obj=Service() | Node() as obj, old=old):
+                case EventUpdate(obj=Service() | Node() | Network() as obj, old=old):
                     self._emit(obj, "update", _changes(old, obj))
-                case EventDelete(obj=Service() | Node() as obj):
+                case EventDelete(obj=Service() | Node() | Network() as obj):
                     self._emit(obj, "remove", {})
 
     def _emit(self, obj: Object, action: str, changes: dict[str, str]) -> None:
         nanos = int(self._clock.time() * 1e9)
         event: SwarmEvent = {
-            "Type": "service" if isinstance(obj, Service) else "node",
+            "Type": _TYPES[type(obj)],
             "Action": action,
             "Actor": {"ID": obj.id, "Attributes": {"name": _name(obj), **changes}},
             "scope": "swarm",
@@ -88,9 +97,14 @@ class EventLog:
             self._subscribers.discard(queue)
 
 
+_TYPES = {Service: "service", Node: "node", Network: "network"}
+
+
 def _name(obj: Object) -> str:
     if isinstance(obj, Service):
         return obj.spec.name or ""
+    if isinstance(obj, Network):
+        return obj.name
     if isinstance(obj, Node):
         return obj.hostname or obj.spec.name or ""
     return ""

@@ -15,12 +15,14 @@ from typing import TypeVar
 from msgspec.structs import replace
 
 from engine.api.durations import SECOND, format_timestamp
+from engine.api.networks import NetworkCreateRequest
 from engine.api.objects import (
     Cluster,
     ClusterSpec,
     EngineDescription,
     JoinTokens,
     ManagerStatus,
+    Network,
     Node,
     NodeDescription,
     NodeStatus,
@@ -53,18 +55,23 @@ from engine.errors import (
 )
 from engine.ids import IdGenerator
 from engine.manager import defaults
-from engine.manager.allocator import allocated_ports
+from engine.manager import networks as nets
+from engine.manager.allocator import check_port_conflicts
 from engine.manager.names import random_name
 from engine.manager.validation import validate_node_spec, validate_service_spec
+from engine.mesh.ipam import DEFAULT_POOL, DEFAULT_SUBNET_SIZE, IpamError, check_pools
 from engine.store import (
     MemoryStore,
     ReadTx,
     Tx,
     by,
+    create_network,
     create_node,
     create_service,
+    delete_network,
     delete_node,
     delete_service,
+    find_networks,
     find_nodes,
     find_services,
     find_tasks,
@@ -142,13 +149,21 @@ class ControlAPI:
         asked: SwarmInitRequest | None = None,
     ) -> Cluster:
         """Creates the swarm (``docker swarm init``) with ``root`` as its CA and the settings
-        ``asked`` for, unless the store already holds one. A swarm whose CA is not ``root``
-        (its files were lost) takes it, and new join tokens that pin it."""
+        ``asked`` for, unless the store already holds one; and with it the ingress network and
+        the swarm's own ``bridge`` and ``host`` networks, as SwarmKit does for a new swarm.
+        A swarm whose CA is not ``root`` (its files were lost) takes it, and new join tokens
+        that pin it."""
         asked = asked or SwarmInitRequest()
         spec = _merged(_default_cluster_spec(heartbeat_period), asked.spec)
         if asked.auto_lock_managers:
             spec = replace(spec, encryption_config={"AutoLockManagers": True})
         _validate_cluster_spec(spec)
+        pools = asked.default_addr_pool or [DEFAULT_POOL]
+        subnet_size = asked.subnet_size or DEFAULT_SUBNET_SIZE
+        try:
+            check_pools(pools, subnet_size)
+        except IpamError as error:
+            raise InvalidArgument(str(error), rpc=False) from None
         self._root = root
 
         def init(tx: Tx) -> Cluster:
@@ -163,10 +178,13 @@ class ControlAPI:
                 spec=spec,
                 tls_info=tls_info(root),
                 join_tokens=JoinTokens(worker=self._join_token(), manager=self._join_token()),
-                default_addr_pool=asked.default_addr_pool or ["10.0.0.0/8"],
-                subnet_size=asked.subnet_size or 24,
+                default_addr_pool=pools,
+                subnet_size=subnet_size,
                 data_path_port=asked.data_path_port or 4789,
             )
+            create_network(tx, nets.ingress_network(self._ids.new_id()))
+            for network in nets.predefined_networks(self._ids.new_id(), self._ids.new_id()):
+                create_network(tx, network)
             return tx.create(cluster)
 
         return self._store.update(init)
@@ -332,8 +350,9 @@ class ControlAPI:
         validate_service_spec(spec)
 
         def create(tx: Tx) -> Service:
-            _check_port_conflicts(tx, spec, "")
-            return create_service(tx, Service(id=self._ids.new_id(), spec=spec))
+            resolved = nets.resolve_service_networks(tx, spec)
+            check_port_conflicts(tx, resolved, "")
+            return create_service(tx, Service(id=self._ids.new_id(), spec=resolved))
 
         return self._store.update(create)
 
@@ -390,8 +409,11 @@ class ControlAPI:
                 raise Unimplemented("service mode change is not allowed")
             if (spec.name or "") != (service.spec.name or ""):
                 raise Unimplemented("renaming services is not supported")
-            _check_port_conflicts(tx, spec, service.id)
-            changed = replace(service, spec=spec, previous_spec=service.spec, update_status=None)
+            resolved = nets.resolve_service_networks(tx, spec)
+            check_port_conflicts(tx, resolved, service.id)
+            changed = replace(
+                service, spec=resolved, previous_spec=service.spec, update_status=None
+            )
             return update_service(tx, changed)
 
         return self._store.update(update)
@@ -402,6 +424,67 @@ class ControlAPI:
             delete_service(tx, service.id)
 
         self._store.update(remove)
+
+    # Networks.
+
+    def create_network(self, request: NetworkCreateRequest) -> Network:
+        """Creates a swarm network (``docker network create -d overlay``); the allocator
+        gives it its subnet.
+
+        Raises:
+            InvalidArgument, NotFound, AlreadyExists, PermissionDenied: with dockerd's and
+                SwarmKit's words; nothing was written.
+        """
+        spec = nets.network_spec(request)
+
+        def create(tx: Tx) -> Network:
+            nets.check_new_network(tx, spec)
+            return create_network(tx, Network(id=self._ids.new_id(), spec=spec))
+
+        return self._store.update(create)
+
+    def get_network(self, reference: str) -> Network:
+        """A swarm network by ID, name or unique ID prefix."""
+        return self._store.view(lambda tx: nets.resolve_network(tx, reference))
+
+    def list_networks(self) -> list[Network]:
+        """The swarm's networks, but its own ``bridge`` and ``host``, as dockerd lists them."""
+        return self._store.view(
+            lambda tx: [n for n in find_networks(tx, by.all()) if not nets.is_predefined(n)]
+        )
+
+    def remove_network(self, reference: str) -> None:
+        """Removes a swarm network no service or task uses.
+
+        Raises:
+            FailedPrecondition: it is in use ("network X is in use by service Y").
+        """
+
+        def remove(tx: Tx) -> None:
+            network = nets.resolve_network(tx, reference)
+            nets.check_removable(tx, network)
+            delete_network(tx, network.id)
+
+        self._store.update(remove)
+
+    def prune_networks(self, chosen: Callable[[Network], bool]) -> list[str]:
+        """Removes the swarm networks ``chosen`` that nothing uses (never the ingress network);
+        returns their names."""
+
+        def prune(tx: Tx) -> list[str]:
+            removed = []
+            for network in sorted(find_networks(tx, by.all()), key=lambda n: n.id):
+                if nets.is_ingress(network) or nets.is_predefined(network) or not chosen(network):
+                    continue
+                try:
+                    nets.check_removable(tx, network)
+                except FailedPrecondition:
+                    continue
+                delete_network(tx, network.id)
+                removed.append(network.name)
+            return removed
+
+        return self._store.update(prune)
 
     # Tasks.
 
@@ -447,23 +530,6 @@ def _with_defaults(spec: ServiceSpec) -> ServiceSpec:
     if endpoint.mode is None:
         endpoint = replace(endpoint, mode="vip")
     return replace(spec, mode=mode, task_template=task, endpoint_spec=endpoint)
-
-
-def _check_port_conflicts(tx: ReadTx, spec: ServiceSpec, service_id: str) -> None:
-    endpoint = spec.endpoint_spec
-    wanted = {
-        (port.published_port, port.protocol or "tcp")
-        for port in (endpoint.ports if endpoint else None) or ()
-        if port.published_port and (port.publish_mode or "ingress") == "ingress"
-    }
-    if not wanted:
-        return
-    for (number, protocol), other in allocated_ports(tx, except_service=service_id).items():
-        if (number, protocol) in wanted:
-            raise InvalidArgument(
-                f"port '{number}' is already in use by service '{other.spec.name}' "
-                f"({other.id}) as an ingress port"
-            )
 
 
 def _resolve(tx: ReadTx, kind: type[ObjectT], reference: str, what: str) -> ObjectT:

@@ -21,7 +21,13 @@ from engine.api.specs import (
 from engine.errors import InvalidArgument
 from engine.manager import constraint
 
-__all__ = ["go_quote", "is_normalized_named", "validate_node_spec", "validate_service_spec"]
+__all__ = [
+    "go_quote",
+    "is_normalized_named",
+    "validate_name",
+    "validate_node_spec",
+    "validate_service_spec",
+]
 
 _DNS_NAME = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
 # docker/distribution's reference grammar (reference/regexp.go), as SwarmKit's validateImage reads
@@ -55,7 +61,7 @@ MAX_REPLICAS = 100_000
 
 def validate_service_spec(spec: ServiceSpec) -> None:
     """Raises InvalidArgument for the first thing wrong with ``spec``."""
-    _validate_name(spec.name or "")
+    validate_name(spec.name or "")
     _validate_mode(spec)
     _validate_task(spec.task_template)
     _validate_update(spec.update_config, "update")
@@ -70,7 +76,8 @@ def validate_node_spec(spec: NodeSpec) -> None:
         raise InvalidArgument("NodeSpec: availability must be given (active, pause or drain)")
 
 
-def _validate_name(name: str) -> None:
+def validate_name(name: str) -> None:
+    """A service's or network's name: SwarmKit's validateAnnotations."""
     if not name:
         raise InvalidArgument("meta: name must be provided")
     if not _DNS_NAME.match(name):

@@ -10,7 +10,7 @@ objects mean (engine.api) or who changes them (engine.manager). The verbs mirror
 
 from __future__ import annotations
 
-from engine.api.objects import Cluster, Node, Service, Task
+from engine.api.objects import Cluster, Network, Node, Service, Task
 from engine.store import by
 from engine.store.by import By
 from engine.store.memory import MemoryStore, Persistence, ReadTx, Tx
@@ -29,21 +29,26 @@ __all__ = [
     "WatchOverflow",
     "Watcher",
     "by",
+    "create_network",
     "create_node",
     "create_service",
     "create_task",
+    "delete_network",
     "delete_node",
     "delete_service",
     "delete_task",
+    "find_networks",
     "find_nodes",
     "find_services",
     "find_tasks",
     "get_cluster",
+    "get_network",
     "get_node",
     "get_service",
     "get_task",
     "node_tasks",
     "update_cluster",
+    "update_network",
     "update_node",
     "update_service",
     "update_task",
@@ -124,3 +129,23 @@ def get_cluster(tx: ReadTx) -> Cluster | None:
 
 def update_cluster(tx: Tx, cluster: Cluster) -> Cluster:
     return tx.update(cluster)
+
+
+def get_network(tx: ReadTx, network_id: str) -> Network | None:
+    return tx.get(Network, network_id)
+
+
+def find_networks(tx: ReadTx, selector: By) -> list[Network]:
+    return tx.find(Network, selector)
+
+
+def create_network(tx: Tx, network: Network) -> Network:
+    return tx.create(network)
+
+
+def update_network(tx: Tx, network: Network) -> Network:
+    return tx.update(network)
+
+
+def delete_network(tx: Tx, network_id: str) -> None:
+    tx.delete(Network, network_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.api.objects import Node, Object, Service, Task
+from engine.api.objects import Network, Node, Object, Service, Task
 
 __all__ = [
     "By",
@@ -46,7 +46,8 @@ def slot(service: str, number: int) -> By:
 
 
 def name(value: str) -> By:
-    """Services by name; nodes by spec name or hostname. Case-insensitive, like SwarmKit."""
+    """Services and networks by name; nodes by spec name or hostname. Case-insensitive, like
+    SwarmKit."""
     return By("name", value.lower())
 
 
@@ -61,6 +62,8 @@ def object_name(obj: Object) -> str:
         return (obj.spec.name or obj.hostname).lower()
     if isinstance(obj, Task):
         return (obj.name or "").lower()
+    if isinstance(obj, Network):
+        return obj.name.lower()
     return ""
 
 

@@ -19,7 +19,7 @@ from msgspec.structs import replace
 
 from engine.api.durations import format_timestamp
 from engine.api.events import Event, EventCommit, EventCreate, EventDelete, EventUpdate
-from engine.api.objects import Cluster, Node, Object, Service, Task, Version
+from engine.api.objects import Cluster, Network, Node, Object, Service, Task, Version
 from engine.errors import AlreadyExists, NotFound, SequenceConflict
 from engine.store.by import By, object_name
 from engine.store.watch import Watcher
@@ -34,6 +34,7 @@ KINDS: dict[type[Object], str] = {
     Service: "service",
     Task: "task",
     Cluster: "cluster",
+    Network: "network",
 }
 
 # Indexes kept per kind, besides the primary one by id.
@@ -42,6 +43,7 @@ _INDEXES: dict[type[Object], tuple[str, ...]] = {
     Service: ("name",),
     Node: (),
     Cluster: (),
+    Network: ("name",),
 }
 
 
@@ -224,13 +226,15 @@ class Tx(ReadTx):
         self._events.append(EventDelete(old))
 
     def _check_name(self, obj: Object) -> None:
-        if not isinstance(obj, Service):
+        """Services, and networks, have names of their own (SwarmKit's unique name index)."""
+        kind = type(obj)
+        if kind not in (Service, Network):
             return
-        for other in self.find(Service, By("name", object_name(obj))):
+        for other in self.find(kind, By("name", object_name(obj))):
             if other.id != obj.id:
                 raise AlreadyExists(
-                    f"name conflicts with an existing object: service {obj.spec.name} "
-                    "already exists"
+                    f"name conflicts with an existing object: {KINDS[kind]} "
+                    f"{obj.spec.name} already exists"  # type: ignore[attr-defined]
                 )
 
 

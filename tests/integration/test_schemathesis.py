@@ -22,7 +22,8 @@ SPEC = Path(__file__).with_name("docker-engine-api-v1.41.yaml")
 # What the engine serves; logs and events stream until told to stop, so the fuzz test covers them.
 IMPLEMENTED = (
     r"^/(_ping|version|info|swarm|nodes|nodes/\{id\}|nodes/\{id\}/update|services"
-    r"|services/create|services/\{id\}|services/\{id\}/update|tasks|tasks/\{id\})$"
+    r"|services/create|services/\{id\}|services/\{id\}/update|tasks|tasks/\{id\}"
+    r"|networks|networks/\{id\}|networks/create|networks/prune)$"
 )
 
 schema = schemathesis.openapi.from_path(SPEC).include(path_regex=IMPLEMENTED)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.httpapi.routes import containers, nodes, services, swarm, system, tasks
+from engine.httpapi.routes import containers, networks, nodes, services, swarm, system, tasks
 
 ROUTES = [
     *system.ROUTES,
@@ -10,6 +10,7 @@ ROUTES = [
     *nodes.ROUTES,
     *services.ROUTES,
     *tasks.ROUTES,
+    *networks.ROUTES,
     *containers.ROUTES,
 ]
 

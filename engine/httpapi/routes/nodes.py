@@ -62,13 +62,13 @@ async def update_node(request: web.Request) -> web.Response:
     spec = await json_body(request, NodeSpec)  # dockerd reads the body before the version
     version = object_version(request.query, "node")
     request.app[BACKEND].control.update_node(request.match_info["id"], version, spec)
-    return web.Response(status=200)
+    return web.Response(status=200, content_type="text/plain")
 
 
 async def remove_node(request: web.Request) -> web.Response:
     force = boolean(request.query, "force")
     request.app[BACKEND].control.remove_node(request.match_info["id"], force=force)
-    return web.Response(status=200)
+    return web.Response(status=200, content_type="text/plain")
 
 
 ROUTES = [

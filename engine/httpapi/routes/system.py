@@ -24,7 +24,7 @@ from engine.httpapi.context import (
 from engine.httpapi.events import SwarmEvent
 from engine.httpapi.params import parse_filters, timestamp
 
-EVENT_FILTERS = ("type", "action", "event", "service", "node", "scope", "label")
+EVENT_FILTERS = ("type", "action", "event", "service", "node", "network", "scope", "label")
 
 
 async def ping(request: web.Request) -> web.Response:
@@ -133,6 +133,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         control = request.app[BACKEND].control
         names.update({s.id: s.spec.name or "" for s in control.list_services()})
         names.update({n.id: n.hostname for n in control.list_nodes()})
+        names.update({n.id: n.name for n in control.list_networks()})
 
     def accepts(event: SwarmEvent) -> bool:
         actor = event["Actor"]
@@ -144,7 +145,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 return False
             if key == "scope" and event["scope"] not in values:
                 return False
-            if key in ("service", "node") and (
+            if key in ("service", "node", "network") and (
                 event["Type"] != key
                 or not any(actor["ID"].startswith(v) or name == v for v in values)
             ):

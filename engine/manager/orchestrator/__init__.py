@@ -15,6 +15,7 @@ from engine.api.specs import TaskSpec
 from engine.api.types import Availability, NodeState, TaskState
 from engine.ids import IdGenerator
 from engine.manager import constraint
+from engine.manager.networks import publishes_ingress
 from engine.store import ReadTx, Tx, by, find_tasks, update_task
 
 _EMPTY_TASK = TaskSpec()
@@ -52,9 +53,13 @@ def is_task_dirty(service: Service, task: Task, node: Node | None = None) -> boo
     """Whether ``task`` runs a spec other than the service's (SwarmKit's IsTaskDirty).
 
     A change of placement constraints alone does not make a task dirty while its node still
-    satisfies the new constraints.
+    satisfies the new constraints. A task allocated while its service published through the
+    routing mesh and no longer does, or the other way round, is dirty: it is on the ingress
+    network, or not, as its service no longer asks.
     """
     wanted = service.spec.task_template or _EMPTY_TASK
+    if task.status.state != TaskState.NEW and _on_ingress(task) != publishes_ingress(service.spec):
+        return True
     if task.spec == wanted:
         return False
     if node is None or task.spec.placement == wanted.placement:
@@ -67,6 +72,13 @@ def is_task_dirty(service: Service, task: Task, node: Node | None = None) -> boo
     except ValueError:
         return True
     return not constraint.node_matches(constraints, node)
+
+
+def _on_ingress(task: Task) -> bool:
+    return any(
+        attachment.network is not None and bool(attachment.network.spec.ingress)
+        for attachment in task.networks_attachments or ()
+    )
 
 
 def invalid_node(node: Node | None) -> bool:
