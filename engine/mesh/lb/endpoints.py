@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from engine.api.base import Struct, UInt
-from engine.api.objects import Node, Service, Task
+from engine.api.objects import Network, Node, Service, Task
 from engine.api.specs import PortConfig
 from engine.api.types import NodeState, TaskState
 
@@ -192,22 +192,19 @@ def _ip(text: str) -> str:
 
 def _task_addr(task: Task, network: str | None) -> str:
     """The task's address on ``network``, or on its first attachment that has one."""
-    for attachment in _dicts(task.networks_attachments):
-        if network is not None and network not in _network_names(attachment.get("Network")):
+    for attachment in task.networks_attachments or ():
+        if network is not None and network not in _network_names(attachment.network):
             continue
-        addresses = attachment.get("Addresses")
-        for address in addresses if isinstance(addresses, list) else []:
-            if isinstance(address, str) and (ip := _ip(address)):
+        for address in attachment.addresses or ():
+            if ip := _ip(address):
                 return ip
     return ""
 
 
-def _network_names(network: Any) -> tuple[str, ...]:
-    if not isinstance(network, dict):
+def _network_names(network: Network | None) -> tuple[str, ...]:
+    if network is None:
         return ()
-    spec = network.get("Spec")
-    name = spec.get("Name") if isinstance(spec, dict) else None
-    return tuple(value for value in (network.get("ID"), name) if isinstance(value, str))
+    return tuple(value for value in (network.id, network.spec.name) if value)
 
 
 def _host_port(task: Task, target: int, protocol: str, published: int) -> int:

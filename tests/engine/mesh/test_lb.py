@@ -17,7 +17,17 @@ import pytest
 from msgspec.structs import replace
 
 from engine.api.codec import decode, encode
-from engine.api.objects import Endpoint, Node, NodeStatus, Service, Task, TaskStatus
+from engine.api.networks import NetworkSpec
+from engine.api.objects import (
+    Endpoint,
+    Network,
+    NetworkAttachment,
+    Node,
+    NodeStatus,
+    Service,
+    Task,
+    TaskStatus,
+)
 from engine.api.specs import NodeSpec, PortConfig, ServiceSpec
 from engine.api.types import Availability, NodeState, TaskState
 from engine.mesh.lb import (
@@ -68,10 +78,12 @@ def make_node(
     )
 
 
-def attachment(addresses: Sequence[str], name: str = "ingress", net_id: str = "") -> dict[str, Any]:
-    """A task's NetworksAttachments entry, as dockerd writes it."""
-    network = {"ID": net_id or f"{name}-id", "Spec": {"Name": name}}
-    return {"Network": network, "Addresses": list(addresses)}
+def attachment(
+    addresses: Sequence[str], name: str = "ingress", net_id: str = ""
+) -> NetworkAttachment:
+    """A task's NetworksAttachments entry."""
+    network = Network(id=net_id or f"{name}-id", spec=NetworkSpec(name=name))
+    return NetworkAttachment(network=network, addresses=list(addresses))
 
 
 def make_task(
@@ -190,17 +202,9 @@ def test_a_task_address_comes_from_the_network_asked_for() -> None:
     assert the_port(absent).tasks == ()
 
 
-@pytest.mark.parametrize(
-    "attachments",
-    [
-        "not a list",
-        [None, 3, {"Addresses": "10.0.0.5/24"}],
-        [{"Network": "x", "Addresses": ["not an address", 7]}],
-        [{"Addresses": ["10.0.0.5/33"]}],
-    ],
-)
-def test_malformed_attachments_leave_the_task_out_and_nothing_breaks(attachments: Any) -> None:
-    task = make_task("t1", attachments=attachments)
+@pytest.mark.parametrize("addresses", [[], ["not an address"], ["10.0.0.5/33"]])
+def test_attachments_without_a_usable_address_leave_the_task_out(addresses: list[str]) -> None:
+    task = make_task("t1", attachments=[attachment(addresses)])
     assert the_port(build_endpoints([make_service()], [task], NODES)).tasks == ()
 
 
