@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import urllib.parse
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from engine.agent.agent import Agent
 from engine.agent.exec.docker import ENGINE_ERRORS, DockerContainer, DockerExecutor
 from engine.agent.exec.sim import SimContainer, SimExecutor
 from engine.agent.ingress import Ingress, MeshNode
+from engine.agent.names import Names, host_resolvers
 from engine.agent.pace import Pace
 from engine.api.durations import parse_timestamp
 from engine.api.objects import ClusterSpec, Node, NodeDescription, Service, Task
@@ -59,6 +61,7 @@ from engine.manager import defaults
 from engine.manager.controlapi import ControlAPI, NodeResources
 from engine.manager.dispatcher import HEARTBEAT_EPSILON
 from engine.manager.manager import Manager
+from engine.mesh.dns import DNS_PORT, DnsServer, serve_dns
 from engine.mesh.lb import Balancer, LoadBalancerSync
 from engine.store import MemoryStore, SqlitePersistence, by, find_nodes, node_tasks
 
@@ -69,6 +72,8 @@ __all__ = [
     "check_address_prefix",
     "demo_node_names",
 ]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 NODE_ADDRESSES = "127.0.1"  # simulated node N is 127.0.1.N
@@ -128,6 +133,9 @@ class EmbeddedCluster:
         mesh: whether the nodes answer on their addresses: the routing mesh (every node on
             every published port) and the simulated containers behind it.
         balancers: external load balancers kept in step with the mesh.
+        dns_port: where each node answers DNS for service discovery, with the mesh on.
+        dns_upstreams: where it sends the names it does not know; the host's name servers
+            (``resolv.conf``) by default, as Docker's resolver.
     """
 
     def __init__(
@@ -143,6 +151,8 @@ class EmbeddedCluster:
         node_addresses: str = NODE_ADDRESSES,
         mesh: bool = False,
         balancers: Sequence[Balancer] = (),
+        dns_port: int = DNS_PORT,
+        dns_upstreams: Sequence[str] | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
@@ -174,6 +184,9 @@ class EmbeddedCluster:
         self._pace = Pace(self.clock)  # one event loop runs every agent: they step in one line
         self.ingress = Ingress(self.store, self._mesh_nodes) if mesh else None
         self._balancers = tuple(balancers)
+        self._dns_port = dns_port
+        self._dns_upstreams = dns_upstreams
+        self.dns: dict[str, DnsServer] = {}  # by node hostname, with the mesh on
         if self._balancers and self.ingress is None:
             raise ValueError("load balancers follow the mesh: it must be on")
         self._group: asyncio.TaskGroup | None = None
@@ -240,6 +253,8 @@ class EmbeddedCluster:
                     sim = self._start_agent(node)
                     if sim.hostname in offline:
                         sim.agent.disconnect()
+                if self.ingress is not None:
+                    await self._answer_names()
                 self._started.set()
         except Exception as error:
             self.failure.record(error)
@@ -313,6 +328,20 @@ class EmbeddedCluster:
             raise ConnectionError(
                 f"node {hostname}: cannot use its engine at {url}: {error}"
             ) from None
+
+    async def _answer_names(self) -> None:
+        """Each node answers DNS on its address (Docker's embedded resolver), until stopped."""
+        names = Names(self.store)
+        upstreams = host_resolvers() if self._dns_upstreams is None else self._dns_upstreams
+        for sim in list(self.nodes.values()):
+            if not sim.address or not isinstance(sim.executor, SimExecutor):
+                continue
+            try:
+                self.dns[sim.hostname] = await serve_dns(
+                    names.resolve, sim.address, self._dns_port, upstreams=upstreams
+                )
+            except OSError as error:
+                log.warning("%s: no DNS on %s: %s", sim.hostname, sim.address, error)
 
     def _mesh_nodes(self) -> dict[str, MeshNode]:
         """The nodes the mesh runs on: every node of this process with an address."""
@@ -431,6 +460,9 @@ class EmbeddedCluster:
                 with contextlib.suppress(asyncio.CancelledError, *_once_failed(self.failure.error)):
                     await runner
         finally:
+            servers, self.dns = self.dns, {}
+            for server in servers.values():
+                await server.close()
             for executor in self._executors.values():
                 await executor.close()
             self.store.close()
