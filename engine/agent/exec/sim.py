@@ -10,10 +10,12 @@ import asyncio
 import hashlib
 import heapq
 import logging
+import shlex
 from collections import deque
 from collections.abc import Callable, Iterator
 
 from engine.agent.exec import UNHEALTHY, ExitError, TaskError
+from engine.agent.exec.simcommand import Program, parse
 from engine.agent.exec.simcontent import SimContent
 from engine.agent.exec.simweb import Answer, PortServers, serve_ports
 from engine.agent.pace import Pace
@@ -58,12 +60,20 @@ class SimContainer:
         self.log_every = behaviour.log_every
         # Set when a line comes that was not known ahead: one about traffic it answered.
         self.listeners: set[asyncio.Event] = set()
-        self.served: deque[LogLine] = deque(maxlen=SERVED_LINES)  # of the traffic answered
-        self.ports: PortServers | None = None  # while it listens (``SimExecutor.serving``)
+        # What it wrote as it ran: the traffic it answered, what its command printed.
+        self.served: deque[LogLine] = deque(maxlen=SERVED_LINES)
+        self.ports: PortServers | None = None  # while it listens (``SimExecutor.listen``)
+        container = task.spec.container_spec
+        self._argv = [*(container.command or ()), *(container.args or ())] if container else []
+        # A command it runs for real (``echo hello``); None: it runs on as a long-lived process.
+        self.program: Program | None = parse(
+            container.command if container else None, container.args if container else None
+        )
+        self.process: asyncio.Future[int] | None = None  # the program, while it runs
 
-    def write(self, moment: float, text: str) -> None:
-        """A line about traffic it answered; whoever follows its log is told."""
-        self.served.append(LogLine(moment, "stdout", text))
+    def write(self, moment: float, text: str, stream: str = "stdout") -> None:
+        """A line it wrote as it ran; whoever follows its log is told."""
+        self.served.append(LogLine(moment, stream, text))
         for listener in self.listeners:
             listener.set()
 
@@ -72,8 +82,12 @@ class SimContainer:
         self.content = SimContent(
             self._seed, self.task_id, self.image, moment, self.say, self.log_every
         )
+        if self.program is None and self._argv:
+            self.write(moment, f"swarmdeck: {shlex.join(self._argv)}: not simulated, runs on")
 
     def stop(self, moment: float, code: int) -> None:
+        if self.process is not None and not self.process.done():
+            self.process.cancel()
         if self.ports is not None:
             self.ports.close()
             self.ports = None
@@ -94,7 +108,7 @@ class SimContainer:
         if self.content is None:
             return iter(())
         until = self._before_stop(until)
-        lines = self.content.lines(since, until)
+        lines = self.content.lines(since, until) if self.program is None else iter(())
         if not self.served:
             return lines
         served = [line for line in self.served if since <= line.time < until]
@@ -105,7 +119,7 @@ class SimContainer:
         if self.content is None:
             return iter(())
         until = self._before_stop(until)
-        lines = self.content.lines_newest_first(since, until)
+        lines = self.content.lines_newest_first(since, until) if self.program is None else iter(())
         if not self.served:
             return lines
         served = [line for line in reversed(self.served) if since <= line.time < until]
@@ -117,8 +131,8 @@ class SimContainer:
 
     def next_line_at(self, moment: float) -> float | None:
         """When it writes its next line at or after ``moment``; None if it will not."""
-        if self.content is None:
-            return None  # not started: whoever waits for it looks again later
+        if self.content is None or self.program is not None:
+            return None  # not started, or not known ahead: ``listeners`` are told
         at = self.content.next_line_at(moment)
         return None if self.stopped is not None and at >= self.stopped else at
 
@@ -250,6 +264,7 @@ class SimController:
                 raise TaskError(self._behaviour.start_error)
             container.start(self._clock.time())
             container.health = "starting" if self._health else None
+        self._run_program(container)
         await self._executor.listen(container, self._task)  # before it is RUNNING
         if self._health is not None and container.health != "healthy":
             await self._live(container, until_healthy=True)  # STARTING until the first pass
@@ -260,11 +275,24 @@ class SimController:
         container = self._ensure()
         if container.content is None:
             container.start(self._clock.time())
+        self._run_program(container)
         await self._executor.listen(container, self._task)
         if container.exit_code is None:
             await self._live(container, until_healthy=False)
         if container.exit_code:
             raise ExitError(container.exit_code)
+
+    def _run_program(self, container: SimContainer) -> None:
+        """Starts the container's command, if it runs one, once."""
+        program = container.program
+        if program is None or container.process is not None or container.exit_code is not None:
+            return
+        clock = self._clock
+
+        def write(stream: str, text: str) -> None:
+            container.write(clock.time(), text, stream)
+
+        container.process = asyncio.ensure_future(program.run(write, self._sleep))
 
     async def _live(self, container: SimContainer, until_healthy: bool) -> None:
         """Runs the container's life: health probes and its exit, whichever comes first.
@@ -283,11 +311,17 @@ class SimController:
             first = started + health.interval
             now = self._clock.time()
             container.next_probe = first if first > now else now + health.interval
+        process = container.process
         while True:
             due = [t for t in (exit_at, container.next_probe) if t is not None]
-            if not due:
+            if process is not None:
+                if await self._ended(process, min(due) if due else None):
+                    container.stop(self._clock.time(), process.result())
+                    return
+            elif not due:
                 await asyncio.Event().wait()  # runs until told to stop
-            await self._sleep(min(due) - self._clock.time())
+            else:
+                await self._sleep(min(due) - self._clock.time())
             now = self._clock.time()
             if exit_at is not None and now >= exit_at - EPSILON:
                 container.stop(now, behaviour.exit_code or 0)
@@ -305,6 +339,18 @@ class SimController:
                     container.health = "unhealthy"
                     container.stop(now, 137)  # the agent kills an unhealthy container
                     raise TaskError(UNHEALTHY)
+
+    async def _ended(self, process: asyncio.Future[int], until: float | None) -> bool:
+        """Waits for the program to end, or until ``until``; whether it ended."""
+        if until is None:
+            await asyncio.wait((process,))
+            return True
+        sleep = asyncio.ensure_future(self._sleep(until - self._clock.time()))
+        try:
+            await asyncio.wait((process, sleep), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleep.cancel()
+        return process.done()
 
     async def shutdown(self) -> None:
         container = self._container
