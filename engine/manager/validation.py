@@ -133,13 +133,7 @@ def _validate_task(task: TaskSpec | None) -> None:
             constraint.parse(task.placement.constraints)
         except ValueError as error:
             raise InvalidArgument(str(error)) from None
-        for preference in task.placement.preferences or ():
-            descriptor = (preference.spread.spread_descriptor or "") if preference.spread else ""
-            if not descriptor.lower().startswith(("node.labels.", "engine.labels.")):
-                raise InvalidArgument(
-                    f"Placement: spread descriptor {descriptor!r} must name node.labels.<key> "
-                    "or engine.labels.<key>"
-                )
+        # Any spread descriptor: one SwarmKit cannot read groups every node together.
     _validate_container(task.container_spec)
 
 

@@ -168,6 +168,16 @@ async def test_nodes_without_the_label_form_their_own_group(sim: Sim) -> None:
     assert sim.per_node("web") == {"swarm-master": 2, "swarm-node-1": 2, "swarm-node-2": 2}
 
 
+async def test_a_descriptor_swarmkit_cannot_read_groups_every_node_together(sim: Sim) -> None:
+    """``spread=com.example.zone`` is accepted, as Docker does; it names neither node nor
+    engine labels, so SwarmKit's preference tree has no level for it: one group, and the
+    tasks spread over the nodes as without a preference."""
+    sim.update_node("swarm-master", labels={"zone": "a"})
+    sim.control.create_service(make_spec(replicas=6, spread=["com.example.zone"]))
+    await sim.converge("web", 6)
+    assert sim.per_node("web") == {"swarm-master": 2, "swarm-node-1": 2, "swarm-node-2": 2}
+
+
 async def test_max_replicas_per_node_holds(sim: Sim) -> None:
     sim.control.create_service(make_spec(replicas=5, max_replicas=1))
     await sim.converge("web", 3)
