@@ -576,6 +576,10 @@ def _default_cluster_spec(heartbeat_period: float) -> ClusterSpec:
     )
 
 
+# Raft ticks the docker CLI sends as 0 when not given: the daemon keeps its defaults (1 and 10).
+_ZERO_IS_UNSET = frozenset({"ElectionTick", "HeartbeatTick"})
+
+
 def _merged(spec: ClusterSpec, asked: ClusterSpec | None) -> ClusterSpec:
     """``spec`` with what ``asked`` sets: each section's keys over the default's."""
     if asked is None:
@@ -587,7 +591,11 @@ def _merged(spec: ClusterSpec, asked: ClusterSpec | None) -> ClusterSpec:
             continue
         default = getattr(spec, field)
         if isinstance(value, dict) and isinstance(default, dict) and field != "labels":
-            value = default | {key: item for key, item in value.items() if item is not None}
+            value = default | {
+                key: item
+                for key, item in value.items()
+                if item is not None and not (item == 0 and key in _ZERO_IS_UNSET)
+            }
         changes[field] = value
     return replace(spec, **changes)
 
