@@ -36,6 +36,11 @@ class EventLog:
         self._history: deque[SwarmEvent] = deque(maxlen=HISTORY)
         self._subscribers: set[asyncio.Queue[SwarmEvent | None]] = set()
 
+    @property
+    def listeners(self) -> int:
+        """Clients following ``docker events`` now."""
+        return len(self._subscribers)
+
     async def run(self) -> None:
         async for event in self._store.watch():
             match event:

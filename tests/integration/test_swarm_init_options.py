@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
+from tests.integration.conftest import Engine
+from tests.integration.test_api_errors import call
 from tests.integration.test_swarm_join import free_port, start_node
 
 
@@ -48,3 +52,23 @@ def test_swarm_init_options_are_kept_and_reported(tmp_path: Path) -> None:
         assert spec["Dispatcher"]["HeartbeatPeriod"] == 7_000_000_000  # the rest kept
     finally:
         assert node.stop() == 0
+
+
+async def test_docker_info_carries_every_field_of_the_api(engine: Engine) -> None:
+    """Every field of the API's ``SystemInfo`` (what dockerd 20.10 reports beside the swarm),
+    so tools that read ``docker info`` find them."""
+    spec = yaml.safe_load((Path(__file__).parent / "docker-engine-api-v1.41.yaml").read_text())
+    fields = set(spec["definitions"]["SystemInfo"]["properties"])
+    status, info, _ = await call(engine, "GET", "/v1.41/info")
+    assert status == 200 and isinstance(info, dict)
+    assert fields <= set(info), sorted(fields - set(info))
+    assert info["Plugins"] == {
+        "Volume": [],
+        "Network": ["bridge", "host", "null", "overlay"],
+        "Authorization": [],
+        "Log": ["json-file"],
+    }
+    assert info["Runtimes"] == {"swarmdeck": {"path": "swarmdeck"}}
+    assert info["DefaultRuntime"] == "swarmdeck"
+    assert int(str(info["NGoroutines"])) > 0 and int(str(info["NFd"])) > 0
+    assert "Runtimes: swarmdeck" in engine.docker("info")
