@@ -28,6 +28,7 @@ __all__ = [
     "ContainerStatus",
     "Endpoint",
     "EngineDescription",
+    "JobStatus",
     "JoinTokens",
     "ManagerStatus",
     "Network",
@@ -117,13 +118,20 @@ class ServiceStatus(Struct, frozen=True, kw_only=True):
     completed_tasks: UInt
 
 
+class JobStatus(Struct, frozen=True):
+    """A job's runs: the one under way (a new one with every update), and when it began."""
+
+    job_iteration: Version = msgspec.field(default_factory=lambda: Version(index=0))
+    last_execution: str | None = None
+
+
 class Service(Object, frozen=True):
     spec: ServiceSpec = msgspec.field(default_factory=ServiceSpec)
     previous_spec: ServiceSpec | None = None
     endpoint: Endpoint | None = None
     update_status: UpdateStatus | None = None
     service_status: ServiceStatus | None = None
-    job_status: Json = None
+    job_status: JobStatus | None = None
 
 
 class ContainerStatus(Struct, frozen=True):
@@ -152,7 +160,7 @@ class Task(Object, frozen=True, kw_only=True):
     status: TaskStatus = msgspec.field(default_factory=lambda: TaskStatus(state=TaskState.NEW))
     desired_state: TaskState
     networks_attachments: list[NetworkAttachment] | None = None
-    job_iteration: Json = None
+    job_iteration: Version | None = None  # a job's run this task belongs to
 
 
 class Network(Object, frozen=True):

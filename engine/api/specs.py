@@ -16,6 +16,7 @@ __all__ = [
     "Duration",
     "EndpointSpec",
     "FailureAction",
+    "GlobalJob",
     "GlobalService",
     "GoInt",
     "HealthConfig",
@@ -27,6 +28,7 @@ __all__ = [
     "PlacementPreference",
     "Platform",
     "PortConfig",
+    "ReplicatedJob",
     "ReplicatedService",
     "ResourceObject",
     "ResourceRequirements",
@@ -189,13 +191,25 @@ class GlobalService(Struct, frozen=True):
     pass
 
 
+class ReplicatedJob(Struct, frozen=True):
+    """Tasks run to completion, ``max_concurrent`` at a time (1 when unset), until
+    ``total_completions`` completed (``max_concurrent`` when unset)."""
+
+    max_concurrent: UInt64 | None = None
+    total_completions: UInt64 | None = None
+
+
+class GlobalJob(Struct, frozen=True):
+    """A task run to completion on every eligible node."""
+
+
 class ServiceMode(Struct, frozen=True, forbid_unknown_fields=True):
     """Exactly one of the modes; an unknown mode is an error, not a silent default."""
 
     replicated: ReplicatedService | None = None
     global_: GlobalService | None = msgspec.field(default=None, name="Global")
-    replicated_job: Json = None
-    global_job: Json = None
+    replicated_job: ReplicatedJob | None = None
+    global_job: GlobalJob | None = None
 
 
 class FailureAction(enum.Enum):

@@ -20,6 +20,7 @@ from engine.api.objects import (
     Cluster,
     ClusterSpec,
     EngineDescription,
+    JobStatus,
     JoinTokens,
     ManagerStatus,
     Network,
@@ -31,6 +32,7 @@ from engine.api.objects import (
     Task,
     TaskStatus,
     UpdateStatus,
+    Version,
 )
 from engine.api.specs import (
     EndpointSpec,
@@ -352,7 +354,10 @@ class ControlAPI:
         def create(tx: Tx) -> Service:
             resolved = nets.resolve_service_networks(tx, spec)
             check_port_conflicts(tx, resolved, "")
-            return create_service(tx, Service(id=self._ids.new_id(), spec=resolved))
+            service = Service(
+                id=self._ids.new_id(), spec=resolved, job_status=self._run(None, resolved)
+            )
+            return create_service(tx, service)
 
         return self._store.update(create)
 
@@ -402,21 +407,37 @@ class ControlAPI:
                     spec=service.previous_spec,
                     previous_spec=service.spec,
                     update_status=status,
+                    job_status=self._run(service, service.previous_spec),
                 )
                 return update_service(tx, changed)
             assert spec is not None
-            if defaults.is_global(spec) != defaults.is_global(service.spec):
+            if defaults.mode_name(spec) != defaults.mode_name(service.spec):
                 raise Unimplemented("service mode change is not allowed")
             if (spec.name or "") != (service.spec.name or ""):
                 raise Unimplemented("renaming services is not supported")
             resolved = nets.resolve_service_networks(tx, spec)
             check_port_conflicts(tx, resolved, service.id)
             changed = replace(
-                service, spec=resolved, previous_spec=service.spec, update_status=None
+                service,
+                spec=resolved,
+                previous_spec=service.spec,
+                update_status=None,
+                job_status=self._run(service, resolved),
             )
             return update_service(tx, changed)
 
         return self._store.update(update)
+
+    def _run(self, service: Service | None, spec: ServiceSpec) -> JobStatus | None:
+        """A job's next run, as ``spec`` makes it: its first, or the one after ``service``'s
+        (each update of a job starts one); None for a service that is not a job."""
+        if not defaults.is_job(spec):
+            return None
+        ran = service.job_status if service is not None else None
+        return JobStatus(
+            job_iteration=Version(index=0 if ran is None else ran.job_iteration.index + 1),
+            last_execution=format_timestamp(self._clock.time()),
+        )
 
     def remove_service(self, reference: str) -> None:
         def remove(tx: Tx) -> None:

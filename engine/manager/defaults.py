@@ -158,6 +158,38 @@ def is_global(spec: ServiceSpec) -> bool:
     return spec.mode is not None and spec.mode.global_ is not None
 
 
+def is_job(spec: ServiceSpec) -> bool:
+    """Whether the service runs a job (replicated or global): tasks run to completion."""
+    mode = spec.mode
+    return mode is not None and (mode.replicated_job is not None or mode.global_job is not None)
+
+
+def mode_name(spec: ServiceSpec) -> str:
+    """``replicated``, ``global``, ``replicated-job`` or ``global-job``."""
+    mode = spec.mode
+    if mode is not None and mode.global_ is not None:
+        return "global"
+    if mode is not None and mode.replicated_job is not None:
+        return "replicated-job"
+    if mode is not None and mode.global_job is not None:
+        return "global-job"
+    return "replicated"
+
+
+def per_node(spec: ServiceSpec) -> bool:
+    """Whether the service has a task per node (global, global job), not numbered slots."""
+    return mode_name(spec) in ("global", "global-job")
+
+
+def job_concurrency(spec: ServiceSpec) -> tuple[int, int]:
+    """A replicated job's most tasks at once and its completions (SwarmKit's defaults: 1, and
+    as many as at once)."""
+    job = spec.mode.replicated_job if spec.mode is not None else None
+    most = (job.max_concurrent if job is not None else None) or 1
+    total = job.total_completions if job is not None else None
+    return most, most if total is None else total
+
+
 def task_history_limit(cluster: Cluster | None) -> int:
     orchestration = cluster.spec.orchestration if cluster else None
     if isinstance(orchestration, dict) and "TaskHistoryRetentionLimit" in orchestration:

@@ -10,6 +10,7 @@ from engine.manager.allocator import Allocator
 from engine.manager.controlapi import ControlAPI
 from engine.manager.dispatcher import HEARTBEAT_EPSILON, Dispatcher
 from engine.manager.orchestrator.global_ import GlobalOrchestrator
+from engine.manager.orchestrator.jobs import JobsOrchestrator
 from engine.manager.orchestrator.replicated import ReplicatedOrchestrator
 from engine.manager.orchestrator.restart import RestartSupervisor
 from engine.manager.orchestrator.taskinit import check_tasks
@@ -46,6 +47,7 @@ class Manager:
             self.updates,
             ReplicatedOrchestrator(store, clock, ids, self.restarts, self.updates),
             GlobalOrchestrator(store, clock, ids, self.restarts, self.updates),
+            JobsOrchestrator(store, clock, ids, self.restarts, self.updates),
             TaskReaper(store),
             Allocator(store, clock),
             self.scheduler,

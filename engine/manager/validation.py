@@ -102,8 +102,11 @@ def _validate_mode(spec: ServiceSpec) -> None:
     ]
     if len(given) > 1:
         raise InvalidArgument(f"ServiceSpec: only one mode may be given, not {' and '.join(given)}")
-    if given and given[0].endswith("-job"):
-        raise InvalidArgument(f"ServiceSpec: {given[0]} mode is not supported by this engine")
+    job = mode.replicated_job
+    if job is not None and job.max_concurrent is not None and job.max_concurrent > MAX_REPLICAS:
+        raise InvalidArgument(f"MaxConcurrent must be at most {MAX_REPLICAS}")
+    if job is not None and (job.total_completions or 0) > MAX_REPLICAS:
+        raise InvalidArgument(f"TotalCompletions must be at most {MAX_REPLICAS}")
     if mode.replicated is not None and (mode.replicated.replicas or 0) < 0:
         raise InvalidArgument("Number of replicas must be non-negative")
     if mode.replicated is not None and (mode.replicated.replicas or 0) > MAX_REPLICAS:

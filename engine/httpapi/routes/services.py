@@ -55,7 +55,7 @@ def _created(service: Service) -> str:
 
 def _matches(service: Service, filters: dict[str, list[str]]) -> bool:
     name = service.spec.name or ""
-    mode = "global" if defaults.is_global(service.spec) else "replicated"
+    mode = defaults.mode_name(service.spec)
     checks = {
         "id": lambda values: any(service.id.startswith(v) for v in values),
         "name": lambda values: any(name.startswith(v) for v in values),
@@ -67,28 +67,38 @@ def _matches(service: Service, filters: dict[str, list[str]]) -> bool:
 
 async def _with_status(tasks: list[Task]) -> Callable[[Service], Service]:
     """What adds ServiceStatus to a service, as API 1.41 does for ``status=true``; the tasks
-    are counted in steps."""
-    running: Counter[str] = Counter()
-    completed: Counter[str] = Counter()
-    meant: Counter[str] = Counter()
+    are counted in steps. A job counts the tasks of its current run only: those meant to
+    complete, running, and completed."""
+    running: Counter[tuple[str, int]] = Counter()
+    completed: Counter[tuple[str, int]] = Counter()
+    meant: Counter[tuple[str, int]] = Counter()
     async for batch in steps(tasks):
         for task in batch:
-            if task.desired_state == TaskState.RUNNING:
-                meant[task.service_id] += 1
+            key = (task.service_id, task.job_iteration.index if task.job_iteration else -1)
+            if task.desired_state == TaskState.RUNNING or (
+                task.job_iteration is not None and task.desired_state == TaskState.COMPLETE
+            ):
+                meant[key] += 1
                 if task.status.state == TaskState.RUNNING:
-                    running[task.service_id] += 1
+                    running[key] += 1
             if task.status.state == TaskState.COMPLETE:
-                completed[task.service_id] += 1
+                completed[key] += 1
 
     def with_status(service: Service) -> Service:
-        if defaults.is_global(service.spec):
-            desired = meant[service.id]
+        run = service.job_status.job_iteration.index if service.job_status else -1
+        key = (service.id, run)
+        mode = defaults.mode_name(service.spec)
+        if mode == "global":
+            desired = meant[key]
+        elif mode == "global-job":  # the nodes still to complete theirs, as dockerd counts
+            desired = max(0, meant[key] - completed[key])
+        elif mode == "replicated-job":
+            most, total = defaults.job_concurrency(service.spec)
+            desired = max(0, min(most, total - completed[key]))
         else:
             desired = defaults.replicas(service.spec)
         status = ServiceStatus(
-            running_tasks=running[service.id],
-            desired_tasks=desired,
-            completed_tasks=completed[service.id],
+            running_tasks=running[key], desired_tasks=desired, completed_tasks=completed[key]
         )
         return replace(service, service_status=status)
 

@@ -22,9 +22,10 @@ __all__ = ["Orchestrator"]
 
 class Orchestrator(ControlLoop):
     """Subclasses say what a task or node event makes dirty, which tasks to restart, and how
-    to reconcile a service. Each looks only at the services of its own mode (``GLOBAL``)."""
+    to reconcile a service. Each looks only at the services of its own modes (``MODES``)."""
 
-    GLOBAL = False
+    MODES: tuple[str, ...] = ("replicated",)  # the services it looks after, by mode_name
+    ROLLS = True  # whether the update supervisor brings its services' tasks to their spec
 
     def __init__(
         self,
@@ -54,7 +55,7 @@ class Orchestrator(ControlLoop):
                 | EventUpdate(obj=Service() as service)
                 | EventDelete(obj=Service() as service)
             ):
-                if defaults.is_global(service.spec) == self.GLOBAL:
+                if defaults.mode_name(service.spec) in self.MODES:
                     self._dirty_services.add(service.id)
                     if isinstance(event, EventDelete):
                         self._removing[service.id] = None
@@ -73,7 +74,7 @@ class Orchestrator(ControlLoop):
         if self._reconcile_due():
             service_ids, self._dirty_services = set(self._dirty_services), Dirty()
             reconciled = self._store.update(lambda tx: self._reconcile_services(tx, service_ids))
-            for service_id in reconciled:
+            for service_id in reconciled if self.ROLLS else ():
                 self._updates.update(service_id)
 
     def _allowance(self, service_id: str, wanted: int) -> int:
@@ -101,7 +102,7 @@ class Orchestrator(ControlLoop):
                 if service_id not in self._removing:
                     continue  # one of the other mode, or done with
                 self._remove_tasks(tx, service_id)
-            elif defaults.is_global(service.spec) != self.GLOBAL:
+            elif defaults.mode_name(service.spec) not in self.MODES:
                 continue
             else:
                 self._reconcile(tx, service)

@@ -39,7 +39,7 @@ __all__ = ["GlobalOrchestrator"]
 class GlobalOrchestrator(Orchestrator):
     """Keeps one task of each global service on each eligible node."""
 
-    GLOBAL = True
+    MODES = ("global",)
     _everything = False  # set after a node changed: every service on every node is looked at
     _nodes: Sequence[Node] = ()  # the nodes, read once per reconciliation
 

@@ -69,7 +69,7 @@ class ReplicatedOrchestrator(Orchestrator):
             if task is None or task.desired_state > TaskState.RUNNING:
                 continue
             service = get_service(tx, task.service_id)
-            if service is None or defaults.is_global(service.spec):
+            if service is None or defaults.mode_name(service.spec) not in self.MODES:
                 continue
             node = get_node(tx, task.node_id) if task.node_id else None
             if task.status.state > TaskState.RUNNING or (task.node_id and invalid_node(node)):

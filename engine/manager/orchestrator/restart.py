@@ -68,7 +68,7 @@ class RestartSupervisor:
 
     def restart(self, tx: Tx, cluster: Cluster | None, service: Service, task: Task) -> None:
         """Shuts ``task`` down and, if the policy says so, creates its replacement."""
-        if task.desired_state > TaskState.RUNNING:
+        if task.desired_state > TaskState.COMPLETE:  # a job's tasks are meant to complete
             return
         pending = self._delayed.pop(task.id, None)
         if pending is not None:
@@ -76,7 +76,7 @@ class RestartSupervisor:
         update_task(tx, replace(task, desired_state=TaskState.SHUTDOWN))
         if not self.should_restart(task, service):
             return
-        is_global = defaults.is_global(service.spec)
+        is_global = defaults.per_node(service.spec)
         replacement = new_task(
             self._ids,
             service,
@@ -85,6 +85,7 @@ class RestartSupervisor:
             node_id=task.node_id if is_global else "",
             desired=TaskState.READY,
         )
+        replacement = replace(replacement, job_iteration=task.job_iteration)
         create_task(tx, replacement)
         self._record(service, task)
         node = get_node(tx, task.node_id) if task.node_id else None
@@ -141,7 +142,7 @@ class RestartSupervisor:
 
     @staticmethod
     def _instance(service: Service, task: Task) -> tuple[int, str]:
-        if defaults.is_global(service.spec):
+        if defaults.per_node(service.spec):
             return (0, task.node_id)
         return (task.slot, "")
 
@@ -182,10 +183,11 @@ class RestartSupervisor:
 
     @staticmethod
     def start_now(tx: Tx, task_id: str) -> None:
-        """Moves a parked (desired READY) task on to RUNNING."""
+        """Moves a parked (desired READY) task on to RUNNING (a job's on to COMPLETE)."""
         task = get_task(tx, task_id)
         if task is not None and task.desired_state < TaskState.RUNNING:
-            update_task(tx, replace(task, desired_state=TaskState.RUNNING))
+            desired = TaskState.RUNNING if task.job_iteration is None else TaskState.COMPLETE
+            update_task(tx, replace(task, desired_state=desired))
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

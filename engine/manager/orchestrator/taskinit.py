@@ -75,6 +75,6 @@ def _restarted(service: Service, tasks: list[Task]) -> list[Task]:
 
 
 def _instance(service: Service, task: Task) -> tuple[str, int, str]:
-    if defaults.is_global(service.spec):
+    if defaults.per_node(service.spec):
         return (service.id, 0, task.node_id)
     return (service.id, task.slot, "")

@@ -95,7 +95,7 @@ class TaskReaper(ControlLoop):
             if len(doomed) == excess:
                 break
             if task.status.state > TaskState.RUNNING or (
-                task.status.state < TaskState.ASSIGNED and task.desired_state > TaskState.RUNNING
+                task.status.state < TaskState.ASSIGNED and task.desired_state > TaskState.COMPLETE
             ):
                 doomed.add(task.id)
         return doomed

@@ -9,6 +9,7 @@ from engine.api.codec import decode
 from engine.api.specs import (
     ContainerSpec,
     EndpointSpec,
+    GlobalJob,
     GlobalService,
     PortConfig,
     ReplicatedService,
@@ -64,9 +65,13 @@ BAD_SPECS = [
         id="both replicated and global",
     ),
     pytest.param(
-        ServiceSpec(name="x", mode=ServiceMode(replicated_job={}), task_template=_template()),
-        "replicated-job mode is not supported",
-        id="job mode",
+        ServiceSpec(
+            name="x",
+            mode=ServiceMode(replicated=ReplicatedService(replicas=1), global_job=GlobalJob()),
+            task_template=_template(),
+        ),
+        "only one mode may be given, not replicated and global-job",
+        id="a job and a service",
     ),
     pytest.param(
         ServiceSpec(name="x", task_template=_template(restart_policy=RestartPolicy(delay=-1))),
