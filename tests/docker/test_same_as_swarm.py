@@ -115,3 +115,69 @@ def test_the_same_scenario_on_the_real_swarm_and_on_ours(swarm: Swarm, ours: Eng
         ("Shutdown", "Complete"),
     }
     assert set(differences) <= explained, differences
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What the docker CLI shows of a service whose tasks ran to their end."""
+
+    replicas: str  # docker service ls
+    states: Counter[tuple[str, str, str]]  # (desired, current, error) of each task
+    logs: list[str]  # docker service logs --raw, sorted
+    spread: list[int]  # running tasks per node, largest first
+
+
+def finished(docker: Callable[..., str], service: str) -> Finished:
+    replicas = docker("service", "ls", "--filter", f"name={service}", "--format", "{{.Replicas}}")
+    states: Counter[tuple[str, str, str]] = Counter()
+    running: Counter[str] = Counter()
+    lines = docker(
+        "service", "ps", service, "--no-trunc",
+        "--format", "{{.Node}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}",
+    ).splitlines()  # fmt: skip
+    for line in lines:
+        node, desired, current, error = line.split("|")
+        state = current.split(" ")[0]
+        states[(desired, state, error.strip('"'))] += 1
+        if state == "Running":
+            running[node] += 1
+    logs = sorted(docker("service", "logs", "--raw", service).splitlines())
+    spread = sorted((running.get(node, 0) for node in NODES), reverse=True)
+    return Finished(replicas.strip(), states, logs, spread)
+
+
+def one_shots(docker: Callable[..., str]) -> dict[str, Finished]:
+    """A replicated job, a global job, a one-shot command that fails, and a spread over a
+    label no node has: each waited for until it settles."""
+    docker("service", "create", "--detach", "--no-resolve-image", "--name", "batch",
+           "--mode", "replicated-job", "--replicas", "3", "--max-concurrent", "1",
+           IMAGE, "sh", "-c", "echo working; sleep 1; echo done")  # fmt: skip
+    docker("service", "create", "--detach", "--no-resolve-image", "--name", "everywhere",
+           "--mode", "global-job", IMAGE, "echo", "hello")  # fmt: skip
+    docker("service", "create", "--detach", "--no-resolve-image", "--name", "failing",
+           "--restart-condition", "none", IMAGE, "sh", "-c", "echo a; exit 3")  # fmt: skip
+    docker("service", "create", "--detach", "--no-resolve-image", "--name", "zoned",
+           "--replicas", "3", "--placement-pref", "spread=com.example.zone",
+           IMAGE, "sleep", "3600")  # fmt: skip
+    settled = {
+        "batch": lambda f: f.replicas.endswith("(3/3 completed)") and len(f.logs) == 6,
+        "everywhere": lambda f: f.replicas.endswith("(3/3 completed)") and len(f.logs) == 3,
+        "failing": lambda f: f.states.get(("Shutdown", "Failed", "task: non-zero exit (3)")),
+        "zoned": lambda f: f.spread == [1, 1, 1],
+    }
+    return {
+        name: wait_until(
+            lambda d=done, n=name: (lambda f: f if d(f) else None)(finished(docker, n)), 120, name
+        )
+        for name, done in settled.items()
+    }
+
+
+def test_jobs_one_shot_commands_and_spread_the_same_on_the_real_swarm_and_ours(
+    swarm: Swarm, ours: Engine
+) -> None:
+    real = one_shots(swarm.docker)
+    swarm.reset()
+    mine = one_shots(ours.docker)
+    for name in real:
+        assert mine[name] == real[name], name

@@ -38,7 +38,7 @@ def test_a_replicated_job_completes_one_at_a_time_and_is_not_restarted(engine: E
 
     wait_until(finished, 60, "three completions")
     assert most_at_once == 1
-    assert replicas(engine, "batch").strip() == "0/0 (3/3 completed)"
+    assert replicas(engine, "batch").strip() == "0/1 (3/3 completed)"
     done = tasks(engine, "batch")
     assert {t["DesiredState"] for t in done} == {"Complete"}
     assert len(done) == 3  # nothing started again

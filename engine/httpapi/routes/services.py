@@ -92,9 +92,8 @@ async def _with_status(tasks: list[Task]) -> Callable[[Service], Service]:
             desired = meant[key]
         elif mode == "global-job":  # the nodes still to complete theirs, as dockerd counts
             desired = max(0, meant[key] - completed[key])
-        elif mode == "replicated-job":
-            most, total = defaults.job_concurrency(service.spec)
-            desired = max(0, min(most, total - completed[key]))
+        elif mode == "replicated-job":  # as many at once as it may run, as dockerd counts
+            desired = min(defaults.job_concurrency(service.spec))
         else:
             desired = defaults.replicas(service.spec)
         status = ServiceStatus(

@@ -7,8 +7,9 @@ started again. Every update of a job's service is a new run of it (``JobStatus.J
 down, and the new run starts from nothing. Within a run:
 
 - a replicated job keeps at most ``MaxConcurrent`` tasks going and starts new ones, each in a
-  slot of its own, until ``TotalCompletions`` slots have been started; a slot whose task
-  completed is done, as is one whose task failed and was not restarted;
+  slot of its own (from 0, as SwarmKit numbers them), until ``TotalCompletions`` slots have
+  been started; a slot whose task completed is done, as is one whose task failed and was not
+  restarted;
 - a global job runs one task on every eligible node (not drained, not down, meeting its
   constraints), nodes that come during the run included.
 
@@ -98,7 +99,7 @@ class JobsOrchestrator(Orchestrator):
         wanted = min(most - going, total - len(started))
         if wanted <= 0:
             return
-        free = (slot for slot in itertools.count(1) if slot not in started)
+        free = (slot for slot in itertools.count() if slot not in started)  # from 0, as SwarmKit
         for slot in itertools.islice(free, self._allowance(service.id, wanted)):
             create_task(tx, self._job_task(service, iteration, slot=slot))
 
