@@ -318,13 +318,19 @@ async def upstreams() -> AsyncIterator[Callable[[Answerer], asyncio.Future[tuple
     async def start(answer: Answerer) -> tuple[str, int]:
         upstream = Upstream(answer)
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: upstream, local_addr=("127.0.0.1", 0)
-        )
-        port = transport.get_extra_info("sockname")[1]
-        tcp = await asyncio.start_server(upstream.serve, "127.0.0.1", port)
-        closing.extend((transport.close, tcp.close))
-        return ("127.0.0.1", port)
+        for _ in range(20):  # a UDP port whose TCP twin is free too
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: upstream, local_addr=("127.0.0.1", 0)
+            )
+            port = transport.get_extra_info("sockname")[1]
+            try:
+                tcp = await asyncio.start_server(upstream.serve, "127.0.0.1", port)
+            except OSError:
+                transport.close()
+                continue
+            closing.extend((transport.close, tcp.close))
+            return ("127.0.0.1", port)
+        raise AssertionError("no port free for both UDP and TCP")
 
     yield start  # type: ignore[misc]
     for close in closing:

@@ -67,6 +67,29 @@ async def test_a_refusing_backend_is_skipped_for_the_next_one(backends: Backends
     assert pool.connections_last_minute() == {"a": 2, "c": 2}
 
 
+async def test_a_backend_that_never_answers_is_given_up_for_the_next_one(
+    backends: Backends, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="engine.mesh.proxy")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(0)  # never accepted: once its queue is full, SYNs to it are dropped
+    fillers = [socket.socket() for _ in range(3)]
+    for filler in fillers:
+        filler.setblocking(False)
+        filler.connect_ex(silent.getsockname())
+    pool = BackendPool([Backend("silent", *silent.getsockname()), await backends.start("b")])
+    try:
+        async with await serve_tcp(pool, "127.0.0.1", 0, connect_timeout=0.2) as listener:
+            assert await fetch(listener.address) == b"b"
+        assert pool.connections_last_minute() == {"b": 1}
+        assert "backend silent at 127.0.0.1" in caplog.text
+        assert "connection timed out" in caplog.text
+    finally:
+        for sock in (silent, *fillers):
+            sock.close()
+
+
 async def test_the_client_is_closed_when_every_backend_refuses() -> None:
     pool = BackendPool([Backend(key, "127.0.0.1", refused_port()) for key in ("a", "b")])
     async with await serve_tcp(pool, "127.0.0.1", 0) as listener:
