@@ -2,24 +2,28 @@
 
 Three processes, so none of them steals the others' event loop: an HTTP backend (a small
 asyncio server answering every GET with nginx's 612-byte welcome page, as a simulated task
-does), the mesh listener (``engine.mesh.proxy.serve_tcp`` with that one backend in its pool),
-and a load generator. Each run measures straight to the backend and through the mesh back to
-back, in alternating order; the figures are medians over the runs.
+does), the mesh (``engine.mesh.proxy.serve_tcp`` with that one backend in its pool), and a load
+generator. Each run measures straight to the backend and through the mesh back to back, in a
+different order each run; the figures are medians over the runs.
 
 - ``mesh_rps_ratio_keepalive_off``/``_on``: requests per second through the mesh divided by
-  straight, with ``Connection: close`` on every request, then over kept-alive connections;
-- ``mesh_added_latency_p50_us``/``_p99_us``: one request at a time, each on a new connection
-  (what ``curl`` does), the mesh's percentile minus the straight percentile; the same for
-  kept-alive connections is printed as ``mesh_added_latency_keepalive_on_p50_us``/``_p99_us``;
-- ``mesh_idle_connections_held``: connections opened through the mesh and left idle, all of them
-  then answering a request; ``mesh_bytes_per_idle_connection``: the mesh process's RSS growth
-  divided by them (kernel socket buffers are not in it).
+  straight, with ``Connection: close`` on every request (a new connection each), then over
+  kept-alive connections; 32 requests in flight;
+- ``mesh_added_latency_p50_us``/``_p99_us``: one request at a time over a kept-alive connection,
+  the mesh's percentile minus the straight one: what the hop adds to a request;
+  ``mesh_added_latency_new_connection_p50_us``/``_p99_us``: the same with a new connection per
+  request (what ``curl`` does), so the mesh's own connection to the backend is in it;
+- ``mesh_idle_connections_held``: connections opened through the mesh and left idle that then
+  all answer a request; ``mesh_bytes_per_idle_connection``: the mesh process's RSS growth
+  divided by them (the kernel's socket buffers are not in it). Each connection through the mesh
+  takes two file descriptors of its process.
 
-    python benchmarks/mesh.py [--runs 5] [--seconds 3] [--idle 10000] [--loop asyncio|uvloop]
+    python benchmarks/mesh.py [--runs 7] [--seconds 2] [--idle 10000] [--haproxy]
+                              [--loop asyncio|uvloop] [--side-loop asyncio|uvloop]
 
-``--loop uvloop`` runs the mesh's process on uvloop (it must be importable); the backend and
-the load generator always run on uvloop when it is importable, so they are not the bottleneck
-either way, and on asyncio otherwise.
+``--haproxy`` measures HAProxy (TCP mode, same backend) beside the mesh: what a proxy written in
+C adds on the same machine. ``--loop uvloop`` runs the mesh on uvloop, ``--side-loop uvloop``
+the backend and the load generator (uvloop must be importable; it is not a dependency).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ HOST = "127.0.0.1"
 CONCURRENCY = 32  # connections the load generator keeps busy at once
 WARMUP = 0.5  # seconds of load before counting
 LATENCY_REQUESTS = 2000  # sequential requests per latency sample
+MAX_FAILURES = 1000  # connections refused before the load generator gives up
 IDLE_BATCH, IDLE_PAUSE = 500, 0.2  # idle connections are opened in batches: the mesh's
 # connects to the backend must not overflow its accept queue (that is a burst, not holding)
 OPEN_FILES = 65536  # file descriptors each process asks for: 10,000 connections need 2 each
@@ -83,14 +88,6 @@ def event_loop(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
 
         return uvloop.new_event_loop  # type: ignore[no-any-return]
     return asyncio.new_event_loop
-
-
-def best_loop() -> str:
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return "asyncio"
-    return "uvloop"
 
 
 # The backend: a task's web server.
@@ -141,7 +138,11 @@ async def mesh(backend_port: int) -> None:
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while await reader.readline():  # each line asks how many connections and what RSS
-        print(json.dumps({"connections": listener.connections, "rss": rss()}), flush=True)
+        files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        print(
+            json.dumps({"connections": listener.connections, "rss": rss(), "files": files}),
+            flush=True,
+        )
 
 
 def rss() -> int:
@@ -202,6 +203,7 @@ class Load:
         self.counting = False
         self.stopping = False
         self.count = 0
+        self.failures = 0
         self.latencies: list[int] = []
         self.connections: set[HttpClient] = set()
         self.finished = asyncio.Event()
@@ -228,7 +230,10 @@ class Load:
         loop = asyncio.get_running_loop()
         try:
             await loop.create_connection(lambda: client, HOST, self.port)
-        except OSError:
+        except OSError as error:
+            self.failures += 1
+            if self.failures > MAX_FAILURES:
+                raise SystemExit(f"cannot connect to port {self.port}: {error}") from None
             client.connection_lost(None)
 
 
@@ -305,7 +310,7 @@ def client(args: argparse.Namespace) -> dict[str, Any]:
         test = latency_test(args.port, args.keepalive, LATENCY_REQUESTS)
     else:
         test = idle_test(args.port, args.idle)
-    with asyncio.Runner(loop_factory=event_loop(best_loop())) as runner:
+    with asyncio.Runner(loop_factory=event_loop(args.loop)) as runner:
         result: dict[str, Any] = runner.run(test)
     return result
 
@@ -384,8 +389,8 @@ class HAProxy:
         self.process.wait()
 
 
-def run_client(*args: str) -> dict[str, Any]:
-    process = spawn("--role", "client", *args)
+def run_client(loop: str, *args: str) -> dict[str, Any]:
+    process = spawn("--loop", loop, "--role", "client", *args)
     out, _ = process.communicate()
     if process.returncode:
         raise RuntimeError(f"{process.args} ended: {process.returncode}")
@@ -394,7 +399,7 @@ def run_client(*args: str) -> dict[str, Any]:
 
 
 def conduct(args: argparse.Namespace) -> None:
-    side_loop = best_loop()
+    side_loop = args.side_loop
     server = Process("--loop", side_loop, "--role", "backend")
     proxy = Process("--loop", args.loop, "--role", "mesh", "--port", str(server.port))
     targets = {"straight": server.port, "mesh": proxy.port}
@@ -428,7 +433,9 @@ def throughput(args: argparse.Namespace, targets: dict[str, int]) -> None:
             rps = {}
             for target, port in rotated(targets, run):
                 flags = ["--test", "load", "--port", str(port), "--seconds", str(args.seconds)]
-                rps[target] = run_client(*flags, *(["--keepalive"] if keepalive else []))["rps"]
+                rps[target] = run_client(
+                    args.side_loop, *flags, *(["--keepalive"] if keepalive else [])
+                )["rps"]
             for target in targets:
                 ratios[target].append(rps[target] / rps["straight"])
             print(
@@ -448,7 +455,7 @@ def latency(args: argparse.Namespace, targets: dict[str, int]) -> None:
         for run in range(args.runs):
             flags = ["--test", "latency", *(["--keepalive"] if keepalive else [])]
             measured = {
-                target: run_client(*flags, "--port", str(port))
+                target: run_client(args.side_loop, *flags, "--port", str(port))
                 for target, port in rotated(targets, run)
             }
             for target in targets:
@@ -477,7 +484,8 @@ def latency(args: argparse.Namespace, targets: dict[str, int]) -> None:
 def idle(args: argparse.Namespace, proxy: Process) -> None:
     before = proxy.ask()
     holder = spawn(
-        "--role", "client", "--test", "idle", "--port", str(proxy.port), "--idle", str(args.idle)
+        *("--loop", args.side_loop, "--role", "client", "--test", "idle"),
+        *("--port", str(proxy.port), "--idle", str(args.idle)),
     )
     assert holder.stdin is not None and holder.stdout is not None
     try:
@@ -496,7 +504,8 @@ def idle(args: argparse.Namespace, proxy: Process) -> None:
     grown = held["rss"] - before["rss"]
     print(
         f"# idle: {opened} opened, {held['connections']} held by the mesh, {answered} answered"
-        " a request afterwards"
+        f" a request afterwards; the mesh's process may open {held['files']} files"
+        " (RLIMIT_NOFILE) and each connection through it takes two"
     )
     print(f"BENCH mesh_idle_connections_held {min(held['connections'], answered)}")
     print(f"BENCH mesh_bytes_per_idle_connection {grown / max(held['connections'], 1):.0f}")
@@ -504,10 +513,11 @@ def idle(args: argparse.Namespace, proxy: Process) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--idle", type=int, default=10000)
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--side-loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--role", choices=["conductor", "backend", "mesh", "client"])
     parser.add_argument("--port", type=int)
     parser.add_argument("--test", choices=["load", "latency", "idle"])
