@@ -44,7 +44,7 @@ class BackendPool:
         clock: seconds on a monotonic clock, for the per-minute counts.
     """
 
-    __slots__ = ("_backends", "_buckets", "_clock", "_next")
+    __slots__ = ("_backends", "_buckets", "_clock", "_members", "_next")
 
     def __init__(
         self,
@@ -53,6 +53,7 @@ class BackendPool:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._backends: tuple[Backend, ...] = ()
+        self._members: frozenset[Backend] = frozenset()
         self._next = 0  # index of the next pick
         self._clock = clock
         self._buckets: deque[tuple[int, dict[str, int]]] = deque()
@@ -63,6 +64,9 @@ class BackendPool:
         """The current set, in rotation order."""
         return self._backends
 
+    def __contains__(self, backend: object) -> bool:
+        return backend in self._members
+
     def set_backends(self, backends: Iterable[Backend | tuple[str, str, int]]) -> None:
         """Replaces the set at once; the rotation goes on after the last backend picked.
 
@@ -72,7 +76,7 @@ class BackendPool:
         new = tuple(dict.fromkeys(_checked(backend) for backend in backends))
         old, start = self._backends, self._next
         position = {backend: index for index, backend in enumerate(new)}
-        self._backends, self._next = new, 0
+        self._backends, self._members, self._next = new, frozenset(new), 0
         # The next pick is the first backend that would have come next and is still there.
         for step in range(len(old)):
             index = position.get(old[(start + step) % len(old)])

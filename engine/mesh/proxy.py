@@ -4,15 +4,18 @@
 backend of a ``BackendPool``; the two sockets are spliced with asyncio protocols, each side's
 reading paused while the other side's write buffer is full, half-closes passed on (the client's
 FIN becomes a FIN to the backend and back), and an error on either side closes both (a reset
-on one side becomes a reset on the other). A backend
-that refuses (or does not answer within ``connect_timeout``) is skipped for the next one, each
-at most once; with no backend left, or none at all, the client is closed.
+on one side becomes a reset on the other). A backend that refuses (or does not answer within
+``connect_timeout``) is skipped for the next one, each at most once; with no backend left, or
+none at all, the client is closed. A connection stays with its backend when the backend leaves
+the pool, as IPVS keeps it.
 
 ``serve_udp`` keeps one flow per client address, each with its own connected socket to the
-backend picked when the flow began; replies go back from the listening address. A flow
-forgotten after ``idle_timeout`` seconds without a packet either way (IPVS's UDP timeout is
-300 s) or when ``max_flows`` is reached (the oldest goes). A backend that answers with ICMP
-port unreachable moves the flow to the next backend; UDP datagrams are never queued.
+backend picked when the flow began; replies go back from the listening address. A flow is
+forgotten after ``idle_timeout`` seconds without a datagram either way (IPVS's UDP timeout is
+300 s) or when ``max_flows`` is reached (the oldest goes). A flow whose backend left the pool,
+or answered with ICMP port unreachable, moves to the next backend with the client's next
+datagram (what kube-proxy gets from IPVS with ``expire_nodest_conn=1``); datagrams are never
+queued.
 
 Simulated nodes each own an address in 127/8 (127.0.1.N): listeners on the same port on
 different addresses coexist. Listeners set SO_REUSEADDR (a restarted mesh rebinds at once) and
@@ -323,7 +326,10 @@ class _Dial:
                 _log_unreachable(backend, str(failure))
                 continue
             sock.setblocking(False)
-            error = sock.connect_ex((backend.host, backend.port))
+            try:
+                error = sock.connect_ex((backend.host, backend.port))
+            except OSError as failure:
+                error = failure.errno or errno.EINVAL
             if error in (0, errno.EINPROGRESS):
                 self._sock, self._backend = sock, backend
                 self._loop.add_writer(sock.fileno(), self._writable)
@@ -499,8 +505,8 @@ class UdpListener(asyncio.DatagramProtocol):
         else:
             self._flows.move_to_end(client)
         flow.active = self._clock()
-        if flow.refused:
-            self._refused(flow, data)
+        if flow.refused or flow.backend not in self.pool:
+            self._move(flow, data)
             return
         try:
             flow.sock.send(data)
@@ -508,7 +514,7 @@ class UdpListener(asyncio.DatagramProtocol):
             pass  # a full socket buffer drops the datagram, as a full link would
         except ConnectionRefusedError:
             # An earlier datagram met ICMP port unreachable: the backend is gone.
-            self._refused(flow, data)
+            self._move(flow, data)
         except OSError as error:
             log.debug("udp flow %s:%d: %s", client[0], client[1], error)
             self._forget(flow)
@@ -536,7 +542,8 @@ class UdpListener(asyncio.DatagramProtocol):
             return flow
         return None
 
-    def _refused(self, flow: _Flow, data: bytes) -> None:
+    def _move(self, flow: _Flow, data: bytes) -> None:
+        """Gives the flow another backend: its own left the pool or is not listening."""
         self._forget(flow)
         moved = self._open_flow(flow.client, flow.tried)
         if moved is not None:

@@ -41,6 +41,15 @@ def test_a_pick_skips_what_was_tried_and_an_empty_pool_gives_none() -> None:
     assert pool.pick() is None
 
 
+def test_membership_follows_the_current_set() -> None:
+    a, b = make("a", "b")
+    pool = BackendPool([a, b])
+    assert a in pool
+    pool.set_backends([b])
+    assert a not in pool
+    assert b in pool
+
+
 def test_tuples_are_backends_and_duplicates_count_once() -> None:
     pool = BackendPool([("a", "10.0.0.2", 80), ("a", "10.0.0.2", 80), ("b", "fd00::3", 8080)])
     assert pool.backends == (Backend("a", "10.0.0.2", 80), Backend("b", "fd00::3", 8080))

@@ -399,6 +399,24 @@ async def test_a_udp_flow_moves_on_from_a_backend_that_is_not_there() -> None:
             transport.close()
 
 
+async def test_a_udp_flow_moves_when_its_backend_leaves_the_pool() -> None:
+    made: list[asyncio.DatagramTransport] = []
+    a, b = await udp_backend("a", made), await udp_backend("b", made)
+    pool = BackendPool([a, b])
+    try:
+        async with await serve_udp(pool, "127.0.0.1", 0) as listener:
+            transport, answers = await udp_client(listener.address)
+            assert await ask(transport, answers, b"1") == b"a:1"
+            pool.set_backends([b])
+            assert await ask(transport, answers, b"2") == b"b:2"
+            assert await ask(transport, answers, b"3") == b"b:3"
+            assert listener.flows == 1
+            transport.close()
+    finally:
+        for transport in made:
+            transport.close()
+
+
 async def test_the_oldest_udp_flow_goes_when_the_table_is_full() -> None:
     made: list[asyncio.DatagramTransport] = []
     pool = BackendPool([await udp_backend("a", made)])
