@@ -375,9 +375,13 @@ async def test_when_no_upstream_answers_the_query_fails(
             assert answer.rcode() == dns.rcode.SERVFAIL
 
 
-async def test_only_three_upstreams_are_used_and_addresses_are_checked(swarm: Swarm) -> None:
+async def test_only_three_upstreams_are_used_never_itself_and_addresses_are_checked(
+    swarm: Swarm,
+) -> None:
     async with await serve_dns(swarm.resolve, "127.0.0.1", 0) as server:
-        server.set_upstreams(["10.0.0.1", "10.0.0.2", ("10.0.0.3", 5353), "10.0.0.4"])
+        server.set_upstreams(
+            [server.address, "10.0.0.1", "10.0.0.2", ("10.0.0.3", 5353), "10.0.0.4"]
+        )  # never itself
         assert server.upstreams == (("10.0.0.1", 53), ("10.0.0.2", 53), ("10.0.0.3", 5353))
         with pytest.raises(ValueError, match=r"invalid upstream DNS server 'dns\.google'"):
             server.set_upstreams(["dns.google"])
