@@ -41,7 +41,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TextIO, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -137,16 +137,17 @@ async def mesh(backend_port: int) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while await reader.readline():  # each line asks how many connections and what RSS
-        files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        print(
-            json.dumps({"connections": listener.connections, "rss": rss(), "files": files}),
-            flush=True,
-        )
+    # Opened now: once the connections take every descriptor, no file could be opened.
+    with Path("/proc/self/status").open() as status:
+        while await reader.readline():  # each line asks how many connections and what RSS
+            files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            answer = {"connections": listener.connections, "rss": rss(status), "files": files}
+            print(json.dumps(answer), flush=True)
 
 
-def rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss(status: TextIO) -> int:
+    status.seek(0)
+    for line in status.read().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
