@@ -99,8 +99,9 @@ async def serve_dns(
         OSError: the address cannot be bound.
         ValueError: an upstream is not an address.
     """
+    upstreams = list(upstreams)
     server = DnsServer(resolve, reverse)
-    server.set_upstreams(upstreams)
+    server.set_upstreams(upstreams)  # checked before anything is bound
     loop = asyncio.get_running_loop()
     for attempt in range(BIND_ATTEMPTS):
         udp, _ = await loop.create_datagram_endpoint(
@@ -119,6 +120,7 @@ async def serve_dns(
         server._udp = udp
         server._tcp = tcp
         server.address = (host, bound)
+        server.set_upstreams(upstreams)  # now that its own address is known
         return server
     raise AssertionError("unreachable")
 
@@ -144,6 +146,7 @@ class DnsServer:
 
     @property
     def upstreams(self) -> tuple[tuple[str, int], ...]:
+        """The servers other names go to, in the order they are tried."""
         return self._upstreams
 
     def set_upstreams(self, upstreams: Iterable[str | tuple[str, int]]) -> None:
@@ -296,8 +299,8 @@ class DnsServer:
                     writer.write(_LENGTH.pack(len(answer)) + answer)
                     await writer.drain()
                 timeout = TCP_IDLE_TIMEOUT
-        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except (TimeoutError, asyncio.IncompleteReadError, OSError):
+            pass  # the client went, or was too slow: its connection ends
         finally:
             self._connections.discard(writer)
             writer.close()

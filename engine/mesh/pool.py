@@ -16,6 +16,7 @@ over the last 60 s: memory is bounded by 60 buckets of the keys that got connect
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable
@@ -27,7 +28,8 @@ WINDOW = 60  # seconds: "how connections were spread over its tasks in the last 
 
 
 class Backend(NamedTuple):
-    """Where a connection can go: ``key`` names it (a task ID), ``host:port`` is reached."""
+    """Where a connection can go: ``key`` names it (a task ID), ``host:port`` is reached;
+    ``host`` is an IP address (a task's, or a node's for a task that publishes a host port)."""
 
     key: str
     host: str
@@ -42,7 +44,7 @@ class BackendPool:
         clock: seconds on a monotonic clock, for the per-minute counts.
     """
 
-    __slots__ = ("_backends", "_buckets", "_clock", "_last", "_next")
+    __slots__ = ("_backends", "_buckets", "_clock", "_members", "_next")
 
     def __init__(
         self,
@@ -51,8 +53,8 @@ class BackendPool:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._backends: tuple[Backend, ...] = ()
-        self._next = 0
-        self._last: Backend | None = None
+        self._members: frozenset[Backend] = frozenset()
+        self._next = 0  # index of the next pick
         self._clock = clock
         self._buckets: deque[tuple[int, dict[str, int]]] = deque()
         self.set_backends(backends)
@@ -62,6 +64,9 @@ class BackendPool:
         """The current set, in rotation order."""
         return self._backends
 
+    def __contains__(self, backend: object) -> bool:
+        return backend in self._members
+
     def set_backends(self, backends: Iterable[Backend | tuple[str, str, int]]) -> None:
         """Replaces the set at once; the rotation goes on after the last backend picked.
 
@@ -69,13 +74,15 @@ class BackendPool:
             ValueError: a backend is malformed; the pool is left as it was.
         """
         new = tuple(dict.fromkeys(_checked(backend) for backend in backends))
-        self._backends = new
-        if self._last in new:
-            self._next = (new.index(self._last) + 1) % len(new)
-        elif new:
-            self._next %= len(new)
-        else:
-            self._next = 0
+        old, start = self._backends, self._next
+        position = {backend: index for index, backend in enumerate(new)}
+        self._backends, self._members, self._next = new, frozenset(new), 0
+        # The next pick is the first backend that would have come next and is still there.
+        for step in range(len(old)):
+            index = position.get(old[(start + step) % len(old)])
+            if index is not None:
+                self._next = index
+                return
 
     def pick(self, exclude: Collection[Backend] = ()) -> Backend | None:
         """The next backend in the rotation that is not in ``exclude``; None when none is left."""
@@ -86,7 +93,6 @@ class BackendPool:
             backend = backends[index]
             if backend not in exclude:
                 self._next = (index + 1) % count
-                self._last = backend
                 return backend
         return None
 
@@ -122,8 +128,10 @@ def _checked(backend: Backend | tuple[str, str, int]) -> Backend:
         raise ValueError(f"invalid backend {backend!r}: want (key, host, port)") from None
     if not isinstance(key, str) or not key:
         raise ValueError(f"invalid backend {backend!r}: the key must be a non-empty string")
-    if not isinstance(host, str) or not host:
-        raise ValueError(f"invalid backend {backend!r}: the host must be a non-empty string")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"invalid backend {backend!r}: the host must be an IP address") from None
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"invalid backend {backend!r}: the port must be within 1-65535")
     return Backend(key, host, port)

@@ -4,15 +4,18 @@
 backend of a ``BackendPool``; the two sockets are spliced with asyncio protocols, each side's
 reading paused while the other side's write buffer is full, half-closes passed on (the client's
 FIN becomes a FIN to the backend and back), and an error on either side closes both (a reset
-on one side becomes a reset on the other). A backend
-that refuses (or does not answer within ``connect_timeout``) is skipped for the next one, each
-at most once; with no backend left, or none at all, the client is closed.
+on one side becomes a reset on the other). A backend that refuses (or does not answer within
+``connect_timeout``) is skipped for the next one, each at most once; with no backend left, or
+none at all, the client is closed. A connection stays with its backend when the backend leaves
+the pool, as IPVS keeps it.
 
 ``serve_udp`` keeps one flow per client address, each with its own connected socket to the
-backend picked when the flow began; replies go back from the listening address. A flow
-forgotten after ``idle_timeout`` seconds without a packet either way (IPVS's UDP timeout is
-300 s) or when ``max_flows`` is reached (the oldest goes). A backend that answers with ICMP
-port unreachable moves the flow to the next backend; UDP datagrams are never queued.
+backend picked when the flow began; replies go back from the listening address. A flow is
+forgotten after ``idle_timeout`` seconds without a datagram either way (IPVS's UDP timeout is
+300 s) or when ``max_flows`` is reached (the oldest goes). A flow whose backend left the pool,
+or answered with ICMP port unreachable, moves to the next backend with the client's next
+datagram (what kube-proxy gets from IPVS with ``expire_nodest_conn=1``); datagrams are never
+queued.
 
 Simulated nodes each own an address in 127/8 (127.0.1.N): listeners on the same port on
 different addresses coexist. Listeners set SO_REUSEADDR (a restarted mesh rebinds at once) and
@@ -28,7 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import socket
 import struct
 import time
@@ -167,7 +172,7 @@ class _ClientSide(asyncio.Protocol):
         self._listener = listener
         self._transport: asyncio.Transport | None = None
         self._backend: asyncio.Transport | None = None
-        self._connecting: asyncio.Task[None] | None = None
+        self._connecting: _Dial | None = None
         self._pending: list[bytes] | None = None
         self._pending_size = 0
         self._client_eof = False
@@ -177,13 +182,13 @@ class _ClientSide(asyncio.Protocol):
     # The client's side.
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's are no subclasses
         if not self._listener.pool.backends:
             transport.close()
             return
         self._listener._connections.add(self)
-        self._connecting = asyncio.get_running_loop().create_task(self._connect())
+        self._connecting = _Dial(self)
+        self._connecting.next()
 
     def data_received(self, data: bytes) -> None:
         backend = self._backend
@@ -281,41 +286,135 @@ class _ClientSide(asyncio.Protocol):
         if self._backend is not None:
             self._backend.close()
 
-    async def _connect(self) -> None:
-        loop = asyncio.get_running_loop()
-        listener = self._listener
-        tried: list[Backend] = []
-        while (backend := listener.pool.pick(tried)) is not None:
-            tried.append(backend)
-            try:
-                async with asyncio.timeout(listener._connect_timeout):
-                    await loop.create_connection(
-                        lambda: _BackendSide(self), backend.host, backend.port
-                    )
-            except (OSError, TimeoutError) as error:
-                log.debug("backend %s at %s:%d: %s", backend.key, backend.host, backend.port, error)
-                continue
-            listener.pool.record(backend)
-            self._connecting = None
-            return
+    def dialed(self, sock: socket.socket, backend: Backend) -> None:
+        """The backend accepted: its socket becomes the splice's other transport."""
+        self._connecting = None
+        self._listener.pool.record(backend)
+        _adopt(sock, _BackendSide(self))
+
+    def undialable(self) -> None:
+        """No backend could be reached."""
         self._connecting = None
         if self._transport is not None:
             self._transport.close()
 
 
-class _BackendSide(asyncio.Protocol):
-    """The backend's end of a splice: passes everything to the client's side."""
+class _Dial:
+    """Connecting a client to the next backend in the rotation, each backend at most once.
 
-    __slots__ = ("_client", "_transport")
+    A non-blocking ``connect`` watched by the loop, rather than ``loop.create_connection`` in a
+    task: a new connection costs two turns of the loop instead of five, and no task.
+    """
+
+    __slots__ = ("_backend", "_client", "_loop", "_sock", "_timer", "_tried")
 
     def __init__(self, client: _ClientSide) -> None:
         self._client = client
-        self._transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._tried: list[Backend] = []
+        self._sock: socket.socket | None = None
+        self._backend: Backend | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def next(self) -> None:
+        listener = self._client._listener
+        while (backend := listener.pool.pick(self._tried)) is not None:
+            self._tried.append(backend)
+            try:
+                sock = socket.socket(_family(backend.host), socket.SOCK_STREAM)
+            except OSError as failure:  # out of file descriptors, say
+                _log_unreachable(backend, str(failure))
+                continue
+            sock.setblocking(False)
+            try:
+                error = sock.connect_ex((backend.host, backend.port))
+            except OSError as failure:
+                error = failure.errno or errno.EINVAL
+            if error in (0, errno.EINPROGRESS):
+                self._sock, self._backend = sock, backend
+                self._loop.add_writer(sock.fileno(), self._writable)
+                self._timer = self._loop.call_later(listener._connect_timeout, self._timed_out)
+                return
+            sock.close()
+            _log_unreachable(backend, os.strerror(error))
+        self._client.undialable()
+
+    def cancel(self) -> None:
+        if self._sock is not None:
+            self._loop.remove_writer(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _writable(self) -> None:
+        sock, backend = self._sock, self._backend
+        assert sock is not None and backend is not None
+        self._loop.remove_writer(sock.fileno())
+        if self._timer is not None:
+            self._timer.cancel()
+        self._sock = None
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            sock.close()
+            _log_unreachable(backend, os.strerror(error))
+            self.next()
+            return
+        self._client.dialed(sock, backend)
+
+    def _timed_out(self) -> None:
+        backend = self._backend
+        self.cancel()
+        if backend is not None:
+            _log_unreachable(backend, "connection timed out")
+        self.next()
+
+
+def _adopt(sock: socket.socket, protocol: asyncio.Protocol) -> None:
+    """Wraps a connected socket in a transport for ``protocol``.
+
+    asyncio's selector loops do it at once through their ``_make_socket_transport`` (what
+    ``create_connection`` ends with); other loops (uvloop) through the public coroutine.
+    """
+    loop = asyncio.get_running_loop()
+    make = getattr(loop, "_make_socket_transport", None)
+    if make is not None:
+        make(sock, protocol)
+        return
+
+    async def adopt() -> None:
+        try:
+            await loop.create_connection(lambda: protocol, sock=sock)
+        except OSError as error:
+            sock.close()
+            protocol.connection_lost(error)
+
+    task = loop.create_task(adopt())
+    _adopting.add(task)
+    task.add_done_callback(_adopting.discard)
+
+
+_adopting: set[asyncio.Task[None]] = set()  # tasks are held until done, or they may vanish
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _log_unreachable(backend: Backend, reason: str) -> None:
+    log.debug("backend %s at %s:%d: %s", backend.key, backend.host, backend.port, reason)
+
+
+class _BackendSide(asyncio.Protocol):
+    """The backend's end of a splice: passes everything to the client's side."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: _ClientSide) -> None:
+        self._client = client
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        self._client.backend_made(transport)
+        self._client.backend_made(cast(asyncio.Transport, transport))  # uvloop's: no subclass
 
     def data_received(self, data: bytes) -> None:
         self._client.backend_data(data)
@@ -406,8 +505,8 @@ class UdpListener(asyncio.DatagramProtocol):
         else:
             self._flows.move_to_end(client)
         flow.active = self._clock()
-        if flow.refused:
-            self._refused(flow, data)
+        if flow.refused or flow.backend not in self.pool:
+            self._move(flow, data)
             return
         try:
             flow.sock.send(data)
@@ -415,7 +514,7 @@ class UdpListener(asyncio.DatagramProtocol):
             pass  # a full socket buffer drops the datagram, as a full link would
         except ConnectionRefusedError:
             # An earlier datagram met ICMP port unreachable: the backend is gone.
-            self._refused(flow, data)
+            self._move(flow, data)
         except OSError as error:
             log.debug("udp flow %s:%d: %s", client[0], client[1], error)
             self._forget(flow)
@@ -432,7 +531,7 @@ class UdpListener(asyncio.DatagramProtocol):
             try:
                 sock = _udp_socket_to(backend)
             except OSError as error:
-                log.debug("backend %s at %s:%d: %s", backend.key, backend.host, backend.port, error)
+                _log_unreachable(backend, str(error))
                 continue
             if len(self._flows) >= self._max_flows:
                 self._forget(next(iter(self._flows.values())))
@@ -443,7 +542,8 @@ class UdpListener(asyncio.DatagramProtocol):
             return flow
         return None
 
-    def _refused(self, flow: _Flow, data: bytes) -> None:
+    def _move(self, flow: _Flow, data: bytes) -> None:
+        """Gives the flow another backend: its own left the pool or is not listening."""
         self._forget(flow)
         moved = self._open_flow(flow.client, flow.tried)
         if moved is not None:
@@ -520,7 +620,7 @@ _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 def _udp_socket_to(backend: Backend) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = socket.socket(_family(backend.host), socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
         sock.connect((backend.host, backend.port))

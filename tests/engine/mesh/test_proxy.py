@@ -67,6 +67,29 @@ async def test_a_refusing_backend_is_skipped_for_the_next_one(backends: Backends
     assert pool.connections_last_minute() == {"a": 2, "c": 2}
 
 
+async def test_a_backend_that_never_answers_is_given_up_for_the_next_one(
+    backends: Backends, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="engine.mesh.proxy")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(0)  # never accepted: once its queue is full, SYNs to it are dropped
+    fillers = [socket.socket() for _ in range(3)]
+    for filler in fillers:
+        filler.setblocking(False)
+        filler.connect_ex(silent.getsockname())
+    pool = BackendPool([Backend("silent", *silent.getsockname()), await backends.start("b")])
+    try:
+        async with await serve_tcp(pool, "127.0.0.1", 0, connect_timeout=0.2) as listener:
+            assert await fetch(listener.address) == b"b"
+        assert pool.connections_last_minute() == {"b": 1}
+        assert "backend silent at 127.0.0.1" in caplog.text
+        assert "connection timed out" in caplog.text
+    finally:
+        for sock in (silent, *fillers):
+            sock.close()
+
+
 async def test_the_client_is_closed_when_every_backend_refuses() -> None:
     pool = BackendPool([Backend(key, "127.0.0.1", refused_port()) for key in ("a", "b")])
     async with await serve_tcp(pool, "127.0.0.1", 0) as listener:
@@ -369,6 +392,24 @@ async def test_a_udp_flow_moves_on_from_a_backend_that_is_not_there() -> None:
         async with await serve_udp(pool, "127.0.0.1", 0) as listener:
             transport, answers = await udp_client(listener.address)
             assert await ask(transport, answers, b"hello") == b"b:hello"
+            assert listener.flows == 1
+            transport.close()
+    finally:
+        for transport in made:
+            transport.close()
+
+
+async def test_a_udp_flow_moves_when_its_backend_leaves_the_pool() -> None:
+    made: list[asyncio.DatagramTransport] = []
+    a, b = await udp_backend("a", made), await udp_backend("b", made)
+    pool = BackendPool([a, b])
+    try:
+        async with await serve_udp(pool, "127.0.0.1", 0) as listener:
+            transport, answers = await udp_client(listener.address)
+            assert await ask(transport, answers, b"1") == b"a:1"
+            pool.set_backends([b])
+            assert await ask(transport, answers, b"2") == b"b:2"
+            assert await ask(transport, answers, b"3") == b"b:3"
             assert listener.flows == 1
             transport.close()
     finally:
