@@ -34,6 +34,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/scheduler.py
 	$(PY) benchmarks/api.py
 	$(PY) benchmarks/console.py
+	$(PY) benchmarks/mesh.py
 
 screenshots: $(VENV)/.installed
 	rm -f screenshots/*.svg
