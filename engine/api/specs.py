@@ -203,11 +203,13 @@ class FailureAction(enum.Enum):
     CONTINUE = "continue"
     PAUSE = "pause"
     ROLLBACK = "rollback"
+    UNSET = ""  # Go's zero value, which the docker CLI sends: the daemon reads it as pause
 
 
 class UpdateOrder(enum.Enum):
     STOP_FIRST = "stop-first"
     START_FIRST = "start-first"
+    UNSET = ""  # Go's zero value, which the docker CLI sends: the daemon reads it as stop-first
 
 
 class UpdateConfig(Struct, frozen=True):

@@ -37,6 +37,7 @@ from engine.api.objects import (
 from engine.api.secrets import DataRequest
 from engine.api.specs import (
     EndpointSpec,
+    FailureAction,
     NodeSpec,
     Platform,
     ReplicatedService,
@@ -44,6 +45,8 @@ from engine.api.specs import (
     ServiceMode,
     ServiceSpec,
     TaskSpec,
+    UpdateConfig,
+    UpdateOrder,
 )
 from engine.api.swarm import SwarmInitRequest, SwarmRotations
 from engine.api.types import Availability, NodeRole, NodeState, Reachability, TaskState
@@ -601,7 +604,26 @@ def _with_defaults(spec: ServiceSpec) -> ServiceSpec:
     endpoint = spec.endpoint_spec or EndpointSpec(mode="vip")
     if endpoint.mode is None:
         endpoint = replace(endpoint, mode="vip")
-    return replace(spec, mode=mode, task_template=task, endpoint_spec=endpoint)
+    return replace(
+        spec,
+        mode=mode,
+        task_template=task,
+        endpoint_spec=endpoint,
+        update_config=_set_update(spec.update_config),
+        rollback_config=_set_update(spec.rollback_config),
+    )
+
+
+def _set_update(config: UpdateConfig | None) -> UpdateConfig | None:
+    """An update config with the empty failure action and order Go's zero values leave, which
+    the docker CLI sends, read as the daemon reads them: pause, stop-first."""
+    if config is None:
+        return None
+    if config.failure_action == FailureAction.UNSET:
+        config = replace(config, failure_action=FailureAction.PAUSE)
+    if config.order == UpdateOrder.UNSET:
+        config = replace(config, order=UpdateOrder.STOP_FIRST)
+    return config
 
 
 def _resolve(tx: ReadTx, kind: type[ObjectT], reference: str, what: str) -> ObjectT:

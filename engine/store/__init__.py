@@ -55,6 +55,7 @@ __all__ = [
     "get_service",
     "get_task",
     "node_tasks",
+    "task_service_ids",
     "update_cluster",
     "update_config",
     "update_network",
@@ -98,6 +99,12 @@ def node_tasks(tx: ReadTx, node_id: str) -> tuple[dict[str, Service], list[Task]
     tasks = find_tasks(tx, by.node_id(node_id))
     services = (get_service(tx, i) for i in {task.service_id for task in tasks})
     return {service.id: service for service in services if service is not None}, tasks
+
+
+def task_service_ids(tx: ReadTx) -> list[str]:
+    """The IDs of the services that have tasks: removed services whose tasks are still there
+    among them."""
+    return tx.keys(Task, "service_id")
 
 
 def create_service(tx: Tx, service: Service) -> Service:

@@ -172,6 +172,11 @@ class ReadTx:
         are not among them)."""
         return self._store._tables[kind].ids(selector)
 
+    def keys(self, kind: type[Object], index: str) -> list[Any]:
+        """The keys that index ``index`` of ``kind`` holds objects under (in a view: a
+        transaction's own writes are not among them)."""
+        return list(self._store._tables[kind].indexes[index])
+
 
 class Tx(ReadTx):
     """A write transaction: reads see its own writes; nothing is visible to others until commit."""
