@@ -35,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
         "an embedded demo cluster.",
         epilog="swarmdeck engine serve --help: run the engine as a daemon. "
         "swarmdeck screenshots --out DIR: write an SVG of every view. "
-        "swarmdeck lab up: a real Docker swarm on this host (Linux, root).",
+        "swarmdeck lab up: a real Docker swarm on this host (Linux, root). "
+        "swarmdeck bundle FILE.yml -o APP.dab, swarmdeck stack deploy --bundle-file APP.dab "
+        "NAME: Distributed Application Bundles.",
     )
     parser.add_argument(
         "--host", help="Docker endpoint: unix://PATH, tcp://HOST:PORT or ssh://USER@HOST"
@@ -127,7 +129,8 @@ def node_engines(named: list[str], path: str | None) -> dict[str, EngineClient]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] in (["engine"], ["lab"]):  # the engine's own commands, in a process of their own
+    # The engine's own commands, in a process of their own.
+    if argv[:1] in (["engine"], ["lab"], ["bundle"], ["stack"]):
         engine_argv = argv[1:] if argv[0] == "engine" else argv
         os.execv(sys.executable, [sys.executable, "-m", "engine", *engine_argv])
     if argv[:1] == ["screenshots"]:

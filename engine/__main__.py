@@ -1,6 +1,8 @@
 """``python -m engine serve ...``: the engine as a daemon; ``python -m engine haproxy-config``:
 the HAProxy backends ``serve --lb-haproxy`` keeps in step; ``python -m engine lab ...``: a real
-Docker swarm on this host. ``swarmdeck engine`` and ``swarmdeck lab`` run these."""
+Docker swarm on this host; ``python -m engine bundle`` and ``python -m engine stack deploy``:
+Distributed Application Bundles. ``swarmdeck engine``, ``swarmdeck lab``, ``swarmdeck bundle``
+and ``swarmdeck stack`` run these."""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ import ctypes.util
 import os
 import sys
 
-USAGE = "usage: python -m engine {serve,haproxy-config,lab} ...  (serve --help, lab --help)"
+USAGE = (
+    "usage: python -m engine {serve,haproxy-config,lab,bundle,stack} ...  "
+    "(serve --help, lab --help, bundle --help)"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
 
         lab_main(argv[1:])
         return 0
+    if argv[:1] in (["bundle"], ["stack"]):
+        from engine.stacks.cli import main as stacks_main
+
+        return stacks_main(argv)
     if argv[:1] == ["serve"] and not {"-h", "--help"} & set(argv):
         _on_the_system_allocator(argv)
     if argv[:1] in (["serve"], ["haproxy-config"], ["-h"], ["--help"]):

@@ -179,7 +179,8 @@ class EmbeddedCluster:
         self.manager = Manager(self.store, self.clock, self._ids, seed, heartbeat_epsilon)
         self.nodes: dict[str, ClusterNode] = {}
         self._executors = {
-            name: DockerExecutor(url, self._service) for name, url in self._docker_nodes.items()
+            name: DockerExecutor(url, self._service, self.manager.control.dependency)
+            for name, url in self._docker_nodes.items()
         }
         self._pace = Pace(self.clock)  # one event loop runs every agent: they step in one line
         self.ingress = Ingress(self.store, self._mesh_nodes) if mesh else None

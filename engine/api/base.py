@@ -26,6 +26,8 @@ _ACRONYMS = {
     "ca": "CA",
     "url": "URL",
     "api": "API",
+    "uid": "UID",
+    "gid": "GID",
 }
 
 

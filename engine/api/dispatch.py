@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 import msgspec
 
 from engine.api.base import Struct
-from engine.api.objects import NodeDescription, Service, Task, TaskStatus
+from engine.api.objects import Config, NodeDescription, Secret, Service, Task, TaskStatus
 
 __all__ = [
     "AgentMessage",
@@ -147,20 +147,31 @@ class Renew(Struct, frozen=True, tag="renew"):
 class AssignmentsMessage(Struct, frozen=True, tag="assignments"):
     """A change of the node's assignments, with the services of its tasks: a node names and
     labels their containers, and publishes their ports, by the service (SwarmKit's tasks carry
-    their service's annotations for this)."""
+    their service's annotations for this); and the secrets and configs they mount, which a node
+    is sent only for the tasks it runs, as SwarmKit's dispatcher sends them."""
 
     tasks: list[Task] = msgspec.field(default_factory=list)
     removed: list[str] = msgspec.field(default_factory=list)
     full: bool = False
     services: list[Service] = msgspec.field(default_factory=list)
+    secrets: list[Secret] = msgspec.field(default_factory=list)
+    configs: list[Config] = msgspec.field(default_factory=list)
 
     @classmethod
-    def of(cls, change: Assignments, services: list[Service]) -> AssignmentsMessage:
+    def of(
+        cls,
+        change: Assignments,
+        services: list[Service],
+        secrets: list[Secret] | None = None,
+        configs: list[Config] | None = None,
+    ) -> AssignmentsMessage:
         return cls(
             tasks=list(change.tasks),
             removed=list(change.removed),
             full=change.full,
             services=services,
+            secrets=secrets or [],
+            configs=configs or [],
         )
 
     def change(self) -> Assignments:

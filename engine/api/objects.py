@@ -1,5 +1,5 @@
-"""The swarm's objects as the Engine API shows them: Node, Service, Task, Network and the Cluster
-(Swarm).
+"""The swarm's objects as the Engine API shows them: Node, Service, Task, Network, Secret,
+Config and the Cluster (Swarm).
 
 Each has an ``id``, a ``version`` (``Version.Index``, the store's commit index of the last write)
 and ``created_at``/``updated_at``. ``spec`` is what the user asked for; the rest is what happened.
@@ -11,6 +11,7 @@ import msgspec
 
 from engine.api.base import Json, Struct, UInt
 from engine.api.networks import Driver, EndpointVirtualIP, IPAMOptions, NetworkSpec
+from engine.api.secrets import ConfigSpec, SecretSpec
 from engine.api.specs import (
     EndpointSpec,
     NodeSpec,
@@ -25,6 +26,7 @@ from engine.api.types import NodeState, Reachability, TaskState
 __all__ = [
     "Cluster",
     "ClusterSpec",
+    "Config",
     "ContainerStatus",
     "Endpoint",
     "EngineDescription",
@@ -37,6 +39,7 @@ __all__ = [
     "NodeDescription",
     "NodeStatus",
     "Object",
+    "Secret",
     "Service",
     "ServiceStatus",
     "Task",
@@ -182,6 +185,24 @@ class NetworkAttachment(Struct, frozen=True):
 
     network: Network | None = None
     addresses: list[str] | None = None
+
+
+class Secret(Object, frozen=True):
+    """A secret: its spec holds its data, which no API answer shows (see engine.api.secrets)."""
+
+    spec: SecretSpec = msgspec.field(default_factory=SecretSpec)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or ""
+
+
+class Config(Object, frozen=True):
+    spec: ConfigSpec = msgspec.field(default_factory=ConfigSpec)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or ""
 
 
 class JoinTokens(Struct, frozen=True):

@@ -9,6 +9,7 @@ import msgspec
 
 from engine.api.base import Json, Struct
 from engine.api.networks import NetworkAttachmentConfig
+from engine.api.secrets import ConfigReference, SecretReference
 from engine.api.types import Availability, NodeRole
 
 __all__ = [
@@ -108,8 +109,8 @@ class ContainerSpec(Struct, frozen=True):
     )
     hosts: list[str] | None = None
     dns_config: Json = None
-    secrets: list[Json] | None = None
-    configs: list[Json] | None = None
+    secrets: list[SecretReference] | None = None
+    configs: list[ConfigReference] | None = None
     isolation: str | None = None
     init: bool | None = None
     sysctls: dict[str, str] | None = None
@@ -216,11 +217,13 @@ class FailureAction(enum.Enum):
     CONTINUE = "continue"
     PAUSE = "pause"
     ROLLBACK = "rollback"
+    UNSET = ""  # Go's zero value, which the docker CLI sends: the daemon reads it as pause
 
 
 class UpdateOrder(enum.Enum):
     STOP_FIRST = "stop-first"
     START_FIRST = "start-first"
+    UNSET = ""  # Go's zero value, which the docker CLI sends: the daemon reads it as stop-first
 
 
 class UpdateConfig(Struct, frozen=True):

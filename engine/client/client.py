@@ -15,6 +15,7 @@ import msgspec
 from engine.api.codec import from_builtins, to_builtins
 from engine.api.durations import parse_timestamp
 from engine.api.logs import split_frame
+from engine.api.networks import NetworkCreateRequest
 from engine.api.objects import Cluster, ClusterSpec, Node, Service, Task
 from engine.api.specs import NodeSpec, ServiceSpec
 from engine.client.errors import APIError, ClientError, ConnectError, NotFound, UnreadableAnswer
@@ -177,8 +178,33 @@ class EngineClient:
     async def nodes(self) -> list[Node]:
         return await self._list("nodes", self._nodes)
 
-    async def services(self) -> list[Service]:
-        return await self._list("services", self._services, {"status": "true"})
+    async def services(self, label: str | None = None) -> list[Service]:
+        """Every service, with its status; only those with ``label`` (``KEY`` or
+        ``KEY=VALUE``) when given."""
+        params = {"status": "true"}
+        if label is not None:
+            params["filters"] = json.dumps({"label": [label]})
+        return await self._list("services", self._services, params)
+
+    async def networks(self, label: str | None = None) -> list[dict[str, Any]]:
+        """The networks (dockerd's NetworkResource), those with ``label`` when given."""
+        params = {"filters": json.dumps({"label": [label]})} if label else {}
+        result: list[dict[str, Any]] = await self._json("networks", params)
+        return result
+
+    async def image_digest(self, image: str) -> str | None:
+        """``image`` pinned by the digest its registry has for it (``name@sha256:...``), as
+        the docker CLI asks the engine (``/distribution``); None where none is known."""
+        try:
+            answer = await self._json(f"distribution/{image}/json")
+        except APIError:
+            return None
+        digest = (
+            (answer.get("Descriptor") or {}).get("digest") if isinstance(answer, dict) else None
+        )
+        if not isinstance(digest, str) or not digest:
+            return None
+        return f"{image.partition('@')[0]}@{digest}"  # the tag kept, as the docker CLI keeps it
 
     async def tasks(self) -> list[Task]:
         return await self._list("tasks", self._tasks)
@@ -264,6 +290,14 @@ class EngineClient:
 
     async def remove_service(self, service_id: str) -> None:
         await self._send("DELETE", f"services/{service_id}")
+
+    async def create_network(self, request: NetworkCreateRequest) -> str:
+        """Creates a network; its ID."""
+        body = await self._send("POST", "networks/create", value=to_builtins(request))
+        try:
+            return str(json.loads(body)["Id"])
+        except (ValueError, TypeError, KeyError) as error:
+            raise UnreadableAnswer(f"unreadable answer from {self.url}: {error!r}") from None
 
     # Streams.
 

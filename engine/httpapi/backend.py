@@ -8,6 +8,7 @@ from typing import Protocol
 
 from engine.api.logs import LogLine
 from engine.api.objects import ClusterSpec, Service, Task
+from engine.api.secrets import TaskFile
 from engine.api.swarm import LocalNode, SwarmInitRequest, SwarmJoinRequest, SwarmRotations
 from engine.clock import Clock
 from engine.manager.controlapi import ControlAPI
@@ -25,6 +26,7 @@ class Container(Protocol):
     """
 
     listeners: set[asyncio.Event]
+    files: list[TaskFile]  # the secret and config files mounted in it, while it runs
 
     @property
     def id(self) -> str: ...

@@ -26,7 +26,7 @@ __all__ = [
 API_VERSION = "1.41"  # the Docker Engine 20.10 API; the docker CLI needs at least 1.40
 MIN_API_VERSION = "1.12"  # what Docker Engine 20.10 still accepts
 ENGINE_VERSION = "20.10.24"
-MAX_BODY = 1024 * 1024  # bytes; a service spec is a few KiB, so 1 MiB is generous
+MAX_BODY = 2 * 1024 * 1024  # bytes: the largest config (1000 KiB) in base64, and room to spare
 
 BACKEND = web.AppKey("backend", Backend)
 EVENTS = web.AppKey("events", EventLog)

@@ -1,6 +1,6 @@
-"""The swarm's event stream (``GET /events``): service, node and network create, update and
-remove (a network's update is its allocation; the swarm's own ``bridge`` and ``host`` networks
-are not shown).
+"""The swarm's event stream (``GET /events``): service, node, network, secret and config
+create, update and remove (a network's update is its allocation; the swarm's own ``bridge``
+and ``host`` networks are not shown).
 
 Docker emits no task events; neither do we. Update events carry ``.old``/``.new`` attributes for
 what changed (services: image, replicas, updatestate; nodes: availability, role, state, leader,
@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from engine.api.events import EventCreate, EventDelete, EventUpdate
-from engine.api.objects import Network, Node, Object, Service
+from engine.api.objects import Config, Network, Node, Object, Secret, Service
 from engine.clock import Clock
 from engine.manager.networks import is_predefined
 from engine.store import MemoryStore
@@ -50,11 +50,13 @@ class EventLog:
                     | EventUpdate(obj=Network() as obj)
                 ) if is_predefined(obj):
                     pass  # the swarm's own networks, which docker network ls does not show
-                case EventCreate(obj=Service() | Node() | Network() as obj):
+                case EventCreate(obj=Service() | Node() | Network() | Secret() | Config() as obj):
                     self._emit(obj, "create", {})
-                case EventUpdate(obj=Service() | Node() | Network() as obj, old=old):
+                case EventUpdate(
+                    obj=Service() | Node() | Network() | Secret() | Config() as obj, old=old
+                ):
                     self._emit(obj, "update", _changes(old, obj))
-                case EventDelete(obj=Service() | Node() | Network() as obj):
+                case EventDelete(obj=Service() | Node() | Network() | Secret() | Config() as obj):
                     self._emit(obj, "remove", {})
 
     def _emit(self, obj: Object, action: str, changes: dict[str, str]) -> None:
@@ -102,13 +104,19 @@ class EventLog:
             self._subscribers.discard(queue)
 
 
-_TYPES = {Service: "service", Node: "node", Network: "network"}
+_TYPES = {
+    Service: "service",
+    Node: "node",
+    Network: "network",
+    Secret: "secret",
+    Config: "config",
+}
 
 
 def _name(obj: Object) -> str:
     if isinstance(obj, Service):
         return obj.spec.name or ""
-    if isinstance(obj, Network):
+    if isinstance(obj, Network | Secret | Config):
         return obj.name
     if isinstance(obj, Node):
         return obj.hostname or obj.spec.name or ""

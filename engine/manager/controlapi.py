@@ -19,6 +19,7 @@ from engine.api.networks import NetworkCreateRequest
 from engine.api.objects import (
     Cluster,
     ClusterSpec,
+    Config,
     EngineDescription,
     JobStatus,
     JoinTokens,
@@ -28,14 +29,17 @@ from engine.api.objects import (
     NodeDescription,
     NodeStatus,
     Object,
+    Secret,
     Service,
     Task,
     TaskStatus,
     UpdateStatus,
     Version,
 )
+from engine.api.secrets import DataRequest
 from engine.api.specs import (
     EndpointSpec,
+    FailureAction,
     NodeSpec,
     Platform,
     ReplicatedService,
@@ -43,12 +47,15 @@ from engine.api.specs import (
     ServiceMode,
     ServiceSpec,
     TaskSpec,
+    UpdateConfig,
+    UpdateOrder,
 )
 from engine.api.swarm import SwarmInitRequest, SwarmRotations
 from engine.api.types import Availability, NodeRole, NodeState, Reachability, TaskState
 from engine.ca import RootCA, join_token, tls_info
 from engine.clock import Clock
 from engine.errors import (
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -56,10 +63,11 @@ from engine.errors import (
     Unimplemented,
 )
 from engine.ids import IdGenerator
-from engine.manager import defaults
+from engine.manager import defaults, secrets
 from engine.manager import networks as nets
 from engine.manager.allocator import check_port_conflicts
 from engine.manager.names import random_name
+from engine.manager.secrets import Kind, KindT
 from engine.manager.validation import validate_node_spec, validate_service_spec
 from engine.mesh.ipam import DEFAULT_POOL, DEFAULT_SUBNET_SIZE, IpamError, check_pools
 from engine.store import (
@@ -354,6 +362,7 @@ class ControlAPI:
         def create(tx: Tx) -> Service:
             resolved = nets.resolve_service_networks(tx, spec)
             check_port_conflicts(tx, resolved, "")
+            secrets.check_references(tx, resolved)
             service = Service(
                 id=self._ids.new_id(), spec=resolved, job_status=self._run(None, resolved)
             )
@@ -417,6 +426,7 @@ class ControlAPI:
                 raise Unimplemented("renaming services is not supported")
             resolved = nets.resolve_service_networks(tx, spec)
             check_port_conflicts(tx, resolved, service.id)
+            secrets.check_references(tx, resolved)
             changed = replace(
                 service,
                 spec=resolved,
@@ -507,6 +517,71 @@ class ControlAPI:
 
         return self._store.update(prune)
 
+    # Secrets and configs: ``kind`` is secrets.SECRETS or secrets.CONFIGS.
+
+    def create_item(self, kind: Kind[KindT], request: DataRequest) -> KindT:
+        """Creates a secret or config (``docker secret create``).
+
+        Raises:
+            InvalidArgument, AlreadyExists ("secret X already exists"), EngineError: with
+                SwarmKit's and dockerd's words; nothing was written.
+        """
+        spec = secrets.new_spec(kind, request)
+
+        def create(tx: Tx) -> KindT:
+            if tx.find(kind.kind, by.name(spec.name or "")):
+                raise AlreadyExists(f"{kind.word} {spec.name} already exists")
+            return tx.create(kind.make(self._ids.new_id(), spec))
+
+        return self._store.update(create)
+
+    def get_item(self, kind: Kind[KindT], reference: str) -> KindT:
+        """A secret or config by ID, name or unique ID prefix. A secret has its data in it:
+        never show it."""
+        return self._store.view(lambda tx: secrets.resolve(tx, kind, reference))
+
+    def list_items(self, kind: Kind[KindT]) -> list[KindT]:
+        return self._store.view(lambda tx: tx.find(kind.kind, by.all()))
+
+    def update_item(
+        self, kind: Kind[KindT], reference: str, version: int, request: DataRequest
+    ) -> KindT:
+        """Changes a secret's or config's labels, the only part of either that may change.
+
+        Raises:
+            NotFound, InvalidArgument ("only updates to Labels are allowed"),
+                SequenceConflict: nothing was written.
+        """
+
+        def update(tx: Tx) -> KindT:
+            current = secrets.resolve(tx, kind, reference)
+            spec = secrets.check_update(kind, current, version, request)
+            return tx.update(replace(current, spec=spec))
+
+        return self._store.update(update)
+
+    def remove_item(self, kind: Kind[KindT], reference: str) -> None:
+        """Removes a secret or config no service refers to.
+
+        Raises:
+            NotFound, InvalidArgument ("secret 'X' is in use by the following service: Y"):
+                nothing was written.
+        """
+
+        def remove(tx: Tx) -> None:
+            found = secrets.resolve(tx, kind, reference)
+            secrets.check_removable(tx, kind, found)
+            tx.delete(kind.kind, found.id)
+
+        self._store.update(remove)
+
+    def dependency(self, dependency_id: str) -> Secret | Config | None:
+        """A secret or config by its ID, for a node whose task mounts it (the dispatcher's
+        part in SwarmKit); None once it is gone."""
+        return self._store.view(
+            lambda tx: tx.get(Secret, dependency_id) or tx.get(Config, dependency_id)
+        )
+
     # Tasks.
 
     def get_task(self, reference: str) -> Task:
@@ -550,7 +625,26 @@ def _with_defaults(spec: ServiceSpec) -> ServiceSpec:
     endpoint = spec.endpoint_spec or EndpointSpec(mode="vip")
     if endpoint.mode is None:
         endpoint = replace(endpoint, mode="vip")
-    return replace(spec, mode=mode, task_template=task, endpoint_spec=endpoint)
+    return replace(
+        spec,
+        mode=mode,
+        task_template=task,
+        endpoint_spec=endpoint,
+        update_config=_set_update(spec.update_config),
+        rollback_config=_set_update(spec.rollback_config),
+    )
+
+
+def _set_update(config: UpdateConfig | None) -> UpdateConfig | None:
+    """An update config with the empty failure action and order Go's zero values leave, which
+    the docker CLI sends, read as the daemon reads them: pause, stop-first."""
+    if config is None:
+        return None
+    if config.failure_action == FailureAction.UNSET:
+        config = replace(config, failure_action=FailureAction.PAUSE)
+    if config.order == UpdateOrder.UNSET:
+        config = replace(config, order=UpdateOrder.STOP_FIRST)
+    return config
 
 
 def _resolve(tx: ReadTx, kind: type[ObjectT], reference: str, what: str) -> ObjectT:

@@ -317,7 +317,8 @@ def check_removable(tx: ReadTx, network: Network) -> None:
         task.id
         for task in find_tasks(tx, by.all())
         if task.networks_attachments
-        and is_live(task)
+        and task.desired_state <= TaskState.RUNNING  # SwarmKit's removeNetwork: a task on
+        and task.status.state <= TaskState.RUNNING  # its way out does not hold the network
         and any(
             attachment.network is not None and attachment.network.id == network.id
             for attachment in task.networks_attachments

@@ -20,6 +20,7 @@ from engine.api.specs import (
 )
 from engine.errors import InvalidArgument
 from engine.manager import constraint
+from engine.manager.secrets import validate_references
 
 __all__ = [
     "go_quote",
@@ -118,6 +119,7 @@ def _validate_task(task: TaskSpec | None) -> None:
         raise InvalidArgument("ContainerSpec: missing in service spec")
     if task.plugin_spec is not None or task.network_attachment_spec is not None:
         raise InvalidArgument("RuntimeSpec: unimplemented runtime in service spec")
+    validate_references(task.container_spec)
     resources = task.resources
     if resources is not None:
         _validate_resources(resources.reservations)

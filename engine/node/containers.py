@@ -18,6 +18,7 @@ from typing import Protocol
 
 from engine.api.dispatch import ContainerReport, ContainerState, ShippedLine
 from engine.api.logs import LogLine
+from engine.api.secrets import TaskFile
 
 __all__ = ["BACKLOG", "KEPT", "RemoteContainer", "RemoteContainers", "Shipper"]
 
@@ -124,6 +125,7 @@ class RemoteContainer:
         self._times: list[float] = []
         self._lines: list[LogLine] = []
         self.listeners: set[asyncio.Event] = set()
+        self.files: list[TaskFile] = []  # a node does not report them
 
     def update(self, state: ContainerState) -> None:
         self._state = state

@@ -33,7 +33,7 @@ from engine.agent.agent import Agent
 from engine.agent.exec.docker import DockerContainer, DockerExecutor
 from engine.agent.exec.sim import SimContainer, SimExecutor
 from engine.agent.pace import Pace
-from engine.api.objects import ClusterSpec, NodeDescription, Service, Task
+from engine.api.objects import ClusterSpec, Config, NodeDescription, Secret, Service, Task
 from engine.api.swarm import (
     ALREADY_IN_SWARM,
     LocalNode,
@@ -395,7 +395,7 @@ class NodeDaemon:
         url = self._executor_choice.docker
         if url is None:
             return SimExecutor(self.hostname, self.seed, self.clock, self._pace)
-        return DockerExecutor(url, self._service)
+        return DockerExecutor(url, self._service, self._dependency)
 
     async def _describe(self) -> NodeDescription:
         """What the node says of itself: its resources and the root it trusts."""
@@ -407,6 +407,13 @@ class NodeDaemon:
             return description  # a manager being made: it has no certificate yet
         info = node_tls_info(self._files.root.read_bytes(), self._files.cert.read_bytes())
         return replace(description, tls_info=info)
+
+    def _dependency(self, dependency_id: str) -> Secret | Config | None:
+        """A secret or config of this node's tasks: the swarm's on a manager, as it was sent
+        with the tasks on a worker."""
+        if self._remote is not None:
+            return self._remote.dependencies.get(dependency_id)
+        return self._manager.control.dependency(dependency_id) if self._manager else None
 
     def _service(self, service_id: str) -> Service | None:
         """A service of this node's tasks: the swarm's on a manager, as it was sent with the

@@ -40,7 +40,7 @@ from engine.api.dispatch import (
     read_manager_message,
     write_message,
 )
-from engine.api.objects import NodeDescription, Service, TaskStatus
+from engine.api.objects import Config, NodeDescription, Secret, Service, TaskStatus
 from engine.api.types import Availability
 from engine.ca import (
     ROOT_CN,
@@ -272,7 +272,10 @@ class RemoteSession:
                             case AssignmentsMessage() as message:
                                 if message.full:  # of these tasks only: no others
                                     dispatcher.services.clear()
+                                    dispatcher.dependencies.clear()
                                 dispatcher.services.update((s.id, s) for s in message.services)
+                                dispatcher.dependencies.update((d.id, d) for d in message.secrets)
+                                dispatcher.dependencies.update((d.id, d) for d in message.configs)
                                 yield message.change()
                             case HeartbeatAnswer(period=period):
                                 self._period = dispatcher.period = period
@@ -314,6 +317,8 @@ class RemoteDispatcher:
         self.error = ""
         self.session: RemoteSession | None = None  # the one open, once registered
         self.services: dict[str, Service] = {}  # of the tasks assigned, as the manager sent them
+        # The secrets and configs of the tasks assigned, as the manager sent them: in memory only.
+        self.dependencies: dict[str, Secret | Config] = {}
         self._http: aiohttp.ClientSession | None = None
 
     def http(self) -> aiohttp.ClientSession:

@@ -19,7 +19,7 @@ import functools
 import hmac
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 import msgspec
@@ -39,8 +39,9 @@ from engine.api.dispatch import (
     write_message,
 )
 from engine.api.durations import SECOND
-from engine.api.objects import Cluster, Service
-from engine.api.types import Availability, NodeRole
+from engine.api.objects import Cluster, Config, Secret, Service, Task
+from engine.api.secrets import task_files
+from engine.api.types import Availability, NodeRole, TaskState
 from engine.ca import (
     DEFAULT_NODE_CERT_EXPIRY,
     MANAGER,
@@ -62,7 +63,7 @@ from engine.manager.controlapi import ONE_MANAGER
 from engine.manager.dispatcher import Dispatcher, NodeSession
 from engine.manager.manager import Manager
 from engine.node.containers import RemoteContainers
-from engine.store import ReadTx, get_node, get_service
+from engine.store import ReadTx, get_config, get_node, get_secret, get_service
 
 __all__ = [
     "CertificateAnswer",
@@ -329,7 +330,11 @@ class SwarmPort:
         async for change in session.assignments():
             ids = {task.service_id for task in change.tasks}
             services = self._manager.store.view(functools.partial(_services, ids=ids))
-            await socket.send_bytes(write_message(AssignmentsMessage.of(change, services)))
+            secrets, configs = self._manager.store.view(
+                functools.partial(_dependencies, tasks=change.tasks)
+            )
+            message = AssignmentsMessage.of(change, services, secrets, configs)
+            await socket.send_bytes(write_message(message))
 
     async def _receive(self, socket: web.WebSocketResponse, session: NodeSession) -> None:
         async for frame in socket:
@@ -351,6 +356,18 @@ class SwarmPort:
 
 def _services(tx: ReadTx, *, ids: set[str]) -> list[Service]:
     return [service for service in (get_service(tx, i) for i in ids) if service is not None]
+
+
+def _dependencies(tx: ReadTx, *, tasks: Sequence[Task]) -> tuple[list[Secret], list[Config]]:
+    """The secrets and configs that ``tasks`` mount, the ones still there."""
+    ids: set[str] = set()
+    for task in tasks:
+        spec = task.spec.container_spec
+        if spec is not None and task.desired_state <= TaskState.RUNNING:
+            ids.update(file.source_id for file in task_files(spec.secrets, spec.configs))
+    secrets = [found for found in (get_secret(tx, i) for i in sorted(ids)) if found]
+    configs = [found for found in (get_config(tx, i) for i in sorted(ids)) if found]
+    return secrets, configs
 
 
 async def _first_to_end(*work: Awaitable[None]) -> None:

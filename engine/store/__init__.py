@@ -10,7 +10,7 @@ objects mean (engine.api) or who changes them (engine.manager). The verbs mirror
 
 from __future__ import annotations
 
-from engine.api.objects import Cluster, Network, Node, Service, Task
+from engine.api.objects import Cluster, Config, Network, Node, Secret, Service, Task
 from engine.store import by
 from engine.store.by import By
 from engine.store.memory import MemoryStore, Persistence, ReadTx, Tx
@@ -29,27 +29,38 @@ __all__ = [
     "WatchOverflow",
     "Watcher",
     "by",
+    "create_config",
     "create_network",
     "create_node",
+    "create_secret",
     "create_service",
     "create_task",
+    "delete_config",
     "delete_network",
     "delete_node",
+    "delete_secret",
     "delete_service",
     "delete_task",
+    "find_configs",
     "find_networks",
     "find_nodes",
+    "find_secrets",
     "find_services",
     "find_tasks",
     "get_cluster",
+    "get_config",
     "get_network",
     "get_node",
+    "get_secret",
     "get_service",
     "get_task",
     "node_tasks",
+    "task_service_ids",
     "update_cluster",
+    "update_config",
     "update_network",
     "update_node",
+    "update_secret",
     "update_service",
     "update_task",
 ]
@@ -88,6 +99,12 @@ def node_tasks(tx: ReadTx, node_id: str) -> tuple[dict[str, Service], list[Task]
     tasks = find_tasks(tx, by.node_id(node_id))
     services = (get_service(tx, i) for i in {task.service_id for task in tasks})
     return {service.id: service for service in services if service is not None}, tasks
+
+
+def task_service_ids(tx: ReadTx) -> list[str]:
+    """The IDs of the services that have tasks: removed services whose tasks are still there
+    among them."""
+    return tx.keys(Task, "service_id")
 
 
 def create_service(tx: Tx, service: Service) -> Service:
@@ -149,3 +166,43 @@ def update_network(tx: Tx, network: Network) -> Network:
 
 def delete_network(tx: Tx, network_id: str) -> None:
     tx.delete(Network, network_id)
+
+
+def get_secret(tx: ReadTx, secret_id: str) -> Secret | None:
+    return tx.get(Secret, secret_id)
+
+
+def find_secrets(tx: ReadTx, selector: By) -> list[Secret]:
+    return tx.find(Secret, selector)
+
+
+def create_secret(tx: Tx, secret: Secret) -> Secret:
+    return tx.create(secret)
+
+
+def update_secret(tx: Tx, secret: Secret) -> Secret:
+    return tx.update(secret)
+
+
+def delete_secret(tx: Tx, secret_id: str) -> None:
+    tx.delete(Secret, secret_id)
+
+
+def get_config(tx: ReadTx, config_id: str) -> Config | None:
+    return tx.get(Config, config_id)
+
+
+def find_configs(tx: ReadTx, selector: By) -> list[Config]:
+    return tx.find(Config, selector)
+
+
+def create_config(tx: Tx, config: Config) -> Config:
+    return tx.create(config)
+
+
+def update_config(tx: Tx, config: Config) -> Config:
+    return tx.update(config)
+
+
+def delete_config(tx: Tx, config_id: str) -> None:
+    tx.delete(Config, config_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.api.objects import Network, Node, Object, Service, Task
+from engine.api.objects import Config, Network, Node, Object, Secret, Service, Task
 
 __all__ = [
     "By",
@@ -46,8 +46,8 @@ def slot(service: str, number: int) -> By:
 
 
 def name(value: str) -> By:
-    """Services and networks by name; nodes by spec name or hostname. Case-insensitive, like
-    SwarmKit."""
+    """Services, networks, secrets and configs by name; nodes by spec name or hostname.
+    Case-insensitive, like SwarmKit."""
     return By("name", value.lower())
 
 
@@ -62,7 +62,7 @@ def object_name(obj: Object) -> str:
         return (obj.spec.name or obj.hostname).lower()
     if isinstance(obj, Task):
         return (obj.name or "").lower()
-    if isinstance(obj, Network):
+    if isinstance(obj, Network | Secret | Config):
         return obj.name.lower()
     return ""
 

@@ -19,7 +19,17 @@ from msgspec.structs import replace
 
 from engine.api.durations import format_timestamp
 from engine.api.events import Event, EventCommit, EventCreate, EventDelete, EventUpdate
-from engine.api.objects import Cluster, Network, Node, Object, Service, Task, Version
+from engine.api.objects import (
+    Cluster,
+    Config,
+    Network,
+    Node,
+    Object,
+    Secret,
+    Service,
+    Task,
+    Version,
+)
 from engine.errors import AlreadyExists, NotFound, SequenceConflict
 from engine.store.by import By, object_name
 from engine.store.watch import Watcher
@@ -35,7 +45,10 @@ KINDS: dict[type[Object], str] = {
     Task: "task",
     Cluster: "cluster",
     Network: "network",
+    Secret: "secret",
+    Config: "config",
 }
+NAMED = (Service, Network, Secret, Config)  # the kinds whose names are their own (unique)
 
 # Indexes kept per kind, besides the primary one by id.
 _INDEXES: dict[type[Object], tuple[str, ...]] = {
@@ -44,6 +57,8 @@ _INDEXES: dict[type[Object], tuple[str, ...]] = {
     Node: (),
     Cluster: (),
     Network: ("name",),
+    Secret: ("name",),
+    Config: ("name",),
 }
 
 
@@ -157,6 +172,11 @@ class ReadTx:
         are not among them)."""
         return self._store._tables[kind].ids(selector)
 
+    def keys(self, kind: type[Object], index: str) -> list[Any]:
+        """The keys that index ``index`` of ``kind`` holds objects under (in a view: a
+        transaction's own writes are not among them)."""
+        return list(self._store._tables[kind].indexes[index])
+
 
 class Tx(ReadTx):
     """A write transaction: reads see its own writes; nothing is visible to others until commit."""
@@ -226,9 +246,10 @@ class Tx(ReadTx):
         self._events.append(EventDelete(old))
 
     def _check_name(self, obj: Object) -> None:
-        """Services, and networks, have names of their own (SwarmKit's unique name index)."""
+        """Services, networks, secrets and configs have names of their own (SwarmKit's unique
+        name index)."""
         kind = type(obj)
-        if kind not in (Service, Network):
+        if kind not in NAMED:
             return
         for other in self.find(kind, By("name", object_name(obj))):
             if other.id != obj.id:

@@ -13,8 +13,14 @@ commit, raises ``StateNotSaved``. The store then takes no more writes.
 
 Under autolock every row is sealed (AES-GCM, with a key derived from the swarm's data key, bound
 to the row's kind and ID): a locked manager's state cannot be read from its disk, and nothing of it
-(join tokens, specs, later secrets) is written in the clear. ``reseal`` seals the rows, or opens
+(join tokens, specs, secrets) is written in the clear. ``reseal`` seals the rows, or opens
 them, when autolock is turned on or off, then purges what they were from the file and its log.
+
+Secrets are never written in the clear, autolock or not: without it their rows are sealed with
+a key of their own, kept beside the state in ``secrets.key`` (readable by its owner alone, as a
+node's private keys are without autolock; SwarmKit keeps its raft data key in the clear in the
+node's key file likewise). A copy of ``state.db`` alone holds no secret. Under autolock their
+rows are sealed with the swarm's key like every other, and that file is deleted.
 
 The writer lets go of what it wrote ``STEP`` objects at a time. It often holds the last reference to
 versions the store has replaced since (a batch taken while 100,000 tasks come up holds 100,000
@@ -65,6 +71,9 @@ DIRECTORY_MODE = 0o700  # the owner's alone: the state holds join tokens and eve
 FILE_MODE = 0o600
 STEP = 256  # rows written, and objects let go of, at a time: each step frees a few hundred
 SEALED = b"\x00sealed1"  # how a sealed row begins (a row in the clear is JSON)
+AT_REST = b"\x00atrest1"  # how a row sealed with the secrets' own key begins
+SECRET_KINDS = frozenset({"secret"})  # rows never written in the clear
+SECRETS_KEY = "secrets.key"
 _NONCE = 12
 
 
@@ -122,6 +131,9 @@ class SqlitePersistence:
         self._decoders = {name: msgspec.json.Decoder(kind) for name, kind in _TYPES.items()}
         self._sealed = bool(self._meta("sealed"))
         self._aead: AESGCM | None = None  # what seals and opens rows, once the key is given
+        self._rest = _AtRest(directory / SECRETS_KEY)
+        if self._sealed:
+            self._rest.drop()  # left by a crash just after autolock was turned on
         # Shared with the writer thread, under _changed.
         self._changed = threading.Condition()
         self._queued: list[Commit | Job] = []
@@ -162,7 +174,7 @@ class SqlitePersistence:
             (len(SEALED), SEALED),
         ).fetchone()
         if row is not None:
-            _open(aead, *row)
+            _open(aead, None, *row)
         self._aead = aead
 
     def load(self) -> tuple[int, list[Object]]:
@@ -174,7 +186,7 @@ class SqlitePersistence:
         if not self.readable:
             raise StateSealed("the state is sealed: unlock the swarm to read it")
         objects: list[Object] = [
-            self._decoders[kind].decode(_open(self._aead, kind, i, data))
+            self._decoders[kind].decode(_open(self._aead, self._rest.aead(), kind, i, data))
             for kind, i, data in self._db.execute("SELECT kind, id, data FROM objects")
         ]
         return self._saved, objects
@@ -353,22 +365,39 @@ class SqlitePersistence:
         db.execute("COMMIT")
 
     def _row(self, kind: str, i: str, obj: Object) -> bytes:
-        return _seal(self._aead, kind, i, self._encoder.encode(obj))
+        return self._sealed_row(self._aead, kind, i, self._encoder.encode(obj))
+
+    def _sealed_row(self, aead: AESGCM | None, kind: str, i: str, data: bytes) -> bytes:
+        """The row's data as it is written: sealed with the swarm's key under autolock, a
+        secret's with the secrets' key otherwise, the rest in the clear."""
+        if aead is not None:
+            return _seal(aead, SEALED, kind, i, data)
+        if kind in SECRET_KINDS:
+            return _seal(self._rest.sealer(), AT_REST, kind, i, data)
+        return data
 
     def _reseal(self, aead: AESGCM | None) -> None:
+        rest = self._rest.aead()
         with self._rewriting(aead) as db:
             every = db.execute("SELECT kind, id, data FROM objects").fetchall()
             db.executemany(
                 "UPDATE objects SET data = ? WHERE kind = ? AND id = ?",
                 (
-                    (_seal(aead, kind, i, _open(self._aead, kind, i, data)), kind, i)
+                    (
+                        self._sealed_row(aead, kind, i, _open(self._aead, rest, kind, i, data)),
+                        kind,
+                        i,
+                    )
                     for kind, i, data in every
                 ),
             )
+        if aead is not None:
+            self._rest.drop()
 
     def _forget(self) -> None:
         with self._rewriting(None) as db:
             db.execute("DELETE FROM objects")
+        self._rest.drop()
 
     @contextlib.contextmanager
     def _rewriting(self, aead: AESGCM | None) -> Iterator[sqlite3.Connection]:
@@ -406,24 +435,73 @@ def _aead(key: bytes) -> AESGCM:
     return AESGCM(hkdf.derive(key))
 
 
-def _seal(aead: AESGCM | None, kind: str, i: str, data: bytes) -> bytes:
-    """The row's data sealed, bound to its kind and ID; as it is without ``aead``."""
-    if aead is None:
-        return data
+def _seal(aead: AESGCM, prefix: bytes, kind: str, i: str, data: bytes) -> bytes:
+    """The row's data sealed, bound to its kind and ID, after ``prefix``."""
     nonce = os.urandom(_NONCE)
-    return SEALED + nonce + aead.encrypt(nonce, data, f"{kind}/{i}".encode())
+    return prefix + nonce + aead.encrypt(nonce, data, f"{kind}/{i}".encode())
 
 
-def _open(aead: AESGCM | None, kind: str, i: str, data: bytes) -> bytes:
-    if not data.startswith(SEALED):
+def _open(aead: AESGCM | None, rest: AESGCM | None, kind: str, i: str, data: bytes) -> bytes:
+    """The row's data: opened with the swarm's key (``aead``) or the secrets' (``rest``)."""
+    if data.startswith(AT_REST):
+        if rest is None:
+            raise StateSealed(f"the state's {kind} {i} is sealed, and {SECRETS_KEY} is missing")
+        aead, prefix = rest, AT_REST
+    elif data.startswith(SEALED):
+        prefix = SEALED
+    else:
         return data
     if aead is None:
         raise StateSealed("the state is sealed: unlock the swarm to read it")
-    body = data[len(SEALED) :]
+    body = data[len(prefix) :]
     try:
         return aead.decrypt(body[:_NONCE], body[_NONCE:], f"{kind}/{i}".encode())
     except InvalidTag:
         raise StateSealed(f"the state's {kind} {i} cannot be opened with this key") from None
+
+
+class _AtRest:
+    """The secrets' own key, in ``path`` (made when first needed, readable by its owner alone),
+    and what seals rows with it."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._aead: AESGCM | None = None
+
+    def aead(self) -> AESGCM | None:
+        """What opens rows sealed with the key; None while there is no key."""
+        if self._aead is None and self._path.exists():
+            self._aead = _aead(self._path.read_bytes())
+        return self._aead
+
+    def sealer(self) -> AESGCM:
+        """What seals rows with the key, which is made if there is none yet."""
+        aead = self.aead()
+        if aead is None:
+            _write_private(self._path, os.urandom(32))
+            aead = self.aead()
+            assert aead is not None
+        return aead
+
+    def drop(self) -> None:
+        self._path.unlink(missing_ok=True)
+        self._aead = None
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Writes ``path`` whole, readable by its owner alone, and on disk before it returns."""
+    new = path.with_name(path.name + ".new")
+    descriptor = os.open(new, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(new, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def _let_go(objects: list[Object]) -> None:

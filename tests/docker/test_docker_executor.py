@@ -243,3 +243,44 @@ def test_a_published_port_answers_on_the_tasks_node(ours: Engine, swarm: Swarm) 
         return result.stdout
 
     assert wait_until(lambda: "hello from" in fetch(), 30, "an answer on port 8080")
+
+
+def test_a_task_reads_its_secret_and_config_files_only_while_it_runs(
+    ours: Engine, swarm: Swarm
+) -> None:
+    for what, name, data in (("secret", "db_password", b"hunter2"), ("config", "app", b"x=1")):
+        subprocess.run(
+            ["docker", what, "create", name, "-"],
+            input=data, env=ours.env, check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+    ours.docker(
+        "service", "create", "--detach", "--name", "db", "--restart-condition", "none",
+        "--secret", "source=db_password,target=db_password,uid=1000,gid=1001,mode=0400",
+        "--config", "source=app,target=/etc/app.conf",
+        IMAGE, "sleep", "600",
+    )  # fmt: skip
+    task = wait_until(lambda: running(ours, "db"), 60, "a running task")[0]
+    hostname = ours.docker_json("node", "inspect", task["NodeID"])[0]["Description"]["Hostname"]
+    container = str(task["Status"]["ContainerStatus"]["ContainerID"])  # type: ignore[index]
+
+    def in_container(*command: str) -> str:
+        return swarm.docker("exec", container, *command, node=hostname)
+
+    assert in_container("cat", "/run/secrets/db_password") == "hunter2"
+    assert in_container("stat", "-c", "%u %g %a", "/run/secrets/db_password").split() == [
+        "1000",
+        "1001",
+        "400",
+    ]
+    assert in_container("cat", "/etc/app.conf") == "x=1"
+    assert in_container("stat", "-c", "%a", "/etc/app.conf").strip() == "444"
+    written = in_container("sh", "-c", "echo x > /run/secrets/db_password 2>&1 || echo refused")
+    assert "refused" in written  # read-only
+    inspected = json.loads(swarm.docker("inspect", container, node=hostname))[0]
+    assert "hunter2" not in json.dumps(inspected)  # not in its config or environment
+    sources = [m["Source"] for m in inspected["Mounts"]]
+    assert len(sources) == 2 and all(Path(s).exists() for s in sources)
+
+    ours.docker("service", "scale", "--detach", "db=0")
+    wait_until(lambda: not running(ours, "db"), 60, "the task stopped")
+    wait_until(lambda: not any(Path(s).exists() for s in sources), 30, "the files gone")

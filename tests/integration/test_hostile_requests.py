@@ -33,7 +33,7 @@ BODIES = [
     b'{"Role": "overlord", "Availability": "active"}',
     b'{"Role": "worker", "Availability": "sideways"}',
     b'{"Orchestration": "five"}',
-    b"x" * (2 * 1024 * 1024),  # over the 1 MiB limit
+    b"x" * (3 * 1024 * 1024),  # over the 2 MiB limit
 ]
 IDS = ["nope", "../../etc/passwd", "%00", "x" * 5000, "ŝérvïçé", "%2e%2e%2f"]
 QUERIES = [

@@ -16,6 +16,9 @@ the tasks.
 
 While a container runs, its log lines (a bounded buffer) and its CPU and memory use are followed
 from the engine, so the API can serve them as it does a simulated container's.
+
+A task's secrets and configs are files written on this host and bind-mounted into its container
+(``taskfiles``): they exist from its creation until it stops.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import json
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import aiodocker
@@ -36,6 +40,7 @@ from aiodocker.exceptions import DockerError
 
 from engine.agent.exec import UNHEALTHY, ExitError, TaskError
 from engine.agent.exec.dockerconfig import LABELS, container_config, container_name, grace_seconds
+from engine.agent.exec.taskfiles import Dependency, TaskFiles, default_root
 from engine.api.durations import SECOND, parse_timestamp
 from engine.api.logs import LogLine, split_frame
 from engine.api.objects import (
@@ -46,6 +51,7 @@ from engine.api.objects import (
     Service,
     Task,
 )
+from engine.api.secrets import TaskFile
 from engine.api.specs import ResourceObject
 from engine.api.types import TaskState
 from engine.api.usage import container_usage
@@ -77,6 +83,7 @@ class DockerContainer:
         self.listeners: set[asyncio.Event] = set()  # each is set when lines come
         self._usage: tuple[float, int] | None = None
         self._followers: list[asyncio.Task[None]] = []
+        self.files: list[TaskFile] = []  # its secrets and configs, while they are there
 
     def update(self, inspected: dict[str, Any]) -> None:
         """Takes the state from ``GET /containers/{id}/json``."""
@@ -182,12 +189,21 @@ class DockerExecutor:
     """The executor of one node whose engine is at ``url`` (unix://, tcp:// or http://).
 
     ``service`` finds a service by its ID, for container names and labels and the ports it
-    publishes (SwarmKit's tasks carry their service's annotations and endpoint for this).
+    publishes (SwarmKit's tasks carry their service's annotations and endpoint for this);
+    ``dependency`` a secret or config by its ID, for the files of the tasks that mount them;
+    those are written under ``files_root``.
     """
 
-    def __init__(self, url: str, service: Callable[[str], Service | None]) -> None:
+    def __init__(
+        self,
+        url: str,
+        service: Callable[[str], Service | None],
+        dependency: Dependency = lambda dependency_id: None,
+        files_root: Path | None = None,
+    ) -> None:
         self.url = url
         self._service = service
+        self.files = TaskFiles(files_root or default_root(), dependency)
         self.node_id = ""
         self.containers: dict[str, DockerContainer] = {}
         self.docker = aiodocker.Docker(
@@ -236,6 +252,7 @@ class DockerExecutor:
             task = tasks.get(task_id)
             if task is None or task.status.state > TaskState.RUNNING:
                 await summary.delete(force=True, v=True)
+                self.files.remove(task_id)
                 continue
             container = DockerContainer(summary.id, task_id, summary["Image"])
             await self.refresh(container)
@@ -296,6 +313,7 @@ class DockerExecutor:
         if not await self.call(f"image {image}", present):
             await self.call(f"No such image: {image}", lambda: self.docker.images.pull(image))
         name = self._name(task)
+        files = self.files.write(task)
         config = container_config(
             task,
             image,
@@ -303,6 +321,7 @@ class DockerExecutor:
             self.node_id,
             self._service(task.service_id),
             await self.has_bridge(),
+            [(file.path, str(path)) for file, path in files],
         )
 
         async def make() -> Any:
@@ -313,10 +332,20 @@ class DockerExecutor:
                     raise
                 return await self.docker.containers.get(name)
 
-        created = await self.call("create", make)
+        try:
+            created = await self.call("create", make)
+        except BaseException:
+            self.files.remove(task.id)
+            raise
         container = DockerContainer(created.id, task.id, image)
+        container.files = [file for file, _ in files]
         self.containers[task.id] = container
         return container
+
+    def stopped(self, container: DockerContainer) -> None:
+        """The container stopped: its task's files go."""
+        self.files.remove(container.task_id)
+        container.files = []
 
     def _name(self, task: Task) -> str:
         service = self._service(task.service_id)
@@ -357,6 +386,8 @@ class DockerController:
         container.follow(self._executor.docker)
         while True:
             await self._executor.refresh(container)
+            if container.exit_code is not None:
+                self._executor.stopped(container)
             await self._check(container)
             if container.exit_code is not None:
                 return
@@ -393,9 +424,11 @@ class DockerController:
                 "stop", lambda: docker.containers.container(container.id).stop(t=grace)
             )
             await self._executor.refresh(container)
+        self._executor.stopped(container)
 
     async def remove(self) -> None:
         container = self._executor.containers.pop(self._task.id, None)
+        self._executor.files.remove(self._task.id)
         if container is None:
             return
         container.stop_following()

@@ -2,11 +2,13 @@
 
 As swarm's container adapter does: ``command`` replaces the image's entrypoint and ``args``
 its command; limits, health check, stop signal and grace period carry over; the service's
-published ports are bound on the node (through its bridge network, when it has one).
+published ports are bound on the node (through its bridge network, when it has one); secret and
+config files are bound in read-only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from engine.api.durations import SECOND
@@ -46,10 +48,17 @@ def _ports(service: Service | None) -> dict[str, list[dict[str, str]]]:
 
 
 def container_config(
-    task: Task, image: str, name: str, node_id: str, service: Service | None, bridge: bool
+    task: Task,
+    image: str,
+    name: str,
+    node_id: str,
+    service: Service | None,
+    bridge: bool,
+    files: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """``POST /containers/create``'s body for ``task`` on the node ``node_id``; ``bridge``
-    says whether the engine has a bridge network to publish ports through."""
+    says whether the engine has a bridge network to publish ports through; ``files`` are the
+    task's secret and config files, each as (path in the container, path on the host)."""
     spec = task.spec.container_spec
     assert spec is not None
     labels = {
@@ -76,6 +85,11 @@ def container_config(
             "Sysctls": spec.sysctls,
         },
     }
+    if files:
+        config["HostConfig"]["Mounts"] = [
+            {"Type": "bind", "Source": source, "Target": target, "ReadOnly": True}
+            for target, source in files
+        ]
     bindings = _ports(service) if bridge else {}
     if bindings:
         config["ExposedPorts"] = {key: {} for key in bindings}

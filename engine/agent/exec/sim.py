@@ -1,5 +1,8 @@
 """The simulated executor: containers that pull, start, run, log, use CPU and exit, in memory.
 
+A container records the secret and config files its task mounts (where, whose, which mode), while
+it runs; it never reads their data.
+
 Everything is deterministic from a seed. Failures are injected with labels; see
 engine.api.simlabels.
 """
@@ -23,6 +26,7 @@ from engine.api.durations import parse_timestamp
 from engine.api.logs import LogLine
 from engine.api.naming import task_name
 from engine.api.objects import ContainerStatus, Service, Task
+from engine.api.secrets import TaskFile, task_files
 from engine.api.simlabels import SimBehaviour, effective_health
 from engine.api.types import TaskState
 from engine.clock import Clock
@@ -70,6 +74,8 @@ class SimContainer:
             container.command if container else None, container.args if container else None
         )
         self.process: asyncio.Future[int] | None = None  # the program, while it runs
+        self._files = task_files(container.secrets, container.configs) if container else []
+        self.files: list[TaskFile] = []  # its secrets and configs, mounted while it runs
 
     def write(self, moment: float, text: str, stream: str = "stdout") -> None:
         """A line it wrote as it ran; whoever follows its log is told."""
@@ -79,6 +85,7 @@ class SimContainer:
 
     def start(self, moment: float) -> None:
         self.pid = self._pid
+        self.files = self._files
         self.content = SimContent(
             self._seed, self.task_id, self.image, moment, self.say, self.log_every
         )
@@ -92,6 +99,7 @@ class SimContainer:
             self.ports.close()
             self.ports = None
         self.pid = 0
+        self.files = []
         self.exit_code = code
         self.stopped = moment
 

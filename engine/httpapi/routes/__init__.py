@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from engine.httpapi.routes import containers, networks, nodes, services, swarm, system, tasks
+from engine.httpapi.routes import (
+    containers,
+    networks,
+    nodes,
+    secrets,
+    services,
+    swarm,
+    system,
+    tasks,
+)
 
 ROUTES = [
     *system.ROUTES,
@@ -11,6 +20,7 @@ ROUTES = [
     *services.ROUTES,
     *tasks.ROUTES,
     *networks.ROUTES,
+    *secrets.ROUTES,
     *containers.ROUTES,
 ]
 

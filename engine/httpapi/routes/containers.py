@@ -16,6 +16,7 @@ from aiohttp import web
 
 from engine.api.durations import human_duration
 from engine.api.objects import Node, Service, Task
+from engine.api.secrets import TaskFile
 from engine.api.types import TaskState
 from engine.httpapi.backend import Backend, Container
 from engine.httpapi.context import BACKEND, OPEN_STREAMS
@@ -82,7 +83,20 @@ def _container_json(backend: Backend, task: Task, service: Service | None, box: 
         "Status": status,
         "HostConfig": {"NetworkMode": "default"},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "Mounts": [_mount(box.id, file) for file in box.files],
+    }
+
+
+def _mount(container_id: str, file: TaskFile) -> dict[str, Any]:
+    """A secret or config file as dockerd lists a container's mounts: a read-only bind from
+    the container's own folder (never the data)."""
+    return {
+        "Type": "bind",
+        "Source": f"/var/lib/docker/containers/{container_id}/mounts/{file.kind}s/{file.source_id}",
+        "Destination": file.path,
+        "Mode": "",
+        "RW": False,
+        "Propagation": "rprivate",
     }
 
 

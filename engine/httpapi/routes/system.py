@@ -24,8 +24,20 @@ from engine.httpapi.context import (
 )
 from engine.httpapi.events import SwarmEvent
 from engine.httpapi.params import parse_filters, timestamp
+from engine.manager.secrets import CONFIGS, SECRETS
 
-EVENT_FILTERS = ("type", "action", "event", "service", "node", "network", "scope", "label")
+EVENT_FILTERS = (
+    "type",
+    "action",
+    "event",
+    "service",
+    "node",
+    "network",
+    "secret",
+    "config",
+    "scope",
+    "label",
+)
 
 
 async def ping(request: web.Request) -> web.Response:
@@ -203,6 +215,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         names.update({s.id: s.spec.name or "" for s in control.list_services()})
         names.update({n.id: n.hostname for n in control.list_nodes()})
         names.update({n.id: n.name for n in control.list_networks()})
+        names.update({s.id: s.name for s in control.list_items(SECRETS)})
+        names.update({c.id: c.name for c in control.list_items(CONFIGS)})
 
     def accepts(event: SwarmEvent) -> bool:
         actor = event["Actor"]
@@ -214,7 +228,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 return False
             if key == "scope" and event["scope"] not in values:
                 return False
-            if key in ("service", "node", "network") and (
+            if key in ("service", "node", "network", "secret", "config") and (
                 event["Type"] != key
                 or not any(actor["ID"].startswith(v) or name == v for v in values)
             ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from engine.httpapi.logs import stream_logs
 from engine.httpapi.params import label_matches, parse_filters
 from engine.httpapi.stream import stream_json
 from engine.manager.orchestrator import is_task_dirty
-from engine.store import by, find_services, find_tasks
+from engine.store import ReadTx, by, find_services, find_tasks, task_service_ids
 
 TASK_FILTERS = ("desired-state", "id", "label", "name", "node", "service", "_up-to-date")
 DESIRED_STATES = {
@@ -26,6 +27,9 @@ DESIRED_STATES = {
 
 
 async def list_tasks(request: web.Request) -> web.StreamResponse:
+    """The tasks the filters keep. A filter on services or labels reads only the tasks of the
+    services it names, through the store's index: ``docker stack rm`` asks for a stack's tasks
+    again and again, in a loop with no pause, while the cluster may hold many others."""
     filters = parse_filters(request.query.get("filters"), TASK_FILTERS)
     backend = request.app[BACKEND]
     desired = set()
@@ -36,8 +40,9 @@ async def list_tasks(request: web.Request) -> web.StreamResponse:
     service_ids = _resolve_all(filters.get("service"), backend.control.get_service)
     node_ids = _resolve_all(filters.get("node"), backend.control.get_node)
     up_to_date = any(v.lower() in ("true", "1") for v in filters.get("_up-to-date", ()))
+    labels = filters.get("label")
     services, tasks = backend.control.view(
-        lambda tx: ({s.id: s for s in find_services(tx, by.all())}, find_tasks(tx, by.all()))
+        functools.partial(_candidates, service_ids=service_ids, labels=labels)
     )
 
     def kept(task: Task) -> Task | None:
@@ -50,7 +55,7 @@ async def list_tasks(request: web.Request) -> web.StreamResponse:
             return None
         if "id" in filters and not any(task.id.startswith(v) for v in filters["id"]):
             return None
-        if "label" in filters and not label_matches(task.labels, filters["label"]):
+        if labels is not None and not label_matches(_service_labels(task, service), labels):
             return None
         if "name" in filters and not any(
             task_name(task, service).startswith(v) for v in filters["name"]
@@ -61,6 +66,33 @@ async def list_tasks(request: web.Request) -> web.StreamResponse:
         return task
 
     return await stream_json(request, tasks, kept, _task_order)
+
+
+def _candidates(
+    tx: ReadTx, *, service_ids: set[str] | None, labels: list[str] | None
+) -> tuple[dict[str, Service], list[Task]]:
+    """The services, by ID, and the tasks the filters may keep: those of the services named or
+    labelled (and of removed services, whose tasks are still shutting down), else all."""
+    services = {s.id: s for s in find_services(tx, by.all())}
+    if service_ids is None and labels is None:
+        return services, find_tasks(tx, by.all())
+    chosen = set(services) if service_ids is None else service_ids & set(services)
+    if labels is not None:
+        chosen = {i for i in chosen if label_matches(services[i].spec.labels, labels)}
+        if service_ids is None:
+            chosen.update(i for i in task_service_ids(tx) if i not in services)
+    tasks = [task for i in sorted(chosen) for task in find_tasks(tx, by.service_id(i))]
+    return services, tasks
+
+
+def _service_labels(task: Task, service: Service | None) -> dict[str, str] | None:
+    """The labels a task's label filter reads: its service's, as SwarmKit reads the service
+    annotations a task carries; once the service is removed, its container's (where a stack's
+    namespace is too, so ``docker stack rm`` sees the stack's tasks until they are down)."""
+    if service is not None:
+        return service.spec.labels
+    container = task.spec.container_spec
+    return container.labels if container else None
 
 
 def _task_order(task: Task) -> tuple[str, int, str, str]:

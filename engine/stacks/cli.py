@@ -1,0 +1,99 @@
+"""``swarmdeck bundle`` and ``swarmdeck stack deploy --bundle-file``: Distributed Application
+Bundles, which the docker CLI no longer makes or deploys (20.10 dropped them).
+
+    swarmdeck bundle docker-compose.yml -o app.dab
+    swarmdeck stack deploy --bundle-file app.dab app
+
+Both talk to the engine named by ``--host``, ``--context``, DOCKER_HOST or the docker context,
+else to the local Docker Engine (``unix:///var/run/docker.sock``), as the docker CLI does:
+``bundle`` asks it for the digest of each image (through its registry), ``stack deploy``
+deploys there, our engine or a Docker swarm alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from engine.client import ClientError, EngineClient, TargetError, resolve_target, ssh_bridge
+from engine.stacks.bundle import BundleError, bundle_json, load_bundle
+from engine.stacks.compose import compose_bundle, compose_images, load_compose
+from engine.stacks.deploy import StackError, deploy_bundle
+
+__all__ = ["main"]
+
+LOCAL_ENGINE = "unix:///var/run/docker.sock"  # the docker CLI's default
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="swarmdeck", description="Distributed Application Bundles: make one, deploy one."
+    )
+    parser.add_argument("--host", help="Docker endpoint: unix://PATH, tcp://HOST:PORT, ssh://...")
+    parser.add_argument("--context", help="a docker context to use")
+    commands = parser.add_subparsers(dest="command", required=True)
+    bundle = commands.add_parser(
+        "bundle", help="make a .dab from a compose file (images pinned by digest where known)"
+    )
+    bundle.add_argument("file", type=Path, help="the compose file")
+    bundle.add_argument("-o", "--output", type=Path, help="the bundle (default: NAME.dab)")
+    stack = commands.add_parser("stack", help="deploy a stack from a bundle")
+    verbs = stack.add_subparsers(dest="verb", required=True)
+    deploy = verbs.add_parser("deploy", help="create or update a stack from a .dab")
+    deploy.add_argument("--bundle-file", type=Path, required=True, help="the .dab to deploy")
+    deploy.add_argument("namespace", metavar="STACK", help="the stack's name")
+    return parser
+
+
+@contextlib.asynccontextmanager
+async def _client(args: argparse.Namespace) -> AsyncIterator[EngineClient]:
+    target = resolve_target(args.host, args.context)
+    url = target.url or LOCAL_ENGINE
+    async with contextlib.AsyncExitStack() as stack:
+        if url.startswith("ssh://"):
+            url = await stack.enter_async_context(ssh_bridge(url))
+        client = EngineClient(url, target.tls)
+        stack.push_async_callback(client.close)
+        yield client
+
+
+async def _bundle(args: argparse.Namespace) -> int:
+    content = load_compose(args.file)
+    digests = {}
+    try:
+        async with _client(args) as client:
+            for image in compose_images(content):
+                pinned = None if "@" in image else await client.image_digest(image)
+                if pinned is not None:
+                    digests[image] = pinned
+    except (ClientError, TargetError) as error:
+        print(f"swarmdeck: no image digests ({error})", file=sys.stderr)
+    bundle, warnings = compose_bundle(args.file, content, digests)
+    for warning in warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    output = args.output or args.file.with_name(f"{args.file.parent.resolve().name}.dab")
+    output.write_bytes(bundle_json(bundle))
+    print(f"Wrote bundle to {output}")
+    return 0
+
+
+async def _deploy(args: argparse.Namespace) -> int:
+    bundle = load_bundle(args.bundle_file)
+    async with _client(args) as client:
+        for line in await deploy_bundle(client, bundle, args.namespace):
+            print(line)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    run = _bundle if args.command == "bundle" else _deploy
+    try:
+        return asyncio.run(run(args))
+    except (BundleError, StackError, ClientError, TargetError, OSError) as error:
+        print(f"swarmdeck: {error}", file=sys.stderr)
+        return 1
