@@ -43,10 +43,10 @@ import logging
 import random
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from types import TracebackType
 from typing import cast
 
 from engine.mesh import dnswire as wire
+from engine.mesh.closing import Closing
 
 __all__ = [
     "MAX_CONCURRENT",
@@ -125,7 +125,7 @@ async def serve_dns(
     raise AssertionError("unreachable")
 
 
-class DnsServer:
+class DnsServer(Closing):
     """A DNS server of the mesh; made by ``serve_dns``.
 
     Attributes:
@@ -182,17 +182,6 @@ class DnsServer:
         for task in list(self._forwarding):
             task.cancel()
         await asyncio.gather(*self._forwarding, return_exceptions=True)
-
-    async def __aenter__(self) -> DnsServer:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def _answer(self, packet: bytes, tcp: bool) -> bytes | wire.Message | None:
         """The reply to ``packet``, the query itself when it must be forwarded, or None to drop

@@ -39,9 +39,9 @@ import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from types import TracebackType
 from typing import cast
 
+from engine.mesh.closing import Closing
 from engine.mesh.pool import Backend, BackendPool
 
 __all__ = [
@@ -112,7 +112,7 @@ async def serve_udp(
     return listener
 
 
-class TcpListener:
+class TcpListener(Closing):
     """A TCP listener of the mesh; made by ``serve_tcp``.
 
     Attributes:
@@ -141,15 +141,7 @@ class TcpListener:
             for connection in list(self._connections):
                 connection.abort()
 
-    async def __aenter__(self) -> TcpListener:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def _close_on_exit(self) -> None:
         await self.close(drop_established=True)
 
 
@@ -437,7 +429,7 @@ class _BackendSide(asyncio.Protocol):
         self._client.backend_lost(exc)
 
 
-class UdpListener(asyncio.DatagramProtocol):
+class UdpListener(Closing, asyncio.DatagramProtocol):
     """A UDP listener of the mesh; made by ``serve_udp``.
 
     Attributes:
@@ -477,17 +469,6 @@ class UdpListener(asyncio.DatagramProtocol):
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-
-    async def __aenter__(self) -> UdpListener:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # asyncio's selector datagram transport is not a subclass of DatagramTransport.
