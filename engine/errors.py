@@ -19,6 +19,8 @@ the plain message for its own (``rpc=False``: bad JSON, a name that resolves to 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 __all__ = [
     "AlreadyExists",
@@ -33,7 +35,10 @@ __all__ = [
     "Unavailable",
     "Unimplemented",
     "first_error",
+    "the_one",
 ]
+
+T = TypeVar("T")
 
 
 class EngineError(Exception):
@@ -129,3 +134,22 @@ def first_error(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
     return error
+
+
+def the_one(what: str, reference: str, searches: Iterable[Sequence[T]]) -> T:
+    """The one match of the first search that has any (by name, then by ID prefix, say), as the
+    Docker daemon finds an object by what a user typed.
+
+    Raises:
+        InvalidArgument: that search has more than one ("network x is ambiguous (2 matches
+            found)").
+        NotFound: none has any ("network x not found").
+    """
+    for matches in searches:
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidArgument(
+                f"{what} {reference} is ambiguous ({len(matches)} matches found)", rpc=False
+            )
+    raise NotFound(f"{what} {reference} not found", rpc=False)

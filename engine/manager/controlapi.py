@@ -58,9 +58,9 @@ from engine.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
-    NotFound,
     SequenceConflict,
     Unimplemented,
+    the_one,
 )
 from engine.ids import IdGenerator
 from engine.manager import defaults, secrets
@@ -654,22 +654,8 @@ def _resolve(tx: ReadTx, kind: type[ObjectT], reference: str, what: str) -> Obje
     found = tx.get(kind, reference)
     if found is not None:
         return found
-    if kind is not Task:
-        named = tx.find(kind, by.name(reference))
-        if len(named) == 1:
-            return named[0]
-        if len(named) > 1:
-            raise InvalidArgument(
-                f"{what} {reference} is ambiguous ({len(named)} matches found)", rpc=False
-            )
-    matches = tx.find(kind, by.id_prefix(reference))
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise InvalidArgument(
-            f"{what} {reference} is ambiguous ({len(matches)} matches found)", rpc=False
-        )
-    raise NotFound(f"{what} {reference} not found", rpc=False)
+    named = tx.find(kind, by.name(reference)) if kind is not Task else []
+    return the_one(what, reference, (named, tx.find(kind, by.id_prefix(reference))))
 
 
 def _default_cluster_spec(heartbeat_period: float) -> ClusterSpec:

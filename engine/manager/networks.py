@@ -32,6 +32,7 @@ from engine.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    the_one,
 )
 from engine.manager.validation import validate_name
 from engine.mesh.ipam import IpamError, parse_subnet, subnets_overlap
@@ -238,18 +239,14 @@ def resolve_network(tx: ReadTx, reference: str, predefined: bool = False) -> Net
     found = tx.get(Network, reference)
     if found is not None and (predefined or not is_predefined(found)):
         return found
-    for candidates in (
-        tx.find(Network, by.name(reference)),
-        tx.find(Network, by.id_prefix(reference)),
-    ):
-        matches = [n for n in candidates if predefined or not is_predefined(n)]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise InvalidArgument(
-                f"network {reference} is ambiguous ({len(matches)} matches found)", rpc=False
-            )
-    raise NotFound(f"network {reference} not found", rpc=False)
+    searches = (
+        [n for n in candidates if predefined or not is_predefined(n)]
+        for candidates in (
+            tx.find(Network, by.name(reference)),
+            tx.find(Network, by.id_prefix(reference)),
+        )
+    )
+    return the_one("network", reference, searches)
 
 
 def publishes_ingress(spec: ServiceSpec) -> bool:

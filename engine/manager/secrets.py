@@ -23,7 +23,7 @@ from engine.api.secrets import (
     decode_data,
 )
 from engine.api.specs import ContainerSpec, ServiceSpec
-from engine.errors import EngineError, InvalidArgument, NotFound, SequenceConflict
+from engine.errors import EngineError, InvalidArgument, SequenceConflict, the_one
 from engine.store import ReadTx, by, find_services
 
 __all__ = [
@@ -133,17 +133,11 @@ def resolve(tx: ReadTx, kind: Kind[KindT], reference: str) -> KindT:
     found = tx.get(kind.kind, reference) if reference else None
     if found is not None:
         return found
-    for matches in (
+    searches = (
         tx.find(kind.kind, by.name(reference)),
         tx.find(kind.kind, by.id_prefix(reference)) if reference else [],
-    ):
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise InvalidArgument(
-                f"{kind.word} {reference} is ambiguous ({len(matches)} matches found)", rpc=False
-            )
-    raise NotFound(f"{kind.word} {reference} not found", rpc=False)
+    )
+    return the_one(kind.word, reference, searches)
 
 
 def check_removable(tx: ReadTx, kind: Kind[KindT], obj: KindT) -> None:

@@ -20,7 +20,7 @@ from aiohttp import web
 from engine.api.durations import parse_duration, parse_timestamp
 from engine.api.networks import NetworkCreateRequest
 from engine.api.objects import Network
-from engine.errors import InvalidArgument, NotFound
+from engine.errors import InvalidArgument, the_one
 from engine.httpapi.backend import Backend
 from engine.httpapi.context import BACKEND, json_response
 from engine.httpapi.params import Filters, json_body, label_matches, parse_filters
@@ -200,18 +200,12 @@ async def list_networks(request: web.Request) -> web.Response:
 def _find(backend: Backend, reference: str, scope: str = "") -> Resource:
     """A network by full ID, then name, then unique ID prefix, as dockerd finds one."""
     networks = [n for n in _all_networks(backend) if not scope or n["Scope"] == scope]
-    for matches in (
+    searches = (
         [n for n in networks if n["Id"] == reference],
         [n for n in networks if n["Name"] == reference],
         [n for n in networks if reference and n["Id"].startswith(reference)],
-    ):
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise InvalidArgument(
-                f"network {reference} is ambiguous ({len(matches)} matches found)", rpc=False
-            )
-    raise NotFound(f"network {reference} not found", rpc=False)
+    )
+    return the_one("network", reference, searches)
 
 
 async def inspect_network(request: web.Request) -> web.Response:
