@@ -383,6 +383,9 @@ class EmbeddedCluster:
                 return sim.executor.containers.get(task.id)
         return None
 
+    def mesh_connections(self) -> dict[str, dict[str, int]]:
+        return self.ingress.connections() if self.ingress is not None else {}
+
     def local_tasks(self) -> tuple[dict[str, Service], list[Task]]:
         return self.store.view(lambda tx: node_tasks(tx, self.local_node_id))
 

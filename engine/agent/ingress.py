@@ -89,6 +89,10 @@ class Ingress:
                 totals[task_id] = totals.get(task_id, 0) + count
         return totals
 
+    def connections(self) -> dict[str, dict[str, int]]:
+        """``connections_last_minute`` of every service that publishes a port."""
+        return {service_id: self.connections_last_minute(service_id) for service_id in self._ports}
+
     def rotation(self, service_id: str) -> set[str]:
         """The IDs of the service's tasks that connections go to now."""
         pools = [p for (sid, _, _), p in self._pools.items() if sid == service_id]

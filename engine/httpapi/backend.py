@@ -94,6 +94,11 @@ class Backend(Protocol):
         """This node's place in a swarm, as ``docker info`` shows it."""
         ...
 
+    def mesh_connections(self) -> dict[str, dict[str, int]]:
+        """By service ID, the connections the routing mesh gave each of its tasks (by task ID)
+        in the last minute; empty where this process runs no mesh."""
+        ...
+
     async def init_swarm(self, asked: SwarmInitRequest) -> str:
         """``docker swarm init``: returns the new manager's node ID."""
         ...

@@ -200,6 +200,9 @@ class NodeDaemon:
             return dict(self._remote.services), self._agent.tasks()
         return self.store.view(lambda tx: node_tasks(tx, self.local_node_id))
 
+    def mesh_connections(self) -> dict[str, dict[str, int]]:
+        return {}  # the mesh runs in a process of simulated nodes (engine serve --nodes)
+
     def local_node(self) -> LocalNode:
         membership = self._membership
         if membership is None:

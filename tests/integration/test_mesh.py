@@ -3,6 +3,7 @@ scaled service is served by each of its tasks in turn."""
 
 from __future__ import annotations
 
+import http.client
 import re
 import socket as sockets
 import urllib.request
@@ -59,8 +60,32 @@ def test_the_seeds_demo(tmp_path: Path) -> None:
         logs = engine.docker("service", "logs", "--raw", "nginx")
         for i in range(12):
             assert f'"GET /?demo={i} HTTP/1.1" 200' in logs
+        spread = mesh_connections(engine.socket)  # how the mesh spread them, in /metrics
+        assert len(spread) == 3 and sum(spread.values()) >= 12
     finally:
         assert engine.stop() == 0
+
+
+def mesh_connections(socket: Path) -> dict[str, int]:
+    """Connections per task in the last minute, as /metrics tells them."""
+    connection = UnixConnection(str(socket))
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    connection.close()
+    found = re.findall(
+        r'swarmdeck_mesh_connections_last_minute\{[^}]*task_id="(\w+)"\} (\d+)', text
+    )
+    return {task: int(count) for task, count in found}
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost")
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+        self.sock.connect(self._path)
 
 
 def _answers(address: str, port: int) -> bool:

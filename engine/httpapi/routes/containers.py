@@ -29,6 +29,7 @@ CONTAINER_FILTERS = ("id", "label", "name", "status")
 CPU = "container_cpu_usage_seconds_total"
 MEMORY = "container_memory_usage_bytes"
 TASK_STATES = "swarm_manager_tasks_total"
+MESH = "swarmdeck_mesh_connections_last_minute"
 # Each family /metrics serves, in the order it writes them: its type and help text.
 FAMILIES = {
     CPU: ("counter", "Cumulative cpu time consumed in seconds."),
@@ -40,6 +41,7 @@ FAMILIES = {
     TASK_STATES: ("gauge", "The number of tasks in each state."),
     "swarm_manager_services_total": ("gauge", "The number of services."),
     "swarmdeck_api_streams_open": ("gauge", "Followed streams (logs) the API is serving now."),
+    MESH: ("gauge", "Connections the routing mesh gave each task in the last minute."),
 }
 
 # A running task's container and its usage (CPU seconds, memory bytes), as /metrics shows it.
@@ -177,7 +179,13 @@ async def metrics(request: web.Request) -> web.StreamResponse:
                 if box is not None and usage is not None:
                     samples.append((task, box, usage))
     lines = _metric_lines(
-        families, samples, nodes, services, task_states, request.app[OPEN_STREAMS].copy()
+        families,
+        samples,
+        nodes,
+        services,
+        task_states,
+        request.app[OPEN_STREAMS].copy(),
+        backend.mesh_connections() if MESH in families else {},
     )
     return await stream_lines(request, lines, headers={"X-Content-Type-Options": "nosniff"})
 
@@ -189,6 +197,7 @@ def _metric_lines(
     services: dict[str, Service],
     task_states: Counter[str],
     streams: Counter[str],
+    mesh: dict[str, dict[str, int]],
 ) -> Iterator[str]:
     """Each family's help, type and samples; a line is made when it is asked for."""
     node_by_id = {node.id: node for node in nodes}
@@ -213,6 +222,13 @@ def _metric_lines(
                 yield _series(family, {}, len(services))
             case "swarmdeck_api_streams_open":
                 yield from (_series(family, {"kind": k}, n) for k, n in sorted(streams.items()))
+            case "swarmdeck_mesh_connections_last_minute":
+                for service_id, spread in sorted(mesh.items()):
+                    service = services.get(service_id)
+                    name = (service.spec.name if service else None) or service_id
+                    for task_id, count in sorted(spread.items()):
+                        which = {"service_id": service_id, "service_name": name}
+                        yield _series(family, {**which, "task_id": task_id}, count)
 
 
 def _container_lines(
