@@ -46,7 +46,7 @@ class Manager:
             self.updates,
             ReplicatedOrchestrator(store, clock, ids, self.restarts, self.updates),
             GlobalOrchestrator(store, clock, ids, self.restarts, self.updates),
-            TaskReaper(store),
+            TaskReaper(store, clock),
             Allocator(store, clock),
             self.scheduler,
             self.dispatcher,
