@@ -48,7 +48,7 @@ class Manager:
             ReplicatedOrchestrator(store, clock, ids, self.restarts, self.updates),
             GlobalOrchestrator(store, clock, ids, self.restarts, self.updates),
             JobsOrchestrator(store, clock, ids, self.restarts, self.updates),
-            TaskReaper(store),
+            TaskReaper(store, clock),
             Allocator(store, clock),
             self.scheduler,
             self.dispatcher,

@@ -180,12 +180,17 @@ def test_services_mount_them_and_hold_them(served: Engine) -> None:
         "ContainerSpec"
     ]
     assert "Secrets" not in container and "Configs" not in container
-    served.docker("service", "update", "--detach", "--secret-add", "db_password", "db")
+    served.docker(
+        "service", "update", "--detach", "--secret-add", "db_password",
+        "--config-add", "source=nginx.conf,target=/etc/app.conf", "db",
+    )  # fmt: skip
     names = served.docker(
         "service", "inspect", "db", "--format", "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}"
-        "{{.SecretName}}:{{.File.Name}} {{end}}",
+        "{{.SecretName}}:{{.File.Name}} {{end}}{{range .Spec.TaskTemplate.ContainerSpec.Configs}}"
+        "{{.ConfigName}}:{{.File.Name}} {{end}}",
     ).split()  # fmt: skip
-    assert names == ["db_password:db_password"]
+    assert names == ["db_password:db_password", "nginx.conf:/etc/app.conf"]
+    served.docker("service", "update", "--detach", "--config-rm", "nginx.conf", "db")
     served.docker("config", "rm", "nginx.conf")  # no longer in use
     served.docker("service", "rm", "db")
     served.docker("secret", "rm", "db_password")

@@ -2,17 +2,26 @@
 
 It only deletes. Each slot (per node for global services) keeps ``TaskHistoryRetentionLimit``
 tasks, 5 by default, or ``MaxAttempts + 1`` when the restart policy caps attempts; a negative
-limit keeps everything. Tasks with desired state REMOVE go once they have stopped (or never ran).
+limit keeps everything. Tasks with desired state REMOVE go once they have stopped (or never ran),
+in batches, as SwarmKit's reaper deletes them: ``BATCHING_INTERVAL`` after the last one
+stopped, or at once when more than ``MAX_DIRTY`` wait. So a removed service's tasks are seen
+stopped for a moment: the docker CLI's ``stack rm --detach=false`` counts the polls in which it
+sees one stopped, and waits for that count to meet the number of tasks it sees.
 """
 
 from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Iterable
 
 from engine.api.durations import parse_timestamp
 from engine.api.events import Event, EventCreate, EventUpdate
 from engine.api.objects import Task
 from engine.api.types import TaskState
+from engine.clock import Clock
 from engine.manager import defaults
-from engine.manager.loop import ControlLoop, Dirty
+from engine.manager.loop import BATCH, ControlLoop, Dirty
 from engine.store import (
     MemoryStore,
     ReadTx,
@@ -27,12 +36,39 @@ from engine.store import (
 
 __all__ = ["TaskReaper"]
 
+BATCHING_INTERVAL = 0.25  # seconds; SwarmKit's reaperBatchingInterval
+MAX_DIRTY = 128  # SwarmKit's maxDirty: more stopped tasks than this waiting go at once
+
 
 class TaskReaper(ControlLoop):
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: MemoryStore, clock: Clock) -> None:
         self._store = store
+        self._clock = clock
         self._dirty_instances: Dirty[tuple[str, int, str]] = Dirty()
         self._removed: Dirty[str] = Dirty()
+        self._stopped: Dirty[str] = Dirty()  # removed tasks that stopped: the next batch's
+        self._added = asyncio.Event()  # set when a stopped task is added
+        self._additions = 0
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(super().run())
+            group.create_task(self._batches())
+
+    async def _batches(self) -> None:
+        """Deletes the stopped removed tasks once none has been added for
+        ``BATCHING_INTERVAL`` (SwarmKit resets its timer at each event), BATCH a commit."""
+        while True:
+            await self._added.wait()
+            seen = -1
+            while seen != self._additions:
+                seen = self._additions
+                await self._clock.sleep(BATCHING_INTERVAL)
+            self._added.clear()
+            while self._stopped:
+                batch = self._stopped.take(BATCH)
+                self._store.update(functools.partial(_delete, task_ids=batch))
+                await asyncio.sleep(0)
 
     def _handle(self, event: Event) -> None:
         match event:
@@ -63,14 +99,16 @@ class TaskReaper(ControlLoop):
             if task is None or task.desired_state != TaskState.REMOVE:
                 continue
             if task.status.state < TaskState.ASSIGNED or task.status.state >= TaskState.COMPLETE:
-                doomed.add(task.id)  # else looked at again when it reports that it stopped
+                self._stopped.add(task.id)  # else looked at again when it reports that it stopped
+                self._additions += 1
+                self._added.set()
+        if len(self._stopped) > MAX_DIRTY:
+            doomed.update(self._take(self._stopped))
         limit = defaults.task_history_limit(get_cluster(tx))
         if limit >= 0:
             for service_id, slot, node_id in sorted(instances):
                 doomed |= self._excess_history(tx, service_id, slot, node_id, limit)
-        for task_id in sorted(doomed):
-            if get_task(tx, task_id) is not None:
-                delete_task(tx, task_id)
+        _delete(tx, task_ids=doomed)
 
     @staticmethod
     def _excess_history(tx: Tx, service_id: str, slot: int, node_id: str, limit: int) -> set[str]:
@@ -99,6 +137,12 @@ class TaskReaper(ControlLoop):
             ):
                 doomed.add(task.id)
         return doomed
+
+
+def _delete(tx: Tx, *, task_ids: Iterable[str]) -> None:
+    for task_id in sorted(task_ids):
+        if get_task(tx, task_id) is not None:
+            delete_task(tx, task_id)
 
 
 def _instance(task: Task) -> tuple[str, int, str]:

@@ -7,6 +7,7 @@ A daemon made a manager by ``init_swarm`` in this process; joining nodes are ``e
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import socket as sockets
 import ssl
@@ -33,6 +34,7 @@ from engine.api.dispatch import (
 )
 from engine.api.durations import SECOND
 from engine.api.objects import NodeDescription
+from engine.api.secrets import ConfigReference, DataRequest, FileTarget, SecretReference
 from engine.api.swarm import SwarmInitRequest, SwarmJoinRequest, SwarmRotations
 from engine.api.types import NodeState
 from engine.ca import (
@@ -47,6 +49,7 @@ from engine.ca import (
     utc,
 )
 from engine.errors import FailedPrecondition, InvalidArgument, Unavailable
+from engine.manager.secrets import CONFIGS, SECRETS
 from engine.node import daemon as daemon_module
 from engine.node.daemon import NodeDaemon
 from engine.node.remote import client_context, join, renew
@@ -390,3 +393,53 @@ async def test_a_rotated_token_admits_no_more_nodes_but_joined_ones_stay(tmp_pat
         await join(addr, new, NodeFiles.of(tmp_path / "second"))
         await renew(addr, first)  # a node that joined before keeps its place
         assert len(daemon.control.list_nodes()) == 3
+
+
+async def test_a_worker_is_sent_the_secrets_and_configs_of_its_own_tasks_only(
+    tmp_path: Path,
+) -> None:
+    async with manager_at(tmp_path / "manager") as (daemon, addr):
+        worker = await joined_worker(daemon, addr, tmp_path / "worker")
+        try:
+            made = {
+                name: daemon.control.create_item(
+                    kind, DataRequest(name=name, data=base64.b64encode(name.encode()).decode())
+                )
+                for kind, name in ((SECRETS, "used"), (SECRETS, "unused"), (CONFIGS, "conf"))
+            }
+            spec = make_spec("web", mode="global")
+            template = spec.task_template
+            assert template is not None and template.container_spec is not None
+            container = replace(
+                template.container_spec,
+                secrets=[
+                    SecretReference(
+                        file=FileTarget(name="used"),
+                        secret_id=made["used"].id,
+                        secret_name="used",
+                    )
+                ],
+                configs=[
+                    ConfigReference(
+                        file=FileTarget(name="/etc/conf"),
+                        config_id=made["conf"].id,
+                        config_name="conf",
+                    )
+                ],
+            )
+            daemon.control.create_service(
+                replace(spec, task_template=replace(template, container_spec=container))
+            )
+
+            async def sent() -> None:
+                while worker._dependency(made["used"].id) is None:
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(sent(), 20)
+            secret = worker._dependency(made["used"].id)
+            assert secret is not None and secret.spec.data == b"used"
+            config = worker._dependency(made["conf"].id)
+            assert config is not None and config.spec.data == b"conf"
+            assert worker._dependency(made["unused"].id) is None  # no task of its needs it
+        finally:
+            await worker.stop()
