@@ -34,6 +34,8 @@ from engine.api.objects import Cluster
 from engine.client import ClientError, EngineClient, LogEntry, Usage, UsageReader
 
 __all__ = [
+    "LOG_TAIL",
+    "WINDOW_TAIL",
     "ConnectionChanged",
     "EventStream",
     "EventsArrived",
@@ -54,6 +56,7 @@ EVENT_DEBOUNCE = 0.2  # seconds to gather a burst of events into one poll
 EVENT_HISTORY = 3600.0  # seconds of past events the event stream starts with
 EVENTS_KEPT = 2000  # the latest events kept for a view opened later
 LOG_TAIL = 50  # lines of the past a log stream starts with
+WINDOW_TAIL = 5_000  # at most, the lines of a time window it starts with (what a view keeps)
 BATCH = 0.02  # seconds a stream gathers lines or events before handing them over
 RETRY = 2.0  # seconds before a stream that ended is opened again
 
@@ -61,10 +64,12 @@ RETRY = 2.0  # seconds before a stream that ended is opened again
 @dataclass(frozen=True, slots=True)
 class LogStream:
     """Log lines of a service or task (``kind`` "services" or "tasks"); every service's when
-    ``object_id`` is empty."""
+    ``object_id`` is empty. It starts with the last ``LOG_TAIL`` lines, or with those of the
+    last ``since`` seconds (at most ``WINDOW_TAIL``)."""
 
     kind: str
     object_id: str = ""
+    since: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,8 +336,11 @@ class Feed:
     async def _follow_log(
         self, stream: LogStream, kind: str, object_id: str, batch: _Batch
     ) -> None:
+        since, tail = None, LOG_TAIL
+        if stream.since:
+            since, tail = time.time() - stream.since, WINDOW_TAIL
         try:
-            batches = self.client.log_batches(kind, object_id, tail=LOG_TAIL, follow=True)
+            batches = self.client.log_batches(kind, object_id, tail, since, follow=True)
             async with contextlib.aclosing(batches):
                 async for entries in batches:
                     batch.extend([(entry, sanitize(entry.text)) for entry in entries])

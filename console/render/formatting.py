@@ -49,9 +49,13 @@ def size(count: float) -> str:
 
 
 def cpus(nano: int | None) -> str:
+    """CPUs: ``2``, or with two decimals when not whole (``0.75``, ``0.50``), so that a column
+    of them sorts as numbers do."""
     if not nano:
         return "0"
-    return f"{nano / 1e9:.2f}".rstrip("0").rstrip(".")
+    if nano % 1_000_000_000 == 0:
+        return str(nano // 1_000_000_000)
+    return f"{nano / 1e9:.2f}"
 
 
 def bar(running: int, desired: int, width: int = 10) -> str:

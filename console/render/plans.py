@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from console.model import Snapshot
 from console.render.rows import task_name
 from engine.api.objects import Node
@@ -10,18 +12,23 @@ from engine.api.types import Availability, NodeState, TaskState
 __all__ = ["drain_plan"]
 
 
-def drain_plan(snapshot: Snapshot, node: Node) -> str:
-    """What draining ``node`` will do: which tasks move, stop, and whether others have room."""
-    hostname = snapshot.hostname(node.id)
+def drain_plan(snapshot: Snapshot, drained: Sequence[Node]) -> str:
+    """What draining ``drained`` will do: which tasks move, stop, and whether others have
+    room."""
+    hostname = ", ".join(snapshot.hostname(node.id) for node in drained)
+    leaving = {node.id for node in drained}
     tasks = [
-        t for t in snapshot.tasks_by_node.get(node.id, []) if t.desired_state <= TaskState.RUNNING
+        t
+        for node in drained
+        for t in snapshot.tasks_by_node.get(node.id, [])
+        if t.desired_state <= TaskState.RUNNING
     ]
     moving = [t for t in tasks if t.slot]
     stopping = [t for t in tasks if not t.slot]
     others = [
         snapshot.hostname(n.id)
         for n in snapshot.nodes
-        if n.id != node.id
+        if n.id not in leaving
         and n.status.state == NodeState.READY
         and (n.spec.availability or Availability.ACTIVE) == Availability.ACTIVE
     ]

@@ -39,6 +39,9 @@ class Row(msgspec.Struct, gc=False):
     key: str
     cells: tuple[str, ...]
     state: str = ""  # "", "ok", "warn", "bad", "off", "busy"
+    # The cells on lines of their own, as filters search them (``console.render.tables``):
+    # made the first time a filter needs them, then kept with the row.
+    joined: str | None = None
 
     def matches(self, needle: str) -> bool:
         lowered = needle.lower()

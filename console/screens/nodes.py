@@ -1,5 +1,6 @@
-"""The nodes view: drain, pause, activate, promote, demote, labels; enter shows a node's tasks,
-d describes it (keys: ``console.actions``)."""
+"""The nodes view: drain, pause, activate, promote, demote, labels, edit; enter shows a node's
+tasks, y its YAML (keys: ``console.actions``). Drain, pause and activate act on every marked
+node."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ __all__ = ["NodesScreen"]
 class NodesScreen(ResourceScreen):
     VIEW = "nodes"
     COLUMNS = NODE_COLUMNS
-    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW)
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW, COLUMNS)
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,8 +40,22 @@ class NodesScreen(ResourceScreen):
         key = self.selected_key()
         return self.snapshot.node_by_id.get(key) if key else None
 
+    def _chosen(self) -> list[Node]:
+        """The marked nodes, or the selected one."""
+        found = self.snapshot.node_by_id
+        return [found[key] for key in self.targets() if key in found]
+
+    def _request(self, name: str, node: Node, *args: object, done: str) -> Request:
+        return Request(name, (node.id, *args), f"{self.snapshot.hostname(node.id)}: {done}")
+
     def _change(self, name: str, node: Node, *args: object, done: str) -> None:
-        self.act(Request(name, (node.id, *args), f"{self.snapshot.hostname(node.id)}: {done}"))
+        self.act(self._request(name, node, *args, done=done))
+
+    def _change_all(self, name: str, nodes: list[Node], done: str) -> None:
+        self.act(*(self._request(name, node, done=done) for node in nodes))
+
+    def _hostnames(self, nodes: list[Node]) -> str:
+        return ", ".join(self.snapshot.hostname(node.id) for node in nodes)
 
     def on_resource_table_selected(self) -> None:
         self.action_tasks()
@@ -53,26 +68,30 @@ class NodesScreen(ResourceScreen):
         if (node := self._node()) is not None:
             self.open(DescribeScreen(node, self.snapshot.hostname(node.id)))
 
-    def action_drain(self) -> None:
+    def action_edit(self) -> None:
         if (node := self._node()) is not None:
+            self.edit(node, self.snapshot.hostname(node.id))
+
+    def action_drain(self) -> None:
+        if nodes := self._chosen():
             self.confirm(
-                f"Drain {self.snapshot.hostname(node.id)}?",
-                drain_plan(self.snapshot, node),
-                lambda: self._change("drain", node, done="draining"),
+                f"Drain {self._hostnames(nodes)}?",
+                drain_plan(self.snapshot, nodes),
+                lambda: self._change_all("drain", nodes, "draining"),
             )
 
     def action_pause(self) -> None:
-        if (node := self._node()) is not None:
-            hostname = self.snapshot.hostname(node.id)
+        if nodes := self._chosen():
+            hostnames = self._hostnames(nodes)
             self.confirm(
-                f"Pause {hostname}?",
-                f"{hostname} keeps its tasks but takes no new ones until it is activated.",
-                lambda: self._change("pause", node, done="paused"),
+                f"Pause {hostnames}?",
+                f"{hostnames}: keep their tasks but take no new ones until activated.",
+                lambda: self._change_all("pause", nodes, "paused"),
             )
 
     def action_activate(self) -> None:
-        if (node := self._node()) is not None:
-            self._change("activate", node, done="active")
+        if nodes := self._chosen():
+            self._change_all("activate", nodes, "active")
 
     def action_promote(self) -> None:
         if (node := self._node()) is not None:

@@ -3,7 +3,12 @@
 Applying a new list costs a few dictionary lookups per row, whatever its length: nothing is laid
 out until a line is drawn, and only the visible lines are. The cursor stays on its row (by key)
 across refreshes. Each row's state ("ok", "bad", ...) is a component class,
-``resource-table--<state>``, that the app's TCSS colours from the theme's ``$state-*`` variables.
+``resource-table--<state>``, that the app's TCSS colours from the theme's ``$state-*`` variables;
+marked rows (``resource-table--marked``) stand out whatever their state.
+
+The header underlines the letter that sorts each column (with shift) and puts an arrow after the
+column the rows are sorted by. A table with no rows shows its placeholder line ("nothing
+matches ...") instead.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from console.render.rows import Row
 __all__ = ["ResourceTable"]
 
 STATES = ("ok", "warn", "bad", "off", "busy")
+ARROWS = ("↑", "↓")  # after the sorted column's name: ascending, descending
 GAP = 2  # blank cells between columns
 MAX_KEPT_LINES = 2000  # drawn lines kept for the next repaint, while their rows are the same
 _cells = attrgetter("cells")
@@ -51,12 +57,16 @@ class ResourceTable(ScrollView, can_focus=True):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "resource-table--header",
         "resource-table--cursor",
+        "resource-table--marked",
+        "resource-table--placeholder",
         *(f"resource-table--{state}" for state in STATES),
     }
     DEFAULT_CSS = """
     ResourceTable { height: 1fr; background: $surface; color: $foreground; }
     ResourceTable > .resource-table--header { background: $panel; text-style: bold; }
     ResourceTable > .resource-table--cursor { background: $block-cursor-blurred-background; }
+    ResourceTable > .resource-table--marked { text-style: bold reverse; }
+    ResourceTable > .resource-table--placeholder { color: $text-muted; text-style: italic; }
     ResourceTable:focus > .resource-table--cursor {
         background: $block-cursor-background; color: $block-cursor-foreground;
     }
@@ -69,10 +79,18 @@ class ResourceTable(ScrollView, can_focus=True):
             super().__init__()
             self.key = key
 
-    def __init__(self, columns: tuple[str, ...], **kwargs: object) -> None:
+    def __init__(
+        self, columns: tuple[str, ...], keys: tuple[str, ...] = (), **kwargs: object
+    ) -> None:
+        """``keys``: the letter that sorts each column ("" for none), underlined in the header."""
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._columns = columns
+        self._keys = keys or ("",) * len(columns)
         self._rows: list[Row] = []
+        self._marked: frozenset[str] = frozenset()
+        self._placeholder = ""
+        self._sorted: tuple[int, bool] | None = None  # the column sorted by, and descending
+        self._labels = columns
         self._header_widths = tuple(cell_len(label) for label in columns)
         self._widths = list(self._header_widths)
         self._width_counts: list[Counter[int]] = [Counter() for _ in columns]
@@ -80,7 +98,7 @@ class ResourceTable(ScrollView, can_focus=True):
         # Lines drawn, kept by row key while their row, the cursor and what ``_drawn`` holds
         # are the same: a refresh that changed a few rows draws only those again.
         self._drawn: tuple[object, ...] | None = None
-        self._strips: dict[str, tuple[Row, bool, Strip]] = {}
+        self._strips: dict[str, tuple[Row, tuple[bool, bool], Strip]] = {}
         self._styles: dict[str, Style] = {}
 
     @property
@@ -97,24 +115,48 @@ class ResourceTable(ScrollView, can_focus=True):
             return self._rows[self.cursor_row].key
         return None
 
-    def apply(self, rows: list[Row]) -> None:
-        """Shows ``rows`` in their order; the cursor follows its row, or keeps its place."""
+    @property
+    def marked(self) -> frozenset[str]:
+        return self._marked
+
+    def sort_by(self, column: int | None, descending: bool = False) -> None:
+        """Shows an arrow after ``column``'s name (none when None); the rows come sorted."""
+        self._sorted = None if column is None else (column, descending)
+        self._labels = tuple(
+            label + (ARROWS[descending] if index == column else "")
+            for index, label in enumerate(self._columns)
+        )
+        self._header_widths = tuple(cell_len(label) for label in self._labels)
+        self._measure()
+        self.refresh()
+
+    def apply(
+        self, rows: list[Row], marked: frozenset[str] = frozenset(), placeholder: str = ""
+    ) -> None:
+        """Shows ``rows`` in their order, those with a key in ``marked`` marked, and
+        ``placeholder`` when there is no row; the cursor follows its row, or keeps its place."""
+        if marked != self._marked or placeholder != self._placeholder:
+            self._marked, self._placeholder = marked, placeholder
+            self.refresh()
         if rows == self._rows:
             return  # the same rows: a renderer reused them all
         selected = self.selected_key
         self._count_widths(rows)
         self._rows = rows
-        self._widths = [
-            max(header, max(counts, default=0))
-            for header, counts in zip(self._header_widths, self._width_counts, strict=True)
-        ]
-        self.virtual_size = Size(sum(self._widths) + GAP * len(self._widths), len(rows) + 1)
+        self._measure()
         index = self.cursor_row
         if selected is not None and not (index < len(rows) and rows[index].key == selected):
             with contextlib.suppress(ValueError):
                 index = list(map(_key, rows)).index(selected)
         self.move_cursor(row=index)
         self.refresh()
+
+    def _measure(self) -> None:
+        self._widths = [
+            max(header, max(counts, default=0))
+            for header, counts in zip(self._header_widths, self._width_counts, strict=True)
+        ]
+        self.virtual_size = Size(sum(self._widths) + GAP * len(self._widths), len(self._rows) + 1)
 
     def _count_widths(self, rows: list[Row]) -> None:
         """Keeps, per column, how many rows have each width. When the new rows stand where the
@@ -174,19 +216,26 @@ class ResourceTable(ScrollView, can_focus=True):
         if drawn != self._drawn:  # what every line depends on changed: none is kept
             self._drawn, self._strips, self._styles = drawn, {}, {}
         if y == 0:
-            return self._strip(self._columns, "header", width, scroll_x)
+            return self._header(width, scroll_x)
         index = round(self.scroll_y) + y - 1
         if index >= len(self._rows):
+            if index == 0 and self._placeholder:
+                style = self._style("placeholder")
+                return Strip([Segment(self._placeholder, style)]).crop_extend(
+                    scroll_x, scroll_x + width, style
+                )
             return Strip.blank(width, self._style(""))
         row = self._rows[index]
         cursor = index == self.cursor_row
+        marked = row.key in self._marked
         kept = self._strips.get(row.key)
-        if kept is not None and kept[0] is row and kept[1] == cursor:
+        if kept is not None and kept[0] is row and kept[1] == (cursor, marked):
             return kept[2]
-        strip = self._strip(row.cells, ("cursor-" if cursor else "") + row.state, width, scroll_x)
+        kind = ("cursor-" if cursor else "") + ("marked-" if marked else "") + row.state
+        strip = self._strip(row.cells, kind, width, scroll_x)
         if len(self._strips) > MAX_KEPT_LINES:
             self._strips = {}
-        self._strips[row.key] = (row, cursor, strip)
+        self._strips[row.key] = (row, (cursor, marked), strip)
         return strip
 
     def notify_style_update(self) -> None:
@@ -194,21 +243,42 @@ class ResourceTable(ScrollView, can_focus=True):
         self._drawn = None  # the styles of every line are looked up again
 
     def _style(self, kind: str) -> Style:
-        """The style of a line: "header", a row's state, "cursor-" and its state."""
+        """The style of a line: "header", "placeholder", or a row's state after "cursor-"
+        and "marked-" where they apply."""
         style = self._styles.get(kind)
         if style is None:
-            if kind == "header":
-                style = self.get_component_rich_style("resource-table--header")
+            if kind in ("header", "placeholder"):
+                style = self.rich_style + self.get_component_rich_style(f"resource-table--{kind}")
             else:
-                state = kind.removeprefix("cursor-")
+                state = kind.removeprefix("cursor-").removeprefix("marked-")
                 style = self.rich_style
                 if state:
                     part = f"resource-table--{state}"
                     style += self.get_component_rich_style(part, partial=True)
+                if "marked-" in kind:
+                    style += self.get_component_rich_style("resource-table--marked", partial=True)
                 if kind.startswith("cursor-"):
                     style += self.get_component_rich_style("resource-table--cursor")
             self._styles[kind] = style
         return style
+
+    def _header(self, width: int, scroll_x: int) -> Strip:
+        """The column names, each sorting key underlined."""
+        style = self._style("header")
+        keyed = style + Style(underline=True)
+        segments = []
+        for label, key, cells in zip(self._labels, self._keys, self._widths, strict=True):
+            at = label.upper().find(key) if key else -1
+            padding = " " * (cells - cell_len(label) + GAP)
+            if at < 0:
+                segments.append(Segment(label + padding, style))
+            else:
+                segments += [
+                    Segment(label[:at], style),
+                    Segment(label[at], keyed),
+                    Segment(label[at + 1 :] + padding, style),
+                ]
+        return Strip(segments).crop_extend(scroll_x, scroll_x + width, style)
 
     def _strip(self, cells: tuple[str, ...], kind: str, width: int, scroll_x: int) -> Strip:
         style = self._style(kind)
