@@ -41,6 +41,7 @@ __all__ = [
     "demote",
     "drain",
     "edit",
+    "footer_rank",
     "pause",
     "perform",
     "promote",
@@ -84,7 +85,7 @@ class Action:
 
 
 ACTIONS: tuple[Action, ...] = (
-    Action("command_line", "colon", ":view", "jump to a view by name", (EVERYWHERE,), typing=True),
+    Action("command_line", "colon", "View", "jump to a view by name", (EVERYWHERE,), typing=True),
     Action("help", "question_mark", "Help", "every key of this view", (EVERYWHERE,)),
     Action("quit", "q", "Quit", "quit the console", (EVERYWHERE,)),
     Action(
@@ -170,7 +171,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("promote", "p", "Promote", "make a node a manager", ("nodes",), True),
     Action("demote", "o", "Demote", "make a manager a worker", ("nodes",), True, True),
     Action("labels", "L", "Labels", "set a node's labels", ("nodes",), True, typing=True),
-    Action("follow", "f", "Follow/pause", "follow the logs, or pause them", ("logs",)),
+    Action("follow", "f", "Follow", "follow the logs, or pause them", ("logs",)),
     Action("wrap", "w", "Wrap", "wrap long lines", ("logs",)),
     Action("timestamps", "t", "Timestamps", "show each line's time", ("logs",)),
     Action(
@@ -221,6 +222,18 @@ def action(name: str) -> Action | None:
 def of_view(view: str) -> list[Action]:
     """The actions of ``view`` (not those of every view), in the table's order."""
     return [a for a in ACTIONS if view in a.views]
+
+
+# The key bar's order (``console.widgets.keybar``): esc, then what is special to the view, in the
+# table's order, then these, which most views have; what does not fit is left to ``?``.
+_COMMON = ("filter", "describe", "edit", "mark", "save", "command_line", "last_view", "quit")
+
+
+def footer_rank(view: str) -> Callable[[str], int | None]:
+    """Where each action of ``view`` (and of the app) comes on the key bar (None: not there)."""
+    specific = [a.name for a in of_view(view) if a.name not in (*_COMMON, "back")]
+    ranks = {name: index for index, name in enumerate(("back", *specific, *_COMMON))}
+    return ranks.get
 
 
 def sort_keys(view: str, columns: Sequence[str]) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.css.query import NoMatches
@@ -22,7 +22,7 @@ from textual.dom import DOMNode
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from console import actions
 from console.actions import Request
@@ -37,6 +37,7 @@ from console.rowcache import TaskRows
 from console.sanitize import sanitize_field
 from console.screens.dialogs import ConfirmDialog, FormDialog, TypingDialog
 from console.widgets.caption import Caption
+from console.widgets.keybar import KeyBar
 from console.widgets.resource_table import ResourceTable
 from engine.api.objects import Node, Service
 from engine.api.specs import NodeSpec, ServiceSpec
@@ -60,12 +61,10 @@ def typing_refused(node: DOMNode, action: str) -> bool:
     key typed into a filter or a form is text there, never an action on the view below."""
     app = node.app
     found = actions.action(action)
-    return (
-        action != "back"
-        and found is not None
-        and not found.anywhere
-        and (isinstance(app.focused, Input) or isinstance(app.screen, TypingDialog))
-    )
+    screen = app.screen
+    typing = isinstance(app.focused, Input) or isinstance(screen, TypingDialog)
+    typing = typing or (isinstance(screen, ClusterScreen) and screen.typing_filter)
+    return action != "back" and found is not None and not found.anywhere and typing
 
 
 class ClusterScreen(Screen[None]):
@@ -113,17 +112,20 @@ class ClusterScreen(Screen[None]):
         self._filter = Input(
             placeholder="filter: a regular expression, ! first for the inverse (esc clears)",
             id="filter",
-            classes="-hidden",
         )
+        # Shown and hidden by its display at once, not by a class: a class takes effect with
+        # the next refresh of styles, and focus given before it would be taken back.
+        self._filter.display = False
         self._filter.can_focus = False  # while hidden: a view's first focus is not for it
         self.pattern = Pattern()  # what ``/`` keeps
+        self.typing_filter = False  # keys go into the filter, from ``/`` to enter or esc
 
     def compose(self) -> ComposeResult:
         yield self._header
         yield self._banner
         yield from self.body()
         yield self._filter
-        yield Footer()
+        yield KeyBar(actions.footer_rank(self.VIEW), id="keys")
 
     def body(self) -> ComposeResult:
         return iter(())
@@ -290,14 +292,33 @@ class ClusterScreen(Screen[None]):
     @property
     def filtering(self) -> bool:
         """Whether a filter is typed, or being typed."""
-        return bool(self.pattern.typed) or not self._filter.has_class("-hidden")
+        return bool(self.pattern.typed) or self._filter.display
 
     def action_filter(self) -> None:
         field = self._filter
-        field.remove_class("-hidden")
+        field.display = True
         field.can_focus = True
+        self.typing_filter = True
         self.set_focus(field)  # at once: the keys typed after ``/`` are already on their way
         self.refresh_bindings()
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys typed right after ``/`` that come before the filter could take them (a view
+        still being built): they go into the filter, as they would once it has focus."""
+        field = self._filter
+        if not self.typing_filter or self.focused is field:
+            return
+        if event.key == "enter":
+            self._filter_typed()
+        elif event.key == "backspace":
+            field.action_delete_left()
+        elif event.is_printable and event.character:
+            field.insert_text_at_cursor(event.character)
+            self.set_focus(field)
+        else:
+            return
+        event.stop()
+        event.prevent_default()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
@@ -306,7 +327,12 @@ class ClusterScreen(Screen[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
-            self.focus_body()
+            self._filter_typed()
+
+    def _filter_typed(self) -> None:
+        self.typing_filter = False
+        self.focus_body()
+        self.refresh_bindings()
 
     def filter_changed(self) -> None:
         """The pattern changed: the view shows what it keeps."""
@@ -319,8 +345,9 @@ class ClusterScreen(Screen[None]):
     def _clear_filter(self) -> None:
         field = self._filter
         field.value = ""
-        field.add_class("-hidden")
+        field.display = False
         field.can_focus = False
+        self.typing_filter = False
         self.pattern = Pattern()
         self.focus_body()
         self.filter_changed()
@@ -365,6 +392,8 @@ class ResourceScreen(ClusterScreen):
         rows = self.rows(snapshot)
         if self.marks:  # a row gone takes its mark with it
             self.marks.intersection_update(row.key for row in rows)
+            if not self.marks:
+                self.refresh_bindings()
         shown = select(rows, self.pattern)
         if self.sorting is not None:
             shown = sort_rows(shown, *self.sorting)
@@ -406,6 +435,7 @@ class ResourceScreen(ClusterScreen):
         self.marks.symmetric_difference_update((key,))
         self.table.action_cursor(1)
         self.redraw()
+        self.refresh_bindings()  # esc clears the marks
 
     def action_save(self) -> None:
         """Saves the rows shown (filtered and sorted) as CSV."""
@@ -420,5 +450,6 @@ class ResourceScreen(ClusterScreen):
         if self.marks:
             self.marks.clear()
             self.redraw()
+            self.refresh_bindings()
             return
         super().action_back()

@@ -117,7 +117,7 @@ class FormDialog(TypingDialog[dict[str, str] | None]):
             yield Label(Text(self._title, style="bold"))
             for key, label, value in self._fields:
                 yield Label(label, markup=False)
-                yield Input(value=value, id=f"field-{key}")
+                yield Input(value=value, id=f"field-{key}", compact=True)
             if self._help:
                 yield Static(self._help, id="help", markup=False)
         yield Footer()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 from textual.app import ComposeResult
@@ -22,6 +23,7 @@ KEY_NAMES = {
     "escape": "esc",
     "minus": "-",
 }
+WIDTH = 64  # a line of help, in cells: it fits the help box of an 80-column terminal
 MORE_KEYS = [
     ("enter", "drill down"),
     ("ctrl+p", "command palette: every action and view, themes"),
@@ -33,16 +35,23 @@ def key_name(key: str) -> str:
     return " ".join(KEY_NAMES.get(part, part) for part in key.split(","))
 
 
+def _line(key: str, text: str) -> list[str]:
+    """A key and what it does, wrapped under the text's start."""
+    return textwrap.wrap(
+        f"  {key:<10} {text}", WIDTH, subsequent_indent=" " * 13, break_on_hyphens=False
+    )
+
+
 def _lines(action: Action, view: str, columns: Sequence[str]) -> list[str]:
     if not action.per_column:
-        return [f"  {key_name(action.key):<10} {action.description}: {action.help}"]
+        return _line(key_name(action.key), f"{action.description}: {action.help}")
     keys = sort_keys(view, columns)
     sorted_by = [
         f"  {'shift+' + key.lower():<10} sort by {column}"
         for key, column in zip(keys, columns, strict=True)
         if key
     ]
-    return [f"  {'shift+…':<10} {action.description}: {action.help}", *sorted_by]
+    return [*_line("shift+…", f"{action.description}: {action.help}"), *sorted_by]
 
 
 def help_text(view: str, title: str, read_only: bool, columns: Sequence[str] = ()) -> str:
@@ -53,10 +62,12 @@ def help_text(view: str, title: str, read_only: bool, columns: Sequence[str] = (
         if not (read_only and action.mutates):
             lines += _lines(action, view, columns)
     lines += ["", "Everywhere:"]
-    lines += [f"  {key_name(a.key):<10} {a.help}" for a in of_view(EVERYWHERE)]
-    lines += [f"  {key:<10} {what}" for key, what in MORE_KEYS]
+    for action in of_view(EVERYWHERE):
+        lines += _line(key_name(action.key), action.help)
+    for key, what in MORE_KEYS:
+        lines += _line(key, what)
     names = ", ".join(view.name for view in VIEWS)
-    lines += ["", f"Views (:name): {names}"]
+    lines += ["", *textwrap.wrap(f"Views (:name): {names}", WIDTH)]
     return "\n".join(lines)
 
 

@@ -9,6 +9,10 @@ marked rows (``resource-table--marked``) stand out whatever their state.
 The header underlines the letter that sorts each column (with shift) and puts an arrow after the
 column the rows are sorted by. A table with no rows shows its placeholder line ("nothing
 matches ...") instead.
+
+A table wider than the terminal keeps its first column (the name) in place and scrolls the
+others by whole columns (left and right); the column cut by the right edge ends in "…", and is
+never cut inside a number (``*:8080->80/tcp`` does not read ``*:80``).
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class ResourceTable(ScrollView, can_focus=True):
         Binding("home", "edge(0)", "First", show=False),
         Binding("end", "edge(1)", "Last", show=False),
         Binding("enter", "select", "Select", show=False),
+        Binding("left", "column(-1)", "Left", show=False),
+        Binding("right", "column(1)", "Right", show=False),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "resource-table--header",
@@ -175,6 +181,29 @@ class ResourceTable(ScrollView, can_focus=True):
             for width in [width for width, count in counts.items() if count <= 0]:
                 del counts[width]
 
+    def _starts(self) -> list[int]:
+        """Where each column after the first starts, in the scrolled part of a line."""
+        starts, at = [], 0
+        for width in self._widths[1:]:
+            starts.append(at)
+            at += width + GAP
+        return starts
+
+    def first_column(self) -> int:
+        """The first column shown after the first (pinned) one: the first that starts at or
+        after the horizontal scroll, so that none is cut at the left."""
+        scroll_x = round(self.scroll_x)
+        starts = self._starts()
+        return 1 + next((i for i, start in enumerate(starts) if start >= scroll_x), len(starts))
+
+    def action_column(self, step: int) -> None:
+        """Scrolls by one column to the right (1) or the left (-1)."""
+        starts = self._starts()
+        if not starts:
+            return
+        index = max(0, min(len(starts) - 1, self.first_column() - 1 + step))
+        self.scroll_to(x=starts[index], animate=False, immediate=True)
+
     def move_cursor(self, row: int) -> None:
         self.cursor_row = max(0, min(row, len(self._rows) - 1))
         visible = max(1, self.scrollable_content_region.height - 1)
@@ -211,19 +240,17 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        scroll_x = round(self.scroll_x)
-        drawn = (width, scroll_x, tuple(self._widths), self.has_focus, self.app.theme)
+        first = self.first_column()
+        drawn = (width, first, tuple(self._widths), self.has_focus, self.app.theme)
         if drawn != self._drawn:  # what every line depends on changed: none is kept
             self._drawn, self._strips, self._styles = drawn, {}, {}
         if y == 0:
-            return self._header(width, scroll_x)
+            return self._header(width, first)
         index = round(self.scroll_y) + y - 1
         if index >= len(self._rows):
             if index == 0 and self._placeholder:
                 style = self._style("placeholder")
-                return Strip([Segment(self._placeholder, style)]).crop_extend(
-                    scroll_x, scroll_x + width, style
-                )
+                return Strip([Segment(self._placeholder, style)]).crop_extend(0, width, style)
             return Strip.blank(width, self._style(""))
         row = self._rows[index]
         cursor = index == self.cursor_row
@@ -232,7 +259,7 @@ class ResourceTable(ScrollView, can_focus=True):
         if kept is not None and kept[0] is row and kept[1] == (cursor, marked):
             return kept[2]
         kind = ("cursor-" if cursor else "") + ("marked-" if marked else "") + row.state
-        strip = self._strip(row.cells, kind, width, scroll_x)
+        strip = self._strip(row.cells, kind, width, first)
         if len(self._strips) > MAX_KEPT_LINES:
             self._strips = {}
         self._strips[row.key] = (row, (cursor, marked), strip)
@@ -262,34 +289,47 @@ class ResourceTable(ScrollView, can_focus=True):
             self._styles[kind] = style
         return style
 
-    def _header(self, width: int, scroll_x: int) -> Strip:
+    def _shown(self, width: int, first: int) -> list[tuple[int, int]]:
+        """The columns a line of ``width`` shows, scrolled to ``first``: each one's index and
+        the cells it gets (less than its width for the one the edge cuts)."""
+        widths = self._widths
+        if not widths:
+            return []
+        shown, room = [(0, widths[0])], width - widths[0] - GAP
+        for index in range(first, len(widths)):
+            if room <= 0:
+                break
+            shown.append((index, min(widths[index], room)))
+            room -= widths[index] + GAP
+        return shown
+
+    def _header(self, width: int, first: int) -> Strip:
         """The column names, each sorting key underlined."""
         style = self._style("header")
         keyed = style + Style(underline=True)
         segments = []
-        for label, key, cells in zip(self._labels, self._keys, self._widths, strict=True):
+        for index, cells in self._shown(width, first):
+            label, key = self._labels[index], self._keys[index]
+            text = _fit(label, cells, self._widths[index]) + " " * GAP
             at = label.upper().find(key) if key else -1
-            padding = " " * (cells - cell_len(label) + GAP)
-            if at < 0:
-                segments.append(Segment(label + padding, style))
+            if at < 0 or at >= cells - 1:
+                segments.append(Segment(text, style))
             else:
                 segments += [
-                    Segment(label[:at], style),
-                    Segment(label[at], keyed),
-                    Segment(label[at + 1 :] + padding, style),
+                    Segment(text[:at], style),
+                    Segment(text[at], keyed),
+                    Segment(text[at + 1 :], style),
                 ]
-        return Strip(segments).crop_extend(scroll_x, scroll_x + width, style)
+        return Strip(segments).crop_extend(0, width, style)
 
-    def _strip(self, cells: tuple[str, ...], kind: str, width: int, scroll_x: int) -> Strip:
+    def _strip(self, cells: tuple[str, ...], kind: str, width: int, first: int) -> Strip:
         style = self._style(kind)
-        line = self._line(cells, style)
-        return line.crop(scroll_x, scroll_x + width).extend_cell_length(width, style)
-
-    def _line(self, cells: tuple[str, ...], style: Style) -> Strip:
+        gap = " " * GAP
         text = "".join(
-            _fit(cell, width) + " " * GAP for cell, width in zip(cells, self._widths, strict=True)
+            _fit(cells[index], room, self._widths[index]) + gap
+            for index, room in self._shown(width, first)
         )
-        return Strip([Segment(text, style)], cell_len(text))
+        return Strip([Segment(text, style)]).crop_extend(0, width, style)
 
 
 def _widths(rows: Iterator[Row]) -> list[int]:
@@ -298,9 +338,14 @@ def _widths(rows: Iterator[Row]) -> list[int]:
     return list(map(len if "".join(cells).isascii() else cell_len, cells))
 
 
-def _fit(text: str, width: int) -> str:
-    """``text`` padded to ``width`` cells, or cut to it with an ellipsis."""
+def _fit(text: str, room: int, width: int) -> str:
+    """``text`` padded to ``width`` cells when ``room`` has them all; else cut to ``room`` with
+    an ellipsis, never in the middle of a number: the number goes whole."""
     length = cell_len(text)
-    if length <= width:
-        return text + " " * (width - length)
-    return set_cell_size(text, width - 1) + "…"
+    if length <= room:
+        return text + " " * (min(width, room) - length)
+    kept = set_cell_size(text, max(0, room - 1)).rstrip(" ")
+    rest = text[len(kept) :]
+    if kept and rest and kept[-1].isdigit() and rest[0].isdigit():
+        kept = kept.rstrip("0123456789")
+    return set_cell_size(kept + "…", room)

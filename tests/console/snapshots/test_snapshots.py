@@ -27,9 +27,14 @@ def data() -> DemoRecording:
         return asyncio.run(record_demo(Path(workdir)))
 
 
-def shown(view: str, data: DemoRecording) -> Callable[[Pilot[None]], object]:
+def shown(view: str, data: DemoRecording, *keys: str) -> Callable[[Pilot[None]], object]:
+    """Shows ``view``, then presses ``keys``."""
+
     async def run_before(pilot: Pilot[None]) -> None:
         await show_view(pilot, view, data)
+        if keys:
+            await pilot.press(*keys)
+            await pilot.pause(0.3)
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()
 
@@ -54,29 +59,34 @@ def test_nodes(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None
     """swarm-master (leader), swarm-node-1 and swarm-node-2, all ready and active, in green;
     reserved CPU and memory and memory in use per node, running task counts. At 120x36 also
     engine 20.10.24, each certificate's 89 days left and the zone labels; at 80x24 the table
-    is cut after TASKS (it scrolls)."""
+    ends in ENGINE cut to "20.…" (it scrolls). The key bar: drain, pause, activate, promote,
+    demote, labels, filter, then "? more"."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("nodes", data))
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_services(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     """api 2/2, flaky-worker 1/1, node-exporter global 3/3, web 3/3 on nginx:1.11, in green;
-    full replica bars; the action keys in the footer. At 120x36 also web's *:8080->80/tcp and
-    its update completed; at 80x24 the table is cut in the PORTS column (it scrolls)."""
+    full replica bars; NAME's N underlined in the header (shift+n sorts), and so on. At 120x36
+    also web's *:8080->80/tcp and its update completed; at 80x24 the table ends in the PORTS
+    column, web's cut to "*:…", never to a part of the port (it scrolls), and the key bar
+    shows logs, scale, image, update, rollback, restart, remove, then "? more"."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("services", data))
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_tasks(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     """The tasks of web: web.1 to web.3 running on the three nodes, in green, each with its
-    shut-down predecessor (exit code 0) greyed out below it."""
+    shut-down predecessor (exit code 0) greyed out below it; esc, logs, filter, YAML and save
+    on the key bar."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("tasks", data))
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_logs(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     """web's access log lines, each prefixed by its task (web.1, web.2, web.3) in that task's
-    colour, merged by time; the follow, wrap, timestamps, filter and save keys in the footer."""
+    colour, merged by time; the header says "tail 50 · following · wrap off · timestamps off";
+    the key bar: esc, follow, wrap, timestamps, filter, save, and at 80x24 "? more"."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("logs", data))
 
 
@@ -108,3 +118,20 @@ def test_swarm(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None
     50 % and 80 %, no root rotation, 3/3 nodes on this root; autolock off; the join commands
     for a worker and a manager with the tokens hidden and swarm-master's address."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("swarm", data))
+
+
+@pytest.mark.parametrize("view", ["services", "nodes"])
+def test_longest_key_bar_at_80x24(snap_compare, data: DemoRecording, view: str) -> None:  # type: ignore[no-untyped-def]
+    """The first row marked (the header says "1 marked"), so esc (back: clear the marks) is
+    on the key bar too: every key on it whole, within 80 columns, ending in "? more" (help
+    lists the rest). Services: esc, l, s, i, u, ctrl+l, r; nodes: esc, r, c, u, p, o, L."""
+    run = shown(view, data, "space", "up")
+    assert snap_compare(demo_app(data), terminal_size=(80, 24), run_before=run)
+
+
+@pytest.mark.parametrize("view", ["services", "nodes", "logs", "swarm"])
+def test_help_at_80x24(snap_compare, data: DemoRecording, view: str) -> None:  # type: ignore[no-untyped-def]
+    """``?`` on a view whose key bar ends in "? more": a box of every key of the view, each
+    with what it does, wrapped within the box, from the first (it scrolls to the rest)."""
+    run = shown(view, data, "question_mark")
+    assert snap_compare(demo_app(data), terminal_size=(80, 24), run_before=run)
