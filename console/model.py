@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
@@ -23,6 +23,7 @@ __all__ = [
 ]
 
 _state = attrgetter("status.state")
+HOUR = 3600.0  # seconds over which restarts are counted
 
 # CPU cores and memory bytes of each node (under "node") and service ("service") over one poll
 UsageStep = dict[str, dict[str, tuple[float, float]]]
@@ -40,6 +41,9 @@ class Snapshot:
     usage_note: str = ""  # what usage could not be read, and why
     usage_steps: tuple[UsageStep, ...] = ()  # the last polls' usage, oldest first
     swarm: Cluster | None = None  # None where the endpoint does not say (not a manager)
+    # Tasks seen failed (or rejected) in the last hour, by task ID: their service's ID and
+    # when. The feed keeps them from poll to poll: an endpoint keeps only a few tasks a slot.
+    failures: Mapping[str, tuple[str, float]] = field(default_factory=dict)
 
     @cached_property
     def node_by_id(self) -> dict[str, Node]:
@@ -129,6 +133,13 @@ class Snapshot:
         """The five latest failed or rejected tasks, newest first."""
         failed = (t for t in self.tasks if t.status.state in (TaskState.FAILED, TaskState.REJECTED))
         return sorted(failed, key=lambda t: t.status.timestamp or "", reverse=True)[:5]
+
+    @cached_property
+    def restarts_by_service(self) -> Counter[str]:
+        """Tasks of each service (by ID) that failed in the last hour, and so were replaced."""
+        return Counter(
+            service for service, when in self.failures.values() if when >= self.now - HOUR
+        )
 
     @cached_property
     def running_by_node(self) -> Counter[str]:

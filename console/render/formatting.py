@@ -6,7 +6,7 @@ import functools
 
 from engine.api.durations import human_duration, human_duration_until, parse_timestamp
 
-__all__ = ["age", "age_until", "bar", "cpus", "since", "size"]
+__all__ = ["age", "age_until", "bar", "cpus", "short_age", "since", "size"]
 
 
 def since(timestamp: str | None, now: float) -> float | None:
@@ -22,6 +22,17 @@ def age(timestamp: str | None, now: float) -> str:
     """ "5 minutes ago", as docker prints ages."""
     seconds = since(timestamp, now)
     return "" if seconds is None else f"{human_duration(seconds)} ago"
+
+
+def short_age(timestamp: str | None, now: float) -> str:
+    """An age in a few cells, as k9s shows it: ``45s``, ``12m``, ``5h``, ``3d``."""
+    seconds = since(timestamp, now)
+    if seconds is None:
+        return ""
+    for unit, size_ in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size_ * (2 if unit != "m" else 1):
+            return f"{int(seconds // size_)}{unit}"
+    return f"{int(seconds)}s"
 
 
 def age_until(moment: float, now: float) -> tuple[str, float]:

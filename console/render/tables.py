@@ -111,12 +111,17 @@ _AGES = [
         (r"(\d+) weeks? ago", "\x05 \\1"),
         (r"(\d+) months? ago", "\x06 \\1"),
         (r"(\d+) years? ago", "\x07 \\1"),
+        (r"(?m)^(\d+)s$", "\x01 \\1"),
+        (r"(?m)^(\d+)m$", "\x02 \\1"),
+        (r"(?m)^(\d+)h$", "\x03 \\1"),
+        (r"(?m)^(\d+)d$", "\x04 \\1"),
     )
-]  # an age: its unit's rank, then its count
+]  # an age (``5 minutes ago``, or a cell of just ``5m``): its unit's rank, then its count
 _SIZES = [
     (re.compile(rf"\b(\d+(?:\.\d)?){unit}\b"), f"{rank} \\1")
     for unit, rank in (("b", "\x01"), ("kib", "\x02"), ("mib", "\x03"), ("gib", "\x04"))
 ]  # a size as ``console.render.formatting.size`` writes it: its unit's rank, then its count
+_SHORT_AGE = re.compile(r"(?m)^\d+[smhd]$")
 _DIGITS = re.compile(r"(\d+)")
 _LENGTHS = [chr(0x20 + n) for n in range(40)]  # before a run of n digits (printable: sorts last)
 _CACHED = 65_536  # sort values kept between sorts, by text
@@ -142,7 +147,7 @@ _VALUES = _Values()
 
 def _sort_values(texts: list[str]) -> list[str]:
     text = "\n".join(texts).lower()  # a cell holds no line break (``sanitize_field``)
-    if "ago" in text:
+    if "ago" in text or _SHORT_AGE.search(text):
         for pattern, replacement in _AGES:
             text = pattern.sub(replacement, text)
     if "b" in text:

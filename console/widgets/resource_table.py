@@ -42,7 +42,6 @@ STATES = ("ok", "warn", "bad", "off", "busy")
 ARROWS = ("↑", "↓")  # after the sorted column's name: ascending, descending
 GAP = 2  # blank cells between columns
 MAX_KEPT_LINES = 2000  # drawn lines kept for the next repaint, while their rows are the same
-_cells = attrgetter("cells")
 _key = attrgetter("key")
 
 
@@ -99,7 +98,9 @@ class ResourceTable(ScrollView, can_focus=True):
         self._labels = columns
         self._header_widths = tuple(cell_len(label) for label in columns)
         self._widths = list(self._header_widths)
-        self._width_counts: list[Counter[int]] = [Counter() for _ in columns]
+        # Per column, and last for the long form of the first cell (``Row.long``).
+        self._width_counts: list[Counter[int]] = [Counter() for _ in range(len(columns) + 1)]
+        self._long_width = 0
         self.cursor_row = 0
         # Lines drawn, kept by row key while their row, the cursor and what ``_drawn`` holds
         # are the same: a refresh that changed a few rows draws only those again.
@@ -160,9 +161,16 @@ class ResourceTable(ScrollView, can_focus=True):
     def _measure(self) -> None:
         self._widths = [
             max(header, max(counts, default=0))
-            for header, counts in zip(self._header_widths, self._width_counts, strict=True)
+            for header, counts in zip(self._header_widths, self._width_counts[:-1], strict=True)
         ]
+        self._long_width = max(self._width_counts[-1], default=0)
         self.virtual_size = Size(sum(self._widths) + GAP * len(self._widths), len(self._rows) + 1)
+
+    def _wide(self, width: int) -> bool:
+        """Whether the first column shows its long form: every column has room for it."""
+        if not self._widths or self._long_width <= self._widths[0]:
+            return False
+        return self._long_width + sum(self._widths[1:]) + GAP * len(self._widths) <= width
 
     def _count_widths(self, rows: list[Row]) -> None:
         """Keeps, per column, how many rows have each width. When the new rows stand where the
@@ -172,9 +180,9 @@ class ResourceTable(ScrollView, can_focus=True):
             changed = list(compress(range(len(rows)), map(is_not, rows, self._rows)))
             gone, come = map(self._rows.__getitem__, changed), map(rows.__getitem__, changed)
         else:
-            self._width_counts = [Counter() for _ in self._columns]
+            self._width_counts = [Counter() for _ in range(len(self._columns) + 1)]
             gone, come = iter(()), iter(rows)
-        old, new, step = _widths(gone), _widths(come), len(self._columns)
+        old, new, step = _widths(gone), _widths(come), len(self._columns) + 1
         for column, counts in enumerate(self._width_counts):
             counts.subtract(Counter(old[column::step]))  # one step per distinct width
             counts.update(new[column::step])
@@ -241,11 +249,12 @@ class ResourceTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         first = self.first_column()
-        drawn = (width, first, tuple(self._widths), self.has_focus, self.app.theme)
+        wide = self._wide(width)
+        drawn = (width, first, wide, tuple(self._widths), self.has_focus, self.app.theme)
         if drawn != self._drawn:  # what every line depends on changed: none is kept
             self._drawn, self._strips, self._styles = drawn, {}, {}
         if y == 0:
-            return self._header(width, first)
+            return self._header(width, first, wide)
         index = round(self.scroll_y) + y - 1
         if index >= len(self._rows):
             if index == 0 and self._placeholder:
@@ -259,7 +268,8 @@ class ResourceTable(ScrollView, can_focus=True):
         if kept is not None and kept[0] is row and kept[1] == (cursor, marked):
             return kept[2]
         kind = ("cursor-" if cursor else "") + ("marked-" if marked else "") + row.state
-        strip = self._strip(row.cells, kind, width, first)
+        cells = (row.long or row.cells[0], *row.cells[1:]) if wide else row.cells
+        strip = self._strip(cells, kind, width, first, wide)
         if len(self._strips) > MAX_KEPT_LINES:
             self._strips = {}
         self._strips[row.key] = (row, (cursor, marked), strip)
@@ -289,10 +299,11 @@ class ResourceTable(ScrollView, can_focus=True):
             self._styles[kind] = style
         return style
 
-    def _shown(self, width: int, first: int) -> list[tuple[int, int]]:
+    def _shown(self, width: int, first: int, wide: bool) -> list[tuple[int, int]]:
         """The columns a line of ``width`` shows, scrolled to ``first``: each one's index and
-        the cells it gets (less than its width for the one the edge cuts)."""
-        widths = self._widths
+        the cells it gets (less than its width for the one the edge cuts); the first column
+        with its long form when ``wide``."""
+        widths = self._column_widths(wide)
         if not widths:
             return []
         shown, room = [(0, widths[0])], width - widths[0] - GAP
@@ -303,14 +314,18 @@ class ResourceTable(ScrollView, can_focus=True):
             room -= widths[index] + GAP
         return shown
 
-    def _header(self, width: int, first: int) -> Strip:
+    def _column_widths(self, wide: bool) -> list[int]:
+        return [self._long_width, *self._widths[1:]] if wide else self._widths
+
+    def _header(self, width: int, first: int, wide: bool) -> Strip:
         """The column names, each sorting key underlined."""
         style = self._style("header")
         keyed = style + Style(underline=True)
         segments = []
-        for index, cells in self._shown(width, first):
+        widths = self._column_widths(wide)
+        for index, cells in self._shown(width, first, wide):
             label, key = self._labels[index], self._keys[index]
-            text = _fit(label, cells, self._widths[index]) + " " * GAP
+            text = _fit(label, cells, widths[index]) + " " * GAP
             at = label.upper().find(key) if key else -1
             if at < 0 or at >= cells - 1:
                 segments.append(Segment(text, style))
@@ -322,19 +337,27 @@ class ResourceTable(ScrollView, can_focus=True):
                 ]
         return Strip(segments).crop_extend(0, width, style)
 
-    def _strip(self, cells: tuple[str, ...], kind: str, width: int, first: int) -> Strip:
+    def _strip(
+        self, cells: tuple[str, ...], kind: str, width: int, first: int, wide: bool
+    ) -> Strip:
         style = self._style(kind)
         gap = " " * GAP
+        widths = self._column_widths(wide)
         text = "".join(
-            _fit(cells[index], room, self._widths[index]) + gap
-            for index, room in self._shown(width, first)
+            _fit(cells[index], room, widths[index]) + gap
+            for index, room in self._shown(width, first, wide)
         )
         return Strip([Segment(text, style)]).crop_extend(0, width, style)
 
 
+def _measured(row: Row) -> tuple[str, ...]:
+    return (*row.cells, row.long or row.cells[0])
+
+
 def _widths(rows: Iterator[Row]) -> list[int]:
-    """The terminal cells of each cell of ``rows``, row after row."""
-    cells = list(chain.from_iterable(map(_cells, rows)))
+    """The terminal cells of each cell of ``rows`` and of its first cell's long form, row after
+    row."""
+    cells = list(chain.from_iterable(map(_measured, rows)))
     return list(map(len if "".join(cells).isascii() else cell_len, cells))
 
 

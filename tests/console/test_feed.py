@@ -142,6 +142,8 @@ async def test_a_dropped_connection_is_news_once_and_so_is_its_return() -> None:
 
 
 async def test_events_are_news_poke_a_poll_and_are_kept_for_later() -> None:
+    """Events come as news and are kept; a new one pokes a poll; an update that names no
+    change (the swarm writing its own objects) pokes it too, but is no news."""
     fake = FakeTransport()
     fake.answer("GET", "/nodes", encode([node(1)]))
     fake.answer("GET", "/tasks", b"[]")
@@ -150,9 +152,12 @@ async def test_events_are_news_poke_a_poll_and_are_kept_for_later() -> None:
     async with listening(fake, interval=60.0) as here:  # no poll falls due by itself
         await here.until(lambda: here.of(SnapshotReady))
         await here.streams("/events", 1)
-        event = {"Type": "service", "Action": "update", "Actor": {"ID": "s1"}, "timeNano": 0}
+        actor = {"ID": "s1", "Attributes": {"name": "web", "replicas.new": "3"}}
+        event = {"Type": "service", "Action": "update", "Actor": actor, "timeNano": 0}
         new = {**event, "timeNano": int((here.feed.clock() + 60) * 1e9)}
-        events.push((json.dumps(event) + "\n" + json.dumps(new)[:20]).encode())
+        quiet = {**new, "Actor": {"ID": "s1", "Attributes": {"name": "web"}}}
+        events.push((json.dumps(event) + "\n" + json.dumps(quiet) + "\n").encode())
+        events.push(json.dumps(new)[:20].encode())
         events.push((json.dumps(new)[20:] + "\n").encode())
         await here.until(lambda: sum(len(e.events) for e in here.of(EventsArrived)) == 2)
         await here.until(lambda: len(here.of(SnapshotReady)) == 2)  # the new event poked

@@ -331,7 +331,7 @@ async def test_ctrl_s_saves_the_table_shown_as_csv(engine: Served, data_home: Pa
         await wait_for(pilot, lambda: list(data_home.glob("*.csv")))
     (saved,) = data_home.glob("*.csv")
     lines = saved.read_text().splitlines()
-    assert lines[0] == "NAME,MODE,REPLICAS,IMAGE,PORTS,UPDATE"
+    assert lines[0] == "NAME,MODE,REPLICAS,RESTARTS,IMAGE,PORTS,UPDATE,AGE,ID"
     assert len(lines) == 2 and lines[1].startswith("web,replicated,")
 
 

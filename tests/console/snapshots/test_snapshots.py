@@ -67,18 +67,21 @@ def test_nodes(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None
 @pytest.mark.parametrize("size", SIZES)
 def test_services(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     """api 2/2, flaky-worker 1/1, node-exporter global 3/3, web 3/3 on nginx:1.11, in green;
-    full replica bars; NAME's N underlined in the header (shift+n sorts), and so on. At 120x36
-    also web's *:8080->80/tcp and its update completed; at 80x24 the table ends in the PORTS
-    column, web's cut to "*:…", never to a part of the port (it scrolls), and the key bar
-    shows logs, scale, image, update, rollback, restart, remove, then "? more"."""
+    full replica bars; NAME's N underlined in the header (shift+n sorts), and so on; RESTARTS
+    2 for flaky-worker (its failures of the last hour), 0 for the others. At 120x36 also web's
+    *:8080->80/tcp and its update completed, each service's AGE 2m, and the ID column cut by
+    the edge; at 80x24 the table ends in IMAGE, node-exporter's cut to "prom/node-exporter:…"
+    (it scrolls), and the key bar shows logs, scale, image, update, rollback, restart, remove,
+    then "? more"."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("services", data))
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_tasks(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """The tasks of web: web.1 to web.3 running on the three nodes, in green, each with its
-    shut-down predecessor (exit code 0) greyed out below it; esc, logs, filter, YAML and save
-    on the key bar."""
+    """The tasks of web: web.1 to web.3 running nginx:1.11 on the three nodes, in green, each
+    with its shut-down predecessor on nginx:1.10 (exit code 0) greyed out below it; at
+    120x36 each named as docker names it, web.1.<task id>@swarm-master; esc, logs, filter,
+    YAML and save on the key bar."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("tasks", data))
 
 
@@ -99,8 +102,10 @@ def test_metrics(snap_compare, data: DemoRecording, size: tuple[int, int]) -> No
 
 @pytest.mark.parametrize("size", SIZES)
 def test_events(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """Node updates, service creates and updates (web's image from nginx:1.10 to 1.11, its
-    update state to completed) with their time, in order."""
+    """In time order: the four services created; flaky-worker.1@swarm-node-2 failing with its
+    error (twice); web's image from nginx:1.10 to 1.11 and its update state; its tasks shut
+    down and running again on nginx:1.11; the update completed. No "service update" line
+    without a change in brackets."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("events", data))
 
 
