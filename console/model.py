@@ -13,6 +13,8 @@ from engine.api.objects import Cluster, Node, Service, Task
 from engine.api.types import TaskState
 
 __all__ = [
+    "FAILING",
+    "HOUR",
     "ChangeSet",
     "Changes",
     "Snapshot",
@@ -24,6 +26,9 @@ __all__ = [
 
 _state = attrgetter("status.state")
 HOUR = 3600.0  # seconds over which restarts are counted
+# Seconds since a service's last failed task during which it is failing, not healthy: a
+# crash loop fails more often than that, and one failure shows for a while.
+FAILING = 300.0
 
 # CPU cores and memory bytes of each node (under "node") and service ("service") over one poll
 UsageStep = dict[str, dict[str, tuple[float, float]]]
@@ -91,23 +96,27 @@ class Snapshot:
 
     @cached_property
     def reserved_by_node(self) -> dict[str, tuple[int, int]]:
-        """CPU (nano CPUs) and memory (bytes) reserved on each node by the tasks that run there
-        or are on their way to running."""
+        """CPU (nano CPUs) and memory (bytes) reserved on each node by the tasks assigned to it
+        that run there or are on their way to running (as the scheduler counts them)."""
         reserved: dict[str, tuple[int, int]] = {}
         for task in self.tasks:
-            resources = task.spec.resources
-            reservation = resources.reservations if resources else None
-            if (
-                reservation
-                and task.desired_state <= TaskState.RUNNING
-                and task.status.state <= TaskState.RUNNING
-            ):
+            reservation = _reservation(task)
+            if reservation is not None and task.node_id and _wanted(task):
                 cpu, memory = reserved.get(task.node_id, (0, 0))
-                reserved[task.node_id] = (
-                    cpu + (reservation.nano_cpus or 0),
-                    memory + (reservation.memory_bytes or 0),
-                )
+                reserved[task.node_id] = (cpu + reservation[0], memory + reservation[1])
         return reserved
+
+    @cached_property
+    def pending(self) -> tuple[int, int, int]:
+        """Tasks that want to run but are on no node yet, and the CPU (nano CPUs) and memory
+        (bytes) they ask for: demand the nodes do not hold."""
+        count = cpu = memory = 0
+        for task in self.tasks:
+            if not task.node_id and _wanted(task):
+                count += 1
+                asked = _reservation(task) or (0, 0)
+                cpu, memory = cpu + asked[0], memory + asked[1]
+        return count, cpu, memory
 
     @cached_property
     def memory_by_node(self) -> dict[str, int]:
@@ -142,6 +151,16 @@ class Snapshot:
         )
 
     @cached_property
+    def failing_services(self) -> dict[str, float]:
+        """Services (by ID) whose tasks keep failing: the time of the last failure, for those
+        with one in the last ``FAILING`` seconds."""
+        failing: dict[str, float] = {}
+        for service, when in self.failures.values():
+            if when >= self.now - FAILING and when > failing.get(service, 0.0):
+                failing[service] = when
+        return failing
+
+    @cached_property
     def running_by_node(self) -> Counter[str]:
         return Counter(
             t.node_id
@@ -168,6 +187,20 @@ class Snapshot:
 
 
 _INDEXES = [name for name, value in vars(Snapshot).items() if isinstance(value, cached_property)]
+
+
+def _wanted(task: Task) -> bool:
+    """A task that runs, or is on its way to running."""
+    return task.desired_state <= TaskState.RUNNING and task.status.state <= TaskState.RUNNING
+
+
+def _reservation(task: Task) -> tuple[int, int] | None:
+    """The CPU (nano CPUs) and memory (bytes) a task reserves; None when it reserves none."""
+    resources = task.spec.resources
+    reservation = resources.reservations if resources else None
+    if reservation is None:
+        return None
+    return reservation.nano_cpus or 0, reservation.memory_bytes or 0
 
 
 def usage_step(before: Snapshot, after: Snapshot) -> UsageStep:

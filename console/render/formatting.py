@@ -6,7 +6,7 @@ import functools
 
 from engine.api.durations import human_duration, human_duration_until, parse_timestamp
 
-__all__ = ["age", "age_until", "bar", "cpus", "short_age", "since", "size"]
+__all__ = ["age", "age_until", "ago", "bar", "cpus", "short_age", "since", "size"]
 
 
 def since(timestamp: str | None, now: float) -> float | None:
@@ -21,7 +21,12 @@ def since(timestamp: str | None, now: float) -> float | None:
 def age(timestamp: str | None, now: float) -> str:
     """ "5 minutes ago", as docker prints ages."""
     seconds = since(timestamp, now)
-    return "" if seconds is None else f"{human_duration(seconds)} ago"
+    return "" if seconds is None else ago(seconds)
+
+
+def ago(seconds: float) -> str:
+    """ "5 minutes ago": ``seconds`` ago, as docker prints ages."""
+    return f"{human_duration(max(0.0, seconds))} ago"
 
 
 def short_age(timestamp: str | None, now: float) -> str:

@@ -80,6 +80,7 @@ SERVICE_COLUMNS = (
     "AGE",
     "ID",
 )
+CRASH_LOOP = 3  # failures in the last hour, the last one recent, that make a crash loop
 TASK_COLUMNS = ("NAME", "IMAGE", "NODE", "DESIRED", "CURRENT", "ERROR", "EXIT")
 
 
@@ -220,6 +221,10 @@ def service_rows(snapshot: Snapshot) -> list[Row]:
             state = "busy"
         elif update_text.startswith(("paused", "rollback_paused")):
             state = "bad"
+        restarts = snapshot.restarts_by_service[service.id]
+        failing = service.id in snapshot.failing_services
+        if failing:  # however many run: its tasks keep failing
+            state = "bad" if restarts >= CRASH_LOOP else "warn"
         rows.append(
             Row(
                 service.id,
@@ -228,7 +233,7 @@ def service_rows(snapshot: Snapshot) -> list[Row]:
                     kind,
                     f"{running}/{desired}",
                     bar(running, desired),
-                    str(snapshot.restarts_by_service[service.id]),
+                    f"{restarts} failing" if failing else str(restarts),
                     sanitize_field(image(service), 60),
                     ports(service),
                     update_text.replace("_", " "),

@@ -48,9 +48,11 @@ def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_overview(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """Six panels: 3 ready/active nodes; 4/4 services converged; tasks by state (running,
-    failed, shutdown); no update in progress; the flaky worker's failures with their exit code;
-    reserved CPU and memory against the cluster's total."""
+    """Six panels: 3 ready/active nodes; 3/4 services healthy, flaky-worker failing (its
+    task crash-loops, though it reads 1/1); tasks by state (failed, running, shutdown); no
+    update in progress; flaky-worker's 2 failures in the last hour, the last one's age and
+    error; CPU reserved 1.75/6 cores and memory reserved against the cluster's total (no task
+    pending), and memory in use."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("overview", data))
 
 
@@ -66,9 +68,10 @@ def test_nodes(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None
 
 @pytest.mark.parametrize("size", SIZES)
 def test_services(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """api 2/2, flaky-worker 1/1, node-exporter global 3/3, web 3/3 on nginx:1.11, in green;
+    """api 2/2, flaky-worker 1/1, node-exporter global 3/3, web 3/3 on nginx:1.11;
     full replica bars; NAME's N underlined in the header (shift+n sorts), and so on; RESTARTS
-    2 for flaky-worker (its failures of the last hour), 0 for the others. At 120x36 also web's
+    "2 failing" for flaky-worker (its failures of the last hour), whose row is yellow, not
+    green, though 1/1 run; 0 for the others. At 120x36 also web's
     *:8080->80/tcp and its update completed, each service's AGE 2m, and the ID column cut by
     the edge; at 80x24 the table ends in IMAGE, node-exporter's cut to "prom/node-exporter:…"
     (it scrolls), and the key bar shows logs, scale, image, update, rollback, restart, remove,
@@ -95,8 +98,9 @@ def test_logs(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_metrics(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """A row per node then per service: CPU cores now with a sparkline of its history, memory
-    in use with its sparkline."""
+    """A row per node, then per service (the cluster's: no removed one): CPU in use with its
+    unit ("0.82 cores") and its history, memory in use and its history; each history column
+    on one scale, the busiest row's top the top of every row."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("metrics", data))
 
 
