@@ -1,6 +1,7 @@
 """The nodes view: drain, pause, activate, promote, demote, labels, edit; enter shows a node's
-tasks, y its YAML (keys: ``console.actions``). Drain, pause and activate act on every marked
-node."""
+tasks, y its YAML (keys: ``console.actions``). Drain, pause, activate, promote and demote act
+on every marked node; on one they would not change they say so instead.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from textual.binding import BindingType
 from console import actions, forms
 from console.actions import Request
 from console.model import Snapshot
-from console.render.plans import drain_plan
+from console.render.plans import already, demote_plan, demote_refused, drain_plan, promote_plan
 from console.render.rows import NODE_COLUMNS, Row
 from console.rowcache import NodeRowCache
 from console.screens.base import ResourceScreen
@@ -20,6 +21,14 @@ from console.screens.tasks import TasksScreen
 from engine.api.objects import Node
 
 __all__ = ["NodesScreen"]
+
+_ALREADY = {
+    "drain": "drained already",
+    "pause": "paused already",
+    "activate": "active already",
+    "promote": "a manager already",
+    "demote": "not a manager",
+}
 
 
 class NodesScreen(ResourceScreen):
@@ -57,6 +66,15 @@ class NodesScreen(ResourceScreen):
     def _hostnames(self, nodes: list[Node]) -> str:
         return ", ".join(self.snapshot.hostname(node.id) for node in nodes)
 
+    def _to_change(self, action: str) -> list[Node]:
+        """The marked (or selected) nodes ``action`` would change; of the others, says they
+        are so already, and leaves them be."""
+        nodes = self._chosen()
+        done = already(self.snapshot, nodes, action)
+        if done:
+            self.notify(f"{', '.join(done)}: {_ALREADY[action]}, nothing to do")
+        return [node for node in nodes if self.snapshot.hostname(node.id) not in done]
+
     def on_resource_table_selected(self) -> None:
         self.action_tasks()
 
@@ -73,7 +91,7 @@ class NodesScreen(ResourceScreen):
             self.edit(node, self.snapshot.hostname(node.id))
 
     def action_drain(self) -> None:
-        if nodes := self._chosen():
+        if nodes := self._to_change("drain"):
             self.confirm(
                 f"Drain {self._hostnames(nodes)}?",
                 drain_plan(self.snapshot, nodes),
@@ -81,7 +99,7 @@ class NodesScreen(ResourceScreen):
             )
 
     def action_pause(self) -> None:
-        if nodes := self._chosen():
+        if nodes := self._to_change("pause"):
             hostnames = self._hostnames(nodes)
             self.confirm(
                 f"Pause {hostnames}?",
@@ -90,21 +108,29 @@ class NodesScreen(ResourceScreen):
             )
 
     def action_activate(self) -> None:
-        if nodes := self._chosen():
+        if nodes := self._to_change("activate"):
             self._change_all("activate", nodes, "active")
 
     def action_promote(self) -> None:
-        if (node := self._node()) is not None:
-            self._change("promote", node, done="promoted to manager")
+        if nodes := self._to_change("promote"):
+            self.confirm(
+                f"Promote {self._hostnames(nodes)}?",
+                promote_plan(self.snapshot, nodes),
+                lambda: self._change_all("promote", nodes, "promoted to manager"),
+            )
 
     def action_demote(self) -> None:
-        if (node := self._node()) is not None:
-            hostname = self.snapshot.hostname(node.id)
-            self.confirm(
-                f"Demote {hostname}?",
-                f"{hostname} stops being a manager.",
-                lambda: self._change("demote", node, done="demoted to worker"),
-            )
+        if not (nodes := self._to_change("demote")):
+            return
+        refused = demote_refused(self.snapshot, nodes)
+        if refused is not None:
+            self.notify(refused, title="refused", severity="error", timeout=8)
+            return
+        self.confirm(
+            f"Demote {self._hostnames(nodes)}?",
+            demote_plan(self.snapshot, nodes),
+            lambda: self._change_all("demote", nodes, "demoted to worker"),
+        )
 
     def action_labels(self) -> None:
         if (node := self._node()) is None:

@@ -13,6 +13,7 @@ from console import actions, forms
 from console.actions import Request
 from console.feed import LogStream
 from console.model import Snapshot
+from console.render.plans import scale_plan
 from console.render.rows import SERVICE_COLUMNS, Row, image, replicas, service_rows
 from console.screens.base import ResourceScreen
 from console.screens.describe import DescribeScreen
@@ -79,7 +80,16 @@ class ServicesScreen(ResourceScreen):
         def scale(values: dict[str, str]) -> None:
             count = forms.parse_replicas(values)
             done = f"scaled to {count}"
-            self.act(*(self._request("scale", s, count, done=done) for s in scalable))
+
+            def go() -> None:
+                self.act(*(self._request("scale", s, count, done=done) for s in scalable))
+
+            plans = [(s, scale_plan(self.snapshot, s, count)) for s in scalable]
+            short = [f"{s.spec.name}: {plan}" for s, plan in plans if plan]
+            if short:  # room runs out: say so first
+                self.confirm(f"Scale {names} to {count}?", "\n".join(short), go)
+            else:
+                go()
 
         names = ", ".join(s.spec.name or s.id for s in scalable)
         title = f"Scale {names}" if len(scalable) == 1 else f"Scale {len(scalable)} services"
