@@ -17,6 +17,11 @@
 - ``console_poll_10k_tasks_ms``: the console's feed turning that poll's API answers (JSON and
   Prometheus text) into the snapshot, its lookups and change set, most of it in a worker
   thread; median of the same polls.
+- ``console_sort_10k_ms``: sorting the rows of 10,000 tasks (those of that poll) by a column,
+  the first time (no sort value known yet): the worst of the NAME and CURRENT columns (ages),
+  median of several runs. ``console_regex_filter_10k_ms``: keeping those a regular expression
+  matches (``/``), the first time. The comments give both again ("warm": the next refresh or
+  key typed). The goal: a frame, 16 ms.
 - ``console_log_ingest_lines_per_s``: log lines from a followed stream (Docker's frames, as an
   endpoint sends them) taken by the feed and drawn by the logs view while it keeps answering
   keys (a key press is answered within the run), with the buffer bounded.
@@ -49,14 +54,17 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import ClassVar
 
 from console.app import SwarmdeckApp
 from console.feed import Feed, LogStream
 from console.messages import Fed
+from console.model import Snapshot
+from console.render import tables
+from console.rowcache import TaskRowMaker
 from console.screens.logs import BUFFER, LogsScreen
-from engine.api.codec import encode
+from engine.api.codec import decode, encode
 from engine.api.durations import format_timestamp
 from engine.api.objects import (
     ContainerStatus,
@@ -110,7 +118,7 @@ def first_frames() -> tuple[float, float]:
             if not ready:
                 raise RuntimeError("no frame with the cluster within 10 s")
             seen += os.read(master, 65536)
-            if frame is None and b"swarmdeck \xc2\xb7" in seen:
+            if frame is None and b"overview \xc2\xb7" in seen:
                 frame = time.perf_counter() - started
         assert frame is not None
         return frame, time.perf_counter() - started
@@ -344,6 +352,41 @@ async def ingest(total: int = 200_000, batch: int = 5_000) -> tuple[float, bool,
         return total / elapsed, screen.timestamps, len(screen.entries)
 
 
+def arranged(runs: int) -> dict[str, list[float]]:
+    """Milliseconds to sort the 10,000 task rows of a poll by a column and to filter them by a
+    regular expression: the first time ("cold": no sort value or row text known yet, the worst
+    of NAME and CURRENT for the sort) and again ("warm": the next refresh, the next key typed
+    into the filter)."""
+    cluster = BigCluster()
+    services = decode(cluster.services[0], list[Service])
+    tasks = decode(cluster.tasks[0], list[Task])
+    snapshot = Snapshot(services=tuple(services), tasks=tuple(tasks), now=cluster.start).index()
+    made = TaskRowMaker().make(snapshot)
+    rows = [made.rows[key] for key in sorted(made.rows, key=made.order.__getitem__)]
+    pattern = tables.parse_pattern(r"^svc-0[0-4]\d\.\d+$")
+    timings: dict[str, list[float]] = {}
+
+    def timed(name: str, run: Callable[[], object]) -> float:
+        begin = time.perf_counter()
+        run()
+        took = (time.perf_counter() - begin) * 1000
+        timings.setdefault(name, []).append(took)
+        return took
+
+    for _ in range(runs):
+        worst = {}
+        for column in (0, 4):  # NAME (svc-012.5), CURRENT (Running 5 days ago)
+            tables.forget_sort_values()
+            worst[column] = timed(f"sort cold {column}", lambda c=column: tables.sort_rows(rows, c))
+            timed(f"sort warm {column}", lambda c=column: tables.sort_rows(rows, c, True))
+        timings.setdefault("sort cold", []).append(max(worst.values()))
+        for row in rows:
+            row.joined = None  # as made, before any filter
+        timed("filter cold", lambda: tables.select(rows, pattern))
+        timed("filter warm", lambda: tables.select(rows, pattern))
+    return timings
+
+
 def before(rev: str, runs: int) -> list[str]:
     """The BENCH lines of ``rev``'s own console benchmark, run from a worktree of it."""
     with tempfile.TemporaryDirectory(prefix="swarmdeck-before-") as folder:
@@ -394,6 +437,12 @@ def main() -> None:
     for view, timings in handling.items():
         name = "console_apply_10k_tasks_ms" + ("" if view == "tasks" else f"_{view}")
         print(f"BENCH {name} {statistics.median(timings):.1f}")
+    arranging = arranged(max(args.runs, 9))
+    for name, timings in arranging.items():
+        print(f"# {name} (ms), median {statistics.median(timings):.1f}: " + ", ".join(
+            f"{t:.1f}" for t in timings))  # fmt: skip
+    print(f"BENCH console_sort_10k_ms {statistics.median(arranging['sort cold']):.1f}")
+    print(f"BENCH console_regex_filter_10k_ms {statistics.median(arranging['filter cold']):.1f}")
     ingests = [asyncio.run(ingest()) for _ in range(3)]
     rates = [rate for rate, _, _ in ingests]
     _, answered, kept = ingests[-1]

@@ -7,13 +7,14 @@ a view's keys are ``bindings(view)``. Only this module and ``console.feed`` awai
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from msgspec.structs import replace
 from textual.binding import Binding
 
-from engine.api.objects import ClusterSpec
+from console.render.tables import column_keys
+from engine.api.objects import ClusterSpec, Node, Service
 from engine.api.specs import (
     ContainerSpec,
     NodeSpec,
@@ -24,7 +25,7 @@ from engine.api.specs import (
     UpdateConfig,
 )
 from engine.api.types import Availability, NodeRole
-from engine.client import ClientError, EngineClient
+from engine.client import APIError, ClientError, EngineClient
 
 __all__ = [
     "ACTIONS",
@@ -39,6 +40,8 @@ __all__ = [
     "create",
     "demote",
     "drain",
+    "edit",
+    "footer_rank",
     "pause",
     "perform",
     "promote",
@@ -51,6 +54,7 @@ __all__ = [
     "scale",
     "set_image",
     "set_labels",
+    "sort_keys",
     "update_config",
 ]
 
@@ -61,7 +65,8 @@ VIEWS = ("overview", *TABLES, "logs", "events", "describe", "swarm")
 
 @dataclass(frozen=True)
 class Action:
-    """``name`` is the screen's (or the app's) ``action_<name>``; ``key`` its binding."""
+    """``name`` is the screen's (or the app's) ``action_<name>``; ``key`` its binding (keys
+    separated by commas: the first is the one the footer shows)."""
 
     name: str
     key: str
@@ -72,17 +77,73 @@ class Action:
     confirm: bool = False  # asks first, saying what will happen
     typing: bool = False  # opens something to type into (see ``bindings``)
     show: bool = True  # in the footer
+    # Keys that each run ``action_<name>(argument)``, as (key, argument); ``key`` then only
+    # names them in help.
+    variants: tuple[tuple[str, str], ...] = ()
+    per_column: bool = False  # a variant per table column: shift and its underlined letter
+    anywhere: bool = False  # works while keys go into an input and under a dialog
 
 
 ACTIONS: tuple[Action, ...] = (
-    Action("command_line", "colon", ":view", "jump to a view by name", (EVERYWHERE,), typing=True),
+    Action("command_line", "colon", "View", "jump to a view by name", (EVERYWHERE,), typing=True),
     Action("help", "question_mark", "Help", "every key of this view", (EVERYWHERE,)),
     Action("quit", "q", "Quit", "quit the console", (EVERYWHERE,)),
-    Action("back", "escape", "Back", "back, or clear the filter", VIEWS),
-    Action("filter", "slash", "Filter", "filter the rows", (*TABLES, "logs"), typing=True),
+    Action(
+        "interrupt",
+        "ctrl+c",
+        "Quit",
+        "quit the console, as q does, wherever the keys go",
+        (EVERYWHERE,),
+        show=False,
+        anywhere=True,
+    ),
+    Action(
+        "last_view", "minus", "Last view", "the view shown before the last :view", (EVERYWHERE,)
+    ),
+    Action("back", "escape", "Back", "back, or clear the marks, or clear the filter", VIEWS),
+    Action(
+        "filter",
+        "slash",
+        "Filter",
+        "filter by a regular expression; ! first keeps what does not match",
+        VIEWS,
+        typing=True,
+    ),
+    Action(
+        "sort",
+        "shift+letter",
+        "Sort",
+        "sort by the column whose letter is underlined; again: the other way",
+        TABLES,
+        show=False,
+        per_column=True,
+    ),
+    Action(
+        "mark",
+        "space",
+        "Mark",
+        "mark or unmark the row: scale, drain and remove act on every marked row",
+        ("services", "nodes"),
+    ),
+    Action(
+        "save",
+        "ctrl+s",
+        "Save",
+        "save what is shown (a table as CSV) in the data folder",
+        (*TABLES, "events", "logs"),
+    ),
     Action("tasks", "enter", "Tasks", "the tasks of the selected row", ("services", "nodes")),
     Action("logs", "l", "Logs", "the logs of the selected row", ("services", "tasks")),
-    Action("describe", "d", "Describe", "the selected object as YAML", TABLES[:3]),
+    Action("describe", "y,d", "YAML", "the selected object as YAML", TABLES[:3]),
+    Action(
+        "edit",
+        "e",
+        "Edit",
+        "edit the spec in $EDITOR; the diff is shown, then applied on this version only",
+        ("services", "nodes"),
+        True,
+        True,
+    ),
     Action("scale", "s", "Scale", "set a service's replicas", ("services",), True, typing=True),
     Action(
         "image", "i", "Image", "a rolling update to another image", ("services",), True, typing=True
@@ -104,16 +165,40 @@ ACTIONS: tuple[Action, ...] = (
     ),
     Action("remove", "ctrl+d", "Remove", "remove a service", ("services",), True, True),
     Action("create", "c", "Create", "create a service", ("services",), True, typing=True),
-    Action("drain", "r", "Drain", "move a node's tasks elsewhere", ("nodes",), True, True),
+    Action(
+        "drain",
+        "r",
+        "Drain",
+        "move a node's tasks elsewhere: says where each goes, or why it stays pending",
+        ("nodes",),
+        True,
+        True,
+    ),
     Action("pause", "c", "Pause", "a node takes no new tasks", ("nodes",), True, True),
     Action("activate", "u", "Activate", "a node takes tasks again", ("nodes",), True),
-    Action("promote", "p", "Promote", "make a node a manager", ("nodes",), True),
-    Action("demote", "o", "Demote", "make a manager a worker", ("nodes",), True, True),
+    Action("promote", "p", "Promote", "make a node a manager", ("nodes",), True, True),
+    Action(
+        "demote",
+        "o",
+        "Demote",
+        "make a manager a worker (never the last one)",
+        ("nodes",),
+        True,
+        True,
+    ),
     Action("labels", "L", "Labels", "set a node's labels", ("nodes",), True, typing=True),
-    Action("follow", "f", "Follow/pause", "follow the logs, or pause them", ("logs",)),
+    Action("follow", "f", "Follow", "follow the logs, or pause them", ("logs",)),
     Action("wrap", "w", "Wrap", "wrap long lines", ("logs",)),
     Action("timestamps", "t", "Timestamps", "show each line's time", ("logs",)),
-    Action("save", "s", "Save", "save the lines to a file", ("logs",)),
+    Action(
+        "since",
+        "0-4",
+        "Since",
+        "which lines: 0 the last ones (tail), 1 a minute, 2 5 minutes, 3 15 minutes, 4 an hour",
+        ("logs",),
+        show=False,
+        variants=(("0", "0"), ("1", "60"), ("2", "300"), ("3", "900"), ("4", "3600")),
+    ),
     Action("tokens", "t", "Tokens", "show or hide the join tokens", ("swarm",)),
     Action(
         "rotate_worker_token",
@@ -155,17 +240,49 @@ def of_view(view: str) -> list[Action]:
     return [a for a in ACTIONS if view in a.views]
 
 
-def bindings(view: str) -> list[Binding]:
-    """The bindings of ``view``'s actions (``EVERYWHERE`` for the app's).
+# The key bar's order (``console.widgets.keybar``): esc, then what is special to the view, in the
+# table's order, then these, which most views have; what does not fit is left to ``?``.
+_COMMON = ("filter", "describe", "edit", "mark", "save", "command_line", "last_view", "quit")
+
+
+def footer_rank(view: str) -> Callable[[str], int | None]:
+    """Where each action of ``view`` (and of the app) comes on the key bar (None: not there)."""
+    specific = [a.name for a in of_view(view) if a.name not in (*_COMMON, "back")]
+    ranks = {name: index for index, name in enumerate(("back", *specific, *_COMMON))}
+    return ranks.get
+
+
+def sort_keys(view: str, columns: Sequence[str]) -> tuple[str, ...]:
+    """The key that sorts each of ``columns`` in ``view`` ("" for none): an upper-case letter
+    (shift and the letter) that no other key of the view or of the app takes."""
+    taken = {key for a in (*of_view(view), *of_view(EVERYWHERE)) for key in a.key.split(",")}
+    return column_keys(columns, taken)
+
+
+def bindings(view: str, columns: Sequence[str] = ()) -> list[Binding]:
+    """The bindings of ``view``'s actions (``EVERYWHERE`` for the app's); a table view's
+    ``columns`` for the keys that sort them.
 
     A typing action's key is a priority binding, handled as soon as the key arrives, so the
     keys typed right after it go into what it opened rather than to the view (``/web`` and
     enter, in one go, while the console is busy); while keys go into an input it is refused, and
-    typed there instead.
+    typed there instead. So is a key that works ``anywhere``.
     """
-    return [
-        Binding(a.key, a.name, a.description, show=a.show, priority=a.typing) for a in of_view(view)
-    ]
+    made = []
+    for a in of_view(view):
+        variants = a.variants
+        if a.per_column:
+            keys = sort_keys(view, columns)
+            variants = tuple((key, str(index)) for index, key in enumerate(keys) if key)
+        if variants:
+            made += [
+                Binding(key, f"{a.name}({argument})", a.description, show=False)
+                for key, argument in variants
+            ]
+        else:
+            priority = a.typing or a.anywhere
+            made.append(Binding(a.key, a.name, a.description, show=a.show, priority=priority))
+    return made
 
 
 # Changes to the cluster. Each reads the object again just before writing it, as the docker CLI
@@ -233,6 +350,24 @@ async def create(client: EngineClient, spec: ServiceSpec) -> None:
     await client.create_service(spec)
 
 
+async def edit(client: EngineClient, edited: Service | Node, spec: object) -> None:
+    """Writes ``spec`` on ``edited`` at the version it was edited from: refused, with the
+    reason, when the object changed since."""
+    try:
+        if isinstance(edited, Service):
+            await client.update_service(edited, spec)  # type: ignore[arg-type]
+        else:
+            await client.update_node(edited, spec)  # type: ignore[arg-type]
+    except APIError as error:
+        if "out of sequence" not in error.message:
+            raise
+        raise APIError(
+            f"it changed since version {edited.version.index} was edited: edit it again "
+            f"({error.message})",
+            error.status,
+        ) from None
+
+
 async def drain(client: EngineClient, node_id: str) -> None:
     await _modify_node(client, node_id, availability=Availability.DRAIN)
 
@@ -291,6 +426,7 @@ CHANGES: dict[str, Callable[..., Awaitable[None]]] = {
     "restart": restart,
     "remove": remove,
     "create": create,
+    "edit": edit,
     "drain": drain,
     "pause": pause,
     "activate": activate,

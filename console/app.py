@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -29,6 +28,7 @@ from console.feed import (
     SnapshotReady,
     Stream,
 )
+from console.files import config_path
 from console.messages import Fed
 from console.model import Snapshot
 from console.palette import ConsoleCommands, system_commands
@@ -39,15 +39,10 @@ from console.views import VIEWS, resolve_view
 from engine.client import EngineClient, UsageReader
 from themes import DEFAULT_THEME, load_themes
 
-__all__ = ["SwarmdeckApp", "config_path"]
+__all__ = ["SwarmdeckApp"]
 
 
 HERE = Path(__file__).parent
-
-
-def config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "swarmdeck" / "config.json"
 
 
 class SwarmdeckApp(App[None]):
@@ -80,6 +75,7 @@ class SwarmdeckApp(App[None]):
         self._served = contextlib.AsyncExitStack()
         self._followers: dict[Stream, list[ClusterScreen]] = {}
         self._command: CommandLine | None = None  # the command line being typed into
+        self._views_shown: list[str] = []  # the last two views reached by ``:``, newest last
         for loaded in load_themes():
             self.register_theme(loaded)
         self.theme = theme or self._remembered_theme() or DEFAULT_THEME
@@ -187,25 +183,42 @@ class SwarmdeckApp(App[None]):
             self.feed.let_go(message.stream)
 
     def on_cluster_screen_act(self, message: ClusterScreen.Act) -> None:
-        self._perform(message.request)
+        self._perform(message.requests)
 
     @work(group="actions")
-    async def _perform(self, request: Request) -> None:
-        refused = await actions.perform(self.client, request, self.link.read_only)
-        if refused is not None:
-            self.notify(refused, title="refused", severity="error", timeout=8)
-            return
-        self.notify(request.done)
-        self.feed.poke()
+    async def _perform(self, requests: tuple[Request, ...]) -> None:
+        """Makes each change in turn; says which were made, and why any was not."""
+        done = []
+        for request in requests:
+            refused = await actions.perform(self.client, request, self.link.read_only)
+            if refused is not None:
+                self.notify(refused, title="refused", severity="error", timeout=8)
+            else:
+                done.append(request.done)
+        if done:
+            self.notify("\n".join(done))
+            self.feed.poke()
 
     # Moving between views.
 
     def jump(self, view: str) -> None:
         """Shows ``view`` as ``:`` reaches it: the view itself, not what was opened from it."""
+        if not self._views_shown or self._views_shown[-1] != view:
+            self._views_shown = [*self._views_shown[-1:], view]
         self.switch_mode(view)
         while len(self.screen_stack) > 1:
             self.pop_screen()
         self._deliver()
+
+    def action_last_view(self) -> None:
+        """Back to the view reached by ``:`` before the one shown now (k9s's ``-``)."""
+        if len(self._views_shown) < 2:
+            self.notify("no view before this one yet: :name shows one")
+            return
+        self.jump(self._views_shown[0])
+
+    def action_interrupt(self) -> None:
+        self.exit()
 
     def pop_screen(self):  # type: ignore[no-untyped-def]
         done = super().pop_screen()
@@ -213,8 +226,10 @@ class SwarmdeckApp(App[None]):
         return done
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The console's keys wait while keys go into an input, and under a dialog."""
-        if actions.action(action) is not None and isinstance(self.screen, ModalScreen):
+        """The console's keys wait while keys go into an input, and under a dialog (but for
+        those that work ``anywhere``)."""
+        found = actions.action(action)
+        if found is not None and not found.anywhere and isinstance(self.screen, ModalScreen):
             return False
         return not typing_refused(self, action)
 
@@ -224,7 +239,9 @@ class SwarmdeckApp(App[None]):
     def action_help(self) -> None:
         screen = self.screen
         view = getattr(screen, "VIEW", "")
-        self.push_screen(HelpScreen(help_text(view, screen.title or view, self.link.read_only)))
+        columns = getattr(screen, "COLUMNS", ())
+        text = help_text(view, screen.title or view, self.link.read_only, columns)
+        self.push_screen(HelpScreen(text))
 
     def action_command_line(self) -> None:
         self._command = CommandLine()

@@ -10,7 +10,14 @@ values that the app forwards to the views as messages:
 - ``EventsArrived`` and ``LogLines``: what a followed stream brought, for whoever follows it.
 
 The event stream is followed from the start, from an hour back, on one connection: it pokes
-the poller and keeps the latest events (``past_events``) for a view opened later. Log streams are
+the poller and keeps the latest events (``past_events``) for a view opened later. An update
+that says nothing changed (services are written often, by the swarm itself) is left out. Docker
+has no task events; the feed makes them from the polls, in Docker's shape (``Type`` "task",
+``Action`` the state the task reached): each task that comes to a state worth telling
+(``TASK_EVENTS``), and at the first poll, those that failed in the last hour.
+
+Tasks that failed in the last hour are kept from poll to poll (an endpoint keeps only a few
+tasks a slot), for each service's count of restarts (``Snapshot.failures``). Log streams are
 followed by key (``LogStream("services", id)``) while someone asks for them, and closed when the
 last one lets go.
 """
@@ -26,14 +33,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from console.model import ChangeSet, Snapshot, changes_between, usage_step
-from console.render.rows import Row
+from console.model import HOUR, ChangeSet, Snapshot, changes_between, usage_step
+from console.render.rows import Row, moment, spec_image, task_name
 from console.rowcache import NodeRowCache, TaskRowMaker, TaskRows
 from console.sanitize import sanitize
-from engine.api.objects import Cluster
+from engine.api.objects import Cluster, Task
+from engine.api.types import TaskState
 from engine.client import ClientError, EngineClient, LogEntry, Usage, UsageReader
 
 __all__ = [
+    "LOG_TAIL",
+    "WINDOW_TAIL",
     "ConnectionChanged",
     "EventStream",
     "EventsArrived",
@@ -54,17 +64,33 @@ EVENT_DEBOUNCE = 0.2  # seconds to gather a burst of events into one poll
 EVENT_HISTORY = 3600.0  # seconds of past events the event stream starts with
 EVENTS_KEPT = 2000  # the latest events kept for a view opened later
 LOG_TAIL = 50  # lines of the past a log stream starts with
+WINDOW_TAIL = 5_000  # at most, the lines of a time window it starts with (what a view keeps)
 BATCH = 0.02  # seconds a stream gathers lines or events before handing them over
 RETRY = 2.0  # seconds before a stream that ended is opened again
+# The states a task comes to that the events view tells: where it runs, stops, or cannot go.
+TASK_EVENTS = frozenset(
+    (
+        TaskState.PENDING,
+        TaskState.RUNNING,
+        TaskState.COMPLETE,
+        TaskState.SHUTDOWN,
+        TaskState.FAILED,
+        TaskState.REJECTED,
+        TaskState.ORPHANED,
+    )
+)
+FAILED = frozenset((TaskState.FAILED, TaskState.REJECTED))
 
 
 @dataclass(frozen=True, slots=True)
 class LogStream:
     """Log lines of a service or task (``kind`` "services" or "tasks"); every service's when
-    ``object_id`` is empty."""
+    ``object_id`` is empty. It starts with the last ``LOG_TAIL`` lines, or with those of the
+    last ``since`` seconds (at most ``WINDOW_TAIL``)."""
 
     kind: str
     object_id: str = ""
+    since: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +107,7 @@ class SnapshotReady:
     changes: ChangeSet
     task_rows: TaskRows | None = None  # every task's row, made with the snapshot
     node_rows: tuple[Row, ...] | None = None  # every node's row, by hostname, likewise
+    task_events: tuple[dict[str, Any], ...] = ()  # what tasks came to since the poll before
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +166,7 @@ class Feed:
         self._recent: deque[Snapshot] = deque(maxlen=2)  # the last two snapshots made
         self._task_rows = TaskRowMaker()
         self._node_rows = NodeRowCache()
+        self._failures: dict[str, tuple[str, float]] = {}  # see Snapshot.failures
         self._post: Callable[[News], None] = lambda news: None
         self._events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
         self._followers: dict[LogStream, int] = {}
@@ -222,13 +250,29 @@ class Feed:
             if self._usage_read is not None:
                 steps = (*steps, usage_step(self._usage_read, snapshot))[-HISTORY:]
             self._usage_read = Snapshot(now=snapshot.now, usage=snapshot.usage)
-        snapshot = dataclasses.replace(snapshot, usage_steps=steps)
-        snapshot.index()
         changes = changes_between(before, snapshot)
+        touched = list(snapshot.tasks)  # the tasks that came or changed since the poll before
+        if before is not None:
+            new = changes.tasks.added | changes.tasks.changed
+            touched = [task for task in touched if task.id in new]
+        self._count_failures(touched, snapshot.now)
+        snapshot = dataclasses.replace(snapshot, usage_steps=steps, failures=dict(self._failures))
+        snapshot.index()
+        events = _task_events(touched, before, snapshot)
         task_rows = self._task_rows.make(snapshot)
         node_rows = tuple(self._node_rows.rows(snapshot, changes))
         self._recent.append(snapshot)
-        return SnapshotReady(snapshot, changes, task_rows, node_rows)
+        return SnapshotReady(snapshot, changes, task_rows, node_rows, events)
+
+    def _count_failures(self, tasks: list[Task], now: float) -> None:
+        """Keeps the tasks of ``tasks`` that failed in the last hour, and forgets older ones."""
+        for task in tasks:
+            if task.status.state in FAILED:
+                when = moment(task.status.timestamp) or now
+                if when >= now - HOUR:
+                    self._failures[task.id] = (task.service_id, when)
+        for key in [k for k, (_, when) in self._failures.items() if when < now - HOUR]:
+            del self._failures[key]
 
     async def _poll_forever(self) -> None:
         while True:
@@ -239,6 +283,9 @@ class Feed:
             else:
                 self._post(ready)
                 self._connection(None)
+                if ready.task_events:
+                    self._events.extend(ready.task_events)
+                    self._post(EventsArrived(EventStream(), ready.task_events))
             await self._wait()
 
     def _connection(self, error: str | None) -> None:
@@ -265,12 +312,14 @@ class Feed:
         while True:
             try:
                 async for event in self.client.events(since=since):
-                    moment = event.get("timeNano", 0) / 1e9
-                    since = max(since, moment + 1e-9)  # from after the last one, once again
+                    when = event.get("timeNano", 0) / 1e9
+                    since = max(since, when + 1e-9)  # from after the last one, once again
+                    if when >= started:
+                        self.poke()
+                    if _says_nothing(event):
+                        continue
                     self._events.append(event)
                     batch.add(event)
-                    if moment >= started:
-                        self.poke()
             except ClientError:
                 pass
             batch.flush()
@@ -278,7 +327,7 @@ class Feed:
 
     def past_events(self) -> tuple[dict[str, Any], ...]:
         """The latest events, oldest first, for a view that starts following them."""
-        return tuple(self._events)
+        return tuple(sorted(self._events, key=lambda event: event.get("timeNano", 0)))
 
     # Streams that views follow.
 
@@ -331,14 +380,64 @@ class Feed:
     async def _follow_log(
         self, stream: LogStream, kind: str, object_id: str, batch: _Batch
     ) -> None:
+        since, tail = None, LOG_TAIL
+        if stream.since:
+            since, tail = time.time() - stream.since, WINDOW_TAIL
         try:
-            batches = self.client.log_batches(kind, object_id, tail=LOG_TAIL, follow=True)
+            batches = self.client.log_batches(kind, object_id, tail, since, follow=True)
             async with contextlib.aclosing(batches):
                 async for entries in batches:
                     batch.extend([(entry, sanitize(entry.text)) for entry in entries])
         except ClientError as error:
             batch.flush()
             self._post(LogLines(stream, (), error.message))
+
+
+def _says_nothing(event: dict[str, Any]) -> bool:
+    """An update event that names no change: the swarm writes its objects for its own ends."""
+    attributes = event.get("Actor", {}).get("Attributes", {})
+    return event.get("Action") == "update" and not set(attributes) - {"name"}
+
+
+def _task_events(
+    tasks: list[Task], before: Snapshot | None, snapshot: Snapshot
+) -> tuple[dict[str, Any], ...]:
+    """Events in Docker's shape for the tasks of ``tasks`` that came to a state worth telling
+    since ``before`` (at the first poll, for those that failed in the last hour), by time."""
+    made = []
+    for task in tasks:
+        state = task.status.state
+        if before is None:
+            if state not in FAILED:
+                continue
+        elif state not in TASK_EVENTS:
+            continue
+        else:
+            old = before.task_by_id.get(task.id)
+            if old is not None and old.status.state == state:
+                continue
+        when = moment(task.status.timestamp) or snapshot.now
+        if before is None and when < snapshot.now - HOUR:
+            continue
+        attributes = {
+            "name": task_name(task, snapshot),
+            "node": snapshot.hostname(task.node_id) if task.node_id else "",
+            "image": spec_image(task.spec),
+        }
+        if task.status.err:
+            attributes["error"] = task.status.err
+        nanos = int(when * 1e9)
+        made.append(
+            {
+                "Type": "task",
+                "Action": state.value,
+                "Actor": {"ID": task.id, "Attributes": attributes},
+                "scope": "swarm",
+                "time": nanos // 1_000_000_000,
+                "timeNano": nanos,
+            }
+        )
+    return tuple(sorted(made, key=lambda event: event["timeNano"]))
 
 
 class _Batch:

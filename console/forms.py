@@ -6,6 +6,8 @@ submitted values and returns a value, or raises FormError saying which field is 
 
 from __future__ import annotations
 
+import re
+
 from engine.api.codec import from_builtins
 from engine.api.durations import SECOND, format_duration, parse_duration
 from engine.api.objects import Node
@@ -30,6 +32,7 @@ __all__ = [
     "parse_labels",
     "parse_replicas",
     "parse_update_config",
+    "plain_error",
     "spec_from_form",
     "update_config_fields",
 ]
@@ -47,6 +50,38 @@ CREATE_FIELDS: Fields = [
 
 class FormError(ValueError):
     """What the user typed cannot make the value; the message says which field."""
+
+
+_KIND_WORDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "str": "text",
+    "bool": "true or false",
+    "array": "a list",
+    "object": "key: value pairs",
+}
+_EXPECTED = re.compile(r"Expected `([^`]*)`(?:, got `([^`]*)`)?(.*?) - at `\$\.?([^`]*)`")
+_ENUM = re.compile(r"Invalid enum value (.*) - at `\$\.?([^`]*)`")
+
+
+def _words(kinds: str) -> str:
+    named = [_KIND_WORDS.get(kind.strip(), kind.strip()) for kind in kinds.split("|")]
+    return " or ".join(word for word in named if word != "null")
+
+
+def plain_error(message: str) -> str:
+    """An API value's error (``Expected `int | null`, got `str` - at `$.Mode...```) in plain
+    words: ``Mode.Replicated.Replicas: a whole number is needed, not text``."""
+    message = message.removeprefix("invalid JSON: ")
+    if found := _EXPECTED.search(message):
+        wanted, got, bound, where = found.groups()
+        where = where.replace("[...]", "") or "the spec"
+        text = f"{where}: {_words(wanted)}{bound.replace('>=', 'of at least')} is needed"
+        return text + (f", not {_words(got)}" if got else "")
+    if found := _ENUM.search(message):
+        value, where = found.groups()
+        return f"{where}: {value} is not one of the values it takes"
+    return message
 
 
 def parse_replicas(values: dict[str, str]) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
@@ -13,6 +13,8 @@ from engine.api.objects import Cluster, Node, Service, Task
 from engine.api.types import TaskState
 
 __all__ = [
+    "FAILING",
+    "HOUR",
     "ChangeSet",
     "Changes",
     "Snapshot",
@@ -23,6 +25,10 @@ __all__ = [
 ]
 
 _state = attrgetter("status.state")
+HOUR = 3600.0  # seconds over which restarts are counted
+# Seconds since a service's last failed task during which it is failing, not healthy: a
+# crash loop fails more often than that, and one failure shows for a while.
+FAILING = 300.0
 
 # CPU cores and memory bytes of each node (under "node") and service ("service") over one poll
 UsageStep = dict[str, dict[str, tuple[float, float]]]
@@ -40,6 +46,9 @@ class Snapshot:
     usage_note: str = ""  # what usage could not be read, and why
     usage_steps: tuple[UsageStep, ...] = ()  # the last polls' usage, oldest first
     swarm: Cluster | None = None  # None where the endpoint does not say (not a manager)
+    # Tasks seen failed (or rejected) in the last hour, by task ID: their service's ID and
+    # when. The feed keeps them from poll to poll: an endpoint keeps only a few tasks a slot.
+    failures: Mapping[str, tuple[str, float]] = field(default_factory=dict)
 
     @cached_property
     def node_by_id(self) -> dict[str, Node]:
@@ -87,23 +96,27 @@ class Snapshot:
 
     @cached_property
     def reserved_by_node(self) -> dict[str, tuple[int, int]]:
-        """CPU (nano CPUs) and memory (bytes) reserved on each node by the tasks that run there
-        or are on their way to running."""
+        """CPU (nano CPUs) and memory (bytes) reserved on each node by the tasks assigned to it
+        that run there or are on their way to running (as the scheduler counts them)."""
         reserved: dict[str, tuple[int, int]] = {}
         for task in self.tasks:
-            resources = task.spec.resources
-            reservation = resources.reservations if resources else None
-            if (
-                reservation
-                and task.desired_state <= TaskState.RUNNING
-                and task.status.state <= TaskState.RUNNING
-            ):
+            reservation = _reservation(task)
+            if reservation is not None and task.node_id and _wanted(task):
                 cpu, memory = reserved.get(task.node_id, (0, 0))
-                reserved[task.node_id] = (
-                    cpu + (reservation.nano_cpus or 0),
-                    memory + (reservation.memory_bytes or 0),
-                )
+                reserved[task.node_id] = (cpu + reservation[0], memory + reservation[1])
         return reserved
+
+    @cached_property
+    def pending(self) -> tuple[int, int, int]:
+        """Tasks that want to run but are on no node yet, and the CPU (nano CPUs) and memory
+        (bytes) they ask for: demand the nodes do not hold."""
+        count = cpu = memory = 0
+        for task in self.tasks:
+            if not task.node_id and _wanted(task):
+                count += 1
+                asked = _reservation(task) or (0, 0)
+                cpu, memory = cpu + asked[0], memory + asked[1]
+        return count, cpu, memory
 
     @cached_property
     def memory_by_node(self) -> dict[str, int]:
@@ -129,6 +142,23 @@ class Snapshot:
         """The five latest failed or rejected tasks, newest first."""
         failed = (t for t in self.tasks if t.status.state in (TaskState.FAILED, TaskState.REJECTED))
         return sorted(failed, key=lambda t: t.status.timestamp or "", reverse=True)[:5]
+
+    @cached_property
+    def restarts_by_service(self) -> Counter[str]:
+        """Tasks of each service (by ID) that failed in the last hour, and so were replaced."""
+        return Counter(
+            service for service, when in self.failures.values() if when >= self.now - HOUR
+        )
+
+    @cached_property
+    def failing_services(self) -> dict[str, float]:
+        """Services (by ID) whose tasks keep failing: the time of the last failure, for those
+        with one in the last ``FAILING`` seconds."""
+        failing: dict[str, float] = {}
+        for service, when in self.failures.values():
+            if when >= self.now - FAILING and when > failing.get(service, 0.0):
+                failing[service] = when
+        return failing
 
     @cached_property
     def running_by_node(self) -> Counter[str]:
@@ -157,6 +187,20 @@ class Snapshot:
 
 
 _INDEXES = [name for name, value in vars(Snapshot).items() if isinstance(value, cached_property)]
+
+
+def _wanted(task: Task) -> bool:
+    """A task that runs, or is on its way to running."""
+    return task.desired_state <= TaskState.RUNNING and task.status.state <= TaskState.RUNNING
+
+
+def _reservation(task: Task) -> tuple[int, int] | None:
+    """The CPU (nano CPUs) and memory (bytes) a task reserves; None when it reserves none."""
+    resources = task.spec.resources
+    reservation = resources.reservations if resources else None
+    if reservation is None:
+        return None
+    return reservation.nano_cpus or 0, reservation.memory_bytes or 0
 
 
 def usage_step(before: Snapshot, after: Snapshot) -> UsageStep:

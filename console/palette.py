@@ -11,7 +11,7 @@ from functools import partial
 from textual.app import App, SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from console.actions import ACTIONS, EVERYWHERE
+from console.actions import ACTIONS, EVERYWHERE, Action, sort_keys
 from console.views import VIEWS
 
 __all__ = ["ConsoleCommands", "system_commands"]
@@ -51,8 +51,8 @@ class ConsoleCommands(Provider):
             if EVERYWHERE in action.views:
                 entries.append((action.name, partial(app.run_action, action.name), action.help))
             elif shown in action.views:
-                run = partial(screen.run_action, action.name)
-                entries.append((f"{action.name} ({action.key})", run, action.help))
+                for text, call in _calls(action, shown, getattr(screen, "COLUMNS", ())):
+                    entries.append((text, partial(screen.run_action, call), action.help))
             else:
                 view = action.views[0]
                 go = partial(app.jump, view)  # type: ignore[attr-defined]
@@ -69,3 +69,21 @@ class ConsoleCommands(Provider):
             score = matcher.match(text)
             if score > 0:
                 yield Hit(score, matcher.highlight(text), run, help=help_text)
+
+
+def _calls(action: Action, view: str, columns: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The palette's entries for ``action`` in ``view`` (a table of ``columns``): its text and
+    the action it runs; one for each column it sorts, or each of its variants."""
+    if action.per_column:
+        keys = sort_keys(view, columns)
+        return [
+            (f"{action.name} by {column} (shift+{key.lower()})", f"{action.name}({index})")
+            for index, (key, column) in enumerate(zip(keys, columns, strict=True))
+            if key
+        ]
+    if action.variants:
+        return [
+            (f"{action.name} {argument} ({key})", f"{action.name}({argument})")
+            for key, argument in action.variants
+        ]
+    return [(f"{action.name} ({action.key})", action.name)]

@@ -115,7 +115,7 @@ class TaskRowMaker:
             stamp = kept[3] if same and kept is not None else moment(task.status.timestamp)
             named = None
             if kept is not None and kept[0].node_id == task.node_id and not moved:
-                named = kept[1].cells[:2]
+                named = (kept[1].cells[0], kept[1].cells[2])
             row, until = task_row(task, stamp, snapshot, named)
             made[key] = (task, row, until, stamp)
             order[key] = (

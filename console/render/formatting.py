@@ -6,7 +6,7 @@ import functools
 
 from engine.api.durations import human_duration, human_duration_until, parse_timestamp
 
-__all__ = ["age", "age_until", "bar", "cpus", "since", "size"]
+__all__ = ["age", "age_until", "ago", "bar", "cpus", "short_age", "since", "size"]
 
 
 def since(timestamp: str | None, now: float) -> float | None:
@@ -21,7 +21,23 @@ def since(timestamp: str | None, now: float) -> float | None:
 def age(timestamp: str | None, now: float) -> str:
     """ "5 minutes ago", as docker prints ages."""
     seconds = since(timestamp, now)
-    return "" if seconds is None else f"{human_duration(seconds)} ago"
+    return "" if seconds is None else ago(seconds)
+
+
+def ago(seconds: float) -> str:
+    """ "5 minutes ago": ``seconds`` ago, as docker prints ages."""
+    return f"{human_duration(max(0.0, seconds))} ago"
+
+
+def short_age(timestamp: str | None, now: float) -> str:
+    """An age in a few cells, as k9s shows it: ``45s``, ``12m``, ``5h``, ``3d``."""
+    seconds = since(timestamp, now)
+    if seconds is None:
+        return ""
+    for unit, size_ in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size_ * (2 if unit != "m" else 1):
+            return f"{int(seconds // size_)}{unit}"
+    return f"{int(seconds)}s"
 
 
 def age_until(moment: float, now: float) -> tuple[str, float]:
@@ -49,9 +65,13 @@ def size(count: float) -> str:
 
 
 def cpus(nano: int | None) -> str:
+    """CPUs: ``2``, or with two decimals when not whole (``0.75``, ``0.50``), so that a column
+    of them sorts as numbers do."""
     if not nano:
         return "0"
-    return f"{nano / 1e9:.2f}".rstrip("0").rstrip(".")
+    if nano % 1_000_000_000 == 0:
+        return str(nano // 1_000_000_000)
+    return f"{nano / 1e9:.2f}"
 
 
 def bar(running: int, desired: int, width: int = 10) -> str:

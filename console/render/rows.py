@@ -9,11 +9,13 @@ import math
 import msgspec
 
 from console.model import Snapshot
-from console.render.formatting import age_until, bar, cpus, size
+from console.render.formatting import age_until, bar, cpus, short_age, size
 from console.sanitize import sanitize_field
 from engine.api import naming
 from engine.api.durations import parse_timestamp
+from engine.api.naming import SHORT_ID
 from engine.api.objects import Node, Service, Task
+from engine.api.specs import TaskSpec
 from engine.api.types import Availability, NodeRole, NodeState, TaskState
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "node_figures",
     "node_row",
     "service_rows",
+    "spec_image",
+    "task_name",
     "task_order",
     "task_row",
 ]
@@ -39,6 +43,12 @@ class Row(msgspec.Struct, gc=False):
     key: str
     cells: tuple[str, ...]
     state: str = ""  # "", "ok", "warn", "bad", "off", "busy"
+    # The first cell's long form, shown where the table has room for it (a task's
+    # ``web.1.<id>@node``, as docker names it in logs).
+    long: str | None = None
+    # The cells on lines of their own, as filters search them (``console.render.tables``):
+    # made the first time a filter needs them, then kept with the row.
+    joined: str | None = None
 
     def matches(self, needle: str) -> bool:
         lowered = needle.lower()
@@ -58,8 +68,20 @@ NODE_COLUMNS = (
     "CERT",
     "LABELS",
 )
-SERVICE_COLUMNS = ("NAME", "MODE", "REPLICAS", "", "IMAGE", "PORTS", "UPDATE")
-TASK_COLUMNS = ("NAME", "NODE", "DESIRED", "CURRENT", "ERROR", "EXIT")
+SERVICE_COLUMNS = (
+    "NAME",
+    "MODE",
+    "REPLICAS",
+    "",
+    "RESTARTS",  # tasks that failed in the last hour
+    "IMAGE",
+    "PORTS",
+    "UPDATE",
+    "AGE",
+    "ID",
+)
+CRASH_LOOP = 3  # failures in the last hour, the last one recent, that make a crash loop
+TASK_COLUMNS = ("NAME", "IMAGE", "NODE", "DESIRED", "CURRENT", "ERROR", "EXIT")
 
 
 def _manager(node: Node) -> str:
@@ -153,7 +175,11 @@ def replicas(service: Service, snapshot: Snapshot) -> tuple[int, int]:
 
 
 def image(service: Service) -> str:
-    template = service.spec.task_template
+    return spec_image(service.spec.task_template)
+
+
+def spec_image(template: TaskSpec | None) -> str:
+    """The image a task spec runs, without its digest (as ``docker service ls`` shows it)."""
     container = template.container_spec if template else None
     return ((container.image if container else None) or "").split("@", 1)[0]
 
@@ -195,6 +221,10 @@ def service_rows(snapshot: Snapshot) -> list[Row]:
             state = "busy"
         elif update_text.startswith(("paused", "rollback_paused")):
             state = "bad"
+        restarts = snapshot.restarts_by_service[service.id]
+        failing = service.id in snapshot.failing_services
+        if failing:  # however many run: its tasks keep failing
+            state = "bad" if restarts >= CRASH_LOOP else "warn"
         rows.append(
             Row(
                 service.id,
@@ -203,9 +233,12 @@ def service_rows(snapshot: Snapshot) -> list[Row]:
                     kind,
                     f"{running}/{desired}",
                     bar(running, desired),
+                    f"{restarts} failing" if failing else str(restarts),
                     sanitize_field(image(service), 60),
                     ports(service),
                     update_text.replace("_", " "),
+                    short_age(service.created_at, snapshot.now),
+                    service.id[:SHORT_ID],
                 ),
                 state,
             )
@@ -241,7 +274,7 @@ def task_order(task: Task, snapshot: Snapshot) -> TaskOrder:
 
 
 def task_row(
-    task: Task, stamp: float | None, snapshot: Snapshot, named: tuple[str, ...] | None = None
+    task: Task, stamp: float | None, snapshot: Snapshot, named: tuple[str, str] | None = None
 ) -> tuple[Row, float]:
     """The task's row as of ``snapshot.now``, and until when its age text holds. ``named``: its
     name and node cells, when they are known to be the same as before."""
@@ -249,6 +282,7 @@ def task_row(
     if named is None:
         host = sanitize_field(snapshot.hostname(task.node_id)) if task.node_id else ""
         named = (task_name(task, snapshot), host)
+    name, host = named
     status = task.status
     state, desired = status.state, task.desired_state
     if state in _FAILED:
@@ -261,16 +295,20 @@ def task_row(
         row_state = "ok"
     container = status.container_status
     exit_code = container.exit_code if container is not None else None
+    long = f"{name}.{task.id[:SHORT_ID]}" + (f"@{host}" if host else "")
     row = Row(
         task.id,
         (
-            *named,
+            name,
+            sanitize_field(spec_image(task.spec), 60),
+            host,
             _LABELS[desired],
             f"{_LABELS[state]} {when}" if when else _LABELS[state],
             sanitize_field(status.err, 80) if status.err else "",
             "" if exit_code is None else str(exit_code),
         ),
         row_state,
+        long,
     )
     return row, until
 

@@ -1,5 +1,7 @@
-"""What every cluster view shares: a header line, a banner for a lost connection, a filter, and
-the messages a view sends the app (open a view, act, follow a stream, go back).
+"""What every cluster view shares: a header line, a banner for a lost connection, a filter
+(``/``, ``console.render.tables.Pattern``), and the messages a view sends the app (open a view,
+act, follow a stream, go back). A table view (``ResourceScreen``) also sorts by a column, marks
+rows for actions on several at once, and saves what it shows as CSV.
 
 A view keeps the latest snapshot the app gave it (``snapshot``, a reactive) and redraws from it
 while it is the screen shown; it never asks the app for data.
@@ -9,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.css.query import NoMatches
@@ -18,19 +22,25 @@ from textual.dom import DOMNode
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from console import actions
 from console.actions import Request
+from console.editing import edit_text, read_spec, spec_diff, spec_yaml
 from console.feed import SnapshotReady, Stream
+from console.files import save_text
 from console.forms import Fields, FormError
 from console.model import ChangeSet, Snapshot
 from console.render.rows import Row
+from console.render.tables import Pattern, parse_pattern, select, sort_rows, table_csv
 from console.rowcache import TaskRows
 from console.sanitize import sanitize_field
 from console.screens.dialogs import ConfirmDialog, FormDialog, TypingDialog
 from console.widgets.caption import Caption
+from console.widgets.keybar import KeyBar
 from console.widgets.resource_table import ResourceTable
+from engine.api.objects import Node, Service
+from engine.api.specs import NodeSpec, ServiceSpec
 
 __all__ = ["ClusterScreen", "Link", "ResourceScreen", "typing_refused"]
 
@@ -50,11 +60,11 @@ def typing_refused(node: DOMNode, action: str) -> bool:
     dialog's before its input has focus): every action of the table but ``back`` does, so a
     key typed into a filter or a form is text there, never an action on the view below."""
     app = node.app
-    return (
-        action != "back"
-        and actions.action(action) is not None
-        and (isinstance(app.focused, Input) or isinstance(app.screen, TypingDialog))
-    )
+    found = actions.action(action)
+    screen = app.screen
+    typing = isinstance(app.focused, Input) or isinstance(screen, TypingDialog)
+    typing = typing or (isinstance(screen, ClusterScreen) and screen.typing_filter)
+    return action != "back" and found is not None and not found.anywhere and typing
 
 
 class ClusterScreen(Screen[None]):
@@ -74,11 +84,12 @@ class ClusterScreen(Screen[None]):
             self.screen = screen
 
     class Act(Message):
-        """Perform ``request`` on the cluster."""
+        """Perform ``requests`` on the cluster, in turn (the same change to several marked
+        objects)."""
 
-        def __init__(self, request: Request) -> None:
+        def __init__(self, requests: tuple[Request, ...]) -> None:
             super().__init__()
-            self.request = request
+            self.requests = requests
 
     class Follow(Message):
         """Hand ``view`` what ``stream`` brings (``follow``), or no more (not ``follow``)."""
@@ -98,12 +109,23 @@ class ClusterScreen(Screen[None]):
         # being taken down, and these take it either way.
         self._header = Caption(sized=True, id="header")
         self._banner = Caption(id="banner", classes="-hidden")
+        self._filter = Input(
+            placeholder="filter: a regular expression, ! first for the inverse (esc clears)",
+            id="filter",
+        )
+        # Shown and hidden by its display at once, not by a class: a class takes effect with
+        # the next refresh of styles, and focus given before it would be taken back.
+        self._filter.display = False
+        self._filter.can_focus = False  # while hidden: a view's first focus is not for it
+        self.pattern = Pattern()  # what ``/`` keeps
+        self.typing_filter = False  # keys go into the filter, from ``/`` to enter or esc
 
     def compose(self) -> ComposeResult:
         yield self._header
         yield self._banner
         yield from self.body()
-        yield Footer()
+        yield self._filter
+        yield KeyBar(actions.footer_rank(self.VIEW), id="keys")
 
     def body(self) -> ComposeResult:
         return iter(())
@@ -142,40 +164,85 @@ class ClusterScreen(Screen[None]):
 
     def draw(self) -> None:
         self.render_snapshot(self.snapshot)
-        link, snapshot = self.link, self.snapshot
-        title = sanitize_field(self.title or self.VIEW)
-        header = f"swarmdeck · {sanitize_field(link.target)} · {title} · "
-        if link.starting:
-            header += "starting…"
-        else:
-            header += (
-                f"{len(snapshot.nodes)} nodes · {len(snapshot.services)} services · "
-                f"{snapshot.running} tasks running"
-            )
+        link = self.link
+        parts = [sanitize_field(self.title or self.VIEW)]
+        parts.append("starting…" if link.starting else self.status())
+        if self.pattern:
+            parts.append(f"/{sanitize_field(self.pattern.typed)}")
         if link.read_only:
-            header += " · read-only"
-        self._header.show(header)
+            parts.append("read-only")
+        # What this view shows first, the cluster last: a narrow terminal cuts the end.
+        parts.append(sanitize_field(link.target))
+        self._header.show(" · ".join(parts))
         self._banner.set_class(link.error is None, "-hidden")
         if link.error:
             self._banner.show(f"connection lost: {link.error} (reconnecting)")
 
-    def render_snapshot(self, snapshot: Snapshot) -> None:
-        """Subclasses redraw their body here."""
+    def status(self) -> str:
+        """What the header says after the view's title: the cluster's counts, by default."""
+        snapshot = self.snapshot
+        return (
+            f"{len(snapshot.nodes)} nodes · {len(snapshot.services)} services · "
+            f"{snapshot.running} tasks running"
+        )
 
-    def act(self, request: Request) -> None:
-        self.post_message(self.Act(request))
+    def render_snapshot(self, snapshot: Snapshot) -> None:
+        """Subclasses redraw their body here, with what ``pattern`` keeps."""
+
+    def act(self, *requests: Request) -> None:
+        self.post_message(self.Act(requests))
 
     def open(self, screen: ClusterScreen) -> None:
         self.post_message(self.Open(screen))
 
-    def confirm(self, title: str, details: str, then: Callable[[], None]) -> None:
-        """Asks first, saying what will happen; runs ``then`` only on a yes."""
+    def confirm(
+        self, title: str, details: str, then: Callable[[], None], diff: bool = False
+    ) -> None:
+        """Asks first, saying what will happen (``details``; a ``diff -u`` when ``diff``);
+        runs ``then`` only on a yes."""
 
         def answer(confirmed: bool | None) -> None:
             if confirmed:
                 then()
 
-        self.app.push_screen(ConfirmDialog(title, details), answer)
+        self.app.push_screen(ConfirmDialog(title, details, diff), answer)
+
+    @work(group="edit", exclusive=True)
+    async def edit(self, obj: Service | Node, name: str) -> None:
+        """Opens ``obj``'s spec in the user's editor; shows what was changed and, on a yes,
+        applies it to the version that was edited (``console.editing``)."""
+        kind = ServiceSpec if isinstance(obj, Service) else NodeSpec
+        try:
+            text = await edit_text(self.app, spec_yaml(obj, name), name)
+            spec = read_spec(text, kind)
+        except (OSError, FormError) as error:
+            self.notify(f"{name} not edited: {error}", severity="error", timeout=10)
+            return
+        if spec is None:
+            self.notify(f"{name}: the file was emptied, nothing changed")
+            return
+        diff = spec_diff(obj.spec, spec)
+        if not diff:
+            self.notify(f"{name}: no change")
+            return
+        snapshot = self.snapshot
+        found = snapshot.service_by_id if isinstance(obj, Service) else snapshot.node_by_id
+        latest = found.get(obj.id)
+        version = obj.version.index
+        if latest is not None and latest.version.index != version:
+            self.notify(
+                f"{name} changed while it was edited (version {version}, now "
+                f"{latest.version.index}): nothing changed, edit it again",
+                severity="error",
+                timeout=10,
+            )
+            return
+        self.confirm(
+            f"Apply this change to {name}?",
+            f"On version {version} (refused if it changed since):\n{diff}",
+            lambda: self.act(Request("edit", (obj, spec), f"{name}: edit applied")),
+            diff=True,
+        )
 
     def ask(
         self,
@@ -206,28 +273,113 @@ class ClusterScreen(Screen[None]):
         return not (found is not None and found.mutates and self.link.read_only)
 
     def can_go_back(self) -> bool:
-        """Whether esc has something to do: a view reached by ``:`` has nowhere to go back."""
+        """Whether esc has something to do: clear the filter, or go back to the view this one
+        was opened from (a view reached by ``:`` has nowhere to go back)."""
+        if self.filtering:
+            return True
         stack = self.app.screen_stack
         return self in stack[1:] and isinstance(stack[stack.index(self) - 1], ClusterScreen)
 
     def action_back(self) -> None:
-        """Back to the view this one was opened from."""
-        if self.can_go_back():
+        """Clears the filter, or goes back to the view this one was opened from."""
+        if self.filtering:
+            self._clear_filter()
+        elif self.can_go_back():
             self.app.pop_screen()
+
+    # The filter.
+
+    @property
+    def filtering(self) -> bool:
+        """Whether a filter is typed, or being typed."""
+        return bool(self.pattern.typed) or self._filter.display
+
+    def action_filter(self) -> None:
+        field = self._filter
+        field.display = True
+        field.can_focus = True
+        self.typing_filter = True
+        self.set_focus(field)  # at once: the keys typed after ``/`` are already on their way
+        self.refresh_bindings()
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys typed right after ``/`` that come before the filter could take them (a view
+        still being built): they go into the filter, as they would once it has focus."""
+        field = self._filter
+        if not self.typing_filter or self.focused is field:
+            return
+        if event.key == "enter":
+            self._filter_typed()
+        elif event.key == "backspace":
+            field.action_delete_left()
+        elif event.is_printable and event.character:
+            field.insert_text_at_cursor(event.character)
+            self.set_focus(field)
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.pattern = parse_pattern(event.value)
+            self.filter_changed()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self._filter_typed()
+
+    def _filter_typed(self) -> None:
+        self.typing_filter = False
+        self.focus_body()
+        self.refresh_bindings()
+
+    def filter_changed(self) -> None:
+        """The pattern changed: the view shows what it keeps."""
+        self.redraw()
+
+    def focus_body(self) -> None:
+        """Gives the keys back to the view's main widget."""
+        self.set_focus(None)
+
+    def _clear_filter(self) -> None:
+        field = self._filter
+        field.value = ""
+        field.display = False
+        field.can_focus = False
+        self.typing_filter = False
+        self.pattern = Pattern()
+        self.focus_body()
+        self.filter_changed()
+        self.refresh_bindings()
+
+    def save(self, what: str, suffix: str, text: str, count: str) -> Path | None:
+        """Saves ``text`` (``count`` says what it holds) to a new file in the data folder,
+        and says where."""
+        try:
+            path = save_text(what, suffix, text)
+        except OSError as error:
+            self.notify(f"not saved: {error}", severity="error")
+            return None
+        self.notify(f"saved {count} to {path}", title="saved")
+        return path
 
 
 class ResourceScreen(ClusterScreen):
-    """A table of rows with ``/`` to filter them and enter to drill down."""
+    """A table of rows: ``/`` keeps the rows it matches, shift and a column's underlined letter
+    sort by it, space marks rows, enter drills down, ctrl+s saves the rows shown as CSV."""
 
     COLUMNS: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         super().__init__()
-        self._needle = ""
+        self.sort_keys = actions.sort_keys(self.VIEW, self.COLUMNS)
+        self.sorting: tuple[int, bool] | None = None  # by which column, and descending
+        self.marks: set[str] = set()  # keys of the marked rows
+        self._shown: list[Row] = []
 
     def body(self) -> ComposeResult:
-        yield ResourceTable(self.COLUMNS, id="table")
-        yield Input(placeholder="filter (esc clears)", id="filter", classes="-hidden")
+        yield ResourceTable(self.COLUMNS, self.sort_keys, id="table")
 
     @property
     def table(self) -> ResourceTable:
@@ -238,42 +390,65 @@ class ResourceScreen(ClusterScreen):
 
     def render_snapshot(self, snapshot: Snapshot) -> None:
         rows = self.rows(snapshot)
-        if self._needle:
-            rows = [row for row in rows if row.matches(self._needle)]
-        self.table.apply(rows)
+        if self.marks:  # a row gone takes its mark with it
+            self.marks.intersection_update(row.key for row in rows)
+            if not self.marks:
+                self.refresh_bindings()
+        shown = select(rows, self.pattern)
+        if self.sorting is not None:
+            shown = sort_rows(shown, *self.sorting)
+        self._shown = shown
+        nothing = self.pattern.nothing if rows and not shown else ""
+        self.table.apply(shown, frozenset(self.marks), nothing)
+
+    def status(self) -> str:
+        marked = f" · {len(self.marks)} marked" if self.marks else ""
+        return super().status() + marked
 
     def selected_key(self) -> str | None:
         return self.table.selected_key
 
-    def action_filter(self) -> None:
-        field = self.query_one("#filter", Input)
-        field.remove_class("-hidden")
-        self.set_focus(field)  # at once: the keys typed after ``/`` are already on their way
-        self.refresh_bindings()
+    def targets(self) -> list[str]:
+        """The keys an action acts on: the marked rows', in the order shown (marked rows the
+        filter hides last), or the selected row's."""
+        if not self.marks:
+            key = self.selected_key()
+            return [key] if key is not None else []
+        shown = [row.key for row in self._shown if row.key in self.marks]
+        return shown + sorted(self.marks.difference(shown))
+
+    def focus_body(self) -> None:
+        self.table.focus()
+
+    def action_sort(self, column: int) -> None:
+        """Sorts by ``column``; by the same column again, the other way."""
+        descending = self.sorting is not None and self.sorting == (column, False)
+        self.sorting = (column, descending)
+        self.table.sort_by(column, descending)
+        self.redraw()
+
+    def action_mark(self) -> None:
+        """Marks the selected row, or unmarks it, and moves to the next."""
+        key = self.selected_key()
+        if key is None:
+            return
+        self.marks.symmetric_difference_update((key,))
+        self.table.action_cursor(1)
+        self.redraw()
+        self.refresh_bindings()  # esc clears the marks
+
+    def action_save(self) -> None:
+        """Saves the rows shown (filtered and sorted) as CSV."""
+        text = table_csv(self.COLUMNS, self._shown)
+        self.save(self.title or self.VIEW, ".csv", text, f"{len(self._shown)} rows")
 
     def can_go_back(self) -> bool:
-        return self.filtering or super().can_go_back()
-
-    @property
-    def filtering(self) -> bool:
-        return bool(self._needle) or not self.query_one("#filter", Input).has_class("-hidden")
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "filter":
-            self._needle = event.value
-            self.redraw()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "filter":
-            self.table.focus()
+        return bool(self.marks) or super().can_go_back()
 
     def action_back(self) -> None:
-        if self.filtering:
-            field = self.query_one("#filter", Input)
-            field.value = ""
-            self._needle = ""
-            field.add_class("-hidden")
-            self.table.focus()
+        """Clears the marks, or the filter, or goes back."""
+        if self.marks:
+            self.marks.clear()
             self.redraw()
             self.refresh_bindings()
             return

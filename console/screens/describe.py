@@ -1,4 +1,4 @@
-"""Any object's full spec and status, as YAML."""
+"""Any object's full spec and status, as YAML; ``/`` keeps the lines it matches."""
 
 from __future__ import annotations
 
@@ -24,8 +24,14 @@ class DescribeScreen(ClusterScreen):
     def __init__(self, obj: Object, name: str) -> None:
         super().__init__()
         self._obj = obj
-        self.title = f"describe {name}"
+        self.title = f"yaml of {name}"
+        self._text = describe_text(obj)
+        self._shown = Static(self._text, markup=False, id="describe")
 
     def body(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(describe_text(self._obj), markup=False, id="describe")
+            yield self._shown
+
+    def filter_changed(self) -> None:
+        self._shown.update(self.pattern.lines(self._text))
+        self.redraw()

@@ -8,11 +8,12 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Grid, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from console.sanitize import sanitize_field, sanitize_lines
+from themes import theme_colour
 
 __all__ = ["ConfirmDialog", "FormDialog", "TypingDialog"]
 
@@ -55,17 +56,32 @@ class ConfirmDialog(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, title: str, details: str) -> None:
+    def __init__(self, title: str, details: str, diff: bool = False) -> None:
         """``title`` and ``details`` may hold what the cluster says (names, labels): they are
-        shown sanitized."""
+        shown sanitized. A ``diff`` shows its lines of ``-`` and ``+`` in the theme's colours
+        of what goes and what comes."""
         super().__init__()
         self._title = sanitize_field(title)
         self._details = sanitize_lines(details)
+        self._diff = diff
+
+    def _text(self) -> Text | str:
+        if not self._diff:
+            return self._details
+        theme = self.app.current_theme
+        colours = {"-": theme_colour(theme, "state-bad"), "+": theme_colour(theme, "state-ok")}
+        text = Text()
+        for index, line in enumerate(self._details.split("\n")):
+            if index:
+                text.append("\n")
+            text.append(line, style=colours.get(line[:1], ""))
+        return text
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(self._title, style="bold"))
-            yield Static(self._details, markup=False)
+            with VerticalScroll(id="details"):
+                yield Static(self._text(), markup=False)
             with Grid(id="buttons"):
                 yield Button("No (n)", id="no")
                 yield Button("Yes (y)", id="yes", variant="warning")
@@ -101,7 +117,7 @@ class FormDialog(TypingDialog[dict[str, str] | None]):
             yield Label(Text(self._title, style="bold"))
             for key, label, value in self._fields:
                 yield Label(label, markup=False)
-                yield Input(value=value, id=f"field-{key}")
+                yield Input(value=value, id=f"field-{key}", compact=True)
             if self._help:
                 yield Static(self._help, id="help", markup=False)
         yield Footer()

@@ -1,26 +1,27 @@
 """Logs of a service or a task, merged by time, coloured by task.
 
-Keys: ``f`` follow or pause, ``w`` wrap, ``t`` timestamps, ``/`` filter, ``s`` save to a file.
-The buffer keeps the last ``BUFFER`` lines; lines are written in batches so a flood of output
-costs one redraw per batch, and the UI keeps answering keys.
+Keys: ``f`` follow or pause, ``w`` wrap, ``t`` timestamps, ``0``-``4`` which lines (the last
+ones, or those of the last minute, 5, 15 minutes, hour), ``/`` filter, ``ctrl+s`` save what is
+shown; the header says which of these hold. The buffer keeps the last ``BUFFER`` lines; lines
+are written in batches so a flood of output costs one redraw per batch, and the UI keeps
+answering keys.
 """
 
 from __future__ import annotations
 
-import time
+import dataclasses
 import zlib
 from collections import deque
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.widgets import Input, RichLog
+from textual.widgets import RichLog
 
 from console import actions
-from console.feed import LogLines, LogStream
+from console.feed import LOG_TAIL, LogLines, LogStream
 from console.render.logs import log_line
 from console.screens.base import ClusterScreen
 from engine.client import LogEntry
@@ -33,6 +34,7 @@ FLUSH = 0.05  # seconds between batched writes to the screen
 FLOOD_LINES = 500  # lines in one batch that make a flood: 10,000 a second
 FLOOD_SCREENS = 2  # screenfuls of a flood's batch drawn: only the newest lines can be seen
 TASK_COLOURS = ("primary", "secondary", "accent", "success", "warning", "state-busy")
+WINDOWS = {60: "last minute", 300: "last 5 minutes", 900: "last 15 minutes", 3600: "last hour"}
 
 
 class LogsScreen(ClusterScreen):
@@ -46,14 +48,12 @@ class LogsScreen(ClusterScreen):
         self.entries: deque[tuple[LogEntry, str]] = deque(maxlen=BUFFER)
         self.following = True
         self.timestamps = False
-        self.needle = ""
         self._pending: list[tuple[LogEntry, str]] = []
         self._names: dict[str, str] = {}
         self._colours: dict[tuple[str, str], str] = {}  # by task label and theme
 
     def body(self) -> ComposeResult:
         yield RichLog(max_lines=BUFFER, wrap=False, markup=False, id="log")
-        yield Input(placeholder="filter (esc clears)", id="filter", classes="-hidden")
 
     @property
     def log_view(self) -> RichLog:
@@ -66,8 +66,22 @@ class LogsScreen(ClusterScreen):
     def on_unmount(self) -> None:
         self.app.post_message(self.Follow(self, self.stream, follow=False))
 
+    def status(self) -> str:
+        """Which lines are shown, and how: following or paused, wrapped, with timestamps."""
+        window = self.stream.since
+        return " · ".join(
+            (
+                WINDOWS.get(window, f"last {window}s") if window else f"tail {LOG_TAIL}",
+                "following" if self.following else "paused",
+                f"wrap {'on' if self.log_view.wrap else 'off'}",
+                f"timestamps {'on' if self.timestamps else 'off'}",
+            )
+        )
+
     def take_lines(self, news: LogLines) -> None:
         """Lines the stream brought, drawn with the next batch."""
+        if news.stream != self.stream:
+            return  # a stream let go of, still bringing lines
         if news.error:
             self.notify(f"logs: {news.error}", severity="error")
         self.entries.extend(news.lines)
@@ -93,7 +107,7 @@ class LogsScreen(ClusterScreen):
             view.scroll_end(animate=False, immediate=True)
 
     def _shown(self, safe: str) -> bool:
-        return not self.needle or self.needle.lower() in safe.lower()
+        return self.pattern.matches(safe)
 
     def _task_label(self, entry: LogEntry) -> str:
         label = self._names.get(entry.task_id)
@@ -124,12 +138,21 @@ class LogsScreen(ClusterScreen):
         lines = [self._line(entry, safe) for entry, safe in self.entries if self._shown(safe)]
         if lines:
             self._write(lines)
+        elif self.pattern and self.entries:
+            self.log_view.write(Text(self.pattern.nothing, style="italic"))
+        self.redraw()
+
+    def filter_changed(self) -> None:
+        self._rerender()
+
+    def focus_body(self) -> None:
+        self.log_view.focus()
 
     def action_follow(self) -> None:
         self.following = not self.following
         if self.following:
             self._rerender()
-        self.notify("following" if self.following else "paused")
+        self.redraw()
 
     def action_wrap(self) -> None:
         self.log_view.wrap = not self.log_view.wrap
@@ -139,36 +162,23 @@ class LogsScreen(ClusterScreen):
         self.timestamps = not self.timestamps
         self._rerender()
 
-    def action_filter(self) -> None:
-        field = self.query_one("#filter", Input)
-        field.remove_class("-hidden")
-        self.set_focus(field)  # at once: the keys typed after ``/`` are already on their way
-        self.refresh_bindings()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        self.needle = event.value
-        self._rerender()
-
-    def can_go_back(self) -> bool:
-        return not self.query_one("#filter", Input).has_class("-hidden") or super().can_go_back()
-
-    def action_back(self) -> None:
-        field = self.query_one("#filter", Input)
-        if not field.has_class("-hidden"):
-            field.value = ""
-            field.add_class("-hidden")
-            self.needle = ""
-            self._rerender()
-            self.refresh_bindings()
+    def action_since(self, seconds: int) -> None:
+        """Shows the last lines (0), or those of the last ``seconds``: the stream is opened
+        again from there."""
+        if seconds == self.stream.since:
             return
-        super().action_back()
+        self.app.post_message(self.Follow(self, self.stream, follow=False))
+        self.stream = dataclasses.replace(self.stream, since=seconds)
+        self.entries.clear()
+        self._rerender()
+        self.post_message(self.Follow(self, self.stream))
 
     def action_save(self) -> None:
-        name = self.title.replace("logs of ", "").replace("/", "_")
-        path = Path.cwd() / f"swarmdeck-{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-        with path.open("w", encoding="utf-8") as out:
-            for entry, safe in self.entries:
-                stamp = datetime.fromtimestamp(entry.time, UTC).isoformat()
-                plain = Text.from_ansi(safe).plain
-                out.write(f"{stamp} {self._task_label(entry)} {plain}\n")
-        self.notify(f"saved {len(self.entries)} lines to {path}")
+        """Saves the lines shown (those the filter keeps), as plain text."""
+        shown = [(entry, safe) for entry, safe in self.entries if self._shown(safe)]
+        text = "".join(
+            f"{datetime.fromtimestamp(entry.time, UTC).isoformat()} {self._task_label(entry)} "
+            f"{Text.from_ansi(safe).plain}\n"
+            for entry, safe in shown
+        )
+        self.save((self.title or "").removeprefix("logs of "), ".log", text, f"{len(shown)} lines")

@@ -18,7 +18,7 @@ __all__ = ["MetricsScreen"]
 class MetricsScreen(ResourceScreen):
     VIEW = "metrics"
     COLUMNS = METRIC_COLUMNS
-    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW)
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW, COLUMNS)
 
     def rows(self, snapshot: Snapshot) -> list[Row]:
         self.title = "metrics"

@@ -1,5 +1,7 @@
-"""The nodes view: drain, pause, activate, promote, demote, labels; enter shows a node's tasks,
-d describes it (keys: ``console.actions``)."""
+"""The nodes view: drain, pause, activate, promote, demote, labels, edit; enter shows a node's
+tasks, y its YAML (keys: ``console.actions``). Drain, pause, activate, promote and demote act
+on every marked node; on one they would not change they say so instead.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from textual.binding import BindingType
 from console import actions, forms
 from console.actions import Request
 from console.model import Snapshot
-from console.render.plans import drain_plan
+from console.render.plans import already, demote_plan, demote_refused, drain_plan, promote_plan
 from console.render.rows import NODE_COLUMNS, Row
 from console.rowcache import NodeRowCache
 from console.screens.base import ResourceScreen
@@ -20,11 +22,19 @@ from engine.api.objects import Node
 
 __all__ = ["NodesScreen"]
 
+_ALREADY = {
+    "drain": "drained already",
+    "pause": "paused already",
+    "activate": "active already",
+    "promote": "a manager already",
+    "demote": "not a manager",
+}
+
 
 class NodesScreen(ResourceScreen):
     VIEW = "nodes"
     COLUMNS = NODE_COLUMNS
-    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW)
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW, COLUMNS)
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,8 +49,31 @@ class NodesScreen(ResourceScreen):
         key = self.selected_key()
         return self.snapshot.node_by_id.get(key) if key else None
 
+    def _chosen(self) -> list[Node]:
+        """The marked nodes, or the selected one."""
+        found = self.snapshot.node_by_id
+        return [found[key] for key in self.targets() if key in found]
+
+    def _request(self, name: str, node: Node, *args: object, done: str) -> Request:
+        return Request(name, (node.id, *args), f"{self.snapshot.hostname(node.id)}: {done}")
+
     def _change(self, name: str, node: Node, *args: object, done: str) -> None:
-        self.act(Request(name, (node.id, *args), f"{self.snapshot.hostname(node.id)}: {done}"))
+        self.act(self._request(name, node, *args, done=done))
+
+    def _change_all(self, name: str, nodes: list[Node], done: str) -> None:
+        self.act(*(self._request(name, node, done=done) for node in nodes))
+
+    def _hostnames(self, nodes: list[Node]) -> str:
+        return ", ".join(self.snapshot.hostname(node.id) for node in nodes)
+
+    def _to_change(self, action: str) -> list[Node]:
+        """The marked (or selected) nodes ``action`` would change; of the others, says they
+        are so already, and leaves them be."""
+        nodes = self._chosen()
+        done = already(self.snapshot, nodes, action)
+        if done:
+            self.notify(f"{', '.join(done)}: {_ALREADY[action]}, nothing to do")
+        return [node for node in nodes if self.snapshot.hostname(node.id) not in done]
 
     def on_resource_table_selected(self) -> None:
         self.action_tasks()
@@ -53,39 +86,51 @@ class NodesScreen(ResourceScreen):
         if (node := self._node()) is not None:
             self.open(DescribeScreen(node, self.snapshot.hostname(node.id)))
 
-    def action_drain(self) -> None:
+    def action_edit(self) -> None:
         if (node := self._node()) is not None:
+            self.edit(node, self.snapshot.hostname(node.id))
+
+    def action_drain(self) -> None:
+        if nodes := self._to_change("drain"):
             self.confirm(
-                f"Drain {self.snapshot.hostname(node.id)}?",
-                drain_plan(self.snapshot, node),
-                lambda: self._change("drain", node, done="draining"),
+                f"Drain {self._hostnames(nodes)}?",
+                drain_plan(self.snapshot, nodes),
+                lambda: self._change_all("drain", nodes, "draining"),
             )
 
     def action_pause(self) -> None:
-        if (node := self._node()) is not None:
-            hostname = self.snapshot.hostname(node.id)
+        if nodes := self._to_change("pause"):
+            hostnames = self._hostnames(nodes)
             self.confirm(
-                f"Pause {hostname}?",
-                f"{hostname} keeps its tasks but takes no new ones until it is activated.",
-                lambda: self._change("pause", node, done="paused"),
+                f"Pause {hostnames}?",
+                f"{hostnames}: keep their tasks but take no new ones until activated.",
+                lambda: self._change_all("pause", nodes, "paused"),
             )
 
     def action_activate(self) -> None:
-        if (node := self._node()) is not None:
-            self._change("activate", node, done="active")
+        if nodes := self._to_change("activate"):
+            self._change_all("activate", nodes, "active")
 
     def action_promote(self) -> None:
-        if (node := self._node()) is not None:
-            self._change("promote", node, done="promoted to manager")
+        if nodes := self._to_change("promote"):
+            self.confirm(
+                f"Promote {self._hostnames(nodes)}?",
+                promote_plan(self.snapshot, nodes),
+                lambda: self._change_all("promote", nodes, "promoted to manager"),
+            )
 
     def action_demote(self) -> None:
-        if (node := self._node()) is not None:
-            hostname = self.snapshot.hostname(node.id)
-            self.confirm(
-                f"Demote {hostname}?",
-                f"{hostname} stops being a manager.",
-                lambda: self._change("demote", node, done="demoted to worker"),
-            )
+        if not (nodes := self._to_change("demote")):
+            return
+        refused = demote_refused(self.snapshot, nodes)
+        if refused is not None:
+            self.notify(refused, title="refused", severity="error", timeout=8)
+            return
+        self.confirm(
+            f"Demote {self._hostnames(nodes)}?",
+            demote_plan(self.snapshot, nodes),
+            lambda: self._change_all("demote", nodes, "demoted to worker"),
+        )
 
     def action_labels(self) -> None:
         if (node := self._node()) is None:

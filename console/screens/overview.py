@@ -1,4 +1,5 @@
-"""Cluster health at a glance: nodes, services, tasks, updates, failures, capacity."""
+"""Cluster health at a glance: nodes, services, tasks, updates, failures, capacity; ``/``
+keeps the lines it matches in each panel."""
 
 from __future__ import annotations
 
@@ -30,4 +31,4 @@ class OverviewScreen(ClusterScreen):
 
     def render_snapshot(self, snapshot: Snapshot) -> None:
         for name, text in overview_panels(snapshot).items():
-            self.query_one(f"#panel-{name}", Caption).show(text)
+            self.query_one(f"#panel-{name}", Caption).show(self.pattern.lines(text))

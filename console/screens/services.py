@@ -1,5 +1,6 @@
-"""The services view: scale, set image, update config, rollback, restart, remove, create;
-enter shows a service's tasks, l its logs, d describes it (keys: ``console.actions``)."""
+"""The services view: scale, set image, update config, rollback, restart, remove, create, edit;
+enter shows a service's tasks, l its logs, y its YAML (keys: ``console.actions``). Scale and
+remove act on every marked service."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from console import actions, forms
 from console.actions import Request
 from console.feed import LogStream
 from console.model import Snapshot
+from console.render.plans import scale_plan
 from console.render.rows import SERVICE_COLUMNS, Row, image, replicas, service_rows
 from console.screens.base import ResourceScreen
 from console.screens.describe import DescribeScreen
@@ -25,7 +27,7 @@ __all__ = ["ServicesScreen"]
 class ServicesScreen(ResourceScreen):
     VIEW = "services"
     COLUMNS = SERVICE_COLUMNS
-    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW)
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW, COLUMNS)
 
     def rows(self, snapshot: Snapshot) -> list[Row]:
         return service_rows(snapshot)
@@ -34,8 +36,16 @@ class ServicesScreen(ResourceScreen):
         key = self.selected_key()
         return self.snapshot.service_by_id.get(key) if key else None
 
+    def _services(self) -> list[Service]:
+        """The marked services, or the selected one."""
+        found = self.snapshot.service_by_id
+        return [found[key] for key in self.targets() if key in found]
+
+    def _request(self, name: str, service: Service, *args: object, done: str) -> Request:
+        return Request(name, (service.id, *args), f"{service.spec.name}: {done}")
+
     def _change(self, name: str, service: Service, *args: object, done: str) -> None:
-        self.act(Request(name, (service.id, *args), f"{service.spec.name}: {done}"))
+        self.act(self._request(name, service, *args, done=done))
 
     def on_resource_table_selected(self) -> None:
         self.action_tasks()
@@ -53,21 +63,40 @@ class ServicesScreen(ResourceScreen):
         if (service := self._service()) is not None:
             self.open(DescribeScreen(service, service.spec.name or service.id))
 
+    def action_edit(self) -> None:
+        if (service := self._service()) is not None:
+            self.edit(service, service.spec.name or service.id)
+
     def action_scale(self) -> None:
-        service = self._service()
-        if service is None:
+        chosen = self._services()
+        scalable = [s for s in chosen if s.spec.mode is None or s.spec.mode.global_ is None]
+        if not scalable:
+            if chosen:
+                self.notify("a global service runs one task per node: it cannot be scaled")
             return
-        if service.spec.mode is not None and service.spec.mode.global_ is not None:
-            self.notify("a global service runs one task per node: it cannot be scaled")
-            return
-        _, desired = replicas(service, self.snapshot)
+        skipped = [s.spec.name or s.id for s in chosen if s not in scalable]
+        _, desired = replicas(scalable[0], self.snapshot)
 
         def scale(values: dict[str, str]) -> None:
             count = forms.parse_replicas(values)
-            self._change("scale", service, count, done=f"scaled to {count}")
+            done = f"scaled to {count}"
 
-        fields = [("replicas", "replicas", str(desired))]
-        self.ask(f"Scale {service.spec.name}", fields, scale)
+            def go() -> None:
+                self.act(*(self._request("scale", s, count, done=done) for s in scalable))
+
+            plans = [(s, scale_plan(self.snapshot, s, count)) for s in scalable]
+            short = [f"{s.spec.name}: {plan}" for s, plan in plans if plan]
+            if short:  # room runs out: say so first
+                self.confirm(f"Scale {names} to {count}?", "\n".join(short), go)
+            else:
+                go()
+
+        names = ", ".join(s.spec.name or s.id for s in scalable)
+        title = f"Scale {names}" if len(scalable) == 1 else f"Scale {len(scalable)} services"
+        note = f"{names}." if len(scalable) > 1 else ""
+        if skipped:
+            note += f" Not {', '.join(skipped)}: global, one task per node."
+        self.ask(title, [("replicas", "replicas", str(desired))], scale, note.strip())
 
     def action_image(self) -> None:
         service = self._service()
@@ -125,14 +154,19 @@ class ServicesScreen(ResourceScreen):
         )
 
     def action_remove(self) -> None:
-        service = self._service()
-        if service is None:
+        chosen = self._services()
+        if not chosen:
             return
-        running, _ = replicas(service, self.snapshot)
+        lines = [
+            f"{s.spec.name}: the service and its {replicas(s, self.snapshot)[0]} running "
+            "task(s) are stopped and deleted."
+            for s in chosen
+        ]
+        title = f"Remove {chosen[0].spec.name}?" if len(chosen) == 1 else None
         self.confirm(
-            f"Remove {service.spec.name}?",
-            f"The service and its {running} running task(s) are stopped and deleted.",
-            lambda: self._change("remove", service, done="removed"),
+            title or f"Remove {len(chosen)} services?",
+            "\n".join(lines),
+            lambda: self.act(*(self._request("remove", s, done="removed") for s in chosen)),
         )
 
     def action_create(self) -> None:

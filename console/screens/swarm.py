@@ -32,7 +32,8 @@ class SwarmScreen(ClusterScreen):
         yield panel
 
     def render_snapshot(self, snapshot: Snapshot) -> None:
-        self.query_one("#swarm-panel", Caption).show(swarm_text(snapshot, self._reveal))
+        text = swarm_text(snapshot, self._reveal)
+        self.query_one("#swarm-panel", Caption).show(self.pattern.lines(text))
 
     def action_tokens(self) -> None:
         self._reveal = not self._reveal

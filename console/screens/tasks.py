@@ -1,5 +1,5 @@
 """Tasks of one service or one node: slot, node, desired and current state, error, exit code;
-l shows a task's logs, d describes it."""
+l shows a task's logs, y its YAML."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ __all__ = ["TasksScreen"]
 class TasksScreen(ResourceScreen):
     VIEW = "tasks"
     COLUMNS = TASK_COLUMNS
-    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW)
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW, COLUMNS)
 
     def __init__(self, service_id: str | None = None, node_id: str | None = None) -> None:
         super().__init__()

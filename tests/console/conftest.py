@@ -23,6 +23,13 @@ def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "config"
 
 
+@pytest.fixture(autouse=True)
+def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keeps saved tables and logs out of the real data directory: they go here."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path / "data" / "swarmdeck"
+
+
 class Served:
     def __init__(self, cluster: EmbeddedCluster, url: str) -> None:
         self.cluster = cluster

@@ -16,6 +16,7 @@ from console.screens.base import ClusterScreen, ResourceScreen
 from console.screens.dialogs import FormDialog
 from console.screens.help import help_text
 from console.screens.logs import LogsScreen
+from console.screens.metrics import MetricsScreen
 from console.screens.nodes import NodesScreen
 from console.screens.services import ServicesScreen
 from console.screens.swarm import SwarmScreen
@@ -29,7 +30,7 @@ HANDLERS = {
     "nodes": [NodesScreen],
     "services": [ServicesScreen],
     "tasks": [TasksScreen],
-    "metrics": [ResourceScreen],
+    "metrics": [MetricsScreen, ResourceScreen],
     "logs": [LogsScreen],
     "events": [ClusterScreen],
     "describe": [ClusterScreen],
@@ -41,11 +42,23 @@ def test_every_change_is_a_mutating_action_and_every_mutating_action_has_a_chang
     assert {a.name for a in ACTIONS if a.mutates} == set(CHANGES)
 
 
+COLUMNS = {"nodes": NodesScreen.COLUMNS, "services": ServicesScreen.COLUMNS}
+COLUMNS |= {"tasks": TasksScreen.COLUMNS, "metrics": MetricsScreen.COLUMNS}
+
+
 @pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.name)
 def test_every_action_has_a_binding_a_help_line_and_a_handler(action: actions.Action) -> None:
     for view in action.views:
-        assert (action.key, action.name) in {(b.key, b.action) for b in actions.bindings(view)}
-        assert action.help in help_text(view, view, read_only=False)
+        made = {(b.key, b.action) for b in actions.bindings(view, COLUMNS.get(view, ()))}
+        if action.per_column:
+            keys = actions.sort_keys(view, COLUMNS[view])
+            wanted = {(key, f"sort({index})") for index, key in enumerate(keys) if key}
+            assert wanted and wanted <= made
+        elif action.variants:
+            assert {(key, f"{action.name}({arg})") for key, arg in action.variants} <= made
+        else:
+            assert (action.key, action.name) in made
+        assert action.help in " ".join(help_text(view, view, read_only=False).split())
     handlers = [SwarmdeckApp] if EVERYWHERE in action.views else HANDLERS[action.views[0]]
     for handler in handlers:
         assert hasattr(handler, f"action_{action.name}"), (handler, action.name)

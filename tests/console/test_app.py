@@ -22,6 +22,7 @@ from console.messages import Fed
 from console.model import Snapshot, changes_between
 from console.screens.dialogs import ConfirmDialog, FormDialog
 from console.screens.help import HelpScreen
+from console.widgets.keybar import KeyBar
 from engine.api.objects import Node
 from engine.client import EngineClient
 from engine.embedded import EmbeddedCluster
@@ -179,9 +180,14 @@ async def test_keys_typed_in_one_go_after_colon_slash_or_a_form_key_go_where_the
 
         burst(app, "colon", *"svc", "enter")
         await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "services")
-        burst(app, "slash", *"we:s/", "enter")
-        field = app.screen.query_one("#filter", Input)
-        await wait_for(pilot, lambda: field.value == "we:s/" and not field.has_focus)
+        burst(app, "slash", *"we:s/", "enter")  # perhaps before the view is built
+
+        def typed() -> bool:
+            fields = app.screen.query("#filter")
+            field = fields.first(Input) if fields else None
+            return field is not None and field.value == "we:s/" and not field.has_focus
+
+        await wait_for(pilot, typed)
         assert app.screen.table.row_count == 0  # type: ignore[attr-defined]
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen.table.row_count == 1)  # type: ignore[attr-defined]
@@ -295,7 +301,10 @@ def test_a_crash_exits_non_zero(tmp_path: Path) -> None:
 
 
 def footer_keys(app: SwarmdeckApp) -> set[str]:
-    """The keys the footer on screen shows."""
+    """The keys the footer on screen shows: a view's key bar, or a dialog's footer."""
+    bars = app.screen.query(KeyBar)
+    if bars:
+        return {key for bar in bars for key, _ in bar.shown()}
     return {key.key for key in app.screen.query("FooterKey")}  # type: ignore[attr-defined]
 
 

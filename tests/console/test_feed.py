@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 
 from console.feed import (
+    LOG_TAIL,
+    WINDOW_TAIL,
     ConnectionChanged,
     EventsArrived,
     EventStream,
@@ -139,6 +142,8 @@ async def test_a_dropped_connection_is_news_once_and_so_is_its_return() -> None:
 
 
 async def test_events_are_news_poke_a_poll_and_are_kept_for_later() -> None:
+    """Events come as news and are kept; a new one pokes a poll; an update that names no
+    change (the swarm writing its own objects) pokes it too, but is no news."""
     fake = FakeTransport()
     fake.answer("GET", "/nodes", encode([node(1)]))
     fake.answer("GET", "/tasks", b"[]")
@@ -147,9 +152,12 @@ async def test_events_are_news_poke_a_poll_and_are_kept_for_later() -> None:
     async with listening(fake, interval=60.0) as here:  # no poll falls due by itself
         await here.until(lambda: here.of(SnapshotReady))
         await here.streams("/events", 1)
-        event = {"Type": "service", "Action": "update", "Actor": {"ID": "s1"}, "timeNano": 0}
+        actor = {"ID": "s1", "Attributes": {"name": "web", "replicas.new": "3"}}
+        event = {"Type": "service", "Action": "update", "Actor": actor, "timeNano": 0}
         new = {**event, "timeNano": int((here.feed.clock() + 60) * 1e9)}
-        events.push((json.dumps(event) + "\n" + json.dumps(new)[:20]).encode())
+        quiet = {**new, "Actor": {"ID": "s1", "Attributes": {"name": "web"}}}
+        events.push((json.dumps(event) + "\n" + json.dumps(quiet) + "\n").encode())
+        events.push(json.dumps(new)[:20].encode())
         events.push((json.dumps(new)[20:] + "\n").encode())
         await here.until(lambda: sum(len(e.events) for e in here.of(EventsArrived)) == 2)
         await here.until(lambda: len(here.of(SnapshotReady)) == 2)  # the new event poked
@@ -183,6 +191,27 @@ async def test_a_log_stream_is_open_while_someone_follows_it() -> None:
         here.feed.let_go(stream)
         await here.streams("/services/s1/logs", 0)
         assert here.feed.streams == frozenset()
+
+
+async def test_a_log_stream_with_a_time_window_asks_for_its_lines_since_then() -> None:
+    """A stream of the last 5 minutes asks the endpoint for the lines since 5 minutes ago (at
+    most WINDOW_TAIL); one of the last lines asks for LOG_TAIL of them, from any time."""
+    fake = FakeTransport()
+    fake.answer("GET", "/nodes", b"[]")
+    fake.answer("GET", "/tasks", b"[]")
+    fake.answer("GET", "/services", b"[]")
+    fake.stream("GET", "/events")
+    fake.stream("GET", "/services/s1/logs")
+    async with listening(fake, interval=60.0) as here:
+        asked = time.time()
+        here.feed.follow(LogStream("services", "s1", since=300))
+        await here.streams("/services/s1/logs", 1)
+        here.feed.follow(LogStream("services", "s1"))
+        await here.streams("/services/s1/logs", 2)
+    window, tail = [r.params for r in fake.requests if r.path == "/services/s1/logs"]
+    assert window["tail"] == str(WINDOW_TAIL) and window["follow"] == "1"
+    assert abs(float(window["since"]) - (asked - 300)) < 5
+    assert tail["tail"] == str(LOG_TAIL) and "since" not in tail
 
 
 START = 1_767_225_600.0  # the feed's clock at the first poll (Unix time)

@@ -51,11 +51,11 @@ def test_an_update_shows_its_progress() -> None:
     )
     (row,) = service_rows(snapshot)
     assert row.cells[2] == "3/3"
-    assert row.cells[6] == "updating 2/3"
+    assert row.cells[7] == "updating 2/3"
     assert row.state == "busy"
     paused = replace(snapshot.services[0], update_status=UpdateStatus(state="paused"))
     (row,) = service_rows(dataclasses.replace(snapshot, services=(paused,)))
-    assert row.cells[6] == "paused 2/3" and row.state == "bad"
+    assert row.cells[7] == "paused 2/3" and row.state == "bad"
 
 
 def test_an_age_and_its_end_are_those_of_the_duration_it_comes_from() -> None:

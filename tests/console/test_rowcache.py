@@ -103,10 +103,10 @@ def test_task_rows_group_slots_newest_first_and_reuse_what_did_not_change() -> N
     assert grown[0] is first[0] and grown[2] is changed[2]
 
     # Two hours after the timestamps' moment the age texts say "2 hours ago" until 2.5 hours.
-    assert first[0].cells[3] == "Running 2 hours ago"
+    assert first[0].cells[4] == "Running 2 hours ago"
     every = [added, failed, *tasks[1:]]
     aged = poll(snapshot, 1767232800.0 + 1800, *every)
-    ages = [row.cells[3].split(" ", 1)[1] for row in aged]
+    ages = [row.cells[4].split(" ", 1)[1] for row in aged]
     assert ages == ["3 hours ago"] * 4
 
     renamed = replace(service(), spec=replace(service().spec, name="api"))
@@ -115,7 +115,7 @@ def test_task_rows_group_slots_newest_first_and_reuse_what_did_not_change() -> N
     assert names == ["api.1", "api.1", "api.2", "api.3"]
 
     back = poll(snapshot, None, *every)  # a clock that went back
-    assert back[0].cells[3] == "Running 2 hours ago"
+    assert back[0].cells[4] == "Running 2 hours ago"
 
 
 def test_task_rows_are_made_again_for_what_the_change_set_names() -> None:

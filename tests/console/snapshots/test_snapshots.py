@@ -27,9 +27,14 @@ def data() -> DemoRecording:
         return asyncio.run(record_demo(Path(workdir)))
 
 
-def shown(view: str, data: DemoRecording) -> Callable[[Pilot[None]], object]:
+def shown(view: str, data: DemoRecording, *keys: str) -> Callable[[Pilot[None]], object]:
+    """Shows ``view``, then presses ``keys``."""
+
     async def run_before(pilot: Pilot[None]) -> None:
         await show_view(pilot, view, data)
+        if keys:
+            await pilot.press(*keys)
+            await pilot.pause(0.3)
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()
 
@@ -43,9 +48,11 @@ def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_overview(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """Six panels: 3 ready/active nodes; 4/4 services converged; tasks by state (running,
-    failed, shutdown); no update in progress; the flaky worker's failures with their exit code;
-    reserved CPU and memory against the cluster's total."""
+    """Six panels: 3 ready/active nodes; 3/4 services healthy, flaky-worker failing (its
+    task crash-loops, though it reads 1/1); tasks by state (failed, running, shutdown); no
+    update in progress; flaky-worker's 2 failures in the last hour, the last one's age and
+    error; CPU reserved 1.75/6 cores and memory reserved against the cluster's total (no task
+    pending), and memory in use."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("overview", data))
 
 
@@ -54,43 +61,55 @@ def test_nodes(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None
     """swarm-master (leader), swarm-node-1 and swarm-node-2, all ready and active, in green;
     reserved CPU and memory and memory in use per node, running task counts. At 120x36 also
     engine 20.10.24, each certificate's 89 days left and the zone labels; at 80x24 the table
-    is cut after TASKS (it scrolls)."""
+    ends in ENGINE cut to "20.…" (it scrolls). The key bar: drain, pause, activate, promote,
+    demote, labels, filter, then "? more"."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("nodes", data))
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_services(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """api 2/2, flaky-worker 1/1, node-exporter global 3/3, web 3/3 on nginx:1.11, in green;
-    full replica bars; the action keys in the footer. At 120x36 also web's *:8080->80/tcp and
-    its update completed; at 80x24 the table is cut in the PORTS column (it scrolls)."""
+    """api 2/2, flaky-worker 1/1, node-exporter global 3/3, web 3/3 on nginx:1.11;
+    full replica bars; NAME's N underlined in the header (shift+n sorts), and so on; RESTARTS
+    "2 failing" for flaky-worker (its failures of the last hour), whose row is yellow, not
+    green, though 1/1 run; 0 for the others. At 120x36 also web's
+    *:8080->80/tcp and its update completed, each service's AGE 2m, and the ID column cut by
+    the edge; at 80x24 the table ends in IMAGE, node-exporter's cut to "prom/node-exporter:…"
+    (it scrolls), and the key bar shows logs, scale, image, update, rollback, restart, remove,
+    then "? more"."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("services", data))
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_tasks(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """The tasks of web: web.1 to web.3 running on the three nodes, in green, each with its
-    shut-down predecessor (exit code 0) greyed out below it."""
+    """The tasks of web: web.1 to web.3 running nginx:1.11 on the three nodes, in green, each
+    with its shut-down predecessor on nginx:1.10 (exit code 0) greyed out below it; at
+    120x36 each named as docker names it, web.1.<task id>@swarm-master; esc, logs, filter,
+    YAML and save on the key bar."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("tasks", data))
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_logs(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     """web's access log lines, each prefixed by its task (web.1, web.2, web.3) in that task's
-    colour, merged by time; the follow, wrap, timestamps, filter and save keys in the footer."""
+    colour, merged by time; the header says "tail 50 · following · wrap off · timestamps off";
+    the key bar: esc, follow, wrap, timestamps, filter, save, and at 80x24 "? more"."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("logs", data))
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_metrics(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """A row per node then per service: CPU cores now with a sparkline of its history, memory
-    in use with its sparkline."""
+    """A row per node, then per service (the cluster's: no removed one): CPU in use with its
+    unit ("0.82 cores") and its history, memory in use and its history; each history column
+    on one scale, the busiest row's top the top of every row."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("metrics", data))
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_events(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """Node updates, service creates and updates (web's image from nginx:1.10 to 1.11, its
-    update state to completed) with their time, in order."""
+    """In time order: the four services created; flaky-worker.1@swarm-node-2 failing with its
+    error (twice); web's image from nginx:1.10 to 1.11 and its update state; its tasks shut
+    down and running again on nginx:1.11; the update completed. No "service update" line
+    without a change in brackets."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("events", data))
 
 
@@ -108,3 +127,20 @@ def test_swarm(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None
     50 % and 80 %, no root rotation, 3/3 nodes on this root; autolock off; the join commands
     for a worker and a manager with the tokens hidden and swarm-master's address."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("swarm", data))
+
+
+@pytest.mark.parametrize("view", ["services", "nodes"])
+def test_longest_key_bar_at_80x24(snap_compare, data: DemoRecording, view: str) -> None:  # type: ignore[no-untyped-def]
+    """The first row marked (the header says "1 marked"), so esc (back: clear the marks) is
+    on the key bar too: every key on it whole, within 80 columns, ending in "? more" (help
+    lists the rest). Services: esc, l, s, i, u, ctrl+l, r; nodes: esc, r, c, u, p, o, L."""
+    run = shown(view, data, "space", "up")
+    assert snap_compare(demo_app(data), terminal_size=(80, 24), run_before=run)
+
+
+@pytest.mark.parametrize("view", ["services", "nodes", "logs", "swarm"])
+def test_help_at_80x24(snap_compare, data: DemoRecording, view: str) -> None:  # type: ignore[no-untyped-def]
+    """``?`` on a view whose key bar ends in "? more": a box of every key of the view, each
+    with what it does, wrapped within the box, from the first (it scrolls to the rest)."""
+    run = shown(view, data, "question_mark")
+    assert snap_compare(demo_app(data), terminal_size=(80, 24), run_before=run)
