@@ -210,13 +210,14 @@ def service_rows(snapshot: Snapshot) -> list[Row]:
     rows = []
     for service in sorted(snapshot.services, key=lambda s: s.spec.name or ""):
         running, desired = replicas(service, snapshot)
-        mode = service.spec.mode
-        kind = "global" if mode is not None and mode.global_ is not None else "replicated"
+        kind, shown = _mode(service, running, desired)
         update = service.update_status
         update_text = (update.state or "") if update else ""
         if update_text in ("updating", "rollback_started", "paused", "rollback_paused"):
             update_text += f" {updated(service, snapshot)}/{desired}"
         state = "ok" if running >= desired else ("bad" if running == 0 and desired else "warn")
+        if kind.endswith("job"):  # a job is well while it runs what it may, or is done
+            state = "ok"
         if update_text.startswith(("updating", "rollback_started")):
             state = "busy"
         elif update_text.startswith(("paused", "rollback_paused")):
@@ -231,7 +232,7 @@ def service_rows(snapshot: Snapshot) -> list[Row]:
                 (
                     sanitize_field(service.spec.name),
                     kind,
-                    f"{running}/{desired}",
+                    shown,
                     bar(running, desired),
                     f"{restarts} failing" if failing else str(restarts),
                     sanitize_field(image(service), 60),
@@ -244,6 +245,22 @@ def service_rows(snapshot: Snapshot) -> list[Row]:
             )
         )
     return rows
+
+
+def _mode(service: Service, running: int, desired: int) -> tuple[str, str]:
+    """The service's mode and replicas as ``docker service ls`` shows them: a job's with its
+    completions (``replicated job``, ``1/1 (2/3 completed)``)."""
+    mode = service.spec.mode
+    status = service.service_status
+    completed = status.completed_tasks if status is not None else 0
+    if mode is not None and mode.replicated_job is not None:
+        most = mode.replicated_job.max_concurrent or 1
+        total = mode.replicated_job.total_completions or most
+        return "replicated job", f"{running}/{desired} ({completed}/{total} completed)"
+    if mode is not None and mode.global_job is not None:
+        return "global job", f"{running}/{desired} ({completed}/{desired + completed} completed)"
+    kind = "global" if mode is not None and mode.global_ is not None else "replicated"
+    return kind, f"{running}/{desired}"
 
 
 def task_name(task: Task, snapshot: Snapshot) -> str:

@@ -12,11 +12,20 @@ from console.render.rows import service_rows
 from engine.api.durations import human_duration, human_duration_until
 from engine.api.objects import (
     Service,
+    ServiceStatus,
     Task,
     TaskStatus,
     UpdateStatus,
 )
-from engine.api.specs import ContainerSpec, ReplicatedService, ServiceMode, ServiceSpec, TaskSpec
+from engine.api.specs import (
+    ContainerSpec,
+    GlobalJob,
+    ReplicatedJob,
+    ReplicatedService,
+    ServiceMode,
+    ServiceSpec,
+    TaskSpec,
+)
 from engine.api.types import TaskState
 
 
@@ -56,6 +65,27 @@ def test_an_update_shows_its_progress() -> None:
     paused = replace(snapshot.services[0], update_status=UpdateStatus(state="paused"))
     (row,) = service_rows(dataclasses.replace(snapshot, services=(paused,)))
     assert row.cells[7] == "paused 2/3" and row.state == "bad"
+
+
+def test_jobs_show_their_completions_as_docker_service_ls_does() -> None:
+    status = ServiceStatus(running_tasks=1, desired_tasks=1, completed_tasks=2)
+    job = replace(
+        service(),
+        spec=replace(
+            service().spec,
+            mode=ServiceMode(replicated_job=ReplicatedJob(max_concurrent=1, total_completions=3)),
+        ),
+        update_status=None,
+        service_status=status,
+    )
+    (row,) = service_rows(Snapshot(services=(job,)))
+    assert row.cells[1:3] == ("replicated job", "1/1 (2/3 completed)")
+    done = replace(status, running_tasks=0, desired_tasks=0, completed_tasks=3)
+    everywhere = replace(
+        job, spec=replace(job.spec, mode=ServiceMode(global_job=GlobalJob())), service_status=done
+    )
+    (row,) = service_rows(Snapshot(services=(everywhere,)))
+    assert row.cells[1:3] == ("global job", "0/0 (3/3 completed)") and row.state == "ok"
 
 
 def test_an_age_and_its_end_are_those_of_the_duration_it_comes_from() -> None:
