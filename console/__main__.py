@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import sys
 import tempfile
@@ -72,6 +73,9 @@ async def _demo(socket: Path, nodes: int, seed: int | None) -> AsyncIterator[Non
     loaded only then, once the console has drawn its first frame."""
     from engine.serve import serve_demo
 
+    # The engine runs in this process, and the terminal is the console's: what the engine logs
+    # (a port of the mesh another program holds) must not be written across the screen.
+    logging.getLogger("engine").addHandler(logging.NullHandler())
     async with serve_demo(socket, nodes, seed):
         yield
 
