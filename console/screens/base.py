@@ -205,7 +205,9 @@ class ClusterScreen(Screen[None]):
             if confirmed:
                 then()
 
-        self.app.push_screen(ConfirmDialog(title, details, diff), answer)
+        # Pushed with the next message: asked from a form's submit, it comes once the form
+        # has closed, on top of this view.
+        self.app.call_later(self.app.push_screen, ConfirmDialog(title, details, diff), answer)
 
     @work(group="edit", exclusive=True)
     async def edit(self, obj: Service | Node, name: str) -> None:
@@ -251,18 +253,9 @@ class ClusterScreen(Screen[None]):
         then: Callable[[dict[str, str]], None],
         help_text: str = "",
     ) -> None:
-        """Asks for ``fields``; ``then`` takes what was typed, and a FormError it raises is
-        said instead."""
-
-        def submitted(values: dict[str, str] | None) -> None:
-            if values is None:
-                return
-            try:
-                then(values)
-            except FormError as error:
-                self.notify(str(error), severity="error")
-
-        self.app.push_screen(FormDialog(title, fields, help_text), submitted)
+        """Asks for ``fields``; ``then`` takes what was typed. A FormError it raises keeps the
+        form open, each bad field saying what is wrong (``FormDialog``)."""
+        self.app.push_screen(FormDialog(title, fields, then, help_text))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if typing_refused(self, action):

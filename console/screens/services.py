@@ -104,8 +104,8 @@ class ServicesScreen(ResourceScreen):
             return
 
         def set_image(values: dict[str, str]) -> None:
-            if wanted := values["image"]:
-                self._change("image", service, wanted, done=f"rolling update to {wanted}")
+            wanted = forms.parse_image(values)
+            self._change("image", service, wanted, done=f"rolling update to {wanted}")
 
         self.ask(
             f"Set the image of {service.spec.name}",
