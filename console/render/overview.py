@@ -82,6 +82,7 @@ def _failures(snapshot: Snapshot) -> str:
             continue
         name = sanitize_field(snapshot.service_name(service))
         stamp = ago(snapshot.now - when)
+        stamp = stamp[:1].lower() + stamp[1:]  # "About a minute ago", mid-sentence
         error = sanitize_field(errors.get(service, ""), 60)
         lines.append(f"{name}: {count} in the last hour, last {stamp}: {error}".rstrip(": "))
     return "\n".join(lines) or "none in the last hour"

@@ -347,10 +347,10 @@ class ClusterScreen(Screen[None]):
         self.refresh_bindings()
 
     def save(self, what: str, suffix: str, text: str, count: str) -> Path | None:
-        """Saves ``text`` (``count`` says what it holds) to a new file in the data folder,
-        and says where."""
+        """Saves ``text`` (``count`` says what it holds) to a new file in the folder the
+        console was given (``--save-dir``), else the data folder, and says where."""
         try:
-            path = save_text(what, suffix, text)
+            path = save_text(what, suffix, text, getattr(self.app, "save_dir", None))
         except OSError as error:
             self.notify(f"not saved: {error}", severity="error")
             return None

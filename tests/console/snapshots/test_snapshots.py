@@ -49,7 +49,8 @@ def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_overview(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """Six panels: 3 ready/active nodes; 3/4 services healthy, flaky-worker failing (its
+    """A hint under the header (":services, :nodes or :tasks ... ? for every key"); six
+    panels: 3 ready/active nodes; 3/4 services healthy, flaky-worker failing (its
     task crash-loops, though it reads 1/1); tasks by state (failed, running, shutdown); no
     update in progress; flaky-worker's 2 failures in the last hour, the last one's age and
     error; CPU reserved 1.75/6 cores and memory reserved against the cluster's total (no task
