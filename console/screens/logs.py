@@ -153,7 +153,7 @@ class LogsScreen(ClusterScreen):
         )
         notice = ""
         if task is not None and not self.entries:
-            notice = not_started(task, self.title.removeprefix("logs of ")) or ""
+            notice = not_started(task, (self.title or "").removeprefix("logs of ")) or ""
         if notice != self._notice:
             self._notice = notice
             self.call_later(self._rerender)
