@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--save-dir",
         type=Path,
+        metavar="DIR",
         help="where ctrl+s saves tables, events and logs (default: $XDG_DATA_HOME/swarmdeck, "
         "~/.local/share/swarmdeck)",
     )
