@@ -9,6 +9,7 @@ import contextlib
 import gc
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -45,7 +46,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--context", help="a docker context to use")
     parser.add_argument("--read-only", action="store_true", help="hide every action")
-    parser.add_argument("--theme", choices=themes, help=f"colour theme (default {DEFAULT_THEME})")
+    parser.add_argument(
+        "--theme",
+        choices=themes,
+        help=f"colour theme for this run (default: the one last chosen in the command palette, "
+        f"else {DEFAULT_THEME})",
+    )
+    parser.add_argument(
+        "--save-dir",
+        type=Path,
+        metavar="DIR",
+        help="where ctrl+s saves tables, events and logs (default: $XDG_DATA_HOME/swarmdeck, "
+        "~/.local/share/swarmdeck)",
+    )
     parser.add_argument(
         "--node-engine",
         action="append",
@@ -106,7 +119,11 @@ async def _console(args: argparse.Namespace, target: Target) -> int:
             theme=args.theme,
             usage=usage,
             serving=serving,
+            save_dir=args.save_dir,
         )
+        # A closed terminal (SIGHUP) ends the console as q does: the embedded cluster stops
+        # and its files go, rather than the process dying where it stands.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app.exit)
         # What is loaded by now (modules, classes: most of the objects there are) lives as
         # long as the console; kept out of collections, a full one no longer stalls a frame.
         gc.freeze()

@@ -63,9 +63,12 @@ class SwarmdeckApp(App[None]):
         usage: UsageReader | None = None,
         serving: AbstractAsyncContextManager[object] | None = None,
         feed: Feed | None = None,
+        save_dir: Path | None = None,
     ) -> None:
         """``serving``: what makes ``client``'s endpoint answer (the embedded cluster), entered
-        once the first frame is drawn and left when the console ends."""
+        once the first frame is drawn and left when the console ends. ``theme``: this run's
+        (``--theme``), not remembered; the one chosen in the palette is. ``save_dir``: where
+        saved tables, events and logs go (default: the data folder, ``console.files``)."""
         super().__init__()
         self.client = client
         self.feed = feed or Feed(client, usage)
@@ -76,9 +79,12 @@ class SwarmdeckApp(App[None]):
         self._followers: dict[Stream, list[ClusterScreen]] = {}
         self._command: CommandLine | None = None  # the command line being typed into
         self._views_shown: list[str] = []  # the last two views reached by ``:``, newest last
+        self.save_dir = save_dir
         for loaded in load_themes():
             self.register_theme(loaded)
+        self._remembering = False  # the theme set here is not a choice to remember
         self.theme = theme or self._remembered_theme() or DEFAULT_THEME
+        self._remembering = True
 
     def _remembered_theme(self) -> str | None:
         try:
@@ -87,6 +93,9 @@ class SwarmdeckApp(App[None]):
             return None
 
     def watch_theme(self, theme: str) -> None:
+        """Remembers a theme chosen while the console runs (in the palette)."""
+        if not self._remembering:
+            return
         path = config_path()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -60,18 +60,18 @@ def read_spec(text: str, kind: type[Spec]) -> Spec | None:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
-        raise FormError(f"{where}not YAML: {problem}") from None
+        raise FormError({"spec": f"{where}not YAML: {problem}"}) from None
     if data is None:
         return None
     if not isinstance(data, dict):
-        raise FormError("the file must hold the spec's fields, as key: value lines")
+        raise FormError({"spec": "the file must hold the spec's fields, as key: value lines"})
     try:
         spec = from_builtins(data, kind)
     except EngineError as error:
-        raise FormError(plain_error(str(error))) from None
+        raise FormError({"spec": plain_error(str(error))}) from None
     unknown = _unknown(data, to_builtins(spec))
     if unknown:
-        raise FormError(f"not a field of a {_KINDS[kind]} spec: {', '.join(unknown)}")
+        raise FormError({"spec": f"not a field of a {_KINDS[kind]} spec: {', '.join(unknown)}"})
     return spec
 
 

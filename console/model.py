@@ -138,17 +138,22 @@ class Snapshot:
         )
 
     @cached_property
-    def recent_failures(self) -> list[Task]:
-        """The five latest failed or rejected tasks, newest first."""
-        failed = (t for t in self.tasks if t.status.state in (TaskState.FAILED, TaskState.REJECTED))
-        return sorted(failed, key=lambda t: t.status.timestamp or "", reverse=True)[:5]
-
-    @cached_property
     def restarts_by_service(self) -> Counter[str]:
         """Tasks of each service (by ID) that failed in the last hour, and so were replaced."""
         return Counter(
             service for service, when in self.failures.values() if when >= self.now - HOUR
         )
+
+    @cached_property
+    def last_errors(self) -> dict[str, str]:
+        """The error of each service's latest failed (or rejected) task the endpoint keeps."""
+        latest: dict[str, tuple[str, str]] = {}
+        for task in self.tasks:
+            if task.status.state in (TaskState.FAILED, TaskState.REJECTED):
+                stamp = task.status.timestamp or ""
+                if stamp >= latest.get(task.service_id, ("", ""))[0]:
+                    latest[task.service_id] = (stamp, task.status.err or "")
+        return {service: error for service, (_, error) in latest.items()}
 
     @cached_property
     def failing_services(self) -> dict[str, float]:

@@ -9,7 +9,6 @@ from console.render.formatting import ago, cpus, size
 from console.render.rows import replicas
 from console.sanitize import sanitize_field
 from engine.api.objects import Service
-from engine.api.types import TaskState
 
 __all__ = ["PANELS", "health", "overview_panels"]
 
@@ -70,11 +69,7 @@ def _failures(snapshot: Snapshot) -> str:
     latest: dict[str, float] = {}  # the time of each service's last failure
     for service, when in snapshot.failures.values():
         latest[service] = max(when, latest.get(service, 0.0))
-    errors = {  # the error of each service's latest failed task the endpoint still keeps
-        t.service_id: t.status.err or ""
-        for t in sorted(snapshot.tasks, key=lambda t: t.status.timestamp or "")
-        if t.status.state in (TaskState.FAILED, TaskState.REJECTED) and t.service_id in latest
-    }
+    errors = snapshot.last_errors
     lines = []
     for service, when in sorted(latest.items(), key=lambda item: -item[1]):
         count = snapshot.restarts_by_service[service]
@@ -82,6 +77,7 @@ def _failures(snapshot: Snapshot) -> str:
             continue
         name = sanitize_field(snapshot.service_name(service))
         stamp = ago(snapshot.now - when)
+        stamp = stamp[:1].lower() + stamp[1:]  # "About a minute ago", mid-sentence
         error = sanitize_field(errors.get(service, ""), 60)
         lines.append(f"{name}: {count} in the last hour, last {stamp}: {error}".rstrip(": "))
     return "\n".join(lines) or "none in the last hour"

@@ -47,8 +47,12 @@ class Row(msgspec.Struct, gc=False):
     # ``web.1.<id>@node``, as docker names it in logs).
     long: str | None = None
     # The cells on lines of their own, as filters search them (``console.render.tables``):
-    # made the first time a filter needs them, then kept with the row.
+    # made with the row (task rows in the feed's worker thread), so a filter only searches.
     joined: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.joined is None:
+            self.joined = "\n".join(self.cells)
 
     def matches(self, needle: str) -> bool:
         lowered = needle.lower()

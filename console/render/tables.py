@@ -25,6 +25,7 @@ __all__ = [
     "column_keys",
     "forget_sort_values",
     "parse_pattern",
+    "remember_sort_values",
     "select",
     "sort_rows",
     "sort_value",
@@ -117,10 +118,15 @@ _AGES = [
         (r"(?m)^(\d+)d$", "\x04 \\1"),
     )
 ]  # an age (``5 minutes ago``, or a cell of just ``5m``): its unit's rank, then its count
-_SIZES = [
-    (re.compile(rf"\b(\d+(?:\.\d)?){unit}\b"), f"{rank} \\1")
-    for unit, rank in (("b", "\x01"), ("kib", "\x02"), ("mib", "\x03"), ("gib", "\x04"))
-]  # a size as ``console.render.formatting.size`` writes it: its unit's rank, then its count
+_SIZE = re.compile(r"\b(\d+(?:\.\d)?)(b|kib|mib|gib|tib)\b")
+_RANKS = {"b": "\x01", "kib": "\x02", "mib": "\x03", "gib": "\x04", "tib": "\x05"}
+# a size as ``console.render.formatting.size`` writes it: its unit's rank, then its count
+
+
+def _size(match: re.Match[str]) -> str:
+    return f"{_RANKS[match.group(2)]} {match.group(1)}"
+
+
 _SHORT_AGE = re.compile(r"(?m)^\d+[smhd]$")
 _DIGITS = re.compile(r"(\d+)")
 _LENGTHS = [chr(0x20 + n) for n in range(40)]  # before a run of n digits (printable: sorts last)
@@ -129,17 +135,23 @@ _CACHED = 65_536  # sort values kept between sorts, by text
 
 class _Values(dict[str, str]):
     """Sort values by text, kept for the next sort (the rows that did not change have the
-    same texts), up to ``_CACHED`` of them."""
+    same texts), up to ``_CACHED`` of them. The feed's worker thread adds those of new task
+    rows while the UI's thread sorts: each step reads what it needs once, so a clearing in
+    between costs a computation, never a missing value."""
 
     def of(self, cells: list[str]) -> list[str]:
         values = list(map(self.get, cells))
         if None not in values:
             return values  # type: ignore[return-value]
         missing = list({text for text, value in zip(cells, values, strict=True) if value is None})
-        if len(self) + len(missing) > _CACHED:
+        made = dict(zip(missing, _sort_values(missing), strict=True))
+        if len(self) + len(made) > _CACHED:
             self.clear()
-        self.update(zip(missing, _sort_values(missing), strict=True))
-        return list(map(self.__getitem__, cells))
+        self.update(made)
+        return [
+            made[text] if value is None else value
+            for text, value in zip(cells, values, strict=True)
+        ]
 
 
 _VALUES = _Values()
@@ -150,14 +162,19 @@ def _sort_values(texts: list[str]) -> list[str]:
     if "ago" in text or _SHORT_AGE.search(text):
         for pattern, replacement in _AGES:
             text = pattern.sub(replacement, text)
-    if "b" in text:
-        for pattern, replacement in _SIZES:
-            text = pattern.sub(replacement, text)
+    if "ib" in text or "b\n" in text or text.endswith("b"):  # a size may be there
+        text = _SIZE.sub(_size, text)
     parts = _DIGITS.split(text)
     runs = parts[1::2]
     prefixed = {run: _LENGTHS[min(len(run), 39)] + run for run in set(runs)}  # runs repeat
     parts[1::2] = map(prefixed.__getitem__, runs)
     return "".join(parts).split("\n")
+
+
+def remember_sort_values(rows: Iterable[Row], column: int) -> None:
+    """Makes the sort values of ``rows``' cells of ``column`` now (in a worker thread), so that
+    sorting by it later finds them made."""
+    _VALUES.of([row.cells[column] for row in rows])
 
 
 def forget_sort_values() -> None:

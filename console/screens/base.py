@@ -1,7 +1,7 @@
 """What every cluster view shares: a header line, a banner for a lost connection, a filter
-(``/``, ``console.render.tables.Pattern``), and the messages a view sends the app (open a view,
-act, follow a stream, go back). A table view (``ResourceScreen``) also sorts by a column, marks
-rows for actions on several at once, and saves what it shows as CSV.
+(``/``, ``console.render.tables.Pattern``), the messages a view sends the app (open a view,
+act, follow a stream, go back), asking first, forms, and editing a spec. Table views:
+``console.screens.resource``.
 
 A view keeps the latest snapshot the app gave it (``snapshot``, a reactive) and redraws from it
 while it is the screen shown; it never asks the app for data.
@@ -32,17 +32,16 @@ from console.files import save_text
 from console.forms import Fields, FormError
 from console.model import ChangeSet, Snapshot
 from console.render.rows import Row
-from console.render.tables import Pattern, parse_pattern, select, sort_rows, table_csv
+from console.render.tables import Pattern, parse_pattern
 from console.rowcache import TaskRows
 from console.sanitize import sanitize_field
 from console.screens.dialogs import ConfirmDialog, FormDialog, TypingDialog
 from console.widgets.caption import Caption
 from console.widgets.keybar import KeyBar
-from console.widgets.resource_table import ResourceTable
 from engine.api.objects import Node, Service
 from engine.api.specs import NodeSpec, ServiceSpec
 
-__all__ = ["ClusterScreen", "Link", "ResourceScreen", "typing_refused"]
+__all__ = ["ClusterScreen", "Link", "typing_refused"]
 
 
 @dataclass(frozen=True)
@@ -205,7 +204,9 @@ class ClusterScreen(Screen[None]):
             if confirmed:
                 then()
 
-        self.app.push_screen(ConfirmDialog(title, details, diff), answer)
+        # Pushed with the next message: asked from a form's submit, it comes once the form
+        # has closed, on top of this view.
+        self.app.call_later(self.app.push_screen, ConfirmDialog(title, details, diff), answer)
 
     @work(group="edit", exclusive=True)
     async def edit(self, obj: Service | Node, name: str) -> None:
@@ -251,18 +252,9 @@ class ClusterScreen(Screen[None]):
         then: Callable[[dict[str, str]], None],
         help_text: str = "",
     ) -> None:
-        """Asks for ``fields``; ``then`` takes what was typed, and a FormError it raises is
-        said instead."""
-
-        def submitted(values: dict[str, str] | None) -> None:
-            if values is None:
-                return
-            try:
-                then(values)
-            except FormError as error:
-                self.notify(str(error), severity="error")
-
-        self.app.push_screen(FormDialog(title, fields, help_text), submitted)
+        """Asks for ``fields``; ``then`` takes what was typed. A FormError it raises keeps the
+        form open, each bad field saying what is wrong (``FormDialog``)."""
+        self.app.push_screen(FormDialog(title, fields, then, help_text))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if typing_refused(self, action):
@@ -354,102 +346,12 @@ class ClusterScreen(Screen[None]):
         self.refresh_bindings()
 
     def save(self, what: str, suffix: str, text: str, count: str) -> Path | None:
-        """Saves ``text`` (``count`` says what it holds) to a new file in the data folder,
-        and says where."""
+        """Saves ``text`` (``count`` says what it holds) to a new file in the folder the
+        console was given (``--save-dir``), else the data folder, and says where."""
         try:
-            path = save_text(what, suffix, text)
+            path = save_text(what, suffix, text, getattr(self.app, "save_dir", None))
         except OSError as error:
             self.notify(f"not saved: {error}", severity="error")
             return None
         self.notify(f"saved {count} to {path}", title="saved")
         return path
-
-
-class ResourceScreen(ClusterScreen):
-    """A table of rows: ``/`` keeps the rows it matches, shift and a column's underlined letter
-    sort by it, space marks rows, enter drills down, ctrl+s saves the rows shown as CSV."""
-
-    COLUMNS: tuple[str, ...] = ()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sort_keys = actions.sort_keys(self.VIEW, self.COLUMNS)
-        self.sorting: tuple[int, bool] | None = None  # by which column, and descending
-        self.marks: set[str] = set()  # keys of the marked rows
-        self._shown: list[Row] = []
-
-    def body(self) -> ComposeResult:
-        yield ResourceTable(self.COLUMNS, self.sort_keys, id="table")
-
-    @property
-    def table(self) -> ResourceTable:
-        return self.query_one("#table", ResourceTable)
-
-    def rows(self, snapshot: Snapshot) -> list[Row]:
-        raise NotImplementedError
-
-    def render_snapshot(self, snapshot: Snapshot) -> None:
-        rows = self.rows(snapshot)
-        if self.marks:  # a row gone takes its mark with it
-            self.marks.intersection_update(row.key for row in rows)
-            if not self.marks:
-                self.refresh_bindings()
-        shown = select(rows, self.pattern)
-        if self.sorting is not None:
-            shown = sort_rows(shown, *self.sorting)
-        self._shown = shown
-        nothing = self.pattern.nothing if rows and not shown else ""
-        self.table.apply(shown, frozenset(self.marks), nothing)
-
-    def status(self) -> str:
-        marked = f" · {len(self.marks)} marked" if self.marks else ""
-        return super().status() + marked
-
-    def selected_key(self) -> str | None:
-        return self.table.selected_key
-
-    def targets(self) -> list[str]:
-        """The keys an action acts on: the marked rows', in the order shown (marked rows the
-        filter hides last), or the selected row's."""
-        if not self.marks:
-            key = self.selected_key()
-            return [key] if key is not None else []
-        shown = [row.key for row in self._shown if row.key in self.marks]
-        return shown + sorted(self.marks.difference(shown))
-
-    def focus_body(self) -> None:
-        self.table.focus()
-
-    def action_sort(self, column: int) -> None:
-        """Sorts by ``column``; by the same column again, the other way."""
-        descending = self.sorting is not None and self.sorting == (column, False)
-        self.sorting = (column, descending)
-        self.table.sort_by(column, descending)
-        self.redraw()
-
-    def action_mark(self) -> None:
-        """Marks the selected row, or unmarks it, and moves to the next."""
-        key = self.selected_key()
-        if key is None:
-            return
-        self.marks.symmetric_difference_update((key,))
-        self.table.action_cursor(1)
-        self.redraw()
-        self.refresh_bindings()  # esc clears the marks
-
-    def action_save(self) -> None:
-        """Saves the rows shown (filtered and sorted) as CSV."""
-        text = table_csv(self.COLUMNS, self._shown)
-        self.save(self.title or self.VIEW, ".csv", text, f"{len(self._shown)} rows")
-
-    def can_go_back(self) -> bool:
-        return bool(self.marks) or super().can_go_back()
-
-    def action_back(self) -> None:
-        """Clears the marks, or the filter, or goes back."""
-        if self.marks:
-            self.marks.clear()
-            self.redraw()
-            self.refresh_bindings()
-            return
-        super().action_back()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 from rich.text import Text
@@ -12,6 +13,7 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Static
 
+from console.forms import FormError
 from console.sanitize import sanitize_field, sanitize_lines
 from themes import theme_colour
 
@@ -98,41 +100,69 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-class FormDialog(TypingDialog[dict[str, str] | None]):
-    """A few labelled inputs; enter on the last submits, esc cancels."""
+class FormDialog(TypingDialog[None]):
+    """A few labelled inputs; enter on the last submits, esc cancels. ``submit`` takes what was
+    typed; a FormError it raises keeps the dialog open, with everything typed, each bad
+    field's label saying what is wrong, and the first of them focused."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, fields: list[tuple[str, str, str]], help_text: str = "") -> None:
+    def __init__(
+        self,
+        title: str,
+        fields: list[tuple[str, str, str]],
+        submit: Callable[[dict[str, str]], None],
+        help_text: str = "",
+    ) -> None:
         """``fields`` are (key, label, initial value). The title and the initial values may
         hold what the cluster says (a node's labels, a service's image): they are shown, and
         offered for editing, sanitized."""
         super().__init__()
         self._title = sanitize_field(title)
         self._fields = [(key, label, sanitize_field(value)) for key, label, value in fields]
+        self._submit = submit
         self._help = help_text
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(self._title, style="bold"))
             for key, label, value in self._fields:
-                yield Label(label, markup=False)
+                yield Label(label, markup=False, id=f"label-{key}", classes="field")
                 yield Input(value=value, id=f"field-{key}", compact=True)
             if self._help:
                 yield Static(self._help, id="help", markup=False)
         yield Footer()
 
+    @property
+    def values(self) -> dict[str, str]:
+        return {
+            key: self.query_one(f"#field-{key}", Input).value.strip() for key, _, _ in self._fields
+        }
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         inputs = list(self.query(Input))
-        if event.input is inputs[-1]:
-            self.dismiss(
-                {
-                    key: self.query_one(f"#field-{key}", Input).value.strip()
-                    for key, _, _ in self._fields
-                }
-            )
-        else:
+        if event.input is not inputs[-1]:
             inputs[inputs.index(event.input) + 1].focus()
+            return
+        try:
+            self._submit(self.values)
+        except FormError as error:
+            self.show_errors(error.errors)
+            return
+        self.dismiss(None)
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        """Marks each field of ``errors`` with its message; clears the others."""
+        for key, label, _ in self._fields:
+            message = errors.get(key)
+            shown = self.query_one(f"#label-{key}", Label)
+            short = label.split(" (", 1)[0]  # the label's name, without its hints
+            shown.update(Text(f"{short}: {sanitize_field(message)}" if message else label))
+            shown.set_class(message is not None, "-error")
+            self.query_one(f"#field-{key}", Input).set_class(message is not None, "-error")
+        first = next((key for key, _, _ in self._fields if key in errors), None)
+        if first is not None:
+            self.query_one(f"#field-{first}", Input).focus()
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -22,7 +22,8 @@ from textual.widgets import RichLog
 
 from console import actions
 from console.feed import LOG_TAIL, LogLines, LogStream
-from console.render.logs import log_line
+from console.model import Snapshot
+from console.render.logs import log_line, not_started
 from console.screens.base import ClusterScreen
 from engine.client import LogEntry
 from themes import theme_colour
@@ -49,6 +50,7 @@ class LogsScreen(ClusterScreen):
         self.following = True
         self.timestamps = False
         self._pending: list[tuple[LogEntry, str]] = []
+        self._notice = ""  # what the view says of a task that never ran, while it has no line
         self._names: dict[str, str] = {}
         self._colours: dict[tuple[str, str], str] = {}  # by task label and theme
 
@@ -140,7 +142,21 @@ class LogsScreen(ClusterScreen):
             self._write(lines)
         elif self.pattern and self.entries:
             self.log_view.write(Text(self.pattern.nothing, style="italic"))
+        elif self._notice:
+            self.log_view.write(Text(self._notice, style="italic"))
         self.redraw()
+
+    def render_snapshot(self, snapshot: Snapshot) -> None:
+        """For a task's logs: says so while the task has not run (and has no line)."""
+        task = (
+            snapshot.task_by_id.get(self.stream.object_id) if self.stream.kind == "tasks" else None
+        )
+        notice = ""
+        if task is not None and not self.entries:
+            notice = not_started(task, (self.title or "").removeprefix("logs of ")) or ""
+        if notice != self._notice:
+            self._notice = notice
+            self.call_later(self._rerender)
 
     def filter_changed(self) -> None:
         self._rerender()

@@ -10,7 +10,7 @@ from console import actions
 from console.model import Snapshot
 from console.render.metrics import METRIC_COLUMNS, metric_rows
 from console.render.rows import Row
-from console.screens.base import ResourceScreen
+from console.screens.resource import ResourceScreen
 
 __all__ = ["MetricsScreen"]
 

@@ -15,8 +15,8 @@ from console.model import Snapshot
 from console.render.plans import already, demote_plan, demote_refused, drain_plan, promote_plan
 from console.render.rows import NODE_COLUMNS, Row
 from console.rowcache import NodeRowCache
-from console.screens.base import ResourceScreen
 from console.screens.describe import DescribeScreen
+from console.screens.resource import ResourceScreen
 from console.screens.tasks import TasksScreen
 from engine.api.objects import Node
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Grid
+from textual.widgets import Static
 
 from console import actions
 from console.model import Snapshot
@@ -15,7 +16,10 @@ from console.render.overview import PANELS, overview_panels
 from console.screens.base import ClusterScreen
 from console.widgets.caption import Caption
 
-__all__ = ["OverviewScreen"]
+__all__ = ["HINT", "OverviewScreen"]
+
+# Where a newcomer goes from the first screen.
+HINT = "Type :services, :nodes or :tasks (then enter) for a view, ? for every key."
 
 
 class OverviewScreen(ClusterScreen):
@@ -23,6 +27,7 @@ class OverviewScreen(ClusterScreen):
     BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW)
 
     def body(self) -> ComposeResult:
+        yield Static(HINT, id="hint", markup=False)
         with Grid():
             for name in PANELS:
                 panel = Caption(sized=True, id=f"panel-{name}", classes="panel")

@@ -15,9 +15,9 @@ from console.feed import LogStream
 from console.model import Snapshot
 from console.render.plans import scale_plan
 from console.render.rows import SERVICE_COLUMNS, Row, image, replicas, service_rows
-from console.screens.base import ResourceScreen
 from console.screens.describe import DescribeScreen
 from console.screens.logs import LogsScreen
+from console.screens.resource import ResourceScreen
 from console.screens.tasks import TasksScreen
 from engine.api.objects import Service
 
@@ -104,8 +104,8 @@ class ServicesScreen(ResourceScreen):
             return
 
         def set_image(values: dict[str, str]) -> None:
-            if wanted := values["image"]:
-                self._change("image", service, wanted, done=f"rolling update to {wanted}")
+            wanted = forms.parse_image(values)
+            self._change("image", service, wanted, done=f"rolling update to {wanted}")
 
         self.ask(
             f"Set the image of {service.spec.name}",

@@ -12,9 +12,9 @@ from console.feed import LogStream
 from console.model import Snapshot
 from console.render.rows import TASK_COLUMNS, Row, task_name
 from console.rowcache import TaskRowCache
-from console.screens.base import ResourceScreen
 from console.screens.describe import DescribeScreen
 from console.screens.logs import LogsScreen
+from console.screens.resource import ResourceScreen
 from engine.api.objects import Task
 
 __all__ = ["TasksScreen"]

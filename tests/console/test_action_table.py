@@ -12,12 +12,13 @@ from console import actions
 from console.actions import ACTIONS, CHANGES, EVERYWHERE
 from console.app import SwarmdeckApp
 from console.palette import ConsoleCommands
-from console.screens.base import ClusterScreen, ResourceScreen
+from console.screens.base import ClusterScreen
 from console.screens.dialogs import FormDialog
 from console.screens.help import help_text
 from console.screens.logs import LogsScreen
 from console.screens.metrics import MetricsScreen
 from console.screens.nodes import NodesScreen
+from console.screens.resource import ResourceScreen
 from console.screens.services import ServicesScreen
 from console.screens.swarm import SwarmScreen
 from console.screens.tasks import TasksScreen

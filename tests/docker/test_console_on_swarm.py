@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from console.app import SwarmdeckApp
 from console.screens.logs import LogsScreen
 from console.screens.nodes import NodesScreen
+from engine.api.types import Availability, NodeRole
 from engine.client import EngineClient, UsageReader
 from tests.console.conftest import wait_for
 from tests.console.test_actions import confirm, fill, open_view
@@ -145,7 +146,8 @@ async def test_drain_moves_tasks_and_node_actions(swarm: Swarm) -> None:
         await pilot.press("r")
         details = await confirm(pilot, app)
         assert "1 task(s) will move:" in details
-        assert re.search(r"web\.\d → swarm-(master|node-2)\n", details), details
+        assert re.search(r"web\.\d+ → swarm-(master|node-2)", details), details
+        assert "PENDING" not in details
         assert "1 global task(s) will stop: agent." in details
         await wait_docker(
             pilot,
@@ -157,16 +159,28 @@ async def test_drain_moves_tasks_and_node_actions(swarm: Swarm) -> None:
         )
         assert swarm.node_field("swarm-node-1", "{{.Spec.Availability}}") == "drain"
 
+        def seen(**wanted: object) -> Callable[[], bool]:
+            """The console's snapshot has swarm-node-1 so: its next key acts on that."""
+            return lambda: any(
+                n.description is not None
+                and n.description.hostname == "swarm-node-1"
+                and all(getattr(n.spec, k) == v for k, v in wanted.items())
+                for n in app.snapshot.nodes
+            )
+
         field = "{{.Spec.Availability}}"
+        await wait_for(pilot, seen(availability=Availability.DRAIN))
         await pilot.press("c")
         await confirm(pilot, app)
         await wait_docker(pilot, lambda: swarm.node_field("swarm-node-1", field) == "pause")
+        await wait_for(pilot, seen(availability=Availability.PAUSE))
         await pilot.press("u")
         await wait_docker(pilot, lambda: swarm.node_field("swarm-node-1", field) == "active")
+        await wait_for(pilot, seen(availability=Availability.ACTIVE))
 
         await pilot.press("p")
-        quorum = await confirm(pilot, app)  # promoting says what the quorum tolerates
-        assert "tolerate" in quorum, quorum
+        details = await confirm(pilot, app)  # what the quorum tolerates, before and after
+        assert "Now 1 manager tolerates 0 failures; then 2 managers tolerate 0" in details
         await wait_docker(
             pilot, lambda: swarm.node_field("swarm-node-1", "{{.Spec.Role}}") == "manager"
         )
@@ -179,6 +193,7 @@ async def test_drain_moves_tasks_and_node_actions(swarm: Swarm) -> None:
                 == "reachable"
             ),
         )
+        await wait_for(pilot, seen(role=NodeRole.MANAGER))
         await pilot.press("o")
         await confirm(pilot, app)
         await wait_docker(
@@ -276,7 +291,7 @@ async def test_every_view_shows_the_real_swarm(swarm: Swarm) -> None:
         assert "2/2" in _cells(app, "web")
         await pilot.press("enter")
         await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "tasks")
-        await wait_for(pilot, lambda: len(_column(app, 2)) == 2)
+        await wait_for(pilot, lambda: len(_column(app, 2)) == 2)  # NAME, IMAGE, NODE...
         assert set(_column(app, 1)) == {IMAGE}
         assert set(_column(app, 2)) <= {"swarm-master", "swarm-node-1", "swarm-node-2"}
         await pilot.press("d")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from console.screenshots import demo_app, show_view
 from engine.serve import DemoRecording, record_demo
@@ -48,7 +49,8 @@ def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_overview(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """Six panels: 3 ready/active nodes; 3/4 services healthy, flaky-worker failing (its
+    """A hint under the header (":services, :nodes or :tasks ... ? for every key"); six
+    panels: 3 ready/active nodes; 3/4 services healthy, flaky-worker failing (its
     task crash-loops, though it reads 1/1); tasks by state (failed, running, shutdown); no
     update in progress; flaky-worker's 2 failures in the last hour, the last one's age and
     error; CPU reserved 1.75/6 cores and memory reserved against the cluster's total (no task
@@ -144,3 +146,22 @@ def test_help_at_80x24(snap_compare, data: DemoRecording, view: str) -> None:  #
     with what it does, wrapped within the box, from the first (it scrolls to the rest)."""
     run = shown(view, data, "question_mark")
     assert snap_compare(demo_app(data), terminal_size=(80, 24), run_before=run)
+
+
+def test_create_dialog_with_every_field_wrong_at_80x24(snap_compare, data: DemoRecording) -> None:  # type: ignore[no-untyped-def]
+    """The create dialog still open after a submit with no image, "two" replicas, port "80"
+    and constraint "a=b": each of those fields' labels in red, saying in plain words what is
+    wrong; what was typed still there; the whole dialog within 24 rows."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await show_view(pilot, "services", data)
+        await pilot.press("c")
+        await pilot.pause(0.3)
+        values = {"name": "x", "image": "", "replicas": "two", "ports": "80", "constraints": "a=b"}
+        for key, value in values.items():
+            pilot.app.screen.query_one(f"#field-{key}", Input).value = value
+        pilot.app.screen.query_one("#field-constraints", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+
+    assert snap_compare(demo_app(data), terminal_size=(80, 24), run_before=run_before)
