@@ -50,6 +50,7 @@ JOBS = ("replicated-job", "global-job")
 class JobsOrchestrator(Orchestrator):
     MODES = JOBS
     ROLLS = False  # an update is a new run, not a rolling update
+    _everything = False  # set after a node changed: every job is looked at
 
     def _handle_other(self, event: Event) -> None:
         match event:
@@ -60,30 +61,44 @@ class JobsOrchestrator(Orchestrator):
                 if task.job_iteration is not None:
                     self._dirty_services.add(task.service_id)
             case EventCreate(obj=Node()) | EventUpdate(obj=Node()) | EventDelete(obj=Node()):
-                self._dirty_services.update(self._store.view(_jobs))
+                self._everything = True
 
     def _init(self, tx: ReadTx) -> None:
-        self._dirty_services.update(_jobs(tx))
+        self._everything = True
+
+    def _reconcile_due(self) -> bool:
+        return self._everything or bool(self._dirty_services)
+
+    def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> list[str]:
+        """After a node changed, every job is looked at: read once a step, not per event."""
+        everything, self._everything = self._everything, False
+        if everything:
+            service_ids = service_ids | {s.id for s in find_services(tx, by.all())}
+        return super()._reconcile_services(tx, service_ids)
 
     def _restart_tasks(self, tx: Tx, task_ids: list[str]) -> None:
         """Restarts are done while reconciling: a job's task events mark its service."""
 
     def _reconcile(self, tx: Tx, service: Service) -> None:
         iteration = service.job_status.job_iteration.index if service.job_status else 0
+        tasks = []
         for task in find_tasks(tx, by.service_id(service.id)):
-            earlier = task.job_iteration is None or task.job_iteration.index != iteration
-            if earlier and _going(task):
-                shut_down(tx, [task])
-        self._restart_failed(tx, service, _run(tx, service.id, iteration))
-        tasks = _run(tx, service.id, iteration)
+            if task.job_iteration is not None and task.job_iteration.index == iteration:
+                tasks.append(task)
+            elif _going(task):
+                shut_down(tx, [task])  # of an earlier run
+        if self._restart_failed(tx, service, tasks):
+            tasks = _run(tx, service.id, iteration)  # with the replacements
         if defaults.mode_name(service.spec) == "global-job":
             self._run_on_every_node(tx, service, tasks, iteration)
         else:
             self._run_replicas(tx, service, tasks, iteration)
 
-    def _restart_failed(self, tx: Tx, service: Service, tasks: list[Task]) -> None:
-        """Restarts the run's tasks that failed, or whose node is gone, as their policy says."""
+    def _restart_failed(self, tx: Tx, service: Service, tasks: list[Task]) -> bool:
+        """Restarts the run's tasks that failed, or whose node is gone, as their policy says;
+        whether it looked at any."""
         cluster = get_cluster(tx)
+        restarted = False
         for task in tasks:
             if task.desired_state > TaskState.COMPLETE:
                 continue
@@ -91,6 +106,8 @@ class JobsOrchestrator(Orchestrator):
             lost = _going(task) and bool(task.node_id) and invalid_node(get_node(tx, task.node_id))
             if (failed or lost) and self._allowance(service.id, 1):
                 self._restarts.restart(tx, cluster, service, task)
+                restarted = True
+        return restarted
 
     def _run_replicas(self, tx: Tx, service: Service, tasks: list[Task], iteration: int) -> None:
         most, total = defaults.job_concurrency(service.spec)
@@ -145,7 +162,3 @@ def _run(tx: ReadTx, service_id: str, iteration: int) -> list[Task]:
 def _going(task: Task) -> bool:
     """Meant to complete and not finished yet (parked for a restart delay too)."""
     return task.desired_state <= TaskState.COMPLETE and task.status.state < TaskState.COMPLETE
-
-
-def _jobs(tx: ReadTx) -> list[str]:
-    return [s.id for s in find_services(tx, by.all()) if defaults.mode_name(s.spec) in JOBS]
