@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import urllib.parse
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -110,7 +110,6 @@ class ClusterNode:
     hostname: str
     agent: Agent
     executor: SimExecutor | DockerExecutor
-    address: str = ""  # where it answers: its own, on this host, for a simulated node
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -183,8 +182,9 @@ class EmbeddedCluster:
             for name, url in self._docker_nodes.items()
         }
         self._pace = Pace(self.clock)  # one event loop runs every agent: they step in one line
-        self.ingress = Ingress(self.store, self._mesh_nodes) if mesh else None
         self._balancers = tuple(balancers)
+        describe = bool(self._balancers)
+        self.ingress = Ingress(self.store, self._mesh_nodes, describe) if mesh else None
         self._dns_port = dns_port
         self._dns_upstreams = dns_upstreams
         self.dns: dict[str, DnsServer] = {}  # by node hostname, with the mesh on
@@ -248,7 +248,8 @@ class EmbeddedCluster:
                 if self.ingress is not None:
                     group.create_task(self.ingress.run(), name="ingress")
                     if self._balancers:
-                        sync = LoadBalancerSync(self.ingress.endpoints, self._balancers)
+                        changes = self.ingress.endpoint_changes()
+                        sync = LoadBalancerSync(changes, self._balancers)
                         group.create_task(sync.run(), name="load balancers")
                 for node in sorted(nodes, key=_join_order):
                     sim = self._start_agent(node)
@@ -284,7 +285,7 @@ class EmbeddedCluster:
             self.clock,
             self._pace,
         )
-        sim = ClusterNode(node.id, hostname, agent, executor, node.status.addr or "")
+        sim = ClusterNode(node.id, hostname, agent, executor)
         sim.task = self._group.create_task(agent.run(), name=f"agent {hostname}")
         if isinstance(executor, DockerExecutor):
             self._group.create_task(self._watch_engine(sim), name=f"engine of {hostname}")
@@ -334,23 +335,26 @@ class EmbeddedCluster:
         """Each node answers DNS on its address (Docker's embedded resolver), until stopped."""
         names = Names(self.store)
         upstreams = host_resolvers() if self._dns_upstreams is None else self._dns_upstreams
-        for sim in list(self.nodes.values()):
-            if not sim.address or not isinstance(sim.executor, SimExecutor):
-                continue
+        for hostname, address, _ in self._answering():
             try:
-                self.dns[sim.hostname] = await serve_dns(
-                    names.resolve, sim.address, self._dns_port, upstreams=upstreams
+                self.dns[hostname] = await serve_dns(
+                    names.resolve, address, self._dns_port, upstreams=upstreams
                 )
             except OSError as error:
-                log.warning("%s: no DNS on %s: %s", sim.hostname, sim.address, error)
+                log.warning("%s: no DNS on %s: %s", hostname, address, error)
 
     def _mesh_nodes(self) -> dict[str, MeshNode]:
         """The nodes the mesh runs on: every node of this process with an address."""
         return {
-            sim.id: MeshNode(sim.address, sim.executor)
-            for sim in self.nodes.values()
-            if sim.address and isinstance(sim.executor, SimExecutor)
+            self.nodes[hostname].id: MeshNode(address, executor)
+            for hostname, address, executor in self._answering()
         }
+
+    def _answering(self) -> Iterator[tuple[str, str, SimExecutor]]:
+        """The simulated nodes that answer on an address of their own (the mesh is on)."""
+        for sim in list(self.nodes.values()):
+            if isinstance(sim.executor, SimExecutor) and sim.executor.address:
+                yield sim.hostname, sim.executor.address, sim.executor
 
     def _service(self, service_id: str) -> Service | None:
         try:

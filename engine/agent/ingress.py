@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,25 +66,34 @@ class _Port:
 
 
 class Ingress:
-    def __init__(self, store: MemoryStore, nodes: Callable[[], dict[str, MeshNode]]) -> None:
+    """``describe``: keep what external load balancers are told (``endpoint_changes``)."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        nodes: Callable[[], dict[str, MeshNode]],
+        describe: bool = False,
+    ) -> None:
         self._store = store
         self._nodes = nodes
+        self._describe = describe
         self._ports: dict[str, list[_Port]] = {}  # by service ID, of services that publish
-        self._pools: dict[tuple[str, int, str], BackendPool] = {}  # by (service, port, proto)
-        self._host_pools: dict[str, dict[Key, BackendPool]] = {}  # by service: one task each
+        # By service ID: its ingress ports' pools by (port, protocol), and its host-mode
+        # ports' by the (address, port, protocol) of the one task each answers for.
+        self._pools: dict[str, dict[tuple[int, str], BackendPool]] = {}
+        self._host_pools: dict[str, dict[Key, BackendPool]] = {}
         self._listeners: dict[Key, TcpListener | UdpListener] = {}
         self._wanted: dict[Key, BackendPool] = {}
         self._failed: set[Key] = set()  # bind failures already logged
         self._dirty: set[str] = set()  # services whose pools to make anew
         self._described: dict[str, ServiceEndpoints] = {}  # for load balancers, by service ID
+        self._described_changed = asyncio.Event()
         self._nodes_changed = True
 
     def connections_last_minute(self, service_id: str) -> dict[str, int]:
         """How many connections each task of the service was given in the last minute."""
         totals: dict[str, int] = {}
-        pools = [p for (sid, _, _), p in self._pools.items() if sid == service_id]
-        pools += self._host_pools.get(service_id, {}).values()
-        for pool in pools:
+        for pool in self._service_pools(service_id):
             for task_id, count in pool.connections_last_minute().items():
                 totals[task_id] = totals.get(task_id, 0) + count
         return totals
@@ -95,20 +104,30 @@ class Ingress:
 
     def rotation(self, service_id: str) -> set[str]:
         """The IDs of the service's tasks that connections go to now."""
-        pools = [p for (sid, _, _), p in self._pools.items() if sid == service_id]
-        pools += self._host_pools.get(service_id, {}).values()
-        return {backend.key for pool in pools for backend in pool.backends}
+        return {b.key for pool in self._service_pools(service_id) for b in pool.backends}
 
     def listening(self) -> list[Key]:
         """The addresses, ports and protocols the mesh listens on."""
         return sorted(self._listeners)
 
+    def endpoints(self) -> Endpoints:
+        """What external load balancers are told: every service with a published port, the
+        nodes that answer on it, and where its tasks in rotation take connections."""
+        return Endpoints(services=tuple(self._described[k] for k in sorted(self._described)))
+
+    async def endpoint_changes(self) -> AsyncIterator[Endpoints]:
+        """``endpoints`` now, then each time they change (with ``describe``)."""
+        while True:
+            self._described_changed.clear()
+            yield self.endpoints()
+            await self._described_changed.wait()
+
     async def run(self) -> None:
         try:
             async with self._store.view_and_watch(self._init) as watcher:
                 while True:
-                    self._store.view(self._refresh)
-                    await self._listen()
+                    if self._store.view(self._refresh) or self._failed:
+                        await self._listen()  # binds that failed are tried again
                     if not watcher.pending():
                         await watcher.wait_commit()
                     for event in watcher.get_nowait(EVENTS):  # a big change, in steps
@@ -123,6 +142,12 @@ class Ingress:
         for listener in listeners.values():
             with contextlib.suppress(OSError):
                 await listener.close(drop_established=True)
+
+    def _service_pools(self, service_id: str) -> list[BackendPool]:
+        return [
+            *self._pools.get(service_id, {}).values(),
+            *self._host_pools.get(service_id, {}).values(),
+        ]
 
     def _init(self, tx: ReadTx) -> None:
         for service in find_services(tx, by.all()):
@@ -153,12 +178,13 @@ class Ingress:
         else:
             self._ports.pop(service.id, None)
 
-    def _refresh(self, tx: ReadTx) -> None:
-        """Makes the pools of the services that changed anew, and what to listen on."""
+    def _refresh(self, tx: ReadTx) -> bool:
+        """Makes the pools of the services that changed anew, and what to listen on; whether
+        anything was to be made."""
         if self._nodes_changed:
             self._dirty.update(self._ports)
         if not self._dirty and not self._nodes_changed:
-            return
+            return False
         nodes = {node.id: node for node in find_nodes(tx, by.all())}
         mesh_nodes = self._nodes()
         up = {
@@ -169,32 +195,38 @@ class Ingress:
         dirty, self._dirty = self._dirty, set()
         for service_id in dirty:
             described = self._refresh_service(tx, service_id, up)
+            if not self._describe or self._described.get(service_id) == described:
+                continue
             if described is None:
-                self._described.pop(service_id, None)
+                del self._described[service_id]
             else:
                 self._described[service_id] = described
+            self._described_changed.set()
         self._nodes_changed = False
         wanted: dict[Key, BackendPool] = {}
-        for (_, published, protocol), pool in self._pools.items():
-            for node in up.values():
-                wanted[(node.address, published, protocol)] = pool
+        for pools in self._pools.values():
+            for (published, protocol), pool in pools.items():
+                for node in up.values():
+                    wanted[(node.address, published, protocol)] = pool
         for host_pools in self._host_pools.values():
             wanted.update(host_pools)
         self._wanted = wanted
+        return True
 
     def _refresh_service(
         self, tx: ReadTx, service_id: str, up: dict[str, MeshNode]
     ) -> ServiceEndpoints | None:
-        """Makes the service's pools anew; what a load balancer is told of it."""
-        self._host_pools.pop(service_id, None)
+        """Brings the service's pools to its running tasks (the same pool stays behind the
+        same port: its listeners and counts go on); what a load balancer is told of it."""
         service = get_service(tx, service_id)
         ports = self._ports.get(service_id, []) if service is not None else []
-        for key in [k for k in self._pools if k[0] == service_id]:
-            if not any(key == (p.service_id, p.published, p.protocol) for p in ports):
-                del self._pools[key]
+        pools = self._pools.pop(service_id, {})
+        host_pools = self._host_pools.pop(service_id, {})
         if service is None or not ports:
             return None
         tasks = [t for t in find_tasks(tx, by.service_id(service_id)) if _serving(t, up)]
+        kept: dict[tuple[int, str], BackendPool] = {}
+        kept_hosts: dict[Key, BackendPool] = {}
         described = []
         for port in ports:
             answering = [
@@ -207,40 +239,23 @@ class Ingress:
                 )
             ]
             if port.host_mode:
-                host_pools = self._host_pools.setdefault(service_id, {})
                 for task, backend in answering:
                     key = (up[task.node_id].address, port.published, port.protocol)
-                    host_pools[key] = BackendPool([backend])
+                    pool = kept_hosts[key] = host_pools.get(key) or BackendPool()
+                    pool.set_backends([backend])
                 node_addrs = {up[task.node_id].address for task, _ in answering}
             else:
-                self._pool(port).set_backends(backend for _, backend in answering)
+                on = (port.published, port.protocol)
+                pool = kept[on] = pools.get(on) or BackendPool()
+                pool.set_backends(backend for _, backend in answering)
                 node_addrs = {node.address for node in up.values()}
-            described.append(
-                PortEndpoints(
-                    published_port=port.published,
-                    target_port=port.target,
-                    protocol=port.protocol,
-                    publish_mode="host" if port.host_mode else "ingress",
-                    node_addrs=tuple(sorted(node_addrs)),
-                    tasks=tuple(
-                        TaskEndpoint(task.id, task.node_id, backend.host, backend.port)
-                        for task, backend in answering
-                    ),
-                )
-            )
+            if self._describe:
+                described.append(_described(port, node_addrs, answering))
+        if kept:
+            self._pools[service_id] = kept
+        if kept_hosts:
+            self._host_pools[service_id] = kept_hosts
         return ServiceEndpoints(id=service_id, name=service.spec.name or "", ports=tuple(described))
-
-    def endpoints(self) -> Endpoints:
-        """What external load balancers are told: every service with a published port, the
-        nodes that answer on it, and where its tasks in rotation take connections."""
-        return Endpoints(services=tuple(self._described[k] for k in sorted(self._described)))
-
-    def _pool(self, port: _Port) -> BackendPool:
-        key = (port.service_id, port.published, port.protocol)
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = BackendPool()
-        return pool
 
     async def _listen(self) -> None:
         """Listens where wanted, with the pool wanted there; stops listening elsewhere."""
@@ -261,6 +276,22 @@ class Ingress:
                 if key not in self._failed:
                     self._failed.add(key)
                     log.warning("the mesh cannot listen on %s:%d/%s: %s", *key, error)
+
+
+def _described(
+    port: _Port, node_addrs: set[str], answering: list[tuple[Task, Backend]]
+) -> PortEndpoints:
+    return PortEndpoints(
+        published_port=port.published,
+        target_port=port.target,
+        protocol=port.protocol,
+        publish_mode="host" if port.host_mode else "ingress",
+        node_addrs=tuple(sorted(node_addrs)),
+        tasks=tuple(
+            TaskEndpoint(task.id, task.node_id, backend.host, backend.port)
+            for task, backend in answering
+        ),
+    )
 
 
 def _ports(service: Service) -> list[_Port]:

@@ -282,3 +282,30 @@ async def until_async(
         await asyncio.wait_for(poll(), timeout)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def test_a_host_mode_port_answers_on_the_nodes_of_its_tasks_only(
+    cluster: EmbeddedCluster,
+) -> None:
+    """Each task answers on its own node's address, and only there; scaling keeps the
+    listeners of the tasks already running."""
+    port = free_port()
+    spec = published(make_spec("web", replicas=2, max_replicas=1), port, mode="host")
+    service = cluster.control.create_service(spec)
+    ingress = cluster.ingress
+    assert ingress is not None
+    await until(lambda: len(ingress.rotation(service.id)) == 2, "two tasks answering")
+    before = {key: ingress._listeners[key] for key in ingress.listening()}
+    assert len(before) == 2
+    for (address, _, _), _listener in before.items():
+        node = next(n for n in cluster.control.list_nodes() if n.status.addr == address)
+        page = await get(address, port)
+        assert page is not None and f"on {node.hostname}." in page
+    idle = {a for a in addresses(cluster)} - {address for address, _, _ in before}
+    assert await get(idle.pop(), port) is None  # no task of it there
+
+    current = cluster.control.get_service(service.id)
+    scaled = published(make_spec("web", replicas=3, max_replicas=1), port, mode="host")
+    cluster.control.update_service(service.id, current.version.index, scaled)
+    await until(lambda: len(ingress.rotation(service.id)) == 3, "three tasks answering")
+    assert all(ingress._listeners.get(key) is listener for key, listener in before.items())
