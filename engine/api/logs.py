@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
+from collections import deque
+from collections.abc import Sequence
 from typing import NamedTuple
 
-__all__ = ["LogLine", "split_frame"]
+__all__ = ["LogLine", "keep_in_order", "line_time", "lines_between", "split_frame"]
 
 
 class LogLine(NamedTuple):
@@ -13,6 +17,30 @@ class LogLine(NamedTuple):
     time: float  # Unix time
     stream: str  # "stdout" or "stderr"
     text: str  # without the trailing newline
+
+
+def lines_between(kept: Sequence[LogLine], since: float, until: float) -> list[LogLine]:
+    """The lines of ``kept`` (in time order) written in ``[since, until)``, found by bisection;
+    a copy, which a reader may hold while more lines come."""
+    start = bisect.bisect_left(kept, since, key=line_time)
+    end = bisect.bisect_left(kept, until, lo=start, key=line_time)
+    return list(itertools.islice(kept, start, end))
+
+
+def keep_in_order(kept: deque[LogLine], line: LogLine) -> None:
+    """Adds ``line`` to ``kept`` in time order (most come last: they are appended); a full
+    ``kept`` lets its oldest go."""
+    if not kept or kept[-1].time <= line.time:
+        kept.append(line)
+        return
+    if len(kept) == kept.maxlen:
+        kept.popleft()
+    kept.insert(bisect.bisect_right(kept, line.time, key=line_time), line)
+
+
+def line_time(line: LogLine) -> float:
+    """When the line was written: the key lines are ordered by."""
+    return line.time
 
 
 def split_frame(buffer: bytes, muxed: bool, at: int = 0) -> tuple[str, bytes | None, int, bool]:

@@ -24,9 +24,7 @@ A task's secrets and configs are files written on this host and bind-mounted int
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
-import itertools
 import json
 import math
 from collections import deque
@@ -42,7 +40,7 @@ from engine.agent.exec import UNHEALTHY, ExitError, TaskError
 from engine.agent.exec.dockerconfig import LABELS, container_config, container_name, grace_seconds
 from engine.agent.exec.taskfiles import Dependency, TaskFiles, default_root
 from engine.api.durations import SECOND, parse_timestamp
-from engine.api.logs import LogLine, split_frame
+from engine.api.logs import LogLine, keep_in_order, lines_between, split_frame
 from engine.api.objects import (
     ContainerStatus,
     EngineDescription,
@@ -101,11 +99,11 @@ class DockerContainer:
 
     def lines(self, since: float, until: float) -> Iterator[LogLine]:
         """The kept lines in ``[since, until)``, oldest first."""
-        return iter(self._between(since, until))
+        return iter(lines_between(self._lines, since, until))
 
     def lines_newest_first(self, since: float, until: float) -> Iterator[LogLine]:
         """``lines`` backwards."""
-        return reversed(self._between(since, until))
+        return reversed(lines_between(self._lines, since, until))
 
     def written_until(self, moment: float) -> float:
         """Just after its latest line: its lines come late (the engine sends them after writing
@@ -115,23 +113,6 @@ class DockerContainer:
     def next_line_at(self, moment: float) -> float | None:
         """Not known ahead: ``listeners`` are told when lines come."""
         return None
-
-    def _between(self, since: float, until: float) -> list[LogLine]:
-        """A copy, which a reader may hold while more lines come (at most ``LOG_LINES``)."""
-        kept = self._lines
-        start = bisect.bisect_left(kept, since, key=_time)
-        end = bisect.bisect_left(kept, until, lo=start, key=_time)
-        return list(itertools.islice(kept, start, end))
-
-    def _keep(self, line: LogLine) -> None:
-        """Keeps ``line`` in time order: the engine's stdout and stderr may interleave late."""
-        kept = self._lines
-        if not kept or kept[-1].time <= line.time:
-            kept.append(line)
-            return
-        if len(kept) == kept.maxlen:
-            kept.popleft()
-        kept.insert(bisect.bisect_right(kept, line.time, key=_time), line)
 
     def usage(self, moment: float) -> tuple[float, int] | None:
         return self._usage if self.exit_code is None else None
@@ -170,7 +151,7 @@ class DockerContainer:
                             break
                         line = _log_line(stream, payload)
                         if seen is None or line.time > seen:
-                            self._keep(line)
+                            keep_in_order(self._lines, line)
                     buffer = buffer[at:]
                     for listener in self.listeners:  # a follower wakes once for the lot
                         listener.set()
@@ -441,10 +422,6 @@ class DockerController:
 
     def container_status(self) -> ContainerStatus | None:
         return self._container.status() if self._container else None
-
-
-def _time(line: LogLine) -> float:
-    return line.time
 
 
 def _log_line(stream: str, payload: bytes) -> LogLine:

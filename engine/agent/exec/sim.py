@@ -23,7 +23,7 @@ from engine.agent.exec.simcontent import SimContent
 from engine.agent.exec.simweb import Answer, PortServers, serve_ports
 from engine.agent.pace import Pace
 from engine.api.durations import parse_timestamp
-from engine.api.logs import LogLine
+from engine.api.logs import LogLine, keep_in_order, line_time, lines_between
 from engine.api.naming import task_name
 from engine.api.objects import ContainerStatus, Service, Task
 from engine.api.secrets import TaskFile, task_files
@@ -79,7 +79,7 @@ class SimContainer:
 
     def write(self, moment: float, text: str, stream: str = "stdout") -> None:
         """A line it wrote as it ran; whoever follows its log is told."""
-        self.served.append(LogLine(moment, stream, text))
+        keep_in_order(self.served, LogLine(moment, stream, text))
         for listener in self.listeners:
             listener.set()
 
@@ -119,8 +119,7 @@ class SimContainer:
         lines = self.content.lines(since, until) if self.program is None else iter(())
         if not self.served:
             return lines
-        served = [line for line in self.served if since <= line.time < until]
-        return heapq.merge(lines, served, key=_time)
+        return heapq.merge(lines, lines_between(self.served, since, until), key=line_time)
 
     def lines_newest_first(self, since: float, until: float) -> Iterator[LogLine]:
         """``lines`` backwards: the last lines before ``until`` are found without the others."""
@@ -130,8 +129,8 @@ class SimContainer:
         lines = self.content.lines_newest_first(since, until) if self.program is None else iter(())
         if not self.served:
             return lines
-        served = [line for line in reversed(self.served) if since <= line.time < until]
-        return heapq.merge(lines, served, key=_time, reverse=True)
+        served = reversed(lines_between(self.served, since, until))
+        return heapq.merge(lines, served, key=line_time, reverse=True)
 
     def written_until(self, moment: float) -> float:
         """Everything it wrote before ``moment`` is known at ``moment``: it is computed."""
@@ -376,10 +375,6 @@ class SimController:
 
     def container_status(self) -> ContainerStatus | None:
         return self._container.status() if self._container else None
-
-
-def _time(line: LogLine) -> float:
-    return line.time
 
 
 def _labels(task: Task) -> dict[str, str] | None:
