@@ -114,6 +114,10 @@ class DockerContainer:
         """Not known ahead: ``listeners`` are told when lines come."""
         return None
 
+    def _keep(self, line: LogLine) -> None:
+        """Keeps ``line`` in time order: the engine's stdout and stderr may interleave late."""
+        keep_in_order(self._lines, line)
+
     def usage(self, moment: float) -> tuple[float, int] | None:
         return self._usage if self.exit_code is None else None
 
@@ -151,7 +155,7 @@ class DockerContainer:
                             break
                         line = _log_line(stream, payload)
                         if seen is None or line.time > seen:
-                            keep_in_order(self._lines, line)
+                            self._keep(line)
                     buffer = buffer[at:]
                     for listener in self.listeners:  # a follower wakes once for the lot
                         listener.set()
