@@ -29,22 +29,16 @@ __all__ = [
     "WatchOverflow",
     "Watcher",
     "by",
-    "create_config",
     "create_network",
     "create_node",
-    "create_secret",
     "create_service",
     "create_task",
-    "delete_config",
     "delete_network",
     "delete_node",
-    "delete_secret",
     "delete_service",
     "delete_task",
-    "find_configs",
     "find_networks",
     "find_nodes",
-    "find_secrets",
     "find_services",
     "find_tasks",
     "get_cluster",
@@ -57,10 +51,8 @@ __all__ = [
     "node_tasks",
     "task_service_ids",
     "update_cluster",
-    "update_config",
     "update_network",
     "update_node",
-    "update_secret",
     "update_service",
     "update_task",
 ]
@@ -172,37 +164,5 @@ def get_secret(tx: ReadTx, secret_id: str) -> Secret | None:
     return tx.get(Secret, secret_id)
 
 
-def find_secrets(tx: ReadTx, selector: By) -> list[Secret]:
-    return tx.find(Secret, selector)
-
-
-def create_secret(tx: Tx, secret: Secret) -> Secret:
-    return tx.create(secret)
-
-
-def update_secret(tx: Tx, secret: Secret) -> Secret:
-    return tx.update(secret)
-
-
-def delete_secret(tx: Tx, secret_id: str) -> None:
-    tx.delete(Secret, secret_id)
-
-
 def get_config(tx: ReadTx, config_id: str) -> Config | None:
     return tx.get(Config, config_id)
-
-
-def find_configs(tx: ReadTx, selector: By) -> list[Config]:
-    return tx.find(Config, selector)
-
-
-def create_config(tx: Tx, config: Config) -> Config:
-    return tx.create(config)
-
-
-def update_config(tx: Tx, config: Config) -> Config:
-    return tx.update(config)
-
-
-def delete_config(tx: Tx, config_id: str) -> None:
-    tx.delete(Config, config_id)

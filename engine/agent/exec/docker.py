@@ -29,7 +29,6 @@ import json
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import aiodocker
@@ -176,7 +175,7 @@ class DockerExecutor:
     ``service`` finds a service by its ID, for container names and labels and the ports it
     publishes (SwarmKit's tasks carry their service's annotations and endpoint for this);
     ``dependency`` a secret or config by its ID, for the files of the tasks that mount them;
-    those are written under ``files_root``.
+    those are written under ``taskfiles.default_root()``, a tmpfs.
     """
 
     def __init__(
@@ -184,11 +183,10 @@ class DockerExecutor:
         url: str,
         service: Callable[[str], Service | None],
         dependency: Dependency = lambda dependency_id: None,
-        files_root: Path | None = None,
     ) -> None:
         self.url = url
         self._service = service
-        self.files = TaskFiles(files_root or default_root(), dependency)
+        self.files = TaskFiles(default_root(), dependency)
         self.node_id = ""
         self.containers: dict[str, DockerContainer] = {}
         self.docker = aiodocker.Docker(

@@ -70,7 +70,6 @@ class Program:
     """A parsed command; ``run`` runs it."""
 
     script: _List
-    text: str
 
     async def run(
         self, write: Write, sleep: Sleep, files: Mapping[str, bytes] | None = None
@@ -101,12 +100,12 @@ def parse(command: list[str] | None, args: list[str] | None) -> Program | None:
             return None
     except ValueError:
         return None
-    return Program(script, shlex.join(argv))
+    return Program(script)
 
 
 # Parsing.
 
-_JOINERS = (";", "&&", "||", "\n")
+_JOINERS = (";", "&&", "||")  # newlines are read as ";"
 
 
 def _parse_script(text: str) -> _List:

@@ -81,10 +81,3 @@ class TaskFiles:
         """Deletes the task's files, if it has any."""
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(self._root / task_id)
-
-    def tasks(self) -> list[str]:
-        """The IDs of the tasks that have files here."""
-        try:
-            return [entry.name for entry in self._root.iterdir() if entry.is_dir()]
-        except FileNotFoundError:
-            return []
