@@ -273,6 +273,7 @@ class EmbeddedCluster:
             self._pace,
             address=node.status.addr if self.ingress is not None else None,
             service=self._service,
+            dependency=self.manager.control.dependency,
         )
         description = node.description or self._resources.description(hostname)
         description = replace(description, tls_info=self._tls_info(node))

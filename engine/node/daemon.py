@@ -397,7 +397,9 @@ class NodeDaemon:
     async def _new_executor(self) -> SimExecutor | DockerExecutor:
         url = self._executor_choice.docker
         if url is None:
-            return SimExecutor(self.hostname, self.seed, self.clock, self._pace)
+            return SimExecutor(
+                self.hostname, self.seed, self.clock, self._pace, dependency=self._dependency
+            )
         return DockerExecutor(url, self._service, self._dependency)
 
     async def _describe(self) -> NodeDescription:

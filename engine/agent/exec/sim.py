@@ -1,7 +1,8 @@
 """The simulated executor: containers that pull, start, run, log, use CPU and exit, in memory.
 
 A container records the secret and config files its task mounts (where, whose, which mode), while
-it runs; it never reads their data.
+it runs; it reads a file's data only when its command reads the file (``cat``), as a real one
+would.
 
 Everything is deterministic from a seed. Failures are injected with labels; see
 engine.api.simlabels.
@@ -15,12 +16,13 @@ import heapq
 import logging
 import shlex
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from engine.agent.exec import UNHEALTHY, ExitError, TaskError
 from engine.agent.exec.simcommand import Program, parse
 from engine.agent.exec.simcontent import SimContent
 from engine.agent.exec.simweb import Answer, PortServers, serve_ports
+from engine.agent.exec.taskfiles import Dependency
 from engine.agent.pace import Pace
 from engine.api.durations import parse_timestamp
 from engine.api.logs import LogLine, keep_in_order, line_time, lines_between
@@ -165,16 +167,19 @@ class SimExecutor:
         *,
         address: str | None = None,
         service: Callable[[str], Service | None] = lambda service_id: None,
+        dependency: Dependency = lambda dependency_id: None,
     ) -> None:
         """``pace`` is the line a container takes its turn in when it wakes (the agents'):
         thousands that were started together wake together.
 
         With an ``address`` (the node's), each running container listens there on a port of
         its own for every target port its service publishes (``service`` finds the service
-        by ID), and answers what comes (``simweb``); ``endpoint`` says where."""
+        by ID), and answers what comes (``simweb``); ``endpoint`` says where. ``dependency``
+        finds a secret or config by ID, for a command that reads a file its task mounts."""
         self.node_name = node_name
         self.address = address
         self.service = service
+        self.dependency = dependency
         self.seed = seed
         self.clock = clock
         self.pace = pace or Pace(clock)
@@ -299,7 +304,8 @@ class SimController:
         def write(stream: str, text: str) -> None:
             container.write(clock.time(), text, stream)
 
-        container.process = asyncio.ensure_future(program.run(write, self._sleep))
+        files = _Mounted(container.files, self._executor.dependency)
+        container.process = asyncio.ensure_future(program.run(write, self._sleep, files))
 
     async def _live(self, container: SimContainer, until_healthy: bool) -> None:
         """Runs the container's life: health probes and its exit, whichever comes first.
@@ -380,6 +386,27 @@ class SimController:
 def _labels(task: Task) -> dict[str, str] | None:
     container = task.spec.container_spec
     return container.labels if container else None
+
+
+class _Mounted(Mapping[str, bytes]):
+    """A running container's secret and config files by path; a file's data is read from its
+    secret or config when the command reads the file, and is gone with it."""
+
+    def __init__(self, files: list[TaskFile], dependency: Dependency) -> None:
+        self._files = {file.path: file for file in files}
+        self._dependency = dependency
+
+    def __getitem__(self, path: str) -> bytes:
+        source = self._dependency(self._files[path].source_id)
+        if source is None or source.spec.data is None:
+            raise KeyError(path)
+        return source.spec.data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
 
 
 def _image(task: Task) -> str:
