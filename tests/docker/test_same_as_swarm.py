@@ -5,12 +5,14 @@ same states; where they may differ, the test says how and why."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tests.docker.conftest import IMAGE, NEWER_IMAGE, Swarm, wait_until
 from tests.integration.conftest import Engine
+from tests.integration.test_docker_cli import in_a_terminal
 
 NODES = ("swarm-master", "swarm-node-1", "swarm-node-2")
 
@@ -181,3 +183,23 @@ def test_jobs_one_shot_commands_and_spread_the_same_on_the_real_swarm_and_ours(
     mine = one_shots(ours.docker)
     for name in real:
         assert mine[name] == real[name], name
+
+
+def attached(host: str) -> list[str]:
+    """What ``docker service create`` without ``--detach`` last drew in a terminal for each
+    slot, and its last overall line."""
+    drawn = in_a_terminal(
+        host, "service", "create", "--no-resolve-image", "--name", "attached",
+        "--replicas", "3", IMAGE, "sleep", "3600",
+    )  # fmt: skip
+    slots = {line[:3]: line for line in drawn if re.match(r"[1-3]/3: ", line)}
+    overall = [line for line in drawn if line.startswith("overall progress")]
+    return [*(slots[slot] for slot in sorted(slots)), *overall[-1:]]
+
+
+def test_attached_progress_the_same_on_the_real_swarm_and_ours(swarm: Swarm, ours: Engine) -> None:
+    real = attached(swarm.url)
+    swarm.reset()
+    slots = ["1/3: running", "2/3: running", "3/3: running"]
+    assert real == [*slots, "overall progress: 3 out of 3 tasks"]
+    assert attached(ours.url) == real

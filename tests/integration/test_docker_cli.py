@@ -6,7 +6,10 @@ or a message, so must we. Services are named per test so tests do not interfere.
 
 from __future__ import annotations
 
+import os
+import pty
 import re
+import select
 import subprocess
 import threading
 import time
@@ -89,6 +92,58 @@ def test_service_create_without_detach_converges(engine: Engine) -> None:
     table = rows(engine.docker("service", "ls", "--filter", "name=progress"))
     assert table[0] == ["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"]
     assert table[1][1:] == ["progress", "replicated", "3/3", "nginx:1.10"]
+
+
+def in_a_terminal(host: str, *args: str, timeout: float = 90) -> list[str]:
+    """The docker CLI run in a terminal (a pty), as an operator runs it: each line it drew,
+    escape sequences left out, in order. Progress lines are drawn only on a terminal."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [require("docker"), *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "DOCKER_HOST": host, "DOCKER_CLI_HINTS": "false"},
+    )
+    os.close(slave)
+    drawn = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            assert time.monotonic() < deadline, drawn[-400:]
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the CLI ended and its terminal closed
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(master)
+        process.kill()
+        process.wait()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn.decode(errors="replace"))
+    return [line.strip() for line in re.split(r"[\r\n]+", text) if line.strip()]
+
+
+def test_attached_progress_shows_each_tasks_state(engine: Engine) -> None:
+    """Each slot's line goes through the task's states to running, as against a manager."""
+    drawn = in_a_terminal(
+        engine.url, "service", "create", "--name", "attached", "--replicas", "3", "nginx:1.10"
+    )
+    for slot in ("1/3", "2/3", "3/3"):
+        states = [line.split(":", 1)[1].strip() for line in drawn if line.startswith(slot)]
+        assert "pending" in states or "preparing" in states or "starting" in states, drawn
+        assert states[-1] == "running", drawn
+    assert "overall progress: 3 out of 3 tasks" in drawn
+    drawn = in_a_terminal(engine.url, "service", "update", "--image", "nginx:1.11", "attached")
+    assert [line for line in drawn if line.startswith("3/3: running")], drawn
+    assert "overall progress: 3 out of 3 tasks" in drawn
+    drawn = in_a_terminal(engine.url, "service", "scale", "attached=4")
+    assert [line for line in drawn if line.startswith("4/4: running")], drawn
 
 
 def test_service_create_with_the_common_flags(engine: Engine) -> None:
