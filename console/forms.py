@@ -221,14 +221,22 @@ def parse_labels(values: dict[str, str]) -> dict[str, str]:
 
 _EXPECTED = re.compile(r"Expected `([^`]*)`(?:, got `([^`]*)`)?(.*?) - at `\$\.?([^`]*)`")
 _ENUM = re.compile(r"Invalid enum value (.*) - at `\$\.?([^`]*)`")
+# Go's encoding/json, as the daemon words a value its field's type cannot hold.
+_GO = re.compile(
+    r"json: cannot unmarshal (\w+)( \S+)? into Go struct field \w+\.(\S+) of type (\S+)"
+)
 _KIND_WORDS = {
     "int": "a whole number",
     "float": "a number",
     "str": "text",
+    "string": "text",
     "bool": "true or false",
     "array": "a list",
     "object": "key: value pairs",
+    "number": "a number",
+    "time.Duration": "a duration in nanoseconds",
 }
+_GO_INTEGERS = {"int": "", "int64": "", "uint64": " of at least 0", "uint32": " of at least 0"}
 
 
 def _words(kinds: str) -> str:
@@ -248,4 +256,12 @@ def plain_error(message: str) -> str:
     if found := _ENUM.search(message):
         value, where = found.groups()
         return f"{where}: {value} is not one of the values it takes"
+    if found := _GO.search(message):
+        got, number, where, go_type = found.groups()
+        if go_type in _GO_INTEGERS:
+            wanted = f"a whole number{_GO_INTEGERS[go_type]}"
+            if number and got == "number":
+                return f"{where}: {wanted} is needed, not{number}"
+            return f"{where}: {wanted} is needed, not {_words(got)}"
+        return f"{where}: {_words(go_type)} is needed, not {_words(got)}"
     return message

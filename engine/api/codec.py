@@ -2,13 +2,16 @@
 
 Object keys are matched case-insensitively on the way in, as Go's encoding/json does for the
 Docker daemon: the Docker SDK for Python sends ``{"Mode": {"replicated": ...}}`` and expects it
-to work. A number too big for the Go type of its field (``extra["go_type"]`` of its annotation)
-is refused with the daemon's own words.
+to work. A value the Go type of its field cannot hold (a string for a string, a bool for a bool,
+an integer in the bounds of ``extra["go_type"]`` of its annotation) is refused with the daemon's
+own words, and so is a value of an enumeration the daemon's converter
+does not know (``extra["unknown"]``, a message with ``{value}`` or its Go quoting ``{quoted}``).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,11 +20,22 @@ from msgspec import inspect
 
 from engine.errors import InvalidArgument
 
-__all__ = ["decode", "encode", "from_builtins", "to_builtins"]
+__all__ = ["decode", "encode", "from_builtins", "go_quote", "to_builtins"]
 
 T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    "\\": "\\\\",
+    '"': '\\"',
+}
 
 
 def encode(value: Any) -> bytes:
@@ -54,8 +68,10 @@ def from_builtins(data: Any, kind: type[T]) -> T:
     try:
         info = _type_info(kind)  # type: ignore[arg-type]  # types are hashable
         return msgspec.convert(_canonical(data, info), type=kind)
-    except _GoRangeError as error:
-        raise InvalidArgument(f"invalid JSON: {error.go_text()}", rpc=False) from None
+    except _GoTypeError as error:
+        raise InvalidArgument(error.go_text(), rpc=False) from None
+    except _UnknownValue as error:
+        raise InvalidArgument(str(error), rpc=False) from None
     except msgspec.ValidationError as error:
         raise InvalidArgument(f"invalid JSON: {error}", rpc=False) from None
     except RecursionError:
@@ -68,10 +84,10 @@ def _type_info(kind: Any) -> inspect.Type:
     return inspect.type_info(kind)
 
 
-class _GoRangeError(Exception):
-    """A number beyond its field's Go type; the path grows as the walk unwinds."""
+class _GoTypeError(Exception):
+    """A value its field's Go type cannot hold; the path grows as the walk unwinds."""
 
-    def __init__(self, value: int, go_type: str, struct: str, field: str) -> None:
+    def __init__(self, value: str, go_type: str, struct: str, field: str) -> None:
         super().__init__(value, go_type, struct, field)
         self.value = value
         self.go_type = go_type
@@ -81,41 +97,107 @@ class _GoRangeError(Exception):
     def go_text(self) -> str:
         """Go's UnmarshalTypeError: the innermost struct, then the JSON path from the top."""
         return (
-            f"json: cannot unmarshal number {self.value} into Go struct field "
+            f"json: cannot unmarshal {self.value} into Go struct field "
             f"{self.struct}.{'.'.join(self.path)} of type {self.go_type}"
         )
 
 
 @dataclass(frozen=True, slots=True)
-class _GoInteger:
-    """The Go type of an integer field and the numbers it holds."""
+class _GoScalar:
+    """The Go type of a scalar field (an integer's with its bounds) and what it holds."""
 
     name: str
-    low: int
-    high: int
+    low: int | None = None
+    high: int | None = None
 
-    def holds(self, value: int) -> bool:
-        # An unsigned field's negative numbers are left to its bound, whose message says where.
-        return value <= self.high and (self.low == 0 or value >= self.low)
+    def refusal(self, value: object) -> str | None:
+        """How Go's decoder names ``value`` if this type cannot hold it: ``number -1``,
+        ``string``; None if it can (null always can)."""
+        if value is None:
+            return None
+        if self.low is not None and self.high is not None:
+            if type(value) is int:
+                return None if self.low <= value <= self.high else f"number {value}"
+            return f"number {value!r}" if type(value) is float else _json_kind(value)
+        wanted = str if self.name == "string" else bool
+        return None if isinstance(value, wanted) else _json_kind(value)
+
+
+def _json_kind(value: object) -> str:
+    for kind, name in ((bool, "bool"), (int | float, "number"), (str, "string"), (list, "array")):
+        if isinstance(value, kind):
+            return name
+    return "object"
+
+
+class _UnknownValue(Exception):
+    """A value of an enumeration the daemon does not know; the message is the daemon's."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """The values of an enumerated field, and what the daemon says of any other."""
+
+    values: frozenset[str]
+    unknown: str
+
+    def check(self, value: object) -> None:
+        if isinstance(value, str) and value not in self.values:
+            raise _UnknownValue(self.unknown.format(value=value, quoted=go_quote(value)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    name: str  # as JSON spells it
+    type: inspect.Type
+    go_scalar: _GoScalar | None
+    known: _Known | None
 
 
 @functools.cache
-def _fields(struct: type) -> dict[str, tuple[str, inspect.Type, _GoInteger | None]]:
-    """A struct's fields by lower-cased JSON name: (JSON name, type, Go integer type or None)."""
+def _fields(struct: type) -> dict[str, _Field]:
+    """A struct's fields by lower-cased JSON name."""
     info = _type_info(struct)
     assert isinstance(info, inspect.StructType)
     return {
-        field.encode_name.lower(): (field.encode_name, field.type, _go_integer(field.type))
+        field.encode_name.lower(): _Field(
+            field.encode_name, field.type, _go_scalar(field.type), _known(field.type)
+        )
         for field in info.fields
     }
 
 
-def _go_integer(kind: inspect.Type) -> _GoInteger | None:
+def _annotations(kind: inspect.Type) -> Iterator[tuple[inspect.Type, dict[str, Any]]]:
+    """The annotated members of a type, each with its ``extra``."""
     members = kind.types if isinstance(kind, inspect.UnionType) else (kind,)
     for member in members:
-        if isinstance(member, inspect.Metadata) and member.extra and "go_type" in member.extra:
-            low, high = member.extra["go_range"]
-            return _GoInteger(member.extra["go_type"], low, high)
+        if isinstance(member, inspect.Metadata) and member.extra:
+            yield member.type, member.extra
+
+
+def _go_scalar(kind: inspect.Type) -> _GoScalar | None:
+    """The Go type of a field that is one scalar, or null: an integer's from its annotation,
+    a string's, a bool's."""
+    members = kind.types if isinstance(kind, inspect.UnionType) else (kind,)
+    values = [member for member in members if not isinstance(member, inspect.NoneType)]
+    if len(values) != 1:
+        return None
+    (value,) = values
+    if isinstance(value, inspect.Metadata) and value.extra and "go_type" in value.extra:
+        low, high = value.extra["go_range"]
+        return _GoScalar(value.extra["go_type"], low, high)
+    if isinstance(value, inspect.Metadata):
+        value = value.type
+    if isinstance(value, inspect.StrType):
+        return _GoScalar("string")
+    return _GoScalar("bool") if isinstance(value, inspect.BoolType) else None
+
+
+def _known(kind: inspect.Type) -> _Known | None:
+    for member, extra in _annotations(kind):
+        if "unknown" in extra and isinstance(member, inspect.EnumType):
+            values = frozenset(str(item.value) for item in member.cls)
+            return _Known(values, extra["unknown"])
     return None
 
 
@@ -138,14 +220,17 @@ def _canonical(data: Any, kind: inspect.Type) -> Any:
             if match is None:
                 result[key] = value
                 continue
-            name, field_type, go_integer = match
-            if go_integer is not None and type(value) is int and not go_integer.holds(value):
+            if match.known is not None:
+                match.known.check(value)
+            scalar = match.go_scalar
+            refusal = scalar.refusal(value) if scalar is not None else None
+            if scalar is not None and refusal is not None:
                 struct = getattr(kind.cls, "go_name", kind.cls.__name__)
-                raise _GoRangeError(value, go_integer.name, struct, name)
+                raise _GoTypeError(refusal, scalar.name, struct, match.name)
             try:
-                result[name] = _canonical(value, field_type)
-            except _GoRangeError as error:
-                error.path.insert(0, name)
+                result[match.name] = _canonical(value, match.type)
+            except _GoTypeError as error:
+                error.path.insert(0, match.name)
                 raise
         return result
     if isinstance(kind, inspect.ListType) and isinstance(data, list):
@@ -153,3 +238,23 @@ def _canonical(data: Any, kind: inspect.Type) -> Any:
     if isinstance(kind, inspect.DictType) and isinstance(data, dict):
         return {key: _canonical(value, kind.value_type) for key, value in data.items()}
     return data
+
+
+def go_quote(text: str) -> str:
+    """``text`` as Go's ``%q`` (strconv.Quote) writes it in an error message."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    quoted = []
+    for char in text:
+        code = ord(char)
+        if char in _GO_ESCAPES:
+            quoted.append(_GO_ESCAPES[char])
+        elif char.isprintable():
+            quoted.append(char)
+        elif code < 0x80:
+            quoted.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            quoted.append(f"\\u{code:04x}")
+        else:
+            quoted.append(f"\\U{code:08x}")
+    return '"' + "".join(quoted) + '"'

@@ -145,7 +145,12 @@ class RestartCondition(enum.Enum):
 
 
 class RestartPolicy(Struct, frozen=True):
-    condition: RestartCondition | None = None
+    condition: (
+        Annotated[
+            RestartCondition, msgspec.Meta(extra={"unknown": "invalid RestartCondition: {quoted}"})
+        ]
+        | None
+    ) = None
     delay: Duration | None = None
     max_attempts: UInt64 | None = None
     window: Duration | None = None
@@ -204,8 +209,9 @@ class GlobalJob(Struct, frozen=True):
     """A task run to completion on every eligible node."""
 
 
-class ServiceMode(Struct, frozen=True, forbid_unknown_fields=True):
-    """Exactly one of the modes; an unknown mode is an error, not a silent default."""
+class ServiceMode(Struct, frozen=True):
+    """One of the modes; the daemon refuses more than one and, as Go's decoder, leaves out a
+    mode it does not know (none is replicated, one task)."""
 
     replicated: ReplicatedService | None = None
     global_: GlobalService | None = msgspec.field(default=None, name="Global")
@@ -229,10 +235,19 @@ class UpdateOrder(enum.Enum):
 class UpdateConfig(Struct, frozen=True):
     parallelism: UInt64 | None = None
     delay: Duration | None = None
-    failure_action: FailureAction | None = None
+    failure_action: (
+        Annotated[
+            FailureAction,
+            msgspec.Meta(extra={"unknown": "unrecognized update failure action {value}"}),
+        ]
+        | None
+    ) = None
     monitor: Duration | None = None
     max_failure_ratio: float | None = None
-    order: UpdateOrder | None = None
+    order: (
+        Annotated[UpdateOrder, msgspec.Meta(extra={"unknown": "unrecognized update order {value}"})]
+        | None
+    ) = None
 
 
 class PortConfig(Struct, frozen=True):

@@ -10,10 +10,9 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from engine.api.codec import decode
+from engine.api.codec import decode, go_quote
 from engine.api.durations import parse_timestamp
 from engine.errors import InvalidArgument
-from engine.manager.validation import go_quote
 
 __all__ = [
     "Filters",

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from msgspec.structs import replace
 
+from engine.api.base import Json
 from engine.api.durations import SECOND, format_timestamp
 from engine.api.networks import NetworkCreateRequest
 from engine.api.objects import (
@@ -42,6 +43,7 @@ from engine.api.specs import (
     FailureAction,
     NodeSpec,
     Platform,
+    PortConfig,
     ReplicatedService,
     ResourceObject,
     ServiceMode,
@@ -68,7 +70,15 @@ from engine.manager import networks as nets
 from engine.manager.allocator import check_port_conflicts
 from engine.manager.names import random_name
 from engine.manager.secrets import Kind, KindT
-from engine.manager.validation import validate_node_spec, validate_service_spec
+from engine.manager.validation import (
+    MOUNT_TYPES,
+    PROTOCOLS,
+    PUBLISH_MODES,
+    json_field,
+    validate_for_daemon,
+    validate_node_spec,
+    validate_service_spec,
+)
 from engine.mesh.ipam import DEFAULT_POOL, DEFAULT_SUBNET_SIZE, IpamError, check_pools
 from engine.store import (
     MemoryStore,
@@ -354,6 +364,7 @@ class ControlAPI:
 
     def create_service(self, spec: ServiceSpec) -> Service:
         """Creates a service; raises InvalidArgument or AlreadyExists (name conflict)."""
+        validate_for_daemon(spec)
         if not spec.name:
             spec = replace(spec, name=self._free_name())
         spec = _with_defaults(spec)
@@ -396,6 +407,7 @@ class ControlAPI:
         if not rollback:
             if spec is None:
                 raise InvalidArgument("spec must be provided")
+            validate_for_daemon(spec)
             spec = _with_defaults(spec)
             validate_service_spec(spec)
 
@@ -622,9 +634,15 @@ def _with_defaults(spec: ServiceSpec) -> ServiceSpec:
         task = replace(task, runtime="container")
     if task.force_update is None:
         task = replace(task, force_update=0)
+    container = task.container_spec
+    if container is not None and container.mounts:
+        mounts = [_known_mount_type(mount) for mount in container.mounts]
+        task = replace(task, container_spec=replace(container, mounts=mounts))
     endpoint = spec.endpoint_spec or EndpointSpec(mode="vip")
-    if endpoint.mode is None:
+    if not endpoint.mode:
         endpoint = replace(endpoint, mode="vip")
+    if endpoint.ports:
+        endpoint = replace(endpoint, ports=[_known_port_kinds(port) for port in endpoint.ports])
     return replace(
         spec,
         mode=mode,
@@ -633,6 +651,28 @@ def _with_defaults(spec: ServiceSpec) -> ServiceSpec:
         update_config=_set_update(spec.update_config),
         rollback_config=_set_update(spec.rollback_config),
     )
+
+
+def _known_port_kinds(port: PortConfig) -> PortConfig:
+    """A port's protocol and publish mode as moby reads them: whatever the case, and TCP and
+    ingress for what it does not know (the zero values of SwarmKit's enumerations)."""
+    protocol = (port.protocol or "").upper()
+    publish_mode = (port.publish_mode or "").upper()
+    return replace(
+        port,
+        protocol=(protocol if protocol in PROTOCOLS else "TCP").lower(),
+        publish_mode=(publish_mode if publish_mode in PUBLISH_MODES else "INGRESS").lower(),
+    )
+
+
+def _known_mount_type(mount: Json) -> Json:
+    """A mount's type as SwarmKit's enumeration names it back (``VOLUME`` reads ``volume``);
+    moby refused one it does not know, and an empty one is SwarmKit's zero value, a bind."""
+    if not isinstance(mount, dict):
+        return mount
+    kind = str(json_field(mount, "Type") or "bind").upper()
+    named = {key: value for key, value in mount.items() if key.lower() != "type"}
+    return {"Type": kind.lower() if kind in MOUNT_TYPES else "bind", **named}
 
 
 def _set_update(config: UpdateConfig | None) -> UpdateConfig | None:

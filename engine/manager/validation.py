@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 
+from engine.api.codec import go_quote
 from engine.api.durations import SECOND
 from engine.api.simlabels import validate_sim_labels
 from engine.api.specs import (
     ContainerSpec,
     EndpointSpec,
-    FailureAction,
     HealthConfig,
     NodeSpec,
     ResourceObject,
     RestartPolicy,
+    ServiceMode,
     ServiceSpec,
     TaskSpec,
     UpdateConfig,
@@ -23,8 +24,8 @@ from engine.manager import constraint
 from engine.manager.secrets import validate_references
 
 __all__ = [
-    "go_quote",
     "is_normalized_named",
+    "validate_for_daemon",
     "validate_name",
     "validate_node_spec",
     "validate_service_spec",
@@ -43,31 +44,74 @@ _IDENTIFIER = re.compile(r"[a-f0-9]{64}")
 _DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
 _LOWER_HEX = re.compile(r"[a-f0-9]+")
 NAME_TOTAL_LENGTH_MAX = 255  # docker/distribution's NameTotalLengthMax, of the normalized name
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-    '"': '\\"',
-}
 MILLISECOND = SECOND // 1000
 # Tasks are Python objects here: ten times the largest cluster the scheduler benchmark places
 # (10,000 tasks) is the most one service may ask for before the manager spends minutes on it.
 MAX_REPLICAS = 100_000
+# What moby's converter knows, by SwarmKit's enumerations' names (it upper-cases what it reads).
+MOUNT_TYPES = ("BIND", "VOLUME", "TMPFS", "NPIPE")
+PROPAGATIONS = ("RPRIVATE", "PRIVATE", "RSHARED", "SHARED", "RSLAVE", "SLAVE")
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+PUBLISH_MODES = ("INGRESS", "HOST")
+
+
+def validate_for_daemon(spec: ServiceSpec) -> None:
+    """Raises InvalidArgument, in moby's words, for what the Docker daemon refuses as it turns a
+    spec into SwarmKit's (daemon/cluster/convert/service.go), before SwarmKit checks it."""
+    task = spec.task_template or TaskSpec()
+    runtime = task.runtime or "container"
+    if runtime not in ("container", "plugin"):
+        raise InvalidArgument("unsupported runtime", rpc=False)
+    given = task.container_spec if runtime == "container" else task.plugin_spec
+    if given is None:
+        raise InvalidArgument("mismatched Runtime and *Spec fields", rpc=False)
+    for mount in (task.container_spec.mounts if task.container_spec else None) or ():
+        _convertible_mount(mount)
+    endpoint_mode = spec.endpoint_spec.mode if spec.endpoint_spec else None
+    if endpoint_mode not in (None, "", "vip", "dnsrr"):
+        raise InvalidArgument(f"invalid resolution mode: {go_quote(endpoint_mode)}", rpc=False)
+    mode = spec.mode or ServiceMode()
+    modes = (mode.replicated, mode.global_, mode.replicated_job, mode.global_job)
+    if sum(given is not None for given in modes) > 1:
+        raise InvalidArgument("must specify only one service mode", rpc=False)
+
+
+def _convertible_mount(mount: object) -> None:
+    if not isinstance(mount, dict):
+        raise InvalidArgument(
+            f"json: cannot unmarshal {'array' if isinstance(mount, list) else 'value'} into Go "
+            "struct field ContainerSpec.TaskTemplate.ContainerSpec.Mounts of type mount.Mount",
+            rpc=False,
+        )
+    kind = json_field(mount, "Type")
+    if kind and str(kind).upper() not in MOUNT_TYPES:
+        raise InvalidArgument(f"invalid MountType: {go_quote(str(kind))}", rpc=False)
+    bind = json_field(mount, "BindOptions")
+    propagation = json_field(bind, "Propagation") if isinstance(bind, dict) else None
+    if propagation and str(propagation).upper() not in PROPAGATIONS:
+        raise InvalidArgument(f"invalid MountPropagation: {go_quote(str(propagation))}", rpc=False)
+
+
+def json_field(value: dict[str, object], name: str) -> object:
+    """A field of a JSON object as Go's decoder finds it: by name, whatever its case."""
+    if name in value:
+        return value[name]
+    lowered = name.lower()
+    return next((item for key, item in value.items() if key.lower() == lowered), None)
 
 
 def validate_service_spec(spec: ServiceSpec) -> None:
-    """Raises InvalidArgument for the first thing wrong with ``spec``."""
+    """Raises InvalidArgument for the first thing wrong with ``spec``, as SwarmKit's
+    validateServiceSpec finds it (it leaves the rollback config as given)."""
     validate_name(spec.name or "")
     _validate_mode(spec)
     _validate_task(spec.task_template)
-    _validate_update(spec.update_config, "update")
-    _validate_update(spec.rollback_config, "rollback")
+    _validate_update(spec.update_config)
     _validate_endpoint(spec.endpoint_spec)
+    if spec.update_config is not None and (
+        spec.mode is not None and (spec.mode.replicated_job or spec.mode.global_job) is not None
+    ):
+        raise InvalidArgument("Jobs may not have an update config")
 
 
 def validate_node_spec(spec: NodeSpec) -> None:
@@ -91,18 +135,6 @@ def _validate_mode(spec: ServiceSpec) -> None:
     mode = spec.mode
     if mode is None:
         return
-    given = [
-        name
-        for name, value in (
-            ("replicated", mode.replicated),
-            ("global", mode.global_),
-            ("replicated-job", mode.replicated_job),
-            ("global-job", mode.global_job),
-        )
-        if value is not None
-    ]
-    if len(given) > 1:
-        raise InvalidArgument(f"ServiceSpec: only one mode may be given, not {' and '.join(given)}")
     job = mode.replicated_job
     if job is not None and job.max_concurrent is not None and job.max_concurrent > MAX_REPLICAS:
         raise InvalidArgument(f"MaxConcurrent must be at most {MAX_REPLICAS}")
@@ -177,8 +209,6 @@ def _validate_container(container: ContainerSpec) -> None:
         if target in targets:
             raise InvalidArgument(f"ContainerSpec: duplicate mount point: {target}")
         targets.add(target or "")
-    if (container.stop_grace_period or 0) < 0:
-        raise InvalidArgument("ContainerSpec: stop-grace-period cannot be negative")
     _validate_health(container.healthcheck)
     try:
         validate_sim_labels(container.labels)
@@ -239,26 +269,6 @@ def _is_digest(digest: str) -> bool:
     return size is not None and len(encoded) == size and bool(_LOWER_HEX.fullmatch(encoded))
 
 
-def go_quote(text: str) -> str:
-    """``text`` as Go's ``%q`` (strconv.Quote) writes it in an error message."""
-    if text.isprintable() and '"' not in text and "\\" not in text:
-        return f'"{text}"'
-    quoted = []
-    for char in text:
-        code = ord(char)
-        if char in _GO_ESCAPES:
-            quoted.append(_GO_ESCAPES[char])
-        elif char.isprintable():
-            quoted.append(char)
-        elif code < 0x80:
-            quoted.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            quoted.append(f"\\u{code:04x}")
-        else:
-            quoted.append(f"\\U{code:08x}")
-    return '"' + "".join(quoted) + '"'
-
-
 def _validate_health(health: HealthConfig | None) -> None:
     if health is None:
         return
@@ -273,22 +283,18 @@ def _validate_health(health: HealthConfig | None) -> None:
         raise InvalidArgument("ContainerSpec: Retries in HealthConfig cannot be negative")
 
 
-def _validate_update(config: UpdateConfig | None, kind: str) -> None:
+def _validate_update(config: UpdateConfig | None) -> None:
     if config is None:
         return
-    if (config.parallelism or 0) < 0:
-        raise InvalidArgument(f"TaskSpec: {kind}-parallelism cannot be negative")
     if (config.delay or 0) < 0:
-        raise InvalidArgument(f"TaskSpec: {kind}-delay cannot be negative")
+        raise InvalidArgument("TaskSpec: update-delay cannot be negative")
     if (config.monitor or 0) < 0:
-        raise InvalidArgument(f"TaskSpec: {kind}-monitor cannot be negative")
+        raise InvalidArgument("TaskSpec: update-monitor cannot be negative")
     ratio = config.max_failure_ratio or 0.0
     if ratio < 0 or ratio > 1:
         raise InvalidArgument(
-            f"TaskSpec: {kind}-maxfailureratio cannot be less than 0 or bigger than 1"
+            "TaskSpec: update-maxfailureratio cannot be less than 0 or bigger than 1"
         )
-    if kind == "rollback" and config.failure_action == FailureAction.ROLLBACK:
-        raise InvalidArgument("TaskSpec: rollback-failure-action cannot be rollback")
 
 
 def _validate_endpoint(endpoint: EndpointSpec | None) -> None:
@@ -301,10 +307,6 @@ def _validate_endpoint(endpoint: EndpointSpec | None) -> None:
     for port in endpoint.ports or ():
         protocol = port.protocol or "tcp"
         publish_mode = port.publish_mode or "ingress"
-        if protocol not in ("tcp", "udp", "sctp"):
-            raise InvalidArgument(f"EndpointSpec: unknown protocol {protocol!r}")
-        if publish_mode not in ("ingress", "host"):
-            raise InvalidArgument(f"EndpointSpec: unknown publish mode {publish_mode!r}")
         if not port.target_port or port.target_port > 65535:
             raise InvalidArgument("EndpointSpec: target port must be between 1 and 65535")
         if (port.published_port or 0) > 65535:

@@ -130,4 +130,4 @@ def test_an_edited_spec_with_a_wrong_type_says_so_in_plain_words() -> None:
         said = str(error)
     else:
         raise AssertionError("a spec with text for replicas was read")
-    assert said == "Mode.Replicated.Replicas: a whole number is needed, not text"
+    assert said == "Mode.Replicated.Replicas: a whole number of at least 0 is needed, not text"

@@ -10,9 +10,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import docker
+
 from tests.docker.conftest import IMAGE, NEWER_IMAGE, Swarm, wait_until
 from tests.integration.conftest import Engine
 from tests.integration.test_docker_cli import in_a_terminal
+from tests.integration.test_service_create_answers import ANSWERS, DIFFERENT
 
 NODES = ("swarm-master", "swarm-node-1", "swarm-node-2")
 
@@ -203,3 +206,28 @@ def test_attached_progress_the_same_on_the_real_swarm_and_ours(swarm: Swarm, our
     slots = ["1/3: running", "2/3: running", "3/3: running"]
     assert real == [*slots, "overall progress: 3 out of 3 tasks"]
     assert attached(ours.url) == real
+
+
+def create_answers(url: str) -> dict[str, tuple[int, str | None]]:
+    """What ``POST /services/create`` answers at ``url`` for each spec of the corpus."""
+    api = docker.APIClient(base_url=url, version="1.41")
+    found: dict[str, tuple[int, str | None]] = {}
+    for answer in ANSWERS:
+        response = api.post(f"{api.base_url}/v1.41/services/create", json=answer["spec"])
+        if response.status_code == 201:
+            api.remove_service(response.json()["ID"])
+            found[answer["case"]] = (201, None)
+        else:
+            found[answer["case"]] = (response.status_code, response.json()["message"])
+    return found
+
+
+def test_service_specs_are_refused_or_created_as_the_real_swarm_does(
+    swarm: Swarm, ours: Engine
+) -> None:
+    """The corpus of tests/integration/test_service_create_answers.py, asked of the lab's live
+    swarm and of ours: the same answers, but for the differences that test explains."""
+    real = create_answers(swarm.url)
+    mine = create_answers(ours.url)
+    for case, answer in real.items():
+        assert mine[case] == DIFFERENT.get(case, answer), case

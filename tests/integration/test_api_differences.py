@@ -201,7 +201,7 @@ async def test_a_stop_grace_period_beyond_int64_is_refused_as_go_json_does(
     engine: Engine,
 ) -> None:
     refused = (
-        f"invalid JSON: json: cannot unmarshal number {HUGE} into Go struct field "
+        f"json: cannot unmarshal number {HUGE} into Go struct field "
         "ContainerSpec.TaskTemplate.ContainerSpec.StopGracePeriod of type time.Duration"
     )
     spec = SPEC | {"Name": "graceful"}

@@ -12,6 +12,7 @@ from engine.api.specs import (
     GlobalJob,
     GlobalService,
     PortConfig,
+    ReplicatedJob,
     ReplicatedService,
     RestartPolicy,
     ServiceMode,
@@ -61,7 +62,7 @@ BAD_SPECS = [
             mode=ServiceMode(replicated=ReplicatedService(replicas=1), global_=GlobalService()),
             task_template=_template(),
         ),
-        "only one mode may be given, not replicated and global",
+        "must specify only one service mode",
         id="both replicated and global",
     ),
     pytest.param(
@@ -70,7 +71,7 @@ BAD_SPECS = [
             mode=ServiceMode(replicated=ReplicatedService(replicas=1), global_job=GlobalJob()),
             task_template=_template(),
         ),
-        "only one mode may be given, not replicated and global-job",
+        "must specify only one service mode",
         id="a job and a service",
     ),
     pytest.param(
@@ -97,8 +98,40 @@ BAD_SPECS = [
     ),
     pytest.param(
         ServiceSpec(name="x", task_template=TaskSpec()),
-        "ContainerSpec: missing in service spec",
+        r"^mismatched Runtime and \*Spec fields$",
         id="no container",
+    ),
+    pytest.param(
+        ServiceSpec(name="x", task_template=_template(runtime="attachment")),
+        "^unsupported runtime$",
+        id="a runtime the daemon does not run",
+    ),
+    pytest.param(
+        ServiceSpec(name="x", task_template=_template(), endpoint_spec=EndpointSpec(mode="nope")),
+        '^invalid resolution mode: "nope"$',
+        id="an unknown endpoint mode",
+    ),
+    pytest.param(
+        ServiceSpec(
+            name="x",
+            task_template=_template(
+                container_spec=ContainerSpec(
+                    image="nginx", mounts=[{"Type": "nfs", "Target": "/x"}]
+                )
+            ),
+        ),
+        '^invalid MountType: "nfs"$',
+        id="an unknown mount type",
+    ),
+    pytest.param(
+        ServiceSpec(
+            name="x",
+            mode=ServiceMode(replicated_job=ReplicatedJob()),
+            task_template=_template(),
+            update_config=UpdateConfig(parallelism=1),
+        ),
+        "Jobs may not have an update config",
+        id="a job with an update config",
     ),
     pytest.param(
         ServiceSpec(name="x", task_template=TaskSpec(container_spec=ContainerSpec())),
