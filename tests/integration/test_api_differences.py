@@ -304,3 +304,23 @@ def test_docker_service_inspect_shows_the_defaults(engine: Engine) -> None:
     assert len(re.findall(r"^ Monitoring Period: 5s$", pretty, re.M)) == 2
     assert re.search(r"^ Rollback order:\s+stop-first$", pretty, re.M)
     assert re.search(r"^Endpoint Mode:\s+vip$", pretty, re.M)
+
+
+async def test_update_options_are_read_as_dockerd_reads_them(engine: Engine) -> None:
+    """``rollback=none`` is a plain update; an option dockerd does not know is refused in its
+    words (dockerd answers 500; a client's mistake is a 400 here) and changes nothing."""
+    before = await created(engine, SPEC | {"Name": "optioned"})
+    update = f"/services/optioned/update?version={before['Version']['Index']}"
+    scaled = before["Spec"] | {"Mode": {"Replicated": {"Replicas": 2}}}
+    for option, message in (
+        ("registryAuthFrom=nope", "unsupported registryAuthFrom value"),
+        ("rollback=sideways", "unrecognized rollback option sideways"),
+    ):
+        status, body = await call(engine, "POST", f"{update}&{option}", scaled)
+        assert (status, body) == (400, {"message": message})
+        assert await service(engine, "optioned") == before
+    for option in ("rollback=none&registryAuthFrom=spec", "registryAuthFrom=previous-spec"):
+        version = (await service(engine, "optioned"))["Version"]["Index"]
+        path = f"/services/optioned/update?version={version}&{option}"
+        assert (await call(engine, "POST", path, scaled))[0] == 200
+    assert (await service(engine, "optioned"))["Spec"]["Mode"] == scaled["Mode"]

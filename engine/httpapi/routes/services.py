@@ -126,14 +126,17 @@ async def inspect_service(request: web.Request) -> web.Response:
 
 
 async def update_service(request: web.Request) -> web.Response:
-    """As dockerd: the body is read first, then ``version``, then the rollback option."""
+    """As dockerd: the body is read first, then ``version``, then the options. dockerd
+    answers 500 for an option it does not know; a client's mistake is a 400 here."""
     spec = await json_body(request, ServiceSpec)
     version = object_version(request.query, "service")
+    if request.query.get("registryAuthFrom", "") not in ("", "spec", "previous-spec"):
+        raise InvalidArgument("unsupported registryAuthFrom value", rpc=False)
     rollback = request.query.get("rollback", "")
-    if rollback not in ("", "previous"):
+    if rollback not in ("", "none", "previous"):
         raise InvalidArgument(f"unrecognized rollback option {rollback}", rpc=False)
     control = request.app[BACKEND].control
-    if rollback:
+    if rollback == "previous":
         control.update_service(request.match_info["id"], version, None, rollback=True)
     else:
         control.update_service(request.match_info["id"], version, spec)
