@@ -5,7 +5,9 @@ Docker daemon: the Docker SDK for Python sends ``{"Mode": {"replicated": ...}}``
 to work. A value the Go type of its field cannot hold (a string for a string, a bool for a bool,
 an integer in the bounds of ``extra["go_type"]`` of its annotation) is refused with the daemon's
 own words, and so is a value of an enumeration the daemon's converter
-does not know (``extra["unknown"]``, a message with ``{value}`` or its Go quoting ``{quoted}``).
+does not know (``extra["unknown"]``, a message with ``{value}`` or its Go quoting ``{quoted}``;
+with ``extra["any_case"]`` it reads the value whatever its case, as the converter upper-cases
+what it looks up).
 """
 
 from __future__ import annotations
@@ -140,10 +142,15 @@ class _Known:
 
     values: frozenset[str]
     unknown: str
+    any_case: bool
 
-    def check(self, value: object) -> None:
-        if isinstance(value, str) and value not in self.values:
-            raise _UnknownValue(self.unknown.format(value=value, quoted=go_quote(value)))
+    def known(self, value: object) -> object:
+        """The value as the enumeration spells it."""
+        if not isinstance(value, str) or value in self.values:
+            return value
+        if self.any_case and value.lower() in self.values:
+            return value.lower()
+        raise _UnknownValue(self.unknown.format(value=value, quoted=go_quote(value)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +158,7 @@ class _Field:
     name: str  # as JSON spells it
     type: inspect.Type
     go_scalar: _GoScalar | None
+    go_values: _GoScalar | None  # of a map's values
     known: _Known | None
 
 
@@ -161,7 +169,11 @@ def _fields(struct: type) -> dict[str, _Field]:
     assert isinstance(info, inspect.StructType)
     return {
         field.encode_name.lower(): _Field(
-            field.encode_name, field.type, _go_scalar(field.type), _known(field.type)
+            field.encode_name,
+            field.type,
+            _go_scalar(field.type),
+            _go_values(field.type),
+            _known(field.type),
         )
         for field in info.fields
     }
@@ -193,11 +205,18 @@ def _go_scalar(kind: inspect.Type) -> _GoScalar | None:
     return _GoScalar("bool") if isinstance(value, inspect.BoolType) else None
 
 
+def _go_values(kind: inspect.Type) -> _GoScalar | None:
+    """The Go type of a map's values, where the field is a map of one scalar (or null)."""
+    members = kind.types if isinstance(kind, inspect.UnionType) else (kind,)
+    maps = [member for member in members if isinstance(member, inspect.DictType)]
+    return _go_scalar(maps[0].value_type) if len(maps) == 1 else None
+
+
 def _known(kind: inspect.Type) -> _Known | None:
     for member, extra in _annotations(kind):
         if "unknown" in extra and isinstance(member, inspect.EnumType):
             values = frozenset(str(item.value) for item in member.cls)
-            return _Known(values, extra["unknown"])
+            return _Known(values, extra["unknown"], extra.get("any_case", False))
     return None
 
 
@@ -221,9 +240,13 @@ def _canonical(data: Any, kind: inspect.Type) -> Any:
                 result[key] = value
                 continue
             if match.known is not None:
-                match.known.check(value)
-            scalar = match.go_scalar
-            refusal = scalar.refusal(value) if scalar is not None else None
+                value = match.known.known(value)
+            scalar, values = match.go_scalar, match.go_values
+            if scalar is None and values is not None and isinstance(value, dict):
+                scalar, checked = values, list(value.values())
+            else:
+                checked = [value]
+            refusal = next(filter(None, map(scalar.refusal, checked)), None) if scalar else None
             if scalar is not None and refusal is not None:
                 struct = getattr(kind.cls, "go_name", kind.cls.__name__)
                 raise _GoTypeError(refusal, scalar.name, struct, match.name)

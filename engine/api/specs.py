@@ -70,8 +70,19 @@ UInt32 = Annotated[
 class NodeSpec(Struct, frozen=True):
     name: str | None = None
     labels: dict[str, str] | None = None
-    role: NodeRole | None = None
-    availability: Availability | None = None
+    role: (
+        Annotated[
+            NodeRole, msgspec.Meta(extra={"unknown": "invalid Role: {quoted}", "any_case": True})
+        ]
+        | None
+    ) = None
+    availability: (
+        Annotated[
+            Availability,
+            msgspec.Meta(extra={"unknown": "invalid Availability: {quoted}", "any_case": True}),
+        ]
+        | None
+    ) = None
 
 
 class Platform(Struct, frozen=True):

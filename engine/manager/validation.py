@@ -115,10 +115,11 @@ def validate_service_spec(spec: ServiceSpec) -> None:
 
 
 def validate_node_spec(spec: NodeSpec) -> None:
+    """Raises InvalidArgument in moby's words (its converter reads none as the empty text)."""
     if spec.role is None:
-        raise InvalidArgument("NodeSpec: role must be given (worker or manager)")
+        raise InvalidArgument('invalid Role: ""', rpc=False)
     if spec.availability is None:
-        raise InvalidArgument("NodeSpec: availability must be given (active, pause or drain)")
+        raise InvalidArgument('invalid Availability: ""', rpc=False)
 
 
 def validate_name(name: str) -> None:

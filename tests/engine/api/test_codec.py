@@ -17,7 +17,7 @@ import pytest
 from engine.api.codec import decode, encode
 from engine.api.objects import Cluster, Node, Service, Task
 from engine.api.specs import NodeSpec, ServiceMode, ServiceSpec
-from engine.api.types import NodeRole, TaskState
+from engine.api.types import Availability, NodeRole, TaskState
 from engine.errors import InvalidArgument
 
 HERE = Path(__file__).parent
@@ -136,13 +136,29 @@ def test_task_states_order_as_swarmkit() -> None:
             "json: cannot unmarshal string into Go struct field "
             "ContainerSpec.TaskTemplate.ContainerSpec.TTY of type bool",
         ),
-        (b'{"Labels": {"a": 1}}', "Expected `str`, got `int` - at `$.Labels[...]`"),
+        (
+            b'{"Labels": {"a": "b", "c": 1}}',
+            "json: cannot unmarshal number into Go struct field ServiceSpec.Labels of type string",
+        ),
     ],
 )
 def test_bad_json_is_an_invalid_argument_in_the_daemons_words(body: bytes, message: str) -> None:
     with pytest.raises(InvalidArgument) as raised:
         decode(body, ServiceSpec)
     assert message in raised.value.public_text()
+
+
+def test_a_node_spec_is_read_as_moby_reads_it() -> None:
+    """Role and availability in any case; another value in the converter's words."""
+    spec = decode(b'{"Role": "MANAGER", "Availability": "Drain"}', NodeSpec)
+    assert (spec.role, spec.availability) == (NodeRole.MANAGER, Availability.DRAIN)
+    for body, message in (
+        (b'{"Role": "boss"}', 'invalid Role: "boss"'),
+        (b'{"Availability": "sleep"}', 'invalid Availability: "sleep"'),
+    ):
+        with pytest.raises(InvalidArgument) as raised:
+            decode(body, NodeSpec)
+        assert raised.value.public_text() == message
 
 
 def test_a_mode_the_daemon_does_not_know_is_left_out() -> None:
