@@ -7,7 +7,8 @@ an integer in the bounds of ``extra["go_type"]`` of its annotation) is refused w
 own words, and so is a value of an enumeration the daemon's converter
 does not know (``extra["unknown"]``, a message with ``{value}`` or its Go quoting ``{quoted}``;
 with ``extra["any_case"]`` it reads the value whatever its case, as the converter upper-cases
-what it looks up).
+what it looks up). A field kept as plain JSON is checked as the Go struct it stands for
+(``extra["go_shape"]``) where it has one.
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ class _Field:
     go_scalar: _GoScalar | None
     go_values: _GoScalar | None  # of a map's values
     known: _Known | None
+    shape: inspect.Type | None  # the struct a field kept as JSON is checked as
 
 
 @functools.cache
@@ -174,6 +176,7 @@ def _fields(struct: type) -> dict[str, _Field]:
             _go_scalar(field.type),
             _go_values(field.type),
             _known(field.type),
+            _shape(field.type),
         )
         for field in info.fields
     }
@@ -210,6 +213,13 @@ def _go_values(kind: inspect.Type) -> _GoScalar | None:
     members = kind.types if isinstance(kind, inspect.UnionType) else (kind,)
     maps = [member for member in members if isinstance(member, inspect.DictType)]
     return _go_scalar(maps[0].value_type) if len(maps) == 1 else None
+
+
+def _shape(kind: inspect.Type) -> inspect.Type | None:
+    for _, extra in _annotations(kind):
+        if "go_shape" in extra:
+            return _type_info(extra["go_shape"])
+    return None
 
 
 def _known(kind: inspect.Type) -> _Known | None:
@@ -251,6 +261,8 @@ def _canonical(data: Any, kind: inspect.Type) -> Any:
                 struct = getattr(kind.cls, "go_name", kind.cls.__name__)
                 raise _GoTypeError(refusal, scalar.name, struct, match.name)
             try:
+                if match.shape is not None:
+                    _canonical(value, match.shape)
                 result[match.name] = _canonical(value, match.type)
             except _GoTypeError as error:
                 error.path.insert(0, match.name)

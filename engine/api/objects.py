@@ -7,19 +7,26 @@ and ``created_at``/``updated_at``. ``spec`` is what the user asked for; the rest
 
 from __future__ import annotations
 
+import enum
+from typing import Annotated
+
 import msgspec
 
 from engine.api.base import Json, Struct, UInt
 from engine.api.networks import Driver, EndpointVirtualIP, IPAMOptions, NetworkSpec
 from engine.api.secrets import ConfigSpec, SecretSpec
 from engine.api.specs import (
+    Duration,
     EndpointSpec,
+    GoInt,
+    Int64,
     NodeSpec,
     Platform,
     PortConfig,
     ResourceObject,
     ServiceSpec,
     TaskSpec,
+    UInt64,
 )
 from engine.api.types import NodeState, Reachability, TaskState
 
@@ -210,15 +217,77 @@ class JoinTokens(Struct, frozen=True):
     manager: str | None = None
 
 
+# The sections of a swarm's spec, as the daemon's Go structs type them: a section is kept as the
+# JSON it was given (only some settings are acted on), checked against its shape on the way in.
+
+
+class OrchestrationConfig(Struct, frozen=True):
+    task_history_retention_limit: Int64 | None = None
+
+
+class RaftConfig(Struct, frozen=True):
+    snapshot_interval: UInt64 | None = None
+    keep_old_snapshots: UInt64 | None = None
+    log_entries_for_slow_followers: UInt64 | None = None
+    election_tick: GoInt | None = None
+    heartbeat_tick: GoInt | None = None
+
+
+class DispatcherConfig(Struct, frozen=True):
+    heartbeat_period: Duration | None = None
+
+
+class ExternalCAProtocol(enum.Enum):
+    CFSSL = "cfssl"
+
+
+class ExternalCA(Struct, frozen=True):
+    protocol: (
+        Annotated[
+            ExternalCAProtocol,
+            msgspec.Meta(extra={"unknown": "invalid protocol: {quoted}", "any_case": True}),
+        ]
+        | None
+    ) = None
+    url: str | None = None
+    options: dict[str, str] | None = None
+    ca_cert: str | None = None
+
+
+class CAConfig(Struct, frozen=True):
+    node_cert_expiry: Duration | None = None
+    external_cas: list[ExternalCA] | None = msgspec.field(default=None, name="ExternalCAs")
+    signing_ca_cert: str | None = None
+    signing_ca_key: str | None = None
+    force_rotate: UInt64 | None = None
+
+
+class EncryptionConfig(Struct, frozen=True):
+    auto_lock_managers: bool | None = None
+
+
+class TaskDefaults(Struct, frozen=True):
+    log_driver: Json = None
+
+
+# A section kept as JSON, read in as the Go struct ``extra["go_shape"]`` names.
+Orchestration = Annotated[Json, msgspec.Meta(extra={"go_shape": OrchestrationConfig})]
+Raft = Annotated[Json, msgspec.Meta(extra={"go_shape": RaftConfig})]
+Dispatcher = Annotated[Json, msgspec.Meta(extra={"go_shape": DispatcherConfig})]
+CA = Annotated[Json, msgspec.Meta(extra={"go_shape": CAConfig})]
+Encryption = Annotated[Json, msgspec.Meta(extra={"go_shape": EncryptionConfig})]
+Defaults = Annotated[Json, msgspec.Meta(extra={"go_shape": TaskDefaults})]
+
+
 class ClusterSpec(Struct, frozen=True):
     name: str | None = None
     labels: dict[str, str] | None = None
-    orchestration: Json = None
-    raft: Json = None
-    dispatcher: Json = None
-    ca_config: Json = None
-    encryption_config: Json = None
-    task_defaults: Json = None
+    orchestration: Orchestration = None
+    raft: Raft = None
+    dispatcher: Dispatcher = None
+    ca_config: CA = None
+    encryption_config: Encryption = None
+    task_defaults: Defaults = None
 
 
 class Cluster(Object, frozen=True):

@@ -743,6 +743,8 @@ def _merged(spec: ClusterSpec, asked: ClusterSpec | None) -> ClusterSpec:
 
 def _validate_cluster_spec(spec: ClusterSpec) -> None:
     """The settings this engine acts on must be well formed; the rest is kept as given."""
+    if spec.name not in (None, "", "default"):
+        raise InvalidArgument('swarm spec must be named "default"', rpc=False)
     for section in (
         "orchestration",
         "raft",
@@ -754,12 +756,9 @@ def _validate_cluster_spec(spec: ClusterSpec) -> None:
         value = getattr(spec, section)
         if value is not None and not isinstance(value, dict):
             raise InvalidArgument(f"SwarmSpec: {section} must be an object")
-    limit = (spec.orchestration or {}).get("TaskHistoryRetentionLimit")
-    if limit is not None and not isinstance(limit, int):
-        raise InvalidArgument("SwarmSpec: TaskHistoryRetentionLimit must be an integer")
     period = (spec.dispatcher or {}).get("HeartbeatPeriod")
-    if period is not None and (not isinstance(period, int) or period <= 0):
-        raise InvalidArgument("heartbeat period must be a positive duration")
+    if period is not None and period < 0:
+        raise InvalidArgument("heartbeat time period cannot be a negative duration")
     ca_config = spec.ca_config or {}
     if ca_config.get("SigningCACert") or ca_config.get("SigningCAKey"):
         raise InvalidArgument(

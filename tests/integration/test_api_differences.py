@@ -324,3 +324,40 @@ async def test_update_options_are_read_as_dockerd_reads_them(engine: Engine) -> 
         path = f"/services/optioned/update?version={version}&{option}"
         assert (await call(engine, "POST", path, scaled))[0] == 200
     assert (await service(engine, "optioned"))["Spec"]["Mode"] == scaled["Mode"]
+
+
+SWARM_REFUSALS = [  # what dockerd 20.10.24 answered to each change of its swarm's spec
+    (
+        {"Dispatcher": {"HeartbeatPeriod": -1}},
+        "rpc error: code = InvalidArgument desc = "
+        "heartbeat time period cannot be a negative duration",
+    ),
+    (
+        {"CAConfig": {"ExternalCAs": [{"Protocol": "nope", "URL": "https://x"}]}},
+        'invalid protocol: "nope"',
+    ),
+    (
+        {"Raft": {"SnapshotInterval": "x"}},
+        "json: cannot unmarshal string into Go struct field RaftConfig.Raft.SnapshotInterval "
+        "of type uint64",
+    ),
+    (
+        {"EncryptionConfig": {"AutoLockManagers": "yes"}},
+        "json: cannot unmarshal string into Go struct field "
+        "EncryptionConfig.EncryptionConfig.AutoLockManagers of type bool",
+    ),
+    ({"Name": "other"}, 'swarm spec must be named "default"'),
+]
+
+
+async def test_swarm_spec_changes_are_refused_in_dockerds_words(engine: Engine) -> None:
+    status, before = await call(engine, "GET", "/swarm")
+    assert status == 200
+    for change, message in SWARM_REFUSALS:
+        spec = before["Spec"] | {
+            key: (before["Spec"].get(key) or {}) | value if isinstance(value, dict) else value
+            for key, value in change.items()
+        }
+        path = f"/swarm/update?version={before['Version']['Index']}"
+        assert await call(engine, "POST", path, spec) == (400, {"message": message})
+        assert (await call(engine, "GET", "/swarm"))[1] == before
