@@ -78,7 +78,16 @@ def test_a_forced_update_runs_the_job_again(engine: Engine) -> None:
         )
         wait_until(lambda: _completed(service) == 2, 60, "the first run")
         service.reload()
-        service.force_update()
+        # The spec as it is, not with SwarmKit's defaults (which Service.force_update fetches):
+        # those hold an update config, which SwarmKit refuses for a job.
+        spec = service.attrs["Spec"]
+        client.api.update_service(
+            service.id,
+            service.version,
+            name=spec["Name"],
+            mode=spec["Mode"],
+            task_template=spec["TaskTemplate"] | {"ForceUpdate": 1},
+        )
         wait_until(lambda: len(service.tasks()) == 4 and _completed(service) == 4, 60, "a rerun")
         service.reload()
         assert service.attrs["JobStatus"]["JobIteration"]["Index"] == 1
