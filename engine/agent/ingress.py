@@ -9,7 +9,10 @@ mode answers only on the node of each task that publishes it, and only for that 
 A task leaves the rotation as soon as the store says it stopped, failed (an unhealthy task
 fails) or sits on a node marked down; a drained node has no tasks but still answers. Where a
 task answers is its node's executor's to say (``endpoint``): a simulated container listens on
-a port of its own, a real one publishes its target port on its engine's host.
+a port of its own, a real one binds its target port on a port of its node (and its host-mode
+ports on the node's own, where the mesh then does not listen). A node whose engine runs in a
+network namespace of its own is served in that namespace: its listeners are made there, and
+connect to the tasks of every node from there.
 
     ingress = Ingress(store, nodes)  # nodes: node ID -> MeshNode, for the nodes of this process
     await ingress.run()
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,6 +32,7 @@ from engine.api.events import Event, EventCommit, EventCreate, EventDelete, Even
 from engine.api.objects import Node, Service, Task
 from engine.api.types import NodeState, TaskState
 from engine.mesh.lb import Endpoints, PortEndpoints, ServiceEndpoints, TaskEndpoint
+from engine.mesh.netns import MakeSocket
 from engine.mesh.pool import Backend, BackendPool
 from engine.mesh.proxy import TcpListener, UdpListener, serve_tcp, serve_udp
 from engine.store import MemoryStore, ReadTx, by, find_nodes, find_services, find_tasks, get_service
@@ -47,10 +52,17 @@ class Reachable(Protocol):
 
 @dataclass(frozen=True)
 class MeshNode:
-    """A node of this process as the mesh needs it: its address, and its executor."""
+    """A node of this process as the mesh needs it: its address, and its executor.
+
+    Attributes:
+        sockets: makes the sockets of its listeners, in its network namespace.
+        binds_host_ports: its containers bind their host-mode ports themselves.
+    """
 
     address: str
     executor: Reachable
+    sockets: MakeSocket = socket.socket
+    binds_host_ports: bool = False
 
 
 Key = tuple[str, int, str]  # an address, a port, a protocol
@@ -84,6 +96,7 @@ class Ingress:
         self._host_pools: dict[str, dict[Key, BackendPool]] = {}
         self._listeners: dict[Key, TcpListener | UdpListener] = {}
         self._wanted: dict[Key, BackendPool] = {}
+        self._sockets: dict[str, MakeSocket] = {}  # by node address
         self._failed: set[Key] = set()  # bind failures already logged
         self._dirty: set[str] = set()  # services whose pools to make anew
         self._described: dict[str, ServiceEndpoints] = {}  # for load balancers, by service ID
@@ -211,6 +224,7 @@ class Ingress:
         for host_pools in self._host_pools.values():
             wanted.update(host_pools)
         self._wanted = wanted
+        self._sockets = {node.address: node.sockets for node in up.values()}
         return True
 
     def _refresh_service(
@@ -240,6 +254,8 @@ class Ingress:
             ]
             if port.host_mode:
                 for task, backend in answering:
+                    if up[task.node_id].binds_host_ports:
+                        continue
                     key = (up[task.node_id].address, port.published, port.protocol)
                     pool = kept_hosts[key] = host_pools.get(key) or BackendPool()
                     pool.set_backends([backend])
@@ -270,7 +286,8 @@ class Ingress:
             address, port, protocol = key
             try:
                 serve = serve_udp if protocol == "udp" else serve_tcp
-                self._listeners[key] = await serve(pool, address, port)
+                sockets = self._sockets.get(address, socket.socket)
+                self._listeners[key] = await serve(pool, address, port, sockets=sockets)
                 self._failed.discard(key)
             except OSError as error:
                 if key not in self._failed:

@@ -220,11 +220,11 @@ def _ours_anywhere(swarm: Swarm) -> list[str]:
     ]
 
 
-def test_a_published_port_answers_on_the_tasks_node(ours: Engine, swarm: Swarm) -> None:
+def test_a_host_mode_port_answers_on_the_tasks_node(ours: Engine, swarm: Swarm) -> None:
     script = "echo hello from $(hostname) > /www/index.html; exec httpd -f -p 80 -h /www"
     ours.docker(
-        "service", "create", "--detach", "--name", "site", "--publish", "8080:80",
-        IMAGE, "sh", "-c", script,
+        "service", "create", "--detach", "--name", "site",
+        "--publish", "mode=host,published=8080,target=80", IMAGE, "sh", "-c", script,
     )  # fmt: skip
     task = wait_until(lambda: running(ours, "site"), 60, "a running task")[0]
     hostname = ours.docker_json("node", "inspect", task["NodeID"])[0]["Description"]["Hostname"]

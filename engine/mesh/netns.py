@@ -1,0 +1,152 @@
+"""Network namespaces of this host: where a node whose engine runs in one of its own listens.
+
+A Docker Engine reached over a unix socket may run in a network namespace of its own (each
+node of ``swarmdeck lab`` does): its containers publish their ports there, and only there do
+the node's address and the task's host ports answer. The mesh then serves that node from this
+process all the same: a socket belongs to the namespace it was made in, so its listeners, the
+connections they dial and its DNS server are made in the node's namespace, for the moment of a
+``socket()`` call (``setns(2)``, which changes only the calling thread's namespace, and back).
+
+    namespace = engine_namespace("/run/docker.sock")  # None: the engine shares ours
+    sock = namespace.socket(socket.AF_INET, socket.SOCK_STREAM)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import ipaddress
+import os
+import socket
+import struct
+from collections.abc import Callable, Iterable, Iterator
+
+__all__ = [
+    "MakeSocket",
+    "NetNamespace",
+    "bound_socket",
+    "engine_namespace",
+    "first_address_outside",
+]
+
+MakeSocket = Callable[[socket.AddressFamily, socket.SocketKind], socket.socket]
+
+CLONE_NEWNET = 0x40000000  # <sched.h>: setns(2)'s nstype for a network namespace
+SIOCGIFADDR = 0x8915  # <linux/sockios.h>: an interface's IPv4 address
+_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+_THREAD_NAMESPACE = "/proc/thread-self/ns/net"
+
+
+class NetNamespace:
+    """A network namespace, held open by a file descriptor (it outlives its processes)."""
+
+    def __init__(self, path: str) -> None:
+        """Opens the namespace at ``path`` (``/proc/PID/ns/net``, ``/run/netns/NAME``).
+
+        Raises:
+            OSError: it cannot be opened.
+        """
+        self.path = path
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def socket(self, family: socket.AddressFamily, kind: socket.SocketKind) -> socket.socket:
+        """A new socket in this namespace.
+
+        Raises:
+            OSError: the namespace cannot be entered (it needs CAP_SYS_ADMIN), or no socket.
+        """
+        with self._entered():
+            return socket.socket(family, kind)
+
+    def addresses(self) -> list[str]:
+        """The IPv4 addresses of its interfaces, but loopback's, in the interfaces' order."""
+        found = []
+        with self._entered(), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            for _, name in socket.if_nameindex():
+                request = struct.pack("256s", name.encode()[:15])
+                try:
+                    answer = fcntl.ioctl(probe.fileno(), SIOCGIFADDR, request)
+                except OSError:  # no IPv4 address on it
+                    continue
+                address = ipaddress.IPv4Address(answer[20:24])
+                if not address.is_loopback:
+                    found.append(str(address))
+        return found
+
+    @contextlib.contextmanager
+    def _entered(self) -> Iterator[None]:
+        """This thread in the namespace for the block's duration, then back in its own."""
+        home = os.open(_THREAD_NAMESPACE, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _setns(self._fd)
+            try:
+                yield
+            finally:
+                _setns(home)
+        finally:
+            os.close(home)
+
+
+def engine_namespace(socket_path: str) -> NetNamespace | None:
+    """The network namespace of the engine serving the unix socket ``socket_path``, found by
+    the process at the other end (``SO_PEERCRED``); None when it is this thread's own.
+
+    Raises:
+        OSError: the socket cannot be reached, or the engine's namespace cannot be opened
+            (another user's process: it needs root).
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.connect(socket_path)
+        credentials = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+    pid, _, _ = _PEERCRED.unpack(credentials)
+    theirs = f"/proc/{pid}/ns/net"
+    if os.stat(theirs).st_ino == os.stat(_THREAD_NAMESPACE).st_ino:
+        return None
+    return NetNamespace(theirs)
+
+
+def bound_socket(
+    sockets: MakeSocket, kind: socket.SocketKind, host: str, port: int
+) -> socket.socket:
+    """A socket of ``sockets`` bound to ``host:port``. Never with SO_REUSEPORT, and with
+    SO_REUSEADDR for TCP only (a TCP listener rebinds at once after a restart; on UDP it would
+    let a second socket share the port), so a second bind fails with EADDRINUSE.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = sockets(family, kind)
+    try:
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def first_address_outside(addresses: Iterable[str], subnets: Iterable[str]) -> str | None:
+    """The first of ``addresses`` in none of ``subnets`` (CIDR), or None."""
+    networks = [ipaddress.ip_network(subnet, strict=False) for subnet in subnets]
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        if not any(ip.version == n.version and ip in n for n in networks):
+            return address
+    return None
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"setns: {os.strerror(error)}")

@@ -1,0 +1,96 @@
+"""The routing mesh with the docker executor: the lab's three Docker Engines (no swarm mode for
+our tasks, no IPVS) as our nodes. Each node's address answers a published port and carries the
+connection to a container on any node."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.docker.conftest import IMAGE, Swarm, wait_until
+from tests.docker.test_docker_executor import running
+from tests.integration.conftest import Engine
+
+# Serves a page naming its container (its hostname is its short ID), stops at once on SIGTERM.
+HTTPD = (
+    'echo "hello from $(hostname)" > /www/index.html; trap "exit 0" TERM; '
+    "httpd -f -p 80 -h /www & wait $!"
+)
+
+
+def in_node(swarm: Swarm, node: str, *command: str) -> str:
+    """``command``'s output, run on this host in ``node``'s network namespace ("" on failure)."""
+    result = subprocess.run(
+        ["nsenter", f"--net=/run/netns/{swarm.lab._netns(node)}", *command],
+        capture_output=True, text=True, timeout=15, check=False,
+    )  # fmt: skip
+    return result.stdout if result.returncode == 0 else ""
+
+
+def get(swarm: Swarm, node: str, address: str, port: int) -> str:
+    """GET / on ``address:port`` from inside ``node``'s network namespace, with no proxy."""
+    fetch = (
+        "import urllib.request as u; o = u.build_opener(u.ProxyHandler({})); "
+        f"print(o.open('http://{address}:{port}/', timeout=3).read().decode())"
+    )
+    return in_node(swarm, node, sys.executable, "-c", fetch).strip()
+
+
+def containers_of(engine: Engine, service: str) -> dict[str, str]:
+    """The running tasks' containers of ``service``: short container ID to node hostname."""
+    found = {}
+    for task in running(engine, service):
+        node = engine.docker_json("node", "inspect", task["NodeID"])[0]
+        container = str(task["Status"]["ContainerStatus"]["ContainerID"])  # type: ignore[index]
+        found[container[:12]] = node["Description"]["Hostname"]
+    return found
+
+
+def test_every_node_answers_a_published_port_for_a_container_on_another(
+    ours: Engine, swarm: Swarm
+) -> None:
+    addresses = {node.name: node.address for node in swarm.lab.nodes}
+    for node in swarm.lab.nodes:
+        assert ours.docker_json("node", "inspect", node.name)[0]["Status"]["Addr"] == node.address
+    ours.docker(
+        "service", "create", "--detach", "--name", "web", "--publish", "8080:80",
+        "--stop-grace-period", "2s", IMAGE, "sh", "-c", HTTPD,
+    )  # fmt: skip
+    task = wait_until(lambda: containers_of(ours, "web"), 60, "a running task")
+    [(container, home)] = task.items()
+    # The container binds port 80 on a port its engine picked, not on 8080.
+    bound = swarm.docker("port", container, "80/tcp", node=home)
+    assert bound and ":8080" not in bound
+    for node, address in addresses.items():
+        page = wait_until(
+            lambda node=node, address=address: get(swarm, node, address, 8080),
+            30,
+            f"an answer on {node}'s address",
+        )
+        assert page == f"hello from {container}"
+    others = [node for node in addresses if node != home]
+    assert others
+    # From one node's namespace to another's address: the lab's network carries it.
+    assert get(swarm, others[0], addresses[others[-1]], 8080) == f"hello from {container}"
+
+    ours.docker("service", "scale", "--detach", "web=3")
+    everyone = wait_until(
+        lambda: len(found := containers_of(ours, "web")) == 3 and found, 60, "three running tasks"
+    )
+    assert set(everyone.values()) == set(addresses)  # spread over the nodes
+    for node, address in addresses.items():
+
+        def answered(node: str = node, address: str = address) -> bool:
+            pages = {get(swarm, node, address, 8080) for _ in range(6)}
+            return pages == {f"hello from {c}" for c in everyone}
+
+        assert wait_until(answered, 30, f"every task answering through {node}")
+
+    ours.docker("service", "scale", "--detach", "web=1")
+    left = wait_until(
+        lambda: len(found := containers_of(ours, "web")) == 1 and found, 60, "one task left"
+    )
+    [kept] = left
+    for node, address in addresses.items():
+        pages = {get(swarm, node, address, 8080) for _ in range(4)}
+        assert pages == {f"hello from {kept}"}
