@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import urllib.parse
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -373,11 +372,8 @@ class EmbeddedCluster:
             if isinstance(executor, SimExecutor) and executor.address:
                 yield sim.hostname, MeshNode(executor.address, executor)
             elif isinstance(executor, DockerExecutor) and executor.address:
-                sockets = executor.netns.socket if executor.netns else socket.socket
-                yield (
-                    sim.hostname,
-                    MeshNode(executor.address, executor, sockets, binds_host_ports=True),
-                )
+                node = MeshNode(executor.address, executor, executor.netns, binds_host_ports=True)
+                yield sim.hostname, node
 
     def _service(self, service_id: str) -> Service | None:
         try:

@@ -14,6 +14,15 @@ ports on the node's own, where the mesh then does not listen). A node whose engi
 network namespace of its own is served in that namespace: its listeners are made there, and
 connect to the tasks of every node from there.
 
+Such a node also serves the swarm's addresses to its containers, as the routing mesh does in
+each container's sandbox: a service's virtual IP on each of its networks (not ``ingress``) takes
+connections on the service's target ports and hands them round-robin to its running tasks, and
+each running task's address on a network takes them for that task alone, wherever it runs. Those
+addresses live in the node's namespace (``NetNamespace.local_subnets`` makes the networks'
+subnets local there), so the names the node's resolver gives (``engine.agent.names``) reach the
+tasks. Only the target ports a service declares answer: IPVS forwards every port of a VIP, but
+without an overlay network the mesh knows no others.
+
     ingress = Ingress(store, nodes)  # nodes: node ID -> MeshNode, for the nodes of this process
     await ingress.run()
 """
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -32,10 +42,19 @@ from engine.api.events import Event, EventCommit, EventCreate, EventDelete, Even
 from engine.api.objects import Node, Service, Task
 from engine.api.types import NodeState, TaskState
 from engine.mesh.lb import Endpoints, PortEndpoints, ServiceEndpoints, TaskEndpoint
-from engine.mesh.netns import MakeSocket
+from engine.mesh.netns import MakeSocket, NetNamespace
 from engine.mesh.pool import Backend, BackendPool
 from engine.mesh.proxy import TcpListener, UdpListener, serve_tcp, serve_udp
-from engine.store import MemoryStore, ReadTx, by, find_nodes, find_services, find_tasks, get_service
+from engine.store import (
+    MemoryStore,
+    ReadTx,
+    by,
+    find_networks,
+    find_nodes,
+    find_services,
+    find_tasks,
+    get_service,
+)
 
 __all__ = ["Ingress", "MeshNode", "Reachable"]
 
@@ -55,17 +74,23 @@ class MeshNode:
     """A node of this process as the mesh needs it: its address, and its executor.
 
     Attributes:
-        sockets: makes the sockets of its listeners, in its network namespace.
+        netns: its engine's network namespace, if not this process's: its listeners are made
+            there, and it serves the swarm's addresses to its containers.
         binds_host_ports: its containers bind their host-mode ports themselves.
     """
 
     address: str
     executor: Reachable
-    sockets: MakeSocket = socket.socket
+    netns: NetNamespace | None = None
     binds_host_ports: bool = False
+
+    @property
+    def sockets(self) -> MakeSocket:
+        return self.netns.socket if self.netns is not None else socket.socket
 
 
 Key = tuple[str, int, str]  # an address, a port, a protocol
+NodeKey = tuple[str, str, int, str]  # a node's ID, and a Key in its namespace
 
 
 @dataclass(frozen=True)
@@ -97,7 +122,15 @@ class Ingress:
         self._listeners: dict[Key, TcpListener | UdpListener] = {}
         self._wanted: dict[Key, BackendPool] = {}
         self._sockets: dict[str, MakeSocket] = {}  # by node address
-        self._failed: set[Key] = set()  # bind failures already logged
+        self._failed: set[Key | NodeKey] = set()  # bind failures already logged
+        # By service ID: its VIPs as it has them, and the (VIP or task address, target port,
+        # protocol) that nodes in namespaces of their own serve, each with its pool and subnet.
+        self._vips: dict[str, tuple[str, ...]] = {}
+        self._address_pools: dict[str, dict[Key, tuple[BackendPool, str]]] = {}
+        self._address_listeners: dict[NodeKey, TcpListener | UdpListener] = {}
+        self._address_wanted: dict[NodeKey, BackendPool] = {}
+        self._subnets: dict[str, set[str]] = {}  # by node ID, with a namespace of its own
+        self._namespaces: dict[str, NetNamespace] = {}  # by node ID
         self._dirty: set[str] = set()  # services whose pools to make anew
         self._described: dict[str, ServiceEndpoints] = {}  # for load balancers, by service ID
         self._described_changed = asyncio.Event()
@@ -151,8 +184,9 @@ class Ingress:
             await self.close()
 
     async def close(self) -> None:
-        listeners, self._listeners = self._listeners, {}
-        for listener in listeners.values():
+        listeners = [*self._listeners.values(), *self._address_listeners.values()]
+        self._listeners, self._address_listeners = {}, {}
+        for listener in listeners:
             with contextlib.suppress(OSError):
                 await listener.close(drop_established=True)
 
@@ -171,6 +205,7 @@ class Ingress:
             case EventCreate(obj=Service() as service) | EventUpdate(obj=Service() as service):
                 self._set_ports(service)
             case EventDelete(obj=Service() as service):
+                self._vips.pop(service.id, None)
                 if self._ports.pop(service.id, None) is not None:
                     self._dirty.add(service.id)
             case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
@@ -184,8 +219,10 @@ class Ingress:
 
     def _set_ports(self, service: Service) -> None:
         ports = _ports(service)
-        if ports != self._ports.get(service.id, []):
+        vips = _vips(service)
+        if ports != self._ports.get(service.id, []) or vips != self._vips.get(service.id, ()):
             self._dirty.add(service.id)
+        self._vips[service.id] = vips
         if ports:
             self._ports[service.id] = ports
         else:
@@ -206,7 +243,9 @@ class Ingress:
             if node_id in mesh_nodes and node.status.state != NodeState.DOWN
         }
         dirty, self._dirty = self._dirty, set()
+        ingress_networks = {n.id for n in find_networks(tx, by.all()) if n.spec.ingress}
         for service_id in dirty:
+            self._refresh_addresses(tx, service_id, up, ingress_networks)
             described = self._refresh_service(tx, service_id, up)
             if not self._describe or self._described.get(service_id) == described:
                 continue
@@ -225,7 +264,56 @@ class Ingress:
             wanted.update(host_pools)
         self._wanted = wanted
         self._sockets = {node.address: node.sockets for node in up.values()}
+        self._namespaces = {
+            node_id: node.netns for node_id, node in up.items() if node.netns is not None
+        }
+        self._address_wanted = {
+            (node_id, *key): pool
+            for node_id in self._namespaces
+            for pools in self._address_pools.values()
+            for key, (pool, _) in pools.items()
+        }
+        subnets = {subnet for pools in self._address_pools.values() for _, subnet in pools.values()}
+        self._subnets = {node_id: subnets for node_id in self._namespaces}
         return True
+
+    def _refresh_addresses(
+        self, tx: ReadTx, service_id: str, up: dict[str, MeshNode], ingress_networks: set[str]
+    ) -> None:
+        """Brings the pools of the service's VIPs and task addresses to its running tasks, for
+        the nodes in namespaces of their own (each pool stays behind its address and port)."""
+        pools = self._address_pools.pop(service_id, {})
+        service = get_service(tx, service_id)
+        ports = sorted({(p.target, p.protocol) for p in self._ports.get(service_id, [])})
+        if service is None or not ports or not any(node.netns for node in up.values()):
+            return
+        tasks = [t for t in find_tasks(tx, by.service_id(service_id)) if _serving(t, up)]
+        endpoint = service.endpoint
+        vips = [
+            ipaddress.ip_interface(vip.addr)
+            for vip in (endpoint.virtual_ips if endpoint is not None else None) or ()
+            if vip.addr and vip.network_id not in ingress_networks
+        ]
+        kept: dict[Key, tuple[BackendPool, str]] = {}
+        for target, protocol in ports:
+            answering = [
+                (task, Backend(task.id, *at))
+                for task in tasks
+                if (at := up[task.node_id].executor.endpoint(task.id, target, protocol))
+            ]
+            served = [(vip, [backend for _, backend in answering]) for vip in vips]
+            served += [
+                (address, [backend])
+                for task, backend in answering
+                for address in _task_addresses(task)
+            ]
+            for address, backends in served:
+                key = (str(address.ip), target, protocol)
+                pool = pools[key][0] if key in pools else BackendPool()
+                pool.set_backends(backends)
+                kept[key] = (pool, str(address.network))
+        if kept:
+            self._address_pools[service_id] = kept
 
     def _refresh_service(
         self, tx: ReadTx, service_id: str, up: dict[str, MeshNode]
@@ -275,24 +363,47 @@ class Ingress:
 
     async def _listen(self) -> None:
         """Listens where wanted, with the pool wanted there; stops listening elsewhere."""
+        for node_id, subnets in self._subnets.items():  # first: listeners bind in them
+            await self._namespaces[node_id].local_subnets(subnets)
         wanted = self._wanted
         for key, listener in list(self._listeners.items()):
             if wanted.get(key) is not listener.pool:
                 del self._listeners[key]
                 await listener.close()
         for key, pool in wanted.items():
-            if key in self._listeners:
-                continue
-            address, port, protocol = key
-            try:
-                serve = serve_udp if protocol == "udp" else serve_tcp
-                sockets = self._sockets.get(address, socket.socket)
-                self._listeners[key] = await serve(pool, address, port, sockets=sockets)
-                self._failed.discard(key)
-            except OSError as error:
-                if key not in self._failed:
-                    self._failed.add(key)
-                    log.warning("the mesh cannot listen on %s:%d/%s: %s", *key, error)
+            if key not in self._listeners:
+                sockets = self._sockets.get(key[0], socket.socket)
+                if made := await self._serve(key, key, pool, sockets):
+                    self._listeners[key] = made
+        address_wanted = self._address_wanted
+        for node_key, listener in list(self._address_listeners.items()):
+            if address_wanted.get(node_key) is not listener.pool:
+                del self._address_listeners[node_key]
+                await listener.close()
+        for node_key, pool in address_wanted.items():
+            if node_key not in self._address_listeners:
+                node_id, address, port, protocol = node_key
+                sockets = self._namespaces[node_id].socket
+                key = (address, port, protocol)
+                if made := await self._serve(node_key, key, pool, sockets):
+                    self._address_listeners[node_key] = made
+
+    async def _serve(
+        self, failure: Key | NodeKey, key: Key, pool: BackendPool, sockets: MakeSocket
+    ) -> TcpListener | UdpListener | None:
+        """A listener on ``key`` for ``pool``; None when it cannot bind (logged once, as
+        ``failure``, until it binds again)."""
+        address, port, protocol = key
+        try:
+            serve = serve_udp if protocol == "udp" else serve_tcp
+            listener = await serve(pool, address, port, sockets=sockets)
+        except OSError as error:
+            if failure not in self._failed:
+                self._failed.add(failure)
+                log.warning("the mesh cannot listen on %s:%d/%s: %s", *key, error)
+            return None
+        self._failed.discard(failure)
+        return listener
 
 
 def _described(
@@ -323,6 +434,22 @@ def _ports(service: Service) -> list[_Port]:
         )
         for port in (endpoint.ports if endpoint is not None else None) or ()
         if port.published_port and port.target_port and (port.protocol or "tcp") in PROTOCOLS
+    ]
+
+
+def _vips(service: Service) -> tuple[str, ...]:
+    endpoint = service.endpoint
+    vips = (endpoint.virtual_ips if endpoint is not None else None) or ()
+    return tuple(f"{vip.network_id} {vip.addr}" for vip in vips if vip.addr)
+
+
+def _task_addresses(task: Task) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
+    """The task's addresses on its networks, but ``ingress``."""
+    return [
+        ipaddress.ip_interface(address)
+        for attachment in task.networks_attachments or ()
+        if attachment.network is not None and not attachment.network.spec.ingress
+        for address in attachment.addresses or ()
     ]
 
 

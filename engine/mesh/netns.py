@@ -9,17 +9,27 @@ connections they dial and its DNS server are made in the node's namespace, for t
 
     namespace = engine_namespace("/run/docker.sock")  # None: the engine shares ours
     sock = namespace.socket(socket.AF_INET, socket.SOCK_STREAM)
+
+The swarm's virtual IPs and task addresses have no interface on such a node: ``local_subnets``
+makes the subnets of the swarm's networks local to the namespace (a ``local`` route on ``lo``,
+through ``ip`` from iproute2), so what its containers send there (through their bridge's
+gateway, the node) reaches the mesh's listeners on those addresses. The routes go when the
+namespace is closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import fcntl
 import ipaddress
+import logging
 import os
+import shutil
 import socket
 import struct
+import subprocess
 from collections.abc import Callable, Iterable, Iterator
 
 __all__ = [
@@ -29,6 +39,8 @@ __all__ = [
     "engine_namespace",
     "first_address_outside",
 ]
+
+log = logging.getLogger(__name__)
 
 MakeSocket = Callable[[socket.AddressFamily, socket.SocketKind], socket.socket]
 
@@ -49,11 +61,49 @@ class NetNamespace:
         """
         self.path = path
         self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self._local: set[str] = set()  # subnets made local here
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        """Removes the routes it added, and lets the namespace go."""
+        if self._fd < 0:
+            return
+        for subnet in sorted(self._local):
+            self._ip("route", "del", "local", subnet, "dev", "lo", "table", "local")
+        self._local.clear()
+        os.close(self._fd)
+        self._fd = -1
+
+    async def local_subnets(self, subnets: Iterable[str]) -> None:
+        """Makes ``subnets`` (CIDR) local to the namespace, and no longer those it made local
+        before that are not among them. A route that cannot be added is logged."""
+        wanted = set(subnets)
+        for subnet in sorted(self._local - wanted):
+            self._local.discard(subnet)
+            await asyncio.to_thread(
+                self._ip, "route", "del", "local", subnet, "dev", "lo", "table", "local"
+            )
+        for subnet in sorted(wanted - self._local):
+            if await asyncio.to_thread(
+                self._ip, "route", "replace", "local", subnet, "dev", "lo", "table", "local"
+            ):
+                self._local.add(subnet)
+
+    def _ip(self, *args: str) -> bool:
+        """Runs ``ip ARGS`` in the namespace (a child forked from a thread in it is born in
+        it); whether it did what it was asked."""
+        ip = shutil.which("ip")
+        if ip is None:
+            log.warning(
+                "%s: ip %s: not found (apt-get install iproute2)", self.path, " ".join(args)
+            )
+            return False
+        with self._entered():
+            done = subprocess.run(
+                [ip, *args], capture_output=True, text=True, timeout=10, check=False
+            )
+        if done.returncode != 0:
+            log.warning("%s: ip %s: %s", self.path, " ".join(args), done.stderr.strip())
+        return done.returncode == 0
 
     def socket(self, family: socket.AddressFamily, kind: socket.SocketKind) -> socket.socket:
         """A new socket in this namespace.

@@ -94,3 +94,47 @@ def test_every_node_answers_a_published_port_for_a_container_on_another(
     for node, address in addresses.items():
         pages = {get(swarm, node, address, 8080) for _ in range(4)}
         assert pages == {f"hello from {kept}"}
+
+
+def test_a_task_reaches_another_service_by_its_name(ours: Engine, swarm: Swarm) -> None:
+    """``web`` is its VIP, which balances over its tasks; ``tasks.web`` its tasks' addresses,
+    each reaching its own task; both answered by the node's resolver, wherever a task runs."""
+    ours.docker("network", "create", "--driver", "overlay", "front")
+    ours.docker(
+        "service", "create", "--detach", "--name", "web", "--network", "front",
+        "--replicas", "2", "--publish", "8080:80", "--stop-grace-period", "2s",
+        IMAGE, "sh", "-c", HTTPD,
+    )  # fmt: skip
+    ours.docker(
+        "service", "create", "--detach", "--name", "client", "--network", "front",
+        "--stop-grace-period", "1s", IMAGE, "sleep", "600",
+    )  # fmt: skip
+    webs = wait_until(
+        lambda: len(found := containers_of(ours, "web")) == 2 and found, 60, "two web tasks"
+    )
+    [(client, node)] = wait_until(lambda: containers_of(ours, "client"), 60, "a client").items()
+    [vip] = [
+        v["Addr"].split("/")[0]
+        for v in ours.docker_json("service", "inspect", "web")[0]["Endpoint"]["VirtualIPs"]
+        if v["NetworkID"] == ours.docker("network", "inspect", "-f", "{{.ID}}", "front").strip()
+    ]
+
+    def in_client(*command: str) -> str:
+        return swarm.docker("exec", client, *command, node=node)
+
+    resolv = in_client("cat", "/etc/resolv.conf")
+    assert f"nameserver {swarm.lab.node(node).address}" in resolv and "ndots:0" in resolv
+    assert f"Address: {vip}" in in_client("nslookup", "web")
+
+    def balanced() -> bool:
+        pages = {in_client("wget", "-qO-", "http://web").strip() for _ in range(6)}
+        return pages == {f"hello from {web}" for web in webs}
+
+    assert wait_until(balanced, 30, "web's tasks answering through its VIP")
+    listed = in_client("nslookup", "tasks.web")
+    addresses = [line.split()[-1] for line in listed.splitlines() if line.startswith("Address:")][
+        1:
+    ]  # the first is the server's
+    assert len(addresses) == 2 and vip not in addresses
+    pages = {in_client("wget", "-qO-", f"http://{address}").strip() for address in addresses}
+    assert pages == {f"hello from {web}" for web in webs}  # each address, its own task
