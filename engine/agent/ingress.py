@@ -30,7 +30,6 @@ without an overlay network the mesh knows no others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import socket
@@ -42,9 +41,9 @@ from engine.api.events import Event, EventCommit, EventCreate, EventDelete, Even
 from engine.api.objects import Node, Service, Task
 from engine.api.types import NodeState, TaskState
 from engine.mesh.lb import Endpoints, PortEndpoints, ServiceEndpoints, TaskEndpoint
+from engine.mesh.listeners import Listeners, Wanted
 from engine.mesh.netns import MakeSocket, NetNamespace
 from engine.mesh.pool import Backend, BackendPool
-from engine.mesh.proxy import TcpListener, UdpListener, serve_tcp, serve_udp
 from engine.store import (
     MemoryStore,
     ReadTx,
@@ -119,18 +118,16 @@ class Ingress:
         # ports' by the (address, port, protocol) of the one task each answers for.
         self._pools: dict[str, dict[tuple[int, str], BackendPool]] = {}
         self._host_pools: dict[str, dict[Key, BackendPool]] = {}
-        self._listeners: dict[Key, TcpListener | UdpListener] = {}
-        self._wanted: dict[Key, BackendPool] = {}
-        self._sockets: dict[str, MakeSocket] = {}  # by node address
-        self._failed: set[Key | NodeKey] = set()  # bind failures already logged
+        self._listeners = Listeners[Key]()
+        self._wanted: dict[Key, Wanted] = {}
         # By service ID: its VIPs as it has them, and the (VIP or task address, target port,
         # protocol) that nodes in namespaces of their own serve, each with its pool and subnet.
         self._vips: dict[str, tuple[str, ...]] = {}
         self._address_pools: dict[str, dict[Key, tuple[BackendPool, str]]] = {}
-        self._address_listeners: dict[NodeKey, TcpListener | UdpListener] = {}
-        self._address_wanted: dict[NodeKey, BackendPool] = {}
-        self._subnets: dict[str, set[str]] = {}  # by node ID, with a namespace of its own
-        self._namespaces: dict[str, NetNamespace] = {}  # by node ID
+        self._address_listeners = Listeners[NodeKey]()
+        self._address_wanted: dict[NodeKey, Wanted] = {}
+        self._namespaces: dict[str, NetNamespace] = {}  # by node ID, of those that have one
+        self._subnets: set[str] = set()  # of the addresses they serve
         self._dirty: set[str] = set()  # services whose pools to make anew
         self._described: dict[str, ServiceEndpoints] = {}  # for load balancers, by service ID
         self._described_changed = asyncio.Event()
@@ -154,7 +151,7 @@ class Ingress:
 
     def listening(self) -> list[Key]:
         """The addresses, ports and protocols the mesh listens on."""
-        return sorted(self._listeners)
+        return sorted(self._listeners.keys())
 
     def endpoints(self) -> Endpoints:
         """What external load balancers are told: every service with a published port, the
@@ -172,7 +169,8 @@ class Ingress:
         try:
             async with self._store.view_and_watch(self._init) as watcher:
                 while True:
-                    if self._store.view(self._refresh) or self._failed:
+                    failing = self._listeners.failing or self._address_listeners.failing
+                    if self._store.view(self._refresh) or failing:
                         await self._listen()  # binds that failed are tried again
                     if not watcher.pending():
                         await watcher.wait_commit()
@@ -184,11 +182,8 @@ class Ingress:
             await self.close()
 
     async def close(self) -> None:
-        listeners = [*self._listeners.values(), *self._address_listeners.values()]
-        self._listeners, self._address_listeners = {}, {}
-        for listener in listeners:
-            with contextlib.suppress(OSError):
-                await listener.close(drop_established=True)
+        await self._listeners.close()
+        await self._address_listeners.close()
 
     def _service_pools(self, service_id: str) -> list[BackendPool]:
         return [
@@ -255,26 +250,27 @@ class Ingress:
                 self._described[service_id] = described
             self._described_changed.set()
         self._nodes_changed = False
-        wanted: dict[Key, BackendPool] = {}
+        sockets = {node.address: node.sockets for node in up.values()}
+        wanted: dict[Key, Wanted] = {}
         for pools in self._pools.values():
             for (published, protocol), pool in pools.items():
                 for node in up.values():
-                    wanted[(node.address, published, protocol)] = pool
+                    key = (node.address, published, protocol)
+                    wanted[key] = Wanted(pool, *key, node.sockets)
         for host_pools in self._host_pools.values():
-            wanted.update(host_pools)
+            for key, pool in host_pools.items():
+                wanted[key] = Wanted(pool, *key, sockets.get(key[0], socket.socket))
         self._wanted = wanted
-        self._sockets = {node.address: node.sockets for node in up.values()}
         self._namespaces = {
             node_id: node.netns for node_id, node in up.items() if node.netns is not None
         }
         self._address_wanted = {
-            (node_id, *key): pool
-            for node_id in self._namespaces
+            (node_id, *key): Wanted(pool, *key, netns.socket)
+            for node_id, netns in self._namespaces.items()
             for pools in self._address_pools.values()
             for key, (pool, _) in pools.items()
         }
-        subnets = {subnet for pools in self._address_pools.values() for _, subnet in pools.values()}
-        self._subnets = {node_id: subnets for node_id in self._namespaces}
+        self._subnets = {s for pools in self._address_pools.values() for _, s in pools.values()}
         return True
 
     def _refresh_addresses(
@@ -363,47 +359,10 @@ class Ingress:
 
     async def _listen(self) -> None:
         """Listens where wanted, with the pool wanted there; stops listening elsewhere."""
-        for node_id, subnets in self._subnets.items():  # first: listeners bind in them
-            await self._namespaces[node_id].local_subnets(subnets)
-        wanted = self._wanted
-        for key, listener in list(self._listeners.items()):
-            if wanted.get(key) is not listener.pool:
-                del self._listeners[key]
-                await listener.close()
-        for key, pool in wanted.items():
-            if key not in self._listeners:
-                sockets = self._sockets.get(key[0], socket.socket)
-                if made := await self._serve(key, key, pool, sockets):
-                    self._listeners[key] = made
-        address_wanted = self._address_wanted
-        for node_key, listener in list(self._address_listeners.items()):
-            if address_wanted.get(node_key) is not listener.pool:
-                del self._address_listeners[node_key]
-                await listener.close()
-        for node_key, pool in address_wanted.items():
-            if node_key not in self._address_listeners:
-                node_id, address, port, protocol = node_key
-                sockets = self._namespaces[node_id].socket
-                key = (address, port, protocol)
-                if made := await self._serve(node_key, key, pool, sockets):
-                    self._address_listeners[node_key] = made
-
-    async def _serve(
-        self, failure: Key | NodeKey, key: Key, pool: BackendPool, sockets: MakeSocket
-    ) -> TcpListener | UdpListener | None:
-        """A listener on ``key`` for ``pool``; None when it cannot bind (logged once, as
-        ``failure``, until it binds again)."""
-        address, port, protocol = key
-        try:
-            serve = serve_udp if protocol == "udp" else serve_tcp
-            listener = await serve(pool, address, port, sockets=sockets)
-        except OSError as error:
-            if failure not in self._failed:
-                self._failed.add(failure)
-                log.warning("the mesh cannot listen on %s:%d/%s: %s", *key, error)
-            return None
-        self._failed.discard(failure)
-        return listener
+        for netns in self._namespaces.values():  # first: their listeners bind to them
+            await netns.local_subnets(self._subnets)
+        await self._listeners.bring_to(self._wanted)
+        await self._address_listeners.bring_to(self._address_wanted)
 
 
 def _described(
