@@ -279,9 +279,11 @@ class Ingress:
         """Brings the pools of the service's VIPs and task addresses to its running tasks, for
         the nodes in namespaces of their own (each pool stays behind its address and port)."""
         pools = self._address_pools.pop(service_id, {})
-        service = get_service(tx, service_id)
         ports = sorted({(p.target, p.protocol) for p in self._ports.get(service_id, [])})
-        if service is None or not ports or not any(node.netns for node in up.values()):
+        if not ports or not any(node.netns for node in up.values()):
+            return
+        service = get_service(tx, service_id)
+        if service is None:
             return
         tasks = [t for t in find_tasks(tx, by.service_id(service_id)) if _serving(t, up)]
         endpoint = service.endpoint
@@ -292,11 +294,7 @@ class Ingress:
         ]
         kept: dict[Key, tuple[BackendPool, str]] = {}
         for target, protocol in ports:
-            answering = [
-                (task, Backend(task.id, *at))
-                for task in tasks
-                if (at := up[task.node_id].executor.endpoint(task.id, target, protocol))
-            ]
+            answering = _answering(tasks, up, target, protocol)
             served = [(vip, [backend for _, backend in answering]) for vip in vips]
             served += [
                 (address, [backend])
@@ -327,15 +325,7 @@ class Ingress:
         kept_hosts: dict[Key, BackendPool] = {}
         described = []
         for port in ports:
-            answering = [
-                (task, Backend(task.id, *address))
-                for task in tasks
-                if (
-                    address := up[task.node_id].executor.endpoint(
-                        task.id, port.target, port.protocol
-                    )
-                )
-            ]
+            answering = _answering(tasks, up, port.target, port.protocol)
             if port.host_mode:
                 for task, backend in answering:
                     if up[task.node_id].binds_host_ports:
@@ -409,6 +399,17 @@ def _task_addresses(task: Task) -> list[ipaddress.IPv4Interface | ipaddress.IPv6
         for attachment in task.networks_attachments or ()
         if attachment.network is not None and not attachment.network.spec.ingress
         for address in attachment.addresses or ()
+    ]
+
+
+def _answering(
+    tasks: list[Task], up: dict[str, MeshNode], target: int, protocol: str
+) -> list[tuple[Task, Backend]]:
+    """The tasks that answer ``target``, each with where (its node's executor says)."""
+    return [
+        (task, Backend(task.id, *at))
+        for task in tasks
+        if (at := up[task.node_id].executor.endpoint(task.id, target, protocol))
     ]
 
 

@@ -30,6 +30,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import threading
 from collections.abc import Callable, Iterable, Iterator
 
 __all__ = [
@@ -132,15 +133,23 @@ class NetNamespace:
     @contextlib.contextmanager
     def _entered(self) -> Iterator[None]:
         """This thread in the namespace for the block's duration, then back in its own."""
-        home = os.open(_THREAD_NAMESPACE, os.O_RDONLY | os.O_CLOEXEC)
+        home = _home_namespace()
+        _setns(self._fd)
         try:
-            _setns(self._fd)
-            try:
-                yield
-            finally:
-                _setns(home)
+            yield
         finally:
-            os.close(home)
+            _setns(home)
+
+
+_homes = threading.local()  # each thread's own namespace, held open once
+
+
+def _home_namespace() -> int:
+    """A descriptor of this thread's own namespace (the one it is in outside ``_entered``)."""
+    fd: int | None = getattr(_homes, "fd", None)
+    if fd is None:
+        fd = _homes.fd = os.open(_THREAD_NAMESPACE, os.O_RDONLY | os.O_CLOEXEC)
+    return fd
 
 
 def engine_namespace(socket_path: str) -> NetNamespace | None:

@@ -4,9 +4,6 @@ connection to a container on any node."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from tests.docker.conftest import IMAGE, Swarm, wait_until
 from tests.docker.test_docker_executor import running
 from tests.integration.conftest import Engine
@@ -16,24 +13,6 @@ HTTPD = (
     'echo "hello from $(hostname)" > /www/index.html; trap "exit 0" TERM; '
     "httpd -f -p 80 -h /www & wait $!"
 )
-
-
-def in_node(swarm: Swarm, node: str, *command: str) -> str:
-    """``command``'s output, run on this host in ``node``'s network namespace ("" on failure)."""
-    result = subprocess.run(
-        ["nsenter", f"--net=/run/netns/{swarm.lab._netns(node)}", *command],
-        capture_output=True, text=True, timeout=15, check=False,
-    )  # fmt: skip
-    return result.stdout if result.returncode == 0 else ""
-
-
-def get(swarm: Swarm, node: str, address: str, port: int) -> str:
-    """GET / on ``address:port`` from inside ``node``'s network namespace, with no proxy."""
-    fetch = (
-        "import urllib.request as u; o = u.build_opener(u.ProxyHandler({})); "
-        f"print(o.open('http://{address}:{port}/', timeout=3).read().decode())"
-    )
-    return in_node(swarm, node, sys.executable, "-c", fetch).strip()
 
 
 def containers_of(engine: Engine, service: str) -> dict[str, str]:
@@ -63,7 +42,7 @@ def test_every_node_answers_a_published_port_for_a_container_on_another(
     assert bound and ":8080" not in bound
     for node, address in addresses.items():
         page = wait_until(
-            lambda node=node, address=address: get(swarm, node, address, 8080),
+            lambda node=node, address=address: swarm.http_get(node, address, 8080),
             30,
             f"an answer on {node}'s address",
         )
@@ -71,7 +50,7 @@ def test_every_node_answers_a_published_port_for_a_container_on_another(
     others = [node for node in addresses if node != home]
     assert others
     # From one node's namespace to another's address: the lab's network carries it.
-    assert get(swarm, others[0], addresses[others[-1]], 8080) == f"hello from {container}"
+    assert swarm.http_get(others[0], addresses[others[-1]], 8080) == f"hello from {container}"
 
     ours.docker("service", "scale", "--detach", "web=3")
     everyone = wait_until(
@@ -81,7 +60,7 @@ def test_every_node_answers_a_published_port_for_a_container_on_another(
     for node, address in addresses.items():
 
         def answered(node: str = node, address: str = address) -> bool:
-            pages = {get(swarm, node, address, 8080) for _ in range(6)}
+            pages = {swarm.http_get(node, address, 8080) for _ in range(6)}
             return pages == {f"hello from {c}" for c in everyone}
 
         assert wait_until(answered, 30, f"every task answering through {node}")
@@ -92,7 +71,7 @@ def test_every_node_answers_a_published_port_for_a_container_on_another(
     )
     [kept] = left
     for node, address in addresses.items():
-        pages = {get(swarm, node, address, 8080) for _ in range(4)}
+        pages = {swarm.http_get(node, address, 8080) for _ in range(4)}
         assert pages == {f"hello from {kept}"}
 
 
