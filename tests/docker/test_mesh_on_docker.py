@@ -117,3 +117,12 @@ def test_a_task_reaches_another_service_by_its_name(ours: Engine, swarm: Swarm) 
     assert len(addresses) == 2 and vip not in addresses
     pages = {in_client("wget", "-qO-", f"http://{address}").strip() for address in addresses}
     assert pages == {f"hello from {web}" for web in webs}  # each address, its own task
+    network = ours.docker_json("network", "inspect", "front")[0]
+    subnet = network["IPAM"]["Config"][0]["Subnet"]
+    local_routes = swarm.in_node(node, "ip", "route", "show", "table", "local")
+    assert f"local {subnet} dev lo" in local_routes
+
+    assert ours.stop() == 0  # the nodes' namespaces are left as they were found
+    for lab_node in swarm.lab.nodes:
+        assert subnet not in swarm.in_node(lab_node.name, "ip", "route", "show", "table", "local")
+        assert ":53 " not in swarm.in_node(lab_node.name, "ss", "-lnu")
