@@ -186,9 +186,11 @@ class Ingress:
         await self._address_listeners.close()
 
     def _service_pools(self, service_id: str) -> list[BackendPool]:
+        """Every pool of the service: its published ports', its VIPs' and its tasks' addresses'."""
         return [
             *self._pools.get(service_id, {}).values(),
             *self._host_pools.get(service_id, {}).values(),
+            *(pool for pool, _ in self._address_pools.get(service_id, {}).values()),
         ]
 
     def _init(self, tx: ReadTx) -> None:

@@ -89,23 +89,6 @@ class NetNamespace:
             ):
                 self._local.add(subnet)
 
-    def _ip(self, *args: str) -> bool:
-        """Runs ``ip ARGS`` in the namespace (a child forked from a thread in it is born in
-        it); whether it did what it was asked."""
-        ip = shutil.which("ip")
-        if ip is None:
-            log.warning(
-                "%s: ip %s: not found (apt-get install iproute2)", self.path, " ".join(args)
-            )
-            return False
-        with self._entered():
-            done = subprocess.run(
-                [ip, *args], capture_output=True, text=True, timeout=10, check=False
-            )
-        if done.returncode != 0:
-            log.warning("%s: ip %s: %s", self.path, " ".join(args), done.stderr.strip())
-        return done.returncode == 0
-
     def socket(self, family: socket.AddressFamily, kind: socket.SocketKind) -> socket.socket:
         """A new socket in this namespace.
 
@@ -129,6 +112,23 @@ class NetNamespace:
                 if not address.is_loopback:
                     found.append(str(address))
         return found
+
+    def _ip(self, *args: str) -> bool:
+        """Runs ``ip ARGS`` in the namespace (a child forked from a thread in it is born in
+        it); whether it did what it was asked."""
+        ip = shutil.which("ip")
+        if ip is None:
+            log.warning(
+                "%s: ip %s: not found (apt-get install iproute2)", self.path, " ".join(args)
+            )
+            return False
+        with self._entered():
+            done = subprocess.run(
+                [ip, *args], capture_output=True, text=True, timeout=10, check=False
+            )
+        if done.returncode != 0:
+            log.warning("%s: ip %s: %s", self.path, " ".join(args), done.stderr.strip())
+        return done.returncode == 0
 
     @contextlib.contextmanager
     def _entered(self) -> Iterator[None]:

@@ -88,6 +88,8 @@ async def test_a_vip_balances_and_a_task_address_reaches_its_task() -> None:
                 for _ in range(2):
                     assert served_by(await get(address, 80)) == name
             assert await get(vip, 81) is None  # not a target port of the service
+            counted = ingress.connections_last_minute(service.id)
+            assert sum(counted.values()) == 4 + 2 * len(tasks)  # through the VIP and addresses
 
             current = cluster.control.get_service(service.id)
             spec = published(on(make_spec("nginx", replicas=0), "front"), port)
