@@ -218,6 +218,9 @@ class EmbeddedCluster:
             offline: hostnames whose agents start disconnected, as nodes that do not come back.
         """
         self.control.init_cluster(self.ca, self._heartbeat_period)
+        if self.ingress is not None:
+            for hostname in self._executors:
+                await self._locate(hostname)
         existing = self.store.view(lambda tx: find_nodes(tx, by.all()))
         if not existing:
             names = list(self._docker_nodes) or demo_node_names(self._initial_nodes)
@@ -275,6 +278,8 @@ class EmbeddedCluster:
             service=self._service,
             dependency=self.manager.control.dependency,
         )
+        if isinstance(executor, DockerExecutor) and executor.address is None:
+            executor.address = node.status.addr  # its URL's host, or one of this host's
         description = node.description or self._resources.description(hostname)
         description = replace(description, tls_info=self._tls_info(node))
         agent = Agent(
@@ -319,6 +324,14 @@ class EmbeddedCluster:
                 node.agent.disconnect()
             await self.clock.sleep(ENGINE_CHECK)
 
+    async def _locate(self, hostname: str) -> None:
+        """Finds where a docker node is reached for the mesh (``DockerExecutor.locate``); one
+        in a network namespace of its own answers names there, and its containers ask it."""
+        executor = self._executors[hostname]
+        await self._reach(hostname, executor.locate())
+        if executor.netns is not None and executor.address is not None:
+            executor.dns = [executor.address]
+
     async def _describe(self, hostname: str) -> NodeDescription:
         return await self._reach(hostname, self._executors[hostname].describe(hostname))
 
@@ -336,26 +349,32 @@ class EmbeddedCluster:
         """Each node answers DNS on its address (Docker's embedded resolver), until stopped."""
         names = Names(self.store)
         upstreams = host_resolvers() if self._dns_upstreams is None else self._dns_upstreams
-        for hostname, address, _ in self._answering():
+        for hostname, node in self._answering():
             try:
                 self.dns[hostname] = await serve_dns(
-                    names.resolve, address, self._dns_port, upstreams=upstreams
+                    names.resolve,
+                    node.address,
+                    self._dns_port,
+                    upstreams=upstreams,
+                    sockets=node.sockets,
                 )
             except OSError as error:
-                log.warning("%s: no DNS on %s: %s", hostname, address, error)
+                log.warning("%s: no DNS on %s: %s", hostname, node.address, error)
 
     def _mesh_nodes(self) -> dict[str, MeshNode]:
         """The nodes the mesh runs on: every node of this process with an address."""
-        return {
-            self.nodes[hostname].id: MeshNode(address, executor)
-            for hostname, address, executor in self._answering()
-        }
+        return {self.nodes[hostname].id: node for hostname, node in self._answering()}
 
-    def _answering(self) -> Iterator[tuple[str, str, SimExecutor]]:
-        """The simulated nodes that answer on an address of their own (the mesh is on)."""
+    def _answering(self) -> Iterator[tuple[str, MeshNode]]:
+        """The nodes that answer on an address of their own (the mesh is on): simulated ones,
+        and docker ones in the network namespace of their engine."""
         for sim in list(self.nodes.values()):
-            if isinstance(sim.executor, SimExecutor) and sim.executor.address:
-                yield sim.hostname, sim.executor.address, sim.executor
+            executor = sim.executor
+            if isinstance(executor, SimExecutor) and executor.address:
+                yield sim.hostname, MeshNode(executor.address, executor)
+            elif isinstance(executor, DockerExecutor) and executor.address:
+                node = MeshNode(executor.address, executor, executor.netns, binds_host_ports=True)
+                yield sim.hostname, node
 
     def _service(self, service_id: str) -> Service | None:
         try:
@@ -370,7 +389,11 @@ class EmbeddedCluster:
         return self._start_agent(node)
 
     def _node_address(self, hostname: str, index: int) -> str:
-        """A docker node's is its engine's host; a simulated node's is the next of the prefix."""
+        """A docker node's is its engine's host (its address in its engine's network namespace,
+        or its URL's); any other node's is the next of the prefix."""
+        executor = self._executors.get(hostname)
+        if executor is not None and executor.address is not None:
+            return executor.address
         url = urllib.parse.urlsplit(self._docker_nodes.get(hostname, ""))
         if url.scheme == "tcp" and url.hostname:
             return url.hostname

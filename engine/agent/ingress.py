@@ -9,7 +9,19 @@ mode answers only on the node of each task that publishes it, and only for that 
 A task leaves the rotation as soon as the store says it stopped, failed (an unhealthy task
 fails) or sits on a node marked down; a drained node has no tasks but still answers. Where a
 task answers is its node's executor's to say (``endpoint``): a simulated container listens on
-a port of its own, a real one publishes its target port on its engine's host.
+a port of its own, a real one binds its target port on a port of its node (and its host-mode
+ports on the node's own, where the mesh then does not listen). A node whose engine runs in a
+network namespace of its own is served in that namespace: its listeners are made there, and
+connect to the tasks of every node from there.
+
+Such a node also serves the swarm's addresses to its containers, as the routing mesh does in
+each container's sandbox: a service's virtual IP on each of its networks (not ``ingress``) takes
+connections on the service's target ports and hands them round-robin to its running tasks, and
+each running task's address on a network takes them for that task alone, wherever it runs. Those
+addresses live in the node's namespace (``NetNamespace.local_subnets`` makes the networks'
+subnets local there), so the names the node's resolver gives (``engine.agent.names``) reach the
+tasks. Only the target ports a service declares answer: IPVS forwards every port of a VIP, but
+without an overlay network the mesh knows no others.
 
     ingress = Ingress(store, nodes)  # nodes: node ID -> MeshNode, for the nodes of this process
     await ingress.run()
@@ -18,8 +30,9 @@ a port of its own, a real one publishes its target port on its engine's host.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import ipaddress
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,9 +41,19 @@ from engine.api.events import Event, EventCommit, EventCreate, EventDelete, Even
 from engine.api.objects import Node, Service, Task
 from engine.api.types import NodeState, TaskState
 from engine.mesh.lb import Endpoints, PortEndpoints, ServiceEndpoints, TaskEndpoint
+from engine.mesh.listeners import Listeners, Wanted
+from engine.mesh.netns import MakeSocket, NetNamespace
 from engine.mesh.pool import Backend, BackendPool
-from engine.mesh.proxy import TcpListener, UdpListener, serve_tcp, serve_udp
-from engine.store import MemoryStore, ReadTx, by, find_nodes, find_services, find_tasks, get_service
+from engine.store import (
+    MemoryStore,
+    ReadTx,
+    by,
+    find_networks,
+    find_nodes,
+    find_services,
+    find_tasks,
+    get_service,
+)
 
 __all__ = ["Ingress", "MeshNode", "Reachable"]
 
@@ -47,13 +70,26 @@ class Reachable(Protocol):
 
 @dataclass(frozen=True)
 class MeshNode:
-    """A node of this process as the mesh needs it: its address, and its executor."""
+    """A node of this process as the mesh needs it: its address, and its executor.
+
+    Attributes:
+        netns: its engine's network namespace, if not this process's: its listeners are made
+            there, and it serves the swarm's addresses to its containers.
+        binds_host_ports: its containers bind their host-mode ports themselves.
+    """
 
     address: str
     executor: Reachable
+    netns: NetNamespace | None = None
+    binds_host_ports: bool = False
+
+    @property
+    def sockets(self) -> MakeSocket:
+        return self.netns.socket if self.netns is not None else socket.socket
 
 
 Key = tuple[str, int, str]  # an address, a port, a protocol
+NodeKey = tuple[str, str, int, str]  # a node's ID, and a Key in its namespace
 
 
 @dataclass(frozen=True)
@@ -82,9 +118,16 @@ class Ingress:
         # ports' by the (address, port, protocol) of the one task each answers for.
         self._pools: dict[str, dict[tuple[int, str], BackendPool]] = {}
         self._host_pools: dict[str, dict[Key, BackendPool]] = {}
-        self._listeners: dict[Key, TcpListener | UdpListener] = {}
-        self._wanted: dict[Key, BackendPool] = {}
-        self._failed: set[Key] = set()  # bind failures already logged
+        self._listeners = Listeners[Key]()
+        self._wanted: dict[Key, Wanted] = {}
+        # By service ID: its VIPs as it has them, and the (VIP or task address, target port,
+        # protocol) that nodes in namespaces of their own serve, each with its pool and subnet.
+        self._vips: dict[str, tuple[str, ...]] = {}
+        self._address_pools: dict[str, dict[Key, tuple[BackendPool, str]]] = {}
+        self._address_listeners = Listeners[NodeKey]()
+        self._address_wanted: dict[NodeKey, Wanted] = {}
+        self._namespaces: dict[str, NetNamespace] = {}  # by node ID, of those that have one
+        self._subnets: set[str] = set()  # of the addresses they serve
         self._dirty: set[str] = set()  # services whose pools to make anew
         self._described: dict[str, ServiceEndpoints] = {}  # for load balancers, by service ID
         self._described_changed = asyncio.Event()
@@ -108,7 +151,7 @@ class Ingress:
 
     def listening(self) -> list[Key]:
         """The addresses, ports and protocols the mesh listens on."""
-        return sorted(self._listeners)
+        return sorted(self._listeners.keys())
 
     def endpoints(self) -> Endpoints:
         """What external load balancers are told: every service with a published port, the
@@ -126,7 +169,8 @@ class Ingress:
         try:
             async with self._store.view_and_watch(self._init) as watcher:
                 while True:
-                    if self._store.view(self._refresh) or self._failed:
+                    failing = self._listeners.failing or self._address_listeners.failing
+                    if self._store.view(self._refresh) or failing:
                         await self._listen()  # binds that failed are tried again
                     if not watcher.pending():
                         await watcher.wait_commit()
@@ -138,15 +182,15 @@ class Ingress:
             await self.close()
 
     async def close(self) -> None:
-        listeners, self._listeners = self._listeners, {}
-        for listener in listeners.values():
-            with contextlib.suppress(OSError):
-                await listener.close(drop_established=True)
+        await self._listeners.close()
+        await self._address_listeners.close()
 
     def _service_pools(self, service_id: str) -> list[BackendPool]:
+        """Every pool of the service: its published ports', its VIPs' and its tasks' addresses'."""
         return [
             *self._pools.get(service_id, {}).values(),
             *self._host_pools.get(service_id, {}).values(),
+            *(pool for pool, _ in self._address_pools.get(service_id, {}).values()),
         ]
 
     def _init(self, tx: ReadTx) -> None:
@@ -158,6 +202,7 @@ class Ingress:
             case EventCreate(obj=Service() as service) | EventUpdate(obj=Service() as service):
                 self._set_ports(service)
             case EventDelete(obj=Service() as service):
+                self._vips.pop(service.id, None)
                 if self._ports.pop(service.id, None) is not None:
                     self._dirty.add(service.id)
             case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
@@ -171,8 +216,10 @@ class Ingress:
 
     def _set_ports(self, service: Service) -> None:
         ports = _ports(service)
-        if ports != self._ports.get(service.id, []):
+        vips = _vips(service)
+        if ports != self._ports.get(service.id, []) or vips != self._vips.get(service.id, ()):
             self._dirty.add(service.id)
+        self._vips[service.id] = vips
         if ports:
             self._ports[service.id] = ports
         else:
@@ -193,7 +240,9 @@ class Ingress:
             if node_id in mesh_nodes and node.status.state != NodeState.DOWN
         }
         dirty, self._dirty = self._dirty, set()
+        ingress_networks = {n.id for n in find_networks(tx, by.all()) if n.spec.ingress}
         for service_id in dirty:
+            self._refresh_addresses(tx, service_id, up, ingress_networks)
             described = self._refresh_service(tx, service_id, up)
             if not self._describe or self._described.get(service_id) == described:
                 continue
@@ -203,15 +252,64 @@ class Ingress:
                 self._described[service_id] = described
             self._described_changed.set()
         self._nodes_changed = False
-        wanted: dict[Key, BackendPool] = {}
+        sockets = {node.address: node.sockets for node in up.values()}
+        wanted: dict[Key, Wanted] = {}
         for pools in self._pools.values():
             for (published, protocol), pool in pools.items():
                 for node in up.values():
-                    wanted[(node.address, published, protocol)] = pool
+                    key = (node.address, published, protocol)
+                    wanted[key] = Wanted(pool, *key, node.sockets)
         for host_pools in self._host_pools.values():
-            wanted.update(host_pools)
+            for key, pool in host_pools.items():
+                wanted[key] = Wanted(pool, *key, sockets.get(key[0], socket.socket))
         self._wanted = wanted
+        self._namespaces = {
+            node_id: node.netns for node_id, node in up.items() if node.netns is not None
+        }
+        self._address_wanted = {
+            (node_id, *key): Wanted(pool, *key, netns.socket)
+            for node_id, netns in self._namespaces.items()
+            for pools in self._address_pools.values()
+            for key, (pool, _) in pools.items()
+        }
+        self._subnets = {s for pools in self._address_pools.values() for _, s in pools.values()}
         return True
+
+    def _refresh_addresses(
+        self, tx: ReadTx, service_id: str, up: dict[str, MeshNode], ingress_networks: set[str]
+    ) -> None:
+        """Brings the pools of the service's VIPs and task addresses to its running tasks, for
+        the nodes in namespaces of their own (each pool stays behind its address and port)."""
+        pools = self._address_pools.pop(service_id, {})
+        ports = sorted({(p.target, p.protocol) for p in self._ports.get(service_id, [])})
+        if not ports or not any(node.netns for node in up.values()):
+            return
+        service = get_service(tx, service_id)
+        if service is None:
+            return
+        tasks = [t for t in find_tasks(tx, by.service_id(service_id)) if _serving(t, up)]
+        endpoint = service.endpoint
+        vips = [
+            ipaddress.ip_interface(vip.addr)
+            for vip in (endpoint.virtual_ips if endpoint is not None else None) or ()
+            if vip.addr and vip.network_id not in ingress_networks
+        ]
+        kept: dict[Key, tuple[BackendPool, str]] = {}
+        for target, protocol in ports:
+            answering = _answering(tasks, up, target, protocol)
+            served = [(vip, [backend for _, backend in answering]) for vip in vips]
+            served += [
+                (address, [backend])
+                for task, backend in answering
+                for address in _task_addresses(task)
+            ]
+            for address, backends in served:
+                key = (str(address.ip), target, protocol)
+                pool = pools[key][0] if key in pools else BackendPool()
+                pool.set_backends(backends)
+                kept[key] = (pool, str(address.network))
+        if kept:
+            self._address_pools[service_id] = kept
 
     def _refresh_service(
         self, tx: ReadTx, service_id: str, up: dict[str, MeshNode]
@@ -229,17 +327,11 @@ class Ingress:
         kept_hosts: dict[Key, BackendPool] = {}
         described = []
         for port in ports:
-            answering = [
-                (task, Backend(task.id, *address))
-                for task in tasks
-                if (
-                    address := up[task.node_id].executor.endpoint(
-                        task.id, port.target, port.protocol
-                    )
-                )
-            ]
+            answering = _answering(tasks, up, port.target, port.protocol)
             if port.host_mode:
                 for task, backend in answering:
+                    if up[task.node_id].binds_host_ports:
+                        continue
                     key = (up[task.node_id].address, port.published, port.protocol)
                     pool = kept_hosts[key] = host_pools.get(key) or BackendPool()
                     pool.set_backends([backend])
@@ -259,23 +351,10 @@ class Ingress:
 
     async def _listen(self) -> None:
         """Listens where wanted, with the pool wanted there; stops listening elsewhere."""
-        wanted = self._wanted
-        for key, listener in list(self._listeners.items()):
-            if wanted.get(key) is not listener.pool:
-                del self._listeners[key]
-                await listener.close()
-        for key, pool in wanted.items():
-            if key in self._listeners:
-                continue
-            address, port, protocol = key
-            try:
-                serve = serve_udp if protocol == "udp" else serve_tcp
-                self._listeners[key] = await serve(pool, address, port)
-                self._failed.discard(key)
-            except OSError as error:
-                if key not in self._failed:
-                    self._failed.add(key)
-                    log.warning("the mesh cannot listen on %s:%d/%s: %s", *key, error)
+        for netns in self._namespaces.values():  # first: their listeners bind to them
+            await netns.local_subnets(self._subnets)
+        await self._listeners.bring_to(self._wanted)
+        await self._address_listeners.bring_to(self._address_wanted)
 
 
 def _described(
@@ -306,6 +385,33 @@ def _ports(service: Service) -> list[_Port]:
         )
         for port in (endpoint.ports if endpoint is not None else None) or ()
         if port.published_port and port.target_port and (port.protocol or "tcp") in PROTOCOLS
+    ]
+
+
+def _vips(service: Service) -> tuple[str, ...]:
+    endpoint = service.endpoint
+    vips = (endpoint.virtual_ips if endpoint is not None else None) or ()
+    return tuple(f"{vip.network_id} {vip.addr}" for vip in vips if vip.addr)
+
+
+def _task_addresses(task: Task) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
+    """The task's addresses on its networks, but ``ingress``."""
+    return [
+        ipaddress.ip_interface(address)
+        for attachment in task.networks_attachments or ()
+        if attachment.network is not None and not attachment.network.spec.ingress
+        for address in attachment.addresses or ()
+    ]
+
+
+def _answering(
+    tasks: list[Task], up: dict[str, MeshNode], target: int, protocol: str
+) -> list[tuple[Task, Backend]]:
+    """The tasks that answer ``target``, each with where (its node's executor says)."""
+    return [
+        (task, Backend(task.id, *at))
+        for task in tasks
+        if (at := up[task.node_id].executor.endpoint(task.id, target, protocol))
     ]
 
 

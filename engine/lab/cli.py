@@ -68,5 +68,10 @@ def _print_status(lab: Lab) -> None:
     print(f"export DOCKER_HOST={lab.manager.url}")
     endpoints = lab.directory / ENGINES_FILE
     print(f"swarmdeck --host {lab.manager.url} --node-engines {endpoints}")
+    if lab.engine == "docker":  # swarmdeck's engine with these engines as its nodes
+        nodes = " ".join(f"--docker-node {node.name}={node.url}" for node in lab.nodes)
+        print(
+            f"swarmdeck engine serve --socket /tmp/swarmdeck.sock --data-dir /tmp/swarmdeck {nodes}"
+        )
     for node, state in lab.status():
         print(f"  {node.name:<16} {node.address:<12} {node.url}  {state}")

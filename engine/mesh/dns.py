@@ -41,12 +41,14 @@ import asyncio
 import ipaddress
 import logging
 import random
+import socket
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from typing import cast
 
 from engine.mesh import dnswire as wire
 from engine.mesh.closing import Closing
+from engine.mesh.netns import MakeSocket, bound_socket
 
 __all__ = [
     "MAX_CONCURRENT",
@@ -85,6 +87,7 @@ async def serve_dns(
     *,
     upstreams: Iterable[str | tuple[str, int]] = (),
     reverse: Reverse | None = None,
+    sockets: MakeSocket = socket.socket,
 ) -> DnsServer:
     """Starts answering DNS over UDP and TCP on ``host:port`` (port 0: one free for both).
 
@@ -94,6 +97,8 @@ async def serve_dns(
         port: the port, the same for UDP and TCP.
         upstreams: servers for other names, as addresses (port 53) or ``(address, port)``.
         reverse: the name of an IPv4 address, for PTR queries.
+        sockets: makes its listening sockets: another network namespace's to answer there
+            (names are still forwarded from this thread's).
 
     Raises:
         OSError: the address cannot be bound.
@@ -105,12 +110,13 @@ async def serve_dns(
     loop = asyncio.get_running_loop()
     for attempt in range(BIND_ATTEMPTS):
         udp, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpSide(server), local_addr=(host, port), reuse_port=False
+            lambda: _UdpSide(server), sock=bound_socket(sockets, socket.SOCK_DGRAM, host, port)
         )
         bound = udp.get_extra_info("sockname")[1]
         try:
             tcp = await asyncio.start_server(
-                server._serve_connection, host, bound, reuse_address=True, reuse_port=False
+                server._serve_connection,
+                sock=bound_socket(sockets, socket.SOCK_STREAM, host, bound),
             )
         except OSError:
             udp.close()

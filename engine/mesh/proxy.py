@@ -42,6 +42,7 @@ from collections.abc import Callable
 from typing import cast
 
 from engine.mesh.closing import Closing
+from engine.mesh.netns import MakeSocket, bound_socket
 from engine.mesh.pool import Backend, BackendPool
 
 __all__ = [
@@ -70,20 +71,21 @@ async def serve_tcp(
     port: int,
     *,
     connect_timeout: float = CONNECT_TIMEOUT,
+    sockets: MakeSocket = socket.socket,
 ) -> TcpListener:
     """Starts forwarding TCP connections on ``host:port`` (port 0: any free port).
+
+    ``sockets`` makes the listening socket and those to the backends: another network
+    namespace's (``NetNamespace.socket``) to listen and dial in that namespace.
 
     Raises:
         OSError: the address cannot be bound (EADDRINUSE when something listens there).
     """
-    listener = TcpListener(pool, connect_timeout)
+    listener = TcpListener(pool, connect_timeout, sockets)
     loop = asyncio.get_running_loop()
     listener._server = await loop.create_server(
         lambda: _ClientSide(listener),
-        host,
-        port,
-        reuse_address=True,
-        reuse_port=False,
+        sock=bound_socket(sockets, socket.SOCK_STREAM, host, port),
         backlog=BACKLOG,
     )
     listener.address = listener._server.sockets[0].getsockname()[:2]
@@ -97,8 +99,10 @@ async def serve_udp(
     *,
     idle_timeout: float = UDP_IDLE_TIMEOUT,
     max_flows: int = MAX_UDP_FLOWS,
+    sockets: MakeSocket = socket.socket,
 ) -> UdpListener:
-    """Starts forwarding UDP flows on ``host:port`` (port 0: any free port).
+    """Starts forwarding UDP flows on ``host:port`` (port 0: any free port); ``sockets`` as
+    ``serve_tcp``'s.
 
     Raises:
         OSError: the address cannot be bound.
@@ -107,8 +111,9 @@ async def serve_udp(
     if idle_timeout <= 0 or max_flows <= 0:
         raise ValueError("idle_timeout and max_flows must be positive")
     loop = asyncio.get_running_loop()
-    listener = UdpListener(pool, idle_timeout, max_flows)
-    await loop.create_datagram_endpoint(lambda: listener, local_addr=(host, port), reuse_port=False)
+    listener = UdpListener(pool, idle_timeout, max_flows, sockets=sockets)
+    sock = bound_socket(sockets, socket.SOCK_DGRAM, host, port)
+    await loop.create_datagram_endpoint(lambda: listener, sock=sock)
     return listener
 
 
@@ -120,10 +125,11 @@ class TcpListener(Closing):
         address: the ``(host, port)`` it listens on.
     """
 
-    def __init__(self, pool: BackendPool, connect_timeout: float) -> None:
+    def __init__(self, pool: BackendPool, connect_timeout: float, sockets: MakeSocket) -> None:
         self.pool = pool
         self.address: tuple[str, int] = ("", 0)
         self._connect_timeout = connect_timeout
+        self._sockets = sockets
         self._server: asyncio.Server | None = None
         self._connections: set[_ClientSide] = set()
 
@@ -313,7 +319,7 @@ class _Dial:
         while (backend := listener.pool.pick(self._tried)) is not None:
             self._tried.append(backend)
             try:
-                sock = socket.socket(_family(backend.host), socket.SOCK_STREAM)
+                sock = listener._sockets(_family(backend.host), socket.SOCK_STREAM)
             except OSError as failure:  # out of file descriptors, say
                 _log_unreachable(backend, str(failure))
                 continue
@@ -443,9 +449,11 @@ class UdpListener(Closing, asyncio.DatagramProtocol):
         idle_timeout: float,
         max_flows: int,
         clock: Callable[[], float] = time.monotonic,
+        sockets: MakeSocket = socket.socket,
     ) -> None:
         self.pool = pool
         self.address: tuple[str, int] = ("", 0)
+        self._sockets = sockets
         self._idle_timeout = idle_timeout
         self._max_flows = max_flows
         self._clock = clock
@@ -510,7 +518,7 @@ class UdpListener(Closing, asyncio.DatagramProtocol):
         while (backend := self.pool.pick(tried)) is not None:
             tried.append(backend)
             try:
-                sock = _udp_socket_to(backend)
+                sock = _udp_socket_to(backend, self._sockets)
             except OSError as error:
                 _log_unreachable(backend, str(error))
                 continue
@@ -600,8 +608,8 @@ def _reset(transport: asyncio.Transport) -> None:
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
-def _udp_socket_to(backend: Backend) -> socket.socket:
-    sock = socket.socket(_family(backend.host), socket.SOCK_DGRAM)
+def _udp_socket_to(backend: Backend, sockets: MakeSocket) -> socket.socket:
+    sock = sockets(_family(backend.host), socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
         sock.connect((backend.host, backend.port))

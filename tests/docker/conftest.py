@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,24 @@ class Swarm:
             if state.startswith("Running"):
                 counts[node] = counts.get(node, 0) + 1
         return counts
+
+    def in_node(self, node: str, *command: str) -> str:
+        """What ``command`` prints, run on this host in ``node``'s network namespace; "" when
+        it fails."""
+        result = subprocess.run(
+            ["nsenter", f"--net=/run/netns/{self.lab._netns(node)}", *command],
+            capture_output=True, text=True, timeout=15, check=False,
+        )  # fmt: skip
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    def http_get(self, node: str, address: str, port: int) -> str:
+        """The body of GET / on ``address:port``, asked from inside ``node``'s network namespace
+        with no proxy; "" when nothing answered."""
+        fetch = (
+            "import urllib.request as u; o = u.build_opener(u.ProxyHandler({})); "
+            f"print(o.open('http://{address}:{port}/', timeout=3).read().decode())"
+        )
+        return self.in_node(node, sys.executable, "-c", fetch)
 
     def node_field(self, hostname: str, template: str) -> str:
         return self.docker("node", "inspect", hostname, "--format", template).strip()

@@ -46,6 +46,7 @@ def test_up_status_kill_start_down(directory: Path, swarm: Swarm) -> None:
     assert f"export DOCKER_HOST={socket}" in made.stdout
     assert f"swarmdeck --host {socket} --node-engines {directory}/engines.json" in made.stdout
     assert f"swarm-node-1     10.213.0.12  {lab.node('swarm-node-1').url}" in made.stdout
+    assert f"--docker-node swarm-node-1={lab.node('swarm-node-1').url}" in made.stdout
 
     again = swarmdeck_lab(directory, "up")
     assert again.returncode == 1

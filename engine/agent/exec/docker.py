@@ -19,6 +19,12 @@ from the engine, so the API can serve them as it does a simulated container's.
 
 A task's secrets and configs are files written on this host and bind-mounted into its container
 (``taskfiles``): they exist from its creation until it stops.
+
+For the routing mesh, a container binds its service's target ports on ports its engine picks
+(``dockerconfig``), read back from its inspection: ``endpoint`` says where a task answers, the
+node's address and that port, as Docker Engines without swarm mode (no overlay network, no
+IPVS) can be reached from other nodes. ``locate`` finds the node's address and, for an engine
+in a network namespace of its own, the namespace where the mesh serves the node.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
+import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
@@ -36,7 +44,13 @@ import aiohttp
 from aiodocker.exceptions import DockerError
 
 from engine.agent.exec import UNHEALTHY, ExitError, TaskError
-from engine.agent.exec.dockerconfig import LABELS, container_config, container_name, grace_seconds
+from engine.agent.exec.dockerconfig import (
+    LABELS,
+    container_config,
+    container_name,
+    grace_seconds,
+    port_key,
+)
 from engine.agent.exec.taskfiles import Dependency, TaskFiles, default_root
 from engine.api.durations import SECOND, parse_timestamp
 from engine.api.logs import LogLine, keep_in_order, lines_between, split_frame
@@ -52,8 +66,11 @@ from engine.api.secrets import TaskFile
 from engine.api.specs import ResourceObject
 from engine.api.types import TaskState
 from engine.api.usage import container_usage
+from engine.mesh.netns import NetNamespace, engine_namespace, first_address_outside
 
 __all__ = ["LABELS", "DockerContainer", "DockerExecutor"]
+
+log = logging.getLogger(__name__)
 
 API_VERSION = "v1.41"
 ENGINE_RETRY = 1.0  # seconds between looks at an engine that stopped answering
@@ -81,9 +98,11 @@ class DockerContainer:
         self._usage: tuple[float, int] | None = None
         self._followers: list[asyncio.Task[None]] = []
         self.files: list[TaskFile] = []  # its secrets and configs, while they are there
+        self.ports: dict[str, int] = {}  # the node's port of each bound one (``80/tcp``)
 
     def update(self, inspected: dict[str, Any]) -> None:
         """Takes the state from ``GET /containers/{id}/json``."""
+        self.ports = _bound_ports((inspected.get("NetworkSettings") or {}).get("Ports"))
         state = inspected.get("State", {})
         self.pid = int(state.get("Pid") or 0)
         running = state.get("Running", False)
@@ -176,6 +195,11 @@ class DockerExecutor:
     publishes (SwarmKit's tasks carry their service's annotations and endpoint for this);
     ``dependency`` a secret or config by its ID, for the files of the tasks that mount them;
     those are written under ``taskfiles.default_root()``, a tmpfs.
+
+    Attributes:
+        address: the node's address, where its containers' bound ports answer (``locate``).
+        netns: the engine's network namespace when it is not this process's (``locate``).
+        dns: the name servers its containers ask, the node's resolver (none: the engine's).
     """
 
     def __init__(
@@ -193,11 +217,63 @@ class DockerExecutor:
             url=url.replace("tcp://", "http://", 1), api_version=API_VERSION
         )
         self._bridge: bool | None = None
+        self.address: str | None = None
+        self.netns: NetNamespace | None = None
+        self.dns: list[str] = []
 
     async def close(self) -> None:
         for container in self.containers.values():
             container.stop_following()
         await self.docker.close()
+        if self.netns is not None:
+            self.netns.close()
+            self.netns = None
+
+    async def locate(self) -> None:
+        """Finds where the node is reached: for an engine on a unix socket whose process runs
+        in a network namespace of its own (a node of ``swarmdeck lab``), that namespace, and the
+        node's address in it, its first one outside the engine's own networks (not a bridge of
+        its containers). Another engine's address is its URL's host, or one given by its
+        cluster.
+
+        Raises:
+            ConnectionError: the engine's namespace holds no address to reach the node at.
+            OSError, DockerError: the engine cannot be reached, or its namespace not entered.
+        """
+        url = urllib.parse.urlsplit(self.url)
+        if url.scheme != "unix" or self.netns is not None:
+            return
+        try:
+            self.netns = engine_namespace(url.path)
+        except PermissionError as error:  # not root: the engine is taken to share ours
+            log.warning(
+                "the network namespace of the engine at %s is not known: %s", self.url, error
+            )
+            return
+        if self.netns is None:
+            return
+        networks = await self.docker.networks.list()
+        subnets = [
+            config["Subnet"]
+            for network in networks
+            for config in (network.get("IPAM") or {}).get("Config") or ()
+            if config.get("Subnet")
+        ]
+        self.address = first_address_outside(self.netns.addresses(), subnets)
+        if self.address is None:
+            raise ConnectionError(
+                f"the engine's network namespace ({self.netns.path}) has no address outside "
+                "its own networks to reach the node at"
+            )
+
+    def endpoint(self, task_id: str, target_port: int, protocol: str) -> tuple[str, int] | None:
+        """Where the running container of ``task_id`` answers ``target_port``: the node's
+        address and the port it is bound on, if it is."""
+        container = self.containers.get(task_id)
+        if container is None or self.address is None or container.exit_code is not None:
+            return None
+        port = container.ports.get(port_key(target_port, protocol))
+        return (self.address, port) if port else None
 
     async def alive(self) -> bool:
         """Whether the engine answers: a node whose engine is gone is a dead node."""
@@ -305,6 +381,7 @@ class DockerExecutor:
             self._service(task.service_id),
             await self.has_bridge(),
             [(file.path, str(path)) for file, path in files],
+            self.dns,
         )
 
         async def make() -> Any:
@@ -424,6 +501,21 @@ class DockerController:
 
     def container_status(self) -> ContainerStatus | None:
         return self._container.status() if self._container else None
+
+
+def _bound_ports(ports: dict[str, list[dict[str, str]] | None] | None) -> dict[str, int]:
+    """``NetworkSettings.Ports`` as the node's port of each bound container port (the IPv4
+    binding's where there are two)."""
+    bound = {}
+    for key, bindings in (ports or {}).items():
+        numbers = [
+            int(binding["HostPort"])
+            for binding in sorted(bindings or (), key=lambda b: ":" in b.get("HostIp", ""))
+            if binding.get("HostPort", "").isdigit()
+        ]
+        if numbers:
+            bound[key] = numbers[0]
+    return bound
 
 
 def _log_line(stream: str, payload: bytes) -> LogLine:

@@ -1,9 +1,14 @@
 """What a task becomes on a Docker Engine: its container's name, labels and create config.
 
 As swarm's container adapter does: ``command`` replaces the image's entrypoint and ``args``
-its command; limits, health check, stop signal and grace period carry over; the service's
-published ports are bound on the node (through its bridge network, when it has one); secret and
-config files are bound in read-only.
+its command; limits, health check, stop signal and grace period carry over; secret and config
+files are bound in read-only.
+
+Ports go through the engine's bridge network, when it has one. A port published in host mode is
+bound on the node's own port, as swarm binds it. Any other port of the service (published through
+the routing mesh) has its target port bound on a port the engine picks: the mesh reaches the task
+at the node's address and that port (swarm's overlay network, without one). Names are looked up
+at the node's resolver (``dns``), the swarm's embedded DNS, with ``ndots:0`` as Docker's.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from engine.api.durations import SECOND
 from engine.api.naming import task_name
 from engine.api.objects import Service, Task
 
-__all__ = ["LABELS", "container_config", "container_name", "grace_seconds"]
+__all__ = ["LABELS", "container_config", "container_name", "grace_seconds", "port_key"]
 
 LABELS = {
     "node": "swarmdeck.node.id",
@@ -36,14 +41,24 @@ def grace_seconds(nanoseconds: int | None) -> int:
     return DEFAULT_GRACE if nanoseconds is None else max(0, round(nanoseconds / SECOND))
 
 
+def port_key(target_port: int, protocol: str) -> str:
+    """Docker's name of a container port: ``80/tcp``."""
+    return f"{target_port}/{protocol or 'tcp'}"
+
+
 def _ports(service: Service | None) -> dict[str, list[dict[str, str]]]:
-    """The service's published ports as Docker's port bindings."""
+    """The service's ports as Docker's port bindings: a host-mode port on its published port,
+    any other on a port the engine picks (an empty HostPort)."""
     ports = (service.endpoint.ports if service and service.endpoint else None) or []
     bindings: dict[str, list[dict[str, str]]] = {}
     for port in ports:
-        if port.published_port and port.target_port:
-            key = f"{port.target_port}/{port.protocol or 'tcp'}"
-            bindings.setdefault(key, []).append({"HostPort": str(port.published_port)})
+        if not port.target_port:
+            continue
+        key = port_key(port.target_port, port.protocol or "tcp")
+        host = port.publish_mode == "host" and port.published_port
+        binding = {"HostPort": str(port.published_port) if host else ""}
+        if binding not in bindings.setdefault(key, []):
+            bindings[key].append(binding)
     return bindings
 
 
@@ -55,10 +70,12 @@ def container_config(
     service: Service | None,
     bridge: bool,
     files: Sequence[tuple[str, str]] = (),
+    dns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """``POST /containers/create``'s body for ``task`` on the node ``node_id``; ``bridge``
     says whether the engine has a bridge network to publish ports through; ``files`` are the
-    task's secret and config files, each as (path in the container, path on the host)."""
+    task's secret and config files, each as (path in the container, path on the host);
+    ``dns`` the name servers its container asks (none: the engine's own choice)."""
     spec = task.spec.container_spec
     assert spec is not None
     labels = {
@@ -90,6 +107,9 @@ def container_config(
             {"Type": "bind", "Source": source, "Target": target, "ReadOnly": True}
             for target, source in files
         ]
+    if dns and bridge:
+        config["HostConfig"]["Dns"] = list(dns)
+        config["HostConfig"]["DnsOptions"] = ["ndots:0"]
     bindings = _ports(service) if bridge else {}
     if bindings:
         config["ExposedPorts"] = {key: {} for key in bindings}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.agent.exec.docker import DockerContainer, _log_line
+from engine.agent.exec.docker import DockerContainer, DockerExecutor, _log_line
 from engine.agent.exec.dockerconfig import LABELS, container_config, grace_seconds
 from engine.api.durations import SECOND
 from engine.api.logs import LogLine, split_frame
@@ -40,6 +40,30 @@ def test_container_state_from_an_inspect() -> None:
     container.update({"State": {"Status": "exited", "Running": False, "Pid": 0, "ExitCode": 137}})
     assert (container.pid, container.exit_code, container.health) == (0, 137, None)
     assert container.usage(0) is None  # no usage once it has stopped
+
+
+async def test_a_containers_bound_ports_are_read_from_its_inspect() -> None:
+    container = DockerContainer("c1", "t1", "i")
+    ports = {
+        "80/tcp": [
+            {"HostIp": "::", "HostPort": "32769"},
+            {"HostIp": "0.0.0.0", "HostPort": "32768"},
+        ],
+        "53/udp": [{"HostIp": "0.0.0.0", "HostPort": "5353"}],
+        "9000/tcp": None,  # exposed, not bound
+    }
+    container.update({"State": {"Running": True, "Pid": 7}, "NetworkSettings": {"Ports": ports}})
+    assert container.ports == {"80/tcp": 32768, "53/udp": 5353}
+    executor = DockerExecutor("unix:///nowhere.sock", lambda service_id: None)
+    executor.containers["t1"] = container
+    assert executor.endpoint("t1", 80, "tcp") is None  # the node's address is not known yet
+    executor.address = "10.213.0.12"
+    assert executor.endpoint("t1", 80, "tcp") == ("10.213.0.12", 32768)
+    assert executor.endpoint("t1", 80, "udp") is None
+    assert executor.endpoint("t2", 80, "tcp") is None
+    container.update({"State": {"Status": "exited", "Running": False, "ExitCode": 0}})
+    assert executor.endpoint("t1", 80, "tcp") is None  # stopped
+    await executor.close()
 
 
 def test_a_created_container_has_no_exit_code_yet() -> None:
@@ -93,7 +117,14 @@ def test_a_task_becomes_a_container_as_swarm_makes_it() -> None:
     service = Service(
         id="s1",
         spec=spec,
-        endpoint=Endpoint(ports=[PortConfig(protocol="tcp", target_port=80, published_port=8080)]),
+        endpoint=Endpoint(
+            ports=[
+                PortConfig(protocol="tcp", target_port=80, published_port=8080),
+                PortConfig(
+                    protocol="udp", target_port=53, published_port=5353, publish_mode="host"
+                ),
+            ]
+        ),
     )
     task = Task(
         id="t1",
@@ -102,7 +133,9 @@ def test_a_task_becomes_a_container_as_swarm_makes_it() -> None:
         spec=spec.task_template or TaskSpec(),
         desired_state=TaskState.RUNNING,
     )
-    config = container_config(task, "local/busybox:1", "web.1.t1", "n1", service, bridge=True)
+    config = container_config(
+        task, "local/busybox:1", "web.1.t1", "n1", service, bridge=True, dns=["10.213.0.11"]
+    )
     assert (config["Entrypoint"], config["Cmd"], config["Env"]) == (
         ["httpd"], ["-f", "-p", "80"], ["A=1"],
     )  # fmt: skip
@@ -118,7 +151,10 @@ def test_a_task_becomes_a_container_as_swarm_makes_it() -> None:
     assert config["StopTimeout"] == 3
     host = config["HostConfig"]
     assert host["NanoCpus"] == SECOND // 2 and host["NetworkMode"] == "bridge"
-    assert host["PortBindings"] == {"80/tcp": [{"HostPort": "8080"}]}
+    # Through the mesh: on a port the engine picks; in host mode: on the node's own.
+    assert host["PortBindings"] == {"80/tcp": [{"HostPort": ""}], "53/udp": [{"HostPort": "5353"}]}
+    assert config["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
+    assert (host["Dns"], host["DnsOptions"]) == (["10.213.0.11"], ["ndots:0"])
     alone = container_config(task, "local/busybox:1", "web.1.t1", "n1", service, bridge=False)
     assert (
         alone["HostConfig"]["NetworkMode"] == "none" and "PortBindings" not in alone["HostConfig"]
