@@ -29,9 +29,9 @@ import contextlib
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from console.model import HOUR, ChangeSet, Snapshot, changes_between, usage_step
 from console.render.rows import Row, moment, spec_image, task_name
@@ -80,6 +80,7 @@ TASK_EVENTS = frozenset(
     )
 )
 FAILED = frozenset((TaskState.FAILED, TaskState.REJECTED))
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,12 +210,15 @@ class Feed:
         now = self.clock()
         last = self._usage_read
         fresh = last is None or not 0.0 <= now - last.now < self.usage_every
-        nodes, services, tasks, usage, swarm = await asyncio.gather(
+        nodes, services, tasks, usage, swarm, networks, secrets, configs = await asyncio.gather(
             self.client.nodes(),
             self.client.services(),
             self.client.tasks(),
             self.usage.read() if fresh else self._last_usage(),
             self._swarm(),
+            self._optional(self.client.networks()),
+            self._optional(self.client.secrets()),
+            self._optional(self.client.configs()),
         )
         snapshot = Snapshot(
             nodes=tuple(nodes),
@@ -224,6 +228,10 @@ class Feed:
             usage=usage.by_task,
             usage_note=usage.note,
             swarm=swarm,
+            networks=tuple(networks),
+            secrets=tuple(secrets),
+            configs=tuple(configs),
+            connections=usage.connections,
         )
         if fresh:
             self._usage = usage
@@ -238,6 +246,15 @@ class Feed:
             return await self.client.swarm()
         except ClientError:
             return None
+
+    @staticmethod
+    async def _optional(read: Awaitable[list[T]]) -> list[T]:
+        """What ``read`` reads; nothing where the endpoint will not say (not a manager: the
+        nodes' read says why the poll failed)."""
+        try:
+            return await read
+        except ClientError:
+            return []
 
     def _ready(self, snapshot: Snapshot, fresh: bool) -> SnapshotReady:
         """Carries the usage history over, with a step since the last usage read when this

@@ -10,6 +10,7 @@ from textual.binding import BindingType
 from console import actions
 from console.feed import LogStream
 from console.model import Snapshot
+from console.render.endpoints import task_addresses
 from console.render.rows import TASK_COLUMNS, Row, task_name
 from console.rowcache import TaskRowCache
 from console.screens.describe import DescribeScreen
@@ -54,4 +55,5 @@ class TasksScreen(ResourceScreen):
 
     def action_describe(self) -> None:
         if (task := self._selected()) is not None:
-            self.open(DescribeScreen(task, task.id[:12]))
+            notes = [f"addresses: {task_addresses(task)}"]
+            self.open(DescribeScreen(task, task.id[:12], notes))

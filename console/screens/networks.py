@@ -1,0 +1,36 @@
+"""The networks view: driver, scope, subnets, the services attached and their tasks with an
+address there; y shows a network as YAML, ctrl+d removes one (every marked one) that no service
+uses (keys: ``console.actions``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import BindingType
+
+from console import actions
+from console.model import Snapshot
+from console.render.resources import NETWORK_COLUMNS, network_rows
+from console.render.rows import Row
+from console.screens.objects import ObjectsScreen
+
+__all__ = ["NetworksScreen"]
+
+
+class NetworksScreen(ObjectsScreen):
+    VIEW = "networks"
+    KIND = "network"
+    COLUMNS = NETWORK_COLUMNS
+    BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW, COLUMNS)
+
+    def rows(self, snapshot: Snapshot) -> list[Row]:
+        return network_rows(snapshot)
+
+    def objects(self, snapshot: Snapshot) -> dict[str, tuple[str, object]]:
+        return {n.id: (n.name, n) for n in snapshot.networks}
+
+    def refusal(self, key: str) -> str | None:
+        network = self.snapshot.network_by_id.get(key)
+        if network is not None and network.scope != "swarm":
+            return f"{network.name} is a node's own network: the swarm does not remove it"
+        return super().refusal(key)
