@@ -38,11 +38,15 @@ def endpoint_lines(service: Service, snapshot: Snapshot) -> list[str]:
         mode = port.publish_mode or "ingress"
         text = f"  *:{port.published_port}->{port.target_port}/{port.protocol or 'tcp'} {mode}"
         if mode == "host":
-            nodes = sorted({t.node_id for t in running})
+            nodes = {t.node_id for t in running}
+            lines.append(f"{text}, on the nodes of its running tasks:")
         else:
-            nodes = sorted(n.id for n in snapshot.nodes if n.status.state == NodeState.READY)
-        answering = [_node_address(snapshot, node_id, port.published_port) for node_id in nodes]
-        lines.append(f"{text}: {', '.join(answering) or 'no node answers'}")
+            nodes = {n.id for n in snapshot.nodes if n.status.state == NodeState.READY}
+            lines.append(f"{text}, on every ready node:")
+        answering = sorted(
+            _node_address(snapshot, node_id, port.published_port) for node_id in nodes
+        )
+        lines += [f"    {line}" for line in answering] or ["    no node answers"]
     if not ports:
         lines.append("  none")
     lines += vip_lines(service, snapshot)
@@ -51,8 +55,10 @@ def endpoint_lines(service: Service, snapshot: Snapshot) -> list[str]:
     if connections is None:
         lines.append(f"  {NOT_COUNTED}")
     for task in sorted(running, key=lambda t: (t.slot, t.node_id)):
-        count = "" if connections is None else f"  {connections.get(task.id, 0)} connections"
-        lines.append(f"  {_task_line(task, snapshot)}{count}")
+        host = sanitize_field(snapshot.hostname(task.node_id))
+        count = "" if connections is None else f": {connections.get(task.id, 0)} connections"
+        lines.append(f"  {task_name(task, snapshot)}.{task.id[:12]}@{host}{count}")
+        lines.append(f"    {task_addresses(task)}")
     if not running:
         lines.append("  no task runs")
     return lines
@@ -79,11 +85,6 @@ def task_addresses(task: Task) -> str:
         name = network.name if network else ""
         found += [f"{address} {sanitize_field(name)}" for address in attachment.addresses or ()]
     return ", ".join(found) or "no address"
-
-
-def _task_line(task: Task, snapshot: Snapshot) -> str:
-    host = sanitize_field(snapshot.hostname(task.node_id))
-    return f"{task_name(task, snapshot)}.{task.id[:12]}@{host}: {task_addresses(task)}"
 
 
 def _node_address(snapshot: Snapshot, node_id: str, port: int | None) -> str:

@@ -151,7 +151,9 @@ class StacksScreen(ResourceScreen):
             lambda: self.act(
                 *(
                     Request(
-                        "remove_stack", (plan.namespace, plan), f"stack {plan.namespace}: removed"
+                        "remove",
+                        (plan.namespace, "stack", plan),
+                        f"stack {plan.namespace}: removed",
                     )
                     for plan in plans
                 )
