@@ -151,13 +151,6 @@ ACTIONS: tuple[Action, ...] = (
     Action("logs", "l", "Logs", "the logs of the selected row", ("services", "tasks")),
     Action("describe", "y,d", "YAML", "the selected object as YAML", DESCRIBED),
     Action(
-        "ports",
-        "p",
-        "Ports",
-        "published ports, the nodes that answer, VIPs, task addresses and connections",
-        ("services",),
-    ),
-    Action(
         "edit",
         "e",
         "Edit",
@@ -195,6 +188,13 @@ ACTIONS: tuple[Action, ...] = (
         True,
     ),
     Action("create", "c", "Create", "create a service", ("services",), True, typing=True),
+    Action(
+        "ports",
+        "p",
+        "Ports",
+        "published ports, the nodes that answer, VIPs, task addresses and connections",
+        ("services",),
+    ),
     Action(
         "deploy",
         "c",

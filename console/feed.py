@@ -4,8 +4,10 @@ The feed awaits the client for every read the console makes; nothing else in the
 (changes go through ``console.actions``). What it learns it hands to ``post`` as news, plain
 values that the app forwards to the views as messages:
 
-- ``SnapshotReady``: a new snapshot, its lookups built and its change set computed (both in a
-  worker thread), every ``interval`` seconds and soon after a swarm event;
+- ``SnapshotReady``: a new snapshot (nodes, services, tasks, networks, secrets without their
+  data, configs, usage and the mesh's connections per task), its lookups built and its change
+  set computed (both in a worker thread), every ``interval`` seconds and soon after a swarm
+  event;
 - ``ConnectionChanged``: the endpoint stopped answering (``error``) or answers again (None);
 - ``EventsArrived`` and ``LogLines``: what a followed stream brought, for whoever follows it.
 

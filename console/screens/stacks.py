@@ -87,7 +87,8 @@ class StacksScreen(ResourceScreen):
         return stack_rows(snapshot)
 
     def status(self) -> str:
-        return f"{len(self.snapshot.stacks)} stacks · " + super().status()
+        count = len(self.snapshot.stacks)
+        return f"{count} stack{'' if count == 1 else 's'} · " + super().status()
 
     def on_resource_table_selected(self) -> None:
         self.action_stack_services()
