@@ -9,25 +9,17 @@ from typing import ClassVar
 from textual.binding import BindingType
 
 from console import actions
-from console.model import Snapshot
 from console.render.resources import NETWORK_COLUMNS, network_rows
-from console.render.rows import Row
 from console.screens.objects import ObjectsScreen
 
 __all__ = ["NetworksScreen"]
 
 
 class NetworksScreen(ObjectsScreen):
-    VIEW = "networks"
-    KIND = "network"
+    VIEW = KINDS = "networks"
     COLUMNS = NETWORK_COLUMNS
     BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW, COLUMNS)
-
-    def rows(self, snapshot: Snapshot) -> list[Row]:
-        return network_rows(snapshot)
-
-    def objects(self, snapshot: Snapshot) -> dict[str, tuple[str, object]]:
-        return {n.id: (n.name, n) for n in snapshot.networks}
+    rows = staticmethod(network_rows)
 
     def refusal(self, key: str) -> str | None:
         network = self.snapshot.network_by_id.get(key)

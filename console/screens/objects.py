@@ -15,11 +15,16 @@ __all__ = ["ObjectsScreen"]
 
 
 class ObjectsScreen(ResourceScreen):
-    KIND: ClassVar[str] = ""  # "network", "secret" or "config", as ``actions.remove`` takes it
+    KINDS: ClassVar[str] = ""  # the snapshot's field of them: "networks", "secrets", "configs"
+
+    @property
+    def kind(self) -> str:
+        """One of them, as ``actions.remove`` takes it: "network", "secret" or "config"."""
+        return self.KINDS.removesuffix("s")
 
     def objects(self, snapshot: Snapshot) -> dict[str, tuple[str, object]]:
         """Each object of the view by ID: its name, and itself."""
-        raise NotImplementedError
+        return {obj.id: (obj.name, obj) for obj in getattr(snapshot, self.KINDS)}
 
     def refusal(self, key: str) -> str | None:
         """Why the object ``key`` cannot be removed; None when it can."""
@@ -45,11 +50,11 @@ class ObjectsScreen(ResourceScreen):
             return
         names = [found[key][0] for key in keys]
         self.confirm(
-            f"Remove {self.KIND} {', '.join(names)}?",
-            "\n".join(f"- remove {self.KIND} {name}: no service uses it" for name in names),
+            f"Remove {self.kind} {', '.join(names)}?",
+            "\n".join(f"- remove {self.kind} {name}: no service uses it" for name in names),
             lambda: self.act(
                 *(
-                    Request("remove", (key, self.KIND), f"{self.KIND} {found[key][0]}: removed")
+                    Request("remove", (key, self.kind), f"{self.kind} {found[key][0]}: removed")
                     for key in keys
                 )
             ),

@@ -10,35 +10,21 @@ from typing import ClassVar
 from textual.binding import BindingType
 
 from console import actions
-from console.model import Snapshot
 from console.render.resources import CONFIG_COLUMNS, SECRET_COLUMNS, config_rows, secret_rows
-from console.render.rows import Row
 from console.screens.objects import ObjectsScreen
 
 __all__ = ["ConfigsScreen", "SecretsScreen"]
 
 
 class SecretsScreen(ObjectsScreen):
-    VIEW = "secrets"
-    KIND = "secret"
+    VIEW = KINDS = "secrets"
     COLUMNS = SECRET_COLUMNS
     BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW, COLUMNS)
-
-    def rows(self, snapshot: Snapshot) -> list[Row]:
-        return secret_rows(snapshot)
-
-    def objects(self, snapshot: Snapshot) -> dict[str, tuple[str, object]]:
-        return {s.id: (s.name, s) for s in snapshot.secrets}
+    rows = staticmethod(secret_rows)
 
 
 class ConfigsScreen(ObjectsScreen):
-    VIEW = "configs"
-    KIND = "config"
+    VIEW = KINDS = "configs"
     COLUMNS = CONFIG_COLUMNS
     BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW, COLUMNS)
-
-    def rows(self, snapshot: Snapshot) -> list[Row]:
-        return config_rows(snapshot)
-
-    def objects(self, snapshot: Snapshot) -> dict[str, tuple[str, object]]:
-        return {c.id: (c.name, c) for c in snapshot.configs}
+    rows = staticmethod(config_rows)

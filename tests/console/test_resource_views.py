@@ -19,11 +19,10 @@ from engine.api.objects import Service
 from engine.client import EngineClient
 from engine.embedded import EmbeddedCluster
 from engine.serve import served
-from engine.stacks import deploy_stack, load_stack
 from tests.conftest import make_spec
-from tests.console.conftest import Served, wait_for
+from tests.console.conftest import SECRET, Served, wait_for
 from tests.console.test_actions import open_view
-from tests.console.test_stacks import SECRET, app_files, cells
+from tests.console.test_stacks import cells
 from tests.engine.agent.test_ingress import free_port, get, published
 
 
@@ -40,10 +39,9 @@ def text_shown(app: SwarmdeckApp) -> str:
 
 
 async def test_secrets_and_configs_show_names_labels_users_and_never_secret_data(
-    engine: Served, tmp_path: Path
+    shop: Served,
 ) -> None:
-    await deploy_stack(engine.client, load_stack(app_files(tmp_path), "shop"))
-    app = engine.app()
+    app = shop.app()
     async with app.run_test(size=(120, 36)) as pilot:
         await open_view(pilot, app, "secrets")
         assert cells(app)[0][:3] == (
@@ -70,10 +68,9 @@ async def test_secrets_and_configs_show_names_labels_users_and_never_secret_data
 
 
 async def test_networks_show_driver_scope_subnet_and_the_services_and_tasks_on_each(
-    engine: Served, tmp_path: Path
+    shop: Served,
 ) -> None:
-    await deploy_stack(engine.client, load_stack(app_files(tmp_path), "shop"))
-    app = engine.app()
+    app = shop.app()
     async with app.run_test(size=(120, 36)) as pilot:
         await open_view(pilot, app, "networks")
 

@@ -13,43 +13,9 @@ from console.screens.dialogs import ConfirmDialog, FormDialog
 from console.screens.services import ServicesScreen
 from console.screens.tasks import TasksScreen
 from engine.client import EngineClient
-from engine.stacks import NAMESPACE_LABEL, deploy_stack, load_stack
-from tests.console.conftest import Served, wait_api, wait_for
+from engine.stacks import NAMESPACE_LABEL
+from tests.console.conftest import APP, Served, app_files, wait_api, wait_for
 from tests.console.test_actions import fill, open_view
-
-SECRET = b"pa55-Wordy-7c1e"  # a secret's bytes: never in a screen, never in the model
-
-APP = """
-services:
-  front:
-    image: nginx:1.10
-    networks: [web]
-    ports: ["8088:80"]
-    deploy: {replicas: 2}
-  back:
-    image: example/api:1
-    networks: [web, data]
-    secrets: [token]
-    configs: [{source: settings, target: /etc/back.conf}]
-  cache:
-    image: redis:7
-    networks: [data]
-networks:
-  web: {}
-  data: {driver: overlay, labels: {tier: data}}
-secrets:
-  token: {file: ./token.txt}
-configs:
-  settings: {file: ./settings.conf}
-"""
-
-
-def app_files(folder: Path, text: str = APP) -> Path:
-    (folder / "token.txt").write_bytes(SECRET)
-    (folder / "settings.conf").write_text("workers = 4\n")
-    path = folder / "docker-compose.yml"
-    path.write_text(text)
-    return path
 
 
 def cells(app: SwarmdeckApp) -> list[tuple[str, ...]]:
@@ -67,15 +33,19 @@ async def stack_objects(client: EngineClient, namespace: str) -> list[str]:
 
 
 async def deploy_form(pilot, app: SwarmdeckApp, path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    """On the stacks view (reached first when the cluster has none), c with the form filled."""
+    if getattr(app.screen, "VIEW", "") != "stacks":
+        await open_view(pilot, app, "services")
+        await pilot.press("colon", *"stacks", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "stacks")
     await pilot.press("c")
     await fill(pilot, app, file=str(path), stack=name)
 
 
 async def test_stacks_lists_each_stack_and_enter_drills_to_its_services_then_tasks(
-    engine: Served, tmp_path: Path
+    shop: Served,
 ) -> None:
-    await deploy_stack(engine.client, load_stack(app_files(tmp_path), "shop"))
-    app = engine.app()
+    app = shop.app()
     async with app.run_test(size=(120, 36)) as pilot:
         await open_view(pilot, app, "stacks")
         await wait_for(pilot, lambda: cells(app) and cells(app)[0][2] == "4/4")
@@ -105,13 +75,8 @@ async def test_a_changed_compose_files_plan_lists_exactly_the_changed_services(
     path = app_files(tmp_path)
     app = engine.app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await open_view(pilot, app, "services")
-        await pilot.press("colon", *"stacks", "enter")
-        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "stacks")
         await deploy_form(pilot, app, path, "shop")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        first = app.screen._details.splitlines()  # type: ignore[attr-defined]
-        assert first == [
+        assert await asked(pilot, app) == [
             "+ create network shop_data",
             "+ create network shop_web",
             "+ create secret shop_token",
@@ -135,9 +100,7 @@ async def test_a_changed_compose_files_plan_lists_exactly_the_changed_services(
         await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "stacks")
         await wait_for(pilot, lambda: app.screen.table.row_count == 1)  # type: ignore[attr-defined]
         await deploy_form(pilot, app, path, "shop")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        plan = app.screen._details.splitlines()  # type: ignore[attr-defined]
-        assert plan == [
+        assert await asked(pilot, app) == [
             "~ update service shop_front: Labels.com.docker.stack.image, ContainerSpec.Image",
             "+ create service shop_queue",
             "- remove service shop_cache",
@@ -150,21 +113,17 @@ async def test_a_changed_compose_files_plan_lists_exactly_the_changed_services(
         )
         front = next(s for s in await engine.client.services() if s.spec.name == "shop_front")
         template = front.spec.task_template
-        assert (
-            template and template.container_spec and template.container_spec.image == ("nginx:1.11")
-        )
+        assert template and template.container_spec
+        assert template.container_spec.image == "nginx:1.11"
 
 
-async def test_removing_a_stack_lists_what_goes_and_removes_it(
-    engine: Served, tmp_path: Path
-) -> None:
-    await deploy_stack(engine.client, load_stack(app_files(tmp_path), "shop"))
+async def test_removing_a_stack_lists_what_goes_and_removes_it(shop: Served) -> None:
+    engine = shop
     app = engine.app()
     async with app.run_test(size=(120, 36)) as pilot:
         await open_view(pilot, app, "stacks")
         await pilot.press("ctrl+d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        assert app.screen._details.splitlines() == [  # type: ignore[attr-defined]
+        assert await asked(pilot, app) == [
             "- remove service shop_back",
             "- remove service shop_cache",
             "- remove service shop_front",
@@ -207,9 +166,6 @@ async def test_an_invalid_compose_file_names_file_service_and_field_and_deploys_
     path = app_files(tmp_path, text)
     app = engine.app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await open_view(pilot, app, "services")
-        await pilot.press("colon", *"stacks", "enter")
-        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "stacks")
         await deploy_form(pilot, app, path, "shop")
         label = app.screen.query_one("#label-file", Label)
         await wait_for(pilot, lambda: label.has_class("-error"))
@@ -220,6 +176,12 @@ async def test_an_invalid_compose_file_names_file_service_and_field_and_deploys_
         await pilot.pause(0.5)
     assert await stack_objects(engine.client, "shop") == []
     assert [s.spec.name for s in await engine.client.services()] == ["web"]
+
+
+async def asked(pilot, app: SwarmdeckApp) -> list[str]:  # type: ignore[no-untyped-def]
+    """The lines of the confirmation the app asks now."""
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+    return str(app.screen._details).splitlines()  # type: ignore[attr-defined]
 
 
 async def _running(engine: Served, namespace: str, count: int) -> bool:
