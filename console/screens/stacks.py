@@ -119,7 +119,8 @@ class StacksScreen(ResourceScreen):
             except StackError as error:
                 raise FormError({"file": str(error)}) from None
             name = stack.namespace
-            details = [*plan.lines(), *(f"warning: {w}" for w in stack.warnings)]
+            warned = (w.removeprefix(f"{stack.source}: ") for w in stack.warnings)
+            details = [*plan.lines(), *(f"warning: {w}" for w in warned)]
 
             def go() -> None:
                 self.act(Request("deploy", (stack, plan), f"stack {name}: deployed"))

@@ -101,7 +101,7 @@ async def _deploy(args: argparse.Namespace) -> int:
     for warning in stack.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
     async with _client(args) as client:
-        plan = plan_deploy(stack, await read_current(client, args.namespace), args.prune)
+        plan = plan_deploy(stack, await read_current(client), args.prune)
         print("\n".join(plan.lines()))
         for line in await deploy_stack(client, stack, args.prune, expected=plan):
             print(line)

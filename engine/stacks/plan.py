@@ -10,7 +10,7 @@ their order: networks, secrets, configs, then services to deploy; services, secr
 then networks to remove.
 
     stack = load_stack(Path("docker-compose.yml"), "app")
-    plan = plan_deploy(stack, await read_current(client, "app"), prune=True)
+    plan = plan_deploy(stack, await read_current(client), prune=True)
     print("\\n".join(plan.lines()))
     await deploy_stack(client, stack, prune=True, expected=plan)
 """
@@ -148,17 +148,21 @@ def plan_deploy(stack: Stack, current: Current, prune: bool = False) -> Plan:
 
     Raises:
         StackError: an external network, secret or config that is not there, a config whose
-            data changed (a config cannot be changed: give it a new name).
+            data changed (a config cannot be changed: give it a new name), a published port
+            another service has (each names the file).
     """
     ns = stack.namespace
+    source = stack.source
     networks = {n.name: n for n in current.networks}
     for name in sorted(stack.external_networks):
         found = networks.get(name)
         if found is None:
-            raise StackError(f"network {name!r} is declared as external, but could not be found")
+            raise StackError(
+                f"{source}: network {name!r} is declared as external, but could not be found"
+            )
         if found.scope != "swarm":
             raise StackError(
-                f"network {name!r} is declared as external, but it is not swarm-scoped"
+                f"{source}: network {name!r} is declared as external, but it is not swarm-scoped"
             )
     secrets = {s.name: s for s in current.secrets}
     configs = {c.name: c for c in current.configs}
@@ -167,7 +171,10 @@ def plan_deploy(stack: Stack, current: Current, prune: bool = False) -> Plan:
         ("config", stack.external_configs, configs),
     ):
         for name in sorted(wanted - set(have)):
-            raise StackError(f"{kind} {name!r} is declared as external, but could not be found")
+            raise StackError(
+                f"{source}: {kind} {name!r} is declared as external, but could not be found"
+            )
+    _check_ports(stack, current)
     steps = [
         Step("create", "network", name) for name in sorted(stack.networks) if name not in networks
     ]
@@ -180,8 +187,8 @@ def plan_deploy(stack: Stack, current: Current, prune: bool = False) -> Plan:
             steps.append(Step("create", "config", name))
         elif config.spec.data != config_spec.data:
             raise StackError(
-                f"config {name}: its data changed in {stack.source}, and a config cannot be "
-                "changed: give it a new name"
+                f"{source}: config {name}: its data changed, and a config cannot be changed: "
+                "give it a new name"
             )
     mine = {s.spec.name: s for s in current.services if stack_of(s.spec.labels) == ns}
     names = {n.id: n.name for n in current.networks}
@@ -203,6 +210,30 @@ def plan_deploy(stack: Stack, current: Current, prune: bool = False) -> Plan:
             if name not in stack.services and name is not None
         ]
     return Plan(ns, tuple(steps), tuple(unchanged))
+
+
+def _check_ports(stack: Stack, current: Current) -> None:
+    """Refuses a published port that a service outside the stack, or another of the file's,
+    has already (the swarm would refuse it halfway through the deploy)."""
+    taken = {
+        (port.published_port, port.protocol or "tcp"): service.spec.name or service.id
+        for service in current.services
+        if stack_of(service.spec.labels) != stack.namespace
+        for port in (service.endpoint.ports if service.endpoint else None) or ()
+        if port.published_port
+    }
+    for name, spec in sorted(stack.services.items()):
+        for port in (spec.endpoint_spec.ports if spec.endpoint_spec else None) or ():
+            key = (port.published_port, port.protocol or "tcp")
+            if not port.published_port:
+                continue
+            other = taken.get(key)
+            if other is not None:
+                raise StackError(
+                    f"{stack.source}: service {name}: port {key[0]}/{key[1]} is already "
+                    f"published by service {other}"
+                )
+            taken[key] = name
 
 
 def plan_removal(namespace: str, current: Current) -> Plan:
@@ -229,12 +260,11 @@ def plan_removal(namespace: str, current: Current) -> Plan:
     return Plan(namespace, tuple(steps))
 
 
-async def read_current(client: EngineClient, namespace: str) -> Current:
-    """What the swarm has that a plan for ``namespace`` looks at: the stack's services, and
-    every network, secret and config (external ones may be anyone's)."""
-    label = f"{NAMESPACE_LABEL}={namespace}"
+async def read_current(client: EngineClient) -> Current:
+    """What the swarm has that a plan for ``namespace`` looks at: every service (the ports
+    they publish), network, secret and config (external ones may be anyone's)."""
     return Current(
-        services=await client.services(label),
+        services=await client.services(),
         networks=await client.networks(),
         secrets=await client.secrets(),
         configs=await client.configs(),
@@ -263,7 +293,7 @@ async def deploy_stack(
             plan is not ``expected`` any more; nothing was done.
         ClientError: an API call failed (the engine's words); what was done before stays.
     """
-    current = await read_current(client, stack.namespace)
+    current = await read_current(client)
     plan = plan_deploy(stack, current, prune)
     await _checked(client, plan, expected)
     done = []
@@ -309,7 +339,7 @@ async def remove_stack(
         StackError: nothing belongs to it, or what does is not what ``expected`` listed.
         ClientError: an API call failed; what was removed before stays removed.
     """
-    plan = plan_removal(namespace, await read_current(client, namespace))
+    plan = plan_removal(namespace, await read_current(client))
     await _checked(client, plan, expected)
     removers = {
         "service": client.remove_service,

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from engine.api.networks import NetworkResource
-from engine.api.objects import Config, Service
+from engine.api.objects import Config, Endpoint, Service
 from engine.api.secrets import ConfigSpec
+from engine.api.specs import PortConfig, ServiceSpec
 from engine.stacks import (
     BundleError,
     Current,
@@ -117,3 +118,25 @@ def test_a_plan_refuses_what_cannot_be_done(tmp_path: Path) -> None:
         plan_deploy(stack, Current())
     with pytest.raises(StackError, match="Nothing found in stack: app"):
         plan_removal("app", Current())
+
+
+def test_a_plan_refuses_a_published_port_another_service_has(tmp_path: Path) -> None:
+    """The swarm would refuse it halfway through the deploy: the plan refuses it first, and a
+    service of the stack itself keeps its own port."""
+    port = PortConfig(protocol="tcp", target_port=80, published_port=8080)
+    web = Service(id="w1", spec=ServiceSpec(name="web"), endpoint=Endpoint(ports=[port]))
+    stack = load_stack(written(tmp_path, "services: {a: {image: x, ports: ['8080:80']}}"), "app")
+    path = tmp_path / "docker-compose.yml"
+    with pytest.raises(StackError) as raised:
+        plan_deploy(stack, Current(services=[web]))
+    assert str(raised.value) == (
+        f"{path}: service app_a: port 8080/tcp is already published by service web"
+    )
+    own = Service(id="a1", spec=stack.services["app_a"], endpoint=Endpoint(ports=[port]))
+    assert plan_deploy(stack, Current(services=[own])).lines() == [
+        "+ create network app_default",
+        "  unchanged: app_a",
+    ]
+    twice = "services: {a: {image: x, ports: ['8080:80']}, b: {image: y, ports: ['8080:81']}}"
+    with pytest.raises(StackError, match="service app_b: port 8080/tcp is already published"):
+        plan_deploy(load_stack(written(tmp_path, twice), "app"), Current())
