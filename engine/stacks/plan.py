@@ -224,9 +224,9 @@ def _check_ports(stack: Stack, current: Current) -> None:
     }
     for name, spec in sorted(stack.services.items()):
         for port in (spec.endpoint_spec.ports if spec.endpoint_spec else None) or ():
-            key = (port.published_port, port.protocol or "tcp")
             if not port.published_port:
                 continue
+            key = (port.published_port, port.protocol or "tcp")
             other = taken.get(key)
             if other is not None:
                 raise StackError(

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from msgspec.structs import replace
 
-from engine.api.durations import parse_duration
-from engine.api.networks import NetworkAttachmentConfig, NetworkCreateRequest
+from engine.api.networks import (
+    IPAMRequest,
+    IPAMRequestConfig,
+    NetworkAttachmentConfig,
+    NetworkCreateRequest,
+)
 from engine.api.secrets import ConfigReference, ConfigSpec, FileTarget, SecretReference, SecretSpec
 from engine.api.specs import (
     ContainerSpec,
@@ -45,8 +49,8 @@ from engine.api.specs import (
     UpdateConfig,
     UpdateOrder,
 )
-from engine.stacks.bundle import BundleError
-from engine.stacks.compose import _PORT, _env_files, _mapping, _scalar, _words, load_compose
+from engine.stacks.compose import load_compose
+from engine.stacks.fields import PORT, FieldReader, kind_of
 from engine.stacks.plan import IMAGE_LABEL, NAMESPACE_LABEL, Stack, scoped
 
 __all__ = ["load_stack", "stack_from_compose"]
@@ -79,7 +83,6 @@ NETWORK_KEYS |= {"ipam", "enable_ipv6"}
 FILE_KEYS = {"file", "external", "name", "labels"}  # a secret's or a config's
 DEFAULT_NETWORK = "default"  # the network of services that name none, as compose has it
 FILE_MODE = 0o444  # a secret's or config's file mode when the file names none (docker/cli)
-_MEMORY_UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 def load_stack(path: Path, namespace: str) -> Stack:
@@ -97,31 +100,10 @@ def stack_from_compose(path: Path, content: Mapping[str, Any], namespace: str) -
     return _Reader(path, namespace).stack(content)
 
 
-class _Reader:
+class _Reader(FieldReader):
     def __init__(self, path: Path, namespace: str) -> None:
-        self.path = path
+        super().__init__(path)
         self.namespace = namespace
-        self.warnings: list[str] = []
-
-    def fail(self, at: str, message: str) -> NoReturn:
-        raise BundleError(f"{self.path}: {at}: {message}")
-
-    def keys(
-        self, at: str, value: Any, known: set[str], unused: set[str] | None = None
-    ) -> dict[str, Any]:
-        """``value``, a mapping whose keys are all ``known`` (or ``unused``: left out, with a
-        warning, or extensions: ``x-``)."""
-        if not isinstance(value, dict):
-            self.fail(at, f"expected a mapping, not {_kind(value)}")
-        for key in value:
-            name = str(key)
-            if name.startswith("x-"):
-                continue
-            if name in (unused or ()):
-                self.warnings.append(f"{self.path}: {at}.{name}: not used by a swarm; ignored")
-            elif name not in known:
-                self.fail(f"{at}.{name}", "unknown key")
-        return value
 
     def stack(self, content: Mapping[str, Any]) -> Stack:
         self.keys("(top level)", dict(content), TOP_KEYS)
@@ -179,7 +161,7 @@ class _Reader:
             if isinstance(external, dict):
                 external = True
             if not isinstance(external, bool):
-                self.fail(f"{at}.external", f"expected a boolean, not {_kind(external)}")
+                self.fail(f"{at}.external", f"expected a boolean, not {kind_of(external)}")
             settings = {**settings, "external": external}
             if name != "networks" and not external and "file" not in settings:
                 self.fail(at, "needs a file (or external: true)")
@@ -195,8 +177,8 @@ class _Reader:
 
     def network(self, key: str, declared: dict[str, dict[str, Any]]) -> NetworkCreateRequest:
         at, settings = f"networks.{key}", declared.get(key, {})
-        labels = _mapping(at, "labels", settings.get("labels"))
-        options = _mapping(at, "driver_opts", settings.get("driver_opts"))
+        labels = self.mapping(at, "labels", settings.get("labels"))
+        options = self.mapping(at, "driver_opts", settings.get("driver_opts"))
         return NetworkCreateRequest(
             name=self.network_name(key, declared),
             driver=self.text(f"{at}.driver", settings.get("driver")) or "overlay",
@@ -204,6 +186,29 @@ class _Reader:
             attachable=self.boolean(f"{at}.attachable", settings.get("attachable")),
             labels={**labels, NAMESPACE_LABEL: self.namespace},
             options=options or None,
+            enable_ipv6=self.boolean(f"{at}.enable_ipv6", settings.get("enable_ipv6")),
+            ipam=self.ipam(f"{at}.ipam", settings.get("ipam")),
+        )
+
+    def ipam(self, at: str, value: Any) -> IPAMRequest | None:
+        """A network's addresses: its IPAM driver and subnets (with ranges and gateways)."""
+        if value is None:
+            return None
+        ipam = self.keys(at, value, {"driver", "config", "options"})
+        configs = []
+        for item in self.list_of(f"{at}.config", ipam.get("config")):
+            given = self.keys(f"{at}.config", item, {"subnet", "ip_range", "gateway"})
+            configs.append(
+                IPAMRequestConfig(
+                    subnet=self.text(f"{at}.config.subnet", given.get("subnet")),
+                    ip_range=self.text(f"{at}.config.ip_range", given.get("ip_range")),
+                    gateway=self.text(f"{at}.config.gateway", given.get("gateway")),
+                )
+            )
+        return IPAMRequest(
+            driver=self.text(f"{at}.driver", ipam.get("driver")),
+            config=configs or None,
+            options=self.mapping(at, "options", ipam.get("options")) or None,
         )
 
     def files(self, section: str, found: dict[str, dict[str, Any]], kind: Any) -> dict[str, Any]:
@@ -218,7 +223,7 @@ class _Reader:
             except OSError as error:
                 self.fail(f"{at}.file", f"{path}: {error.strerror}")
             name = self.text(f"{at}.name", settings.get("name")) or scoped(self.namespace, key)
-            labels = _mapping(at, "labels", settings.get("labels"))
+            labels = self.mapping(at, "labels", settings.get("labels"))
             specs[name] = kind(
                 name=name, labels={**labels, NAMESPACE_LABEL: self.namespace}, data=data
             )
@@ -277,13 +282,13 @@ class _Reader:
         image = self.text(f"{at}.image", image) or ""
         deploy = self.keys(f"{at}.deploy", service.get("deploy") or {}, DEPLOY_KEYS)
         stack = {NAMESPACE_LABEL: self.namespace}
-        env = _env_files(at, self.path.parent, service.get("env_file"))
-        env |= _mapping(at, "environment", service.get("environment"), from_shell=True)
+        env = self.env_files(at, service.get("env_file"))
+        env |= self.mapping(at, "environment", service.get("environment"), from_shell=True)
         container = ContainerSpec(
             image=image,
-            labels={**_mapping(at, "labels", service.get("labels")), **stack},
-            command=_words(at, "entrypoint", service.get("entrypoint")),
-            args=_words(at, "command", service.get("command")),
+            labels={**self.mapping(at, "labels", service.get("labels")), **stack},
+            command=self.words(at, "entrypoint", service.get("entrypoint")),
+            args=self.words(at, "command", service.get("command")),
             hostname=self.text(f"{at}.hostname", service.get("hostname")),
             env=[f"{key}={value}" for key, value in sorted(env.items())] or None,
             dir=self.text(f"{at}.working_dir", service.get("working_dir")),
@@ -302,7 +307,7 @@ class _Reader:
         return ServiceSpec(
             name=scoped(self.namespace, name),
             labels={
-                **_mapping(f"{at}.deploy", "labels", deploy.get("labels")),
+                **self.mapping(f"{at}.deploy", "labels", deploy.get("labels")),
                 **stack,
                 IMAGE_LABEL: image,
             },
@@ -328,11 +333,11 @@ class _Reader:
         if value is None:
             names = [DEFAULT_NETWORK]
         elif isinstance(value, list):
-            names = [_scalar(at, "networks", item) for item in value]
+            names = [self.scalar(at, "networks", item) for item in value]
         elif isinstance(value, dict):
             names = [str(key) for key in value]
         else:
-            self.fail(f"{at}.networks", f"expected a list or a mapping, not {_kind(value)}")
+            self.fail(f"{at}.networks", f"expected a list or a mapping, not {kind_of(value)}")
         for name in names:
             if name != DEFAULT_NETWORK and name not in declared:
                 self.fail(f"{at}.networks", f"network {name} is not declared under networks")
@@ -357,7 +362,7 @@ class _Reader:
         config = self.keys(at, value, UPDATE_KEYS)
         ratio = config.get("max_failure_ratio")
         if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, int | float)):
-            self.fail(f"{at}.max_failure_ratio", f"expected a number, not {_kind(ratio)}")
+            self.fail(f"{at}.max_failure_ratio", f"expected a number, not {kind_of(ratio)}")
         return UpdateConfig(
             parallelism=self.integer(f"{at}.parallelism", config.get("parallelism")),
             delay=self.duration(f"{at}.delay", config.get("delay")),
@@ -389,7 +394,7 @@ class _Reader:
             preferences.append(PlacementPreference(spread=SpreadOver(spread_descriptor=descriptor)))
         constraints = self.list_of(f"{at}.constraints", placement.get("constraints"))
         return Placement(
-            constraints=[_scalar(at, "constraints", c) for c in constraints] or None,
+            constraints=[self.scalar(at, "constraints", c) for c in constraints] or None,
             preferences=preferences or None,
             max_replicas=self.integer(
                 f"{at}.max_replicas_per_node", placement.get("max_replicas_per_node")
@@ -424,7 +429,7 @@ class _Reader:
         if isinstance(test, str):
             test = ["CMD-SHELL", test]
         elif test is not None:
-            test = [_scalar(at, "test", word) for word in self.list_of(f"{at}.test", test)]
+            test = [self.scalar(at, "test", word) for word in self.list_of(f"{at}.test", test)]
         return HealthConfig(
             test=test,
             interval=self.duration(f"{at}.interval", check.get("interval")),
@@ -463,7 +468,7 @@ class _Reader:
                     publish_mode=mode,
                 )
             ]
-        match = _PORT.match(_scalar(at, "", item).strip())
+        match = PORT.match(self.scalar(at, "", item).strip())
         if match is None:
             self.fail(at, f"{item!r} is not a port")
         low, _, high = match["target"].partition("-")
@@ -490,7 +495,7 @@ class _Reader:
                 target = self.text(f"{at}.target", given.get("target")) or ""
                 read_only = bool(self.boolean(f"{at}.read_only", given.get("read_only")))
             else:
-                parts = _scalar(at, "", item).split(":")
+                parts = self.scalar(at, "", item).split(":")
                 if len(parts) == 1:
                     kind, source, target, read_only = "volume", "", parts[0], False
                 else:
@@ -509,86 +514,3 @@ class _Reader:
                 mount["ReadOnly"] = True
             mounts.append(mount)
         return mounts or None
-
-    # Values.
-
-    def text(self, at: str, value: Any) -> str | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self.fail(at, f"expected a string, not {_kind(value)}")
-        return str(value)
-
-    def boolean(self, at: str, value: Any) -> bool | None:
-        if value is not None and not isinstance(value, bool):
-            self.fail(at, f"expected a boolean, not {_kind(value)}")
-        return value
-
-    def integer(self, at: str, value: Any) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            self.fail(at, f"expected a whole number, not {value!r}")
-        return value
-
-    def duration(self, at: str, value: Any) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            self.fail(at, f"expected a duration such as 10s or 1m30s, not {_kind(value)}")
-        try:
-            return parse_duration(str(value)) if isinstance(value, str) else value * 10**9
-        except ValueError:
-            self.fail(at, f"{value!r} is not a duration (such as 10s or 1m30s)")
-
-    def choice(self, at: str, given: dict[str, Any], kind: Any) -> Any:
-        value = given.get(at.rsplit(".", 1)[1])
-        if value is None:
-            return None
-        try:
-            return kind(value)
-        except ValueError:
-            allowed = ", ".join(str(member.value) for member in kind)
-            self.fail(at, f"{value!r} is not one of {allowed}")
-
-    def cpus(self, at: str, value: Any) -> int | None:
-        if value is None:
-            return None
-        try:
-            return round(float(value) * 1e9)
-        except (TypeError, ValueError):
-            self.fail(at, f"{value!r} is not a number of CPUs")
-
-    def memory(self, at: str, value: Any) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        text = str(value).strip().lower().removesuffix("b") or "x"
-        unit = text[-1] if text[-1] in _MEMORY_UNITS else "b"
-        number = text[:-1] if unit != "b" or text[-1] == "b" else text
-        try:
-            return round(float(number) * _MEMORY_UNITS[unit])
-        except ValueError:
-            self.fail(at, f"{value!r} is not a size (such as 512M or 1G)")
-
-    def list_of(self, at: str, value: Any) -> list[Any]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.fail(at, f"expected a list, not {_kind(value)}")
-        return value
-
-
-def _kind(value: Any) -> str:
-    return {
-        dict: "a mapping",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        type(None): "nothing",
-    }.get(type(value), type(value).__name__)

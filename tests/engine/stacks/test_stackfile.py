@@ -51,6 +51,17 @@ def test_a_compose_file_becomes_specs_named_and_labelled_for_its_stack() -> None
     assert (wordpress.labels or {})["com.docker.stack.namespace"] == "blog"
 
 
+def test_a_network_keeps_its_driver_settings_and_addresses(tmp_path: Path) -> None:
+    text = (
+        "services: {web: {image: x, networks: [back]}}\n"
+        "networks: {back: {internal: true, ipam: {config: [{subnet: 10.9.0.0/24}]}}}"
+    )
+    network = load_stack(written(tmp_path, text), "app").networks["app_back"]
+    assert (network.driver, network.internal) == ("overlay", True)
+    assert network.ipam is not None and network.ipam.config is not None
+    assert network.ipam.config[0].subnet == "10.9.0.0/24"
+
+
 BAD = [
     ("services: {web: {image: x, colour: red}}", "services.web.colour: unknown key"),
     (
@@ -70,6 +81,11 @@ BAD = [
         "services.web.networks: network front is not declared under networks",
     ),
     ("services: {web: {image: x, ports: [eighty]}}", "services.web.ports: 'eighty' is not a port"),
+    ("services: {web: {image: x, labels: 3}}", "services.web.labels: expected a mapping or a list"),
+    (
+        "services: {web: {image: x, networks: [n]}}\nnetworks: {n: {ipam: {config: [{cidr: x}]}}}",
+        "networks.n.ipam.config.cidr: unknown key",
+    ),
 ]
 
 
