@@ -14,7 +14,6 @@ from msgspec.structs import replace
 from textual.binding import Binding
 
 from console.render.tables import column_keys
-from engine import stacks
 from engine.api.objects import ClusterSpec, Node, Service
 from engine.api.specs import (
     ContainerSpec,
@@ -27,7 +26,7 @@ from engine.api.specs import (
 )
 from engine.api.types import Availability, NodeRole
 from engine.client import APIError, ClientError, EngineClient
-from engine.stacks import Plan, Stack, StackError
+from engine.stacks import Plan, Stack, StackError, deploy_stack, remove_stack
 
 __all__ = [
     "ACTIONS",
@@ -389,7 +388,7 @@ async def remove(
     """Removes a service, network, secret or config (``kind``) by ID, or a stack by name with
     all it has, only if that is still what ``plan`` listed."""
     if kind == "stack":
-        await stacks.remove_stack(client, object_id, expected=plan)
+        await remove_stack(client, object_id, expected=plan)
         return
     removers = {
         "service": client.remove_service,
@@ -425,7 +424,7 @@ async def edit(client: EngineClient, edited: Service | Node, spec: object) -> No
 async def deploy(client: EngineClient, stack: Stack, plan: Plan) -> None:
     """Deploys ``stack`` (its services the file does not have removed) if its plan is still
     ``plan``; refused, nothing done, when the swarm changed since it was shown."""
-    await stacks.deploy_stack(client, stack, prune=True, expected=plan)
+    await deploy_stack(client, stack, prune=True, expected=plan)
 
 
 async def drain(client: EngineClient, node_id: str) -> None:
