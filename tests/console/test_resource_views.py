@@ -15,6 +15,7 @@ from console.app import SwarmdeckApp
 from console.model import Snapshot
 from console.render.endpoints import NOT_COUNTED, endpoint_lines
 from console.screens.describe import TextScreen
+from console.screens.tasks import TasksScreen
 from engine.api.objects import Service
 from engine.client import EngineClient
 from engine.embedded import EmbeddedCluster
@@ -88,6 +89,13 @@ async def test_networks_show_driver_scope_subnet_and_the_services_and_tasks_on_e
         assert ingress is not None and ingress[4] == "shop_front"  # it publishes a port
         bridge = row("bridge")
         assert bridge is not None and bridge[2] == "local"
+        app.screen.table.move_cursor(row=[r[0] for r in cells(app)].index("shop_web"))  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TasksScreen))
+        assert app.screen.title == "tasks on network shop_web"
+        await wait_for(pilot, lambda: app.screen.table.row_count == 3)  # type: ignore[attr-defined]
+        names = sorted(r[0].rsplit(".", 1)[0] for r in cells(app))
+        assert names == ["shop_back", "shop_front", "shop_front"]
 
 
 @pytest.fixture
