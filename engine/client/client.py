@@ -285,12 +285,16 @@ class EngineClient:
     async def remove_node(self, node_id: str, force: bool = False) -> None:
         await self._send("DELETE", f"nodes/{node_id}", {"force": str(force).lower()})
 
-    async def create_service(self, spec: ServiceSpec) -> str:
-        body = await self._send("POST", "services/create", value=to_builtins(spec))
+    async def _create(self, kind: str, value: Any, key: str = "ID") -> str:
+        """Creates a ``kind`` (``services``...) of ``value``; its ID, as the answer's ``key``."""
+        body = await self._send("POST", f"{kind}/create", value=value)
         try:
-            return str(json.loads(body)["ID"])
+            return str(json.loads(body)[key])
         except (ValueError, TypeError, KeyError) as error:
             raise UnreadableAnswer(f"unreadable answer from {self.url}: {error!r}") from None
+
+    async def create_service(self, spec: ServiceSpec) -> str:
+        return await self._create("services", to_builtins(spec))
 
     async def update_service(
         self, service: Service, spec: ServiceSpec | None = None, rollback: bool = False
@@ -306,28 +310,17 @@ class EngineClient:
 
     async def create_network(self, request: NetworkCreateRequest) -> str:
         """Creates a network; its ID."""
-        body = await self._send("POST", "networks/create", value=to_builtins(request))
-        try:
-            return str(json.loads(body)["Id"])
-        except (ValueError, TypeError, KeyError) as error:
-            raise UnreadableAnswer(f"unreadable answer from {self.url}: {error!r}") from None
+        return await self._create("networks", to_builtins(request), key="Id")  # dockerd's
 
     async def remove_network(self, network_id: str) -> None:
         await self._send("DELETE", f"networks/{network_id}")
 
     async def create_secret(self, spec: SecretSpec) -> str:
         """Creates a secret (its data sent base64, as the API takes it); its ID."""
-        return await self._create_data("secrets", spec)
+        return await self._create("secrets", to_builtins(spec))
 
     async def create_config(self, spec: ConfigSpec) -> str:
-        return await self._create_data("configs", spec)
-
-    async def _create_data(self, kind: str, spec: SecretSpec | ConfigSpec) -> str:
-        body = await self._send("POST", f"{kind}/create", value=to_builtins(spec))  # data: base64
-        try:
-            return str(json.loads(body)["ID"])
-        except (ValueError, TypeError, KeyError) as error:
-            raise UnreadableAnswer(f"unreadable answer from {self.url}: {error!r}") from None
+        return await self._create("configs", to_builtins(spec))
 
     async def remove_secret(self, secret_id: str) -> None:
         await self._send("DELETE", f"secrets/{secret_id}")
