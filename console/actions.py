@@ -26,6 +26,7 @@ from engine.api.specs import (
 )
 from engine.api.types import Availability, NodeRole
 from engine.client import APIError, ClientError, EngineClient
+from engine.stacks import Plan, Stack, StackError, deploy_stack, remove_stack
 
 __all__ = [
     "ACTIONS",
@@ -39,6 +40,7 @@ __all__ = [
     "bindings",
     "create",
     "demote",
+    "deploy",
     "drain",
     "edit",
     "footer_rank",
@@ -59,7 +61,18 @@ __all__ = [
 ]
 
 EVERYWHERE = "*"  # the app's own keys, whatever the view
-TABLES = ("nodes", "services", "tasks", "metrics")  # the views that are tables
+TABLES = (
+    "nodes",
+    "services",
+    "tasks",
+    "metrics",
+    "stacks",
+    "networks",
+    "secrets",
+    "configs",
+)  # the views that are tables
+DESCRIBED = ("nodes", "services", "tasks", "stacks", "networks", "secrets", "configs")
+MARKED = ("services", "nodes", "stacks", "networks", "secrets", "configs")
 VIEWS = ("overview", *TABLES, "logs", "events", "describe", "swarm")
 
 
@@ -123,7 +136,7 @@ ACTIONS: tuple[Action, ...] = (
         "space",
         "Mark",
         "mark or unmark the row: scale, drain and remove act on every marked row",
-        ("services", "nodes"),
+        MARKED,
     ),
     Action(
         "save",
@@ -132,9 +145,16 @@ ACTIONS: tuple[Action, ...] = (
         "save what is shown (a table as CSV) in the data folder",
         (*TABLES, "events", "logs"),
     ),
-    Action("tasks", "enter", "Tasks", "the tasks of the selected row", ("services", "nodes")),
+    Action(
+        "tasks",
+        "enter",
+        "Tasks",
+        "the tasks of the selected row",
+        ("services", "nodes", "networks"),
+    ),
+    Action("stack_services", "enter", "Services", "the services of the stack", ("stacks",)),
     Action("logs", "l", "Logs", "the logs of the selected row", ("services", "tasks")),
-    Action("describe", "y,d", "YAML", "the selected object as YAML", TABLES[:3]),
+    Action("describe", "y,d", "YAML", "the selected object as YAML", DESCRIBED),
     Action(
         "edit",
         "e",
@@ -163,8 +183,32 @@ ACTIONS: tuple[Action, ...] = (
     Action(
         "restart", "r", "Restart", "replace every task (force update)", ("services",), True, True
     ),
-    Action("remove", "ctrl+d", "Remove", "remove a service", ("services",), True, True),
+    Action(
+        "remove",
+        "ctrl+d",
+        "Remove",
+        "remove the selected (or marked) rows: a stack with all it has; says what goes first",
+        ("services", "stacks", "networks", "secrets", "configs"),
+        True,
+        True,
+    ),
     Action("create", "c", "Create", "create a service", ("services",), True, typing=True),
+    Action(
+        "ports",
+        "p",
+        "Ports",
+        "published ports, the nodes that answer, VIPs, task addresses and connections",
+        ("services",),
+    ),
+    Action(
+        "deploy",
+        "c",
+        "Deploy",
+        "deploy a compose file or .dab: checked whole, its plan shown, applied on a yes",
+        ("stacks",),
+        True,
+        typing=True,
+    ),
     Action(
         "drain",
         "r",
@@ -310,6 +354,8 @@ async def perform(client: EngineClient, request: Request, read_only: bool) -> st
         await change(client, *request.args)
     except ClientError as error:
         return error.message
+    except StackError as error:  # a stack the swarm changed under: nothing was done
+        return str(error)
     return None
 
 
@@ -342,8 +388,21 @@ async def restart(client: EngineClient, service_id: str) -> None:
     await client.modify_service(service_id, _forced)
 
 
-async def remove(client: EngineClient, service_id: str) -> None:
-    await client.remove_service(service_id)
+async def remove(
+    client: EngineClient, object_id: str, kind: str = "service", plan: Plan | None = None
+) -> None:
+    """Removes a service, network, secret or config (``kind``) by ID, or a stack by name with
+    all it has, only if that is still what ``plan`` listed."""
+    if kind == "stack":
+        await remove_stack(client, object_id, expected=plan)
+        return
+    removers = {
+        "service": client.remove_service,
+        "network": client.remove_network,
+        "secret": client.remove_secret,
+        "config": client.remove_config,
+    }
+    await removers[kind](object_id)
 
 
 async def create(client: EngineClient, spec: ServiceSpec) -> None:
@@ -366,6 +425,12 @@ async def edit(client: EngineClient, edited: Service | Node, spec: object) -> No
             f"({error.message})",
             error.status,
         ) from None
+
+
+async def deploy(client: EngineClient, stack: Stack, plan: Plan) -> None:
+    """Deploys ``stack`` (its services the file does not have removed) if its plan is still
+    ``plan``; refused, nothing done, when the swarm changed since it was shown."""
+    await deploy_stack(client, stack, prune=True, expected=plan)
 
 
 async def drain(client: EngineClient, node_id: str) -> None:
@@ -426,6 +491,7 @@ CHANGES: dict[str, Callable[..., Awaitable[None]]] = {
     "restart": restart,
     "remove": remove,
     "create": create,
+    "deploy": deploy,
     "edit": edit,
     "drain": drain,
     "pause": pause,

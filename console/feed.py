@@ -4,8 +4,10 @@ The feed awaits the client for every read the console makes; nothing else in the
 (changes go through ``console.actions``). What it learns it hands to ``post`` as news, plain
 values that the app forwards to the views as messages:
 
-- ``SnapshotReady``: a new snapshot, its lookups built and its change set computed (both in a
-  worker thread), every ``interval`` seconds and soon after a swarm event;
+- ``SnapshotReady``: a new snapshot (nodes, services, tasks, networks, secrets without their
+  data, configs, usage and the mesh's connections per task), its lookups built and its change
+  set computed (both in a worker thread), every ``interval`` seconds and soon after a swarm
+  event;
 - ``ConnectionChanged``: the endpoint stopped answering (``error``) or answers again (None);
 - ``EventsArrived`` and ``LogLines``: what a followed stream brought, for whoever follows it.
 
@@ -29,9 +31,9 @@ import contextlib
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from console.model import HOUR, ChangeSet, Snapshot, changes_between, usage_step
 from console.render.rows import Row, moment, spec_image, task_name
@@ -80,6 +82,7 @@ TASK_EVENTS = frozenset(
     )
 )
 FAILED = frozenset((TaskState.FAILED, TaskState.REJECTED))
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,12 +212,15 @@ class Feed:
         now = self.clock()
         last = self._usage_read
         fresh = last is None or not 0.0 <= now - last.now < self.usage_every
-        nodes, services, tasks, usage, swarm = await asyncio.gather(
+        nodes, services, tasks, usage, swarm, networks, secrets, configs = await asyncio.gather(
             self.client.nodes(),
             self.client.services(),
             self.client.tasks(),
             self.usage.read() if fresh else self._last_usage(),
             self._swarm(),
+            self._optional(self.client.networks()),
+            self._optional(self.client.secrets()),
+            self._optional(self.client.configs()),
         )
         snapshot = Snapshot(
             nodes=tuple(nodes),
@@ -224,6 +230,10 @@ class Feed:
             usage=usage.by_task,
             usage_note=usage.note,
             swarm=swarm,
+            networks=tuple(networks),
+            secrets=tuple(secrets),
+            configs=tuple(configs),
+            connections=usage.connections,
         )
         if fresh:
             self._usage = usage
@@ -238,6 +248,15 @@ class Feed:
             return await self.client.swarm()
         except ClientError:
             return None
+
+    @staticmethod
+    async def _optional(read: Awaitable[list[T]]) -> list[T]:
+        """What ``read`` reads; nothing where the endpoint will not say (not a manager: the
+        nodes' read says why the poll failed)."""
+        try:
+            return await read
+        except ClientError:
+            return []
 
     def _ready(self, snapshot: Snapshot, fresh: bool) -> SnapshotReady:
         """Carries the usage history over, with a step since the last usage read when this

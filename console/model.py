@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
 
-from engine.api.objects import Cluster, Node, Service, Task
+from engine.api.networks import NetworkResource
+from engine.api.objects import Cluster, Config, Node, Secret, Service, Task
 from engine.api.types import TaskState
+from engine.stacks import stack_of
 
 __all__ = [
     "FAILING",
@@ -18,6 +20,7 @@ __all__ = [
     "ChangeSet",
     "Changes",
     "Snapshot",
+    "StackParts",
     "UsageStep",
     "changes_between",
     "since",
@@ -34,9 +37,20 @@ FAILING = 300.0
 UsageStep = dict[str, dict[str, tuple[float, float]]]
 
 
+@dataclass(frozen=True)
+class StackParts:
+    """What belongs to one stack (by the namespace label docker stack deploy puts on it)."""
+
+    services: tuple[Service, ...] = ()
+    networks: tuple[NetworkResource, ...] = ()
+    secrets: tuple[Secret, ...] = ()
+    configs: tuple[Config, ...] = ()
+
+
 @dataclass(frozen=True, eq=False)  # one snapshot is another only if it is the same
 class Snapshot:
-    """Nodes, services and tasks as one poll saw them, and when (``now``, Unix time)."""
+    """Nodes, services, tasks, networks, secrets (never their data) and configs as one poll
+    saw them, and when (``now``, Unix time)."""
 
     nodes: tuple[Node, ...] = ()
     services: tuple[Service, ...] = ()
@@ -49,6 +63,66 @@ class Snapshot:
     # Tasks seen failed (or rejected) in the last hour, by task ID: their service's ID and
     # when. The feed keeps them from poll to poll: an endpoint keeps only a few tasks a slot.
     failures: Mapping[str, tuple[str, float]] = field(default_factory=dict)
+    networks: tuple[NetworkResource, ...] = ()
+    secrets: tuple[Secret, ...] = ()
+    configs: tuple[Config, ...] = ()
+    # Connections the routing mesh gave each task (by ID) in the last minute; None where the
+    # endpoint does not count them (a Docker swarm's mesh does not).
+    connections: Mapping[str, int] | None = None
+
+    @cached_property
+    def stacks(self) -> dict[str, StackParts]:
+        """Each stack's objects, by its name."""
+        parts: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
+        for kind, objects, labels in (
+            ("services", self.services, lambda o: o.spec.labels),
+            ("networks", self.networks, lambda o: o.labels),
+            ("secrets", self.secrets, lambda o: o.spec.labels),
+            ("configs", self.configs, lambda o: o.spec.labels),
+        ):
+            for obj in objects:
+                name = stack_of(labels(obj))
+                if name:
+                    parts[name][kind].append(obj)
+        return {
+            name: StackParts(**{kind: tuple(found) for kind, found in kinds.items()})  # type: ignore[arg-type]
+            for name, kinds in sorted(parts.items())
+        }
+
+    @cached_property
+    def network_by_id(self) -> dict[str, NetworkResource]:
+        return {network.id: network for network in self.networks}
+
+    @cached_property
+    def users(self) -> dict[str, list[str]]:
+        """The services (by name) that use each secret, config and network, by its ID (a
+        network: those attached to it, or with a VIP on it, as ingress)."""
+        found: dict[str, set[str]] = defaultdict(set)
+        for service in self.services:
+            name = self.service_name(service.id)
+            template = service.spec.task_template
+            container = template.container_spec if template else None
+            for secret in (container.secrets if container else None) or ():
+                found[secret.secret_id or ""].add(name)
+            for config in (container.configs if container else None) or ():
+                found[config.config_id or ""].add(name)
+            for attached in (template.networks if template else None) or ():
+                found[attached.target or ""].add(name)
+            for vip in (service.endpoint.virtual_ips if service.endpoint else None) or ():
+                found[vip.network_id or ""].add(name)
+        return {key: sorted(names) for key, names in found.items()}
+
+    @cached_property
+    def tasks_by_network(self) -> dict[str, list[Task]]:
+        """The tasks that run, or are on their way to running, with an address on each network."""
+        grouped: dict[str, list[Task]] = defaultdict(list)
+        for task in self.tasks:
+            if not _wanted(task):
+                continue
+            for attachment in task.networks_attachments or ():
+                if attachment.network is not None:
+                    grouped[attachment.network.id].append(task)
+        return grouped
 
     @cached_property
     def node_by_id(self) -> dict[str, Node]:

@@ -18,6 +18,7 @@ from textual.widgets import RichLog
 from console import views
 from console.app import SwarmdeckApp
 from console.feed import Feed, LogStream
+from console.render.endpoints import endpoint_lines
 from console.screens.base import ClusterScreen
 from console.screens.describe import DescribeScreen
 from console.screens.logs import LogsScreen
@@ -54,7 +55,7 @@ async def show_view(pilot: Pilot[None], view: str, recording: DemoRecording) -> 
         opened: ClusterScreen = {
             "tasks": lambda: TasksScreen(service_id=web.id),
             "logs": lambda: LogsScreen(LogStream("services", web.id), "web"),
-            "describe": lambda: DescribeScreen(web, "web"),
+            "describe": lambda: DescribeScreen(web, "web", endpoint_lines(web, app.snapshot)),
         }[view]()
         app.screen.open(opened)
         if isinstance(opened, LogsScreen):

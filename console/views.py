@@ -11,9 +11,12 @@ from console.screens.base import ClusterScreen
 from console.screens.events import EventsScreen
 from console.screens.logs import LogsScreen
 from console.screens.metrics import MetricsScreen
+from console.screens.networks import NetworksScreen
 from console.screens.nodes import NodesScreen
 from console.screens.overview import OverviewScreen
+from console.screens.secrets import ConfigsScreen, SecretsScreen
 from console.screens.services import ServicesScreen
+from console.screens.stacks import StacksScreen
 from console.screens.swarm import SwarmScreen
 from console.screens.tasks import TasksScreen
 
@@ -39,6 +42,10 @@ VIEWS = (
     View("nodes", NodesScreen, ("nodes", "node", "no"), "nodes, their state and figures"),
     View("services", ServicesScreen, ("services", "service", "svc", "s"), "services and replicas"),
     View("tasks", TasksScreen, ("tasks", "task", "t", "ps"), "every task"),
+    View("stacks", StacksScreen, ("stacks", "stack", "st"), "applications: deploy, plan, remove"),
+    View("networks", NetworksScreen, ("networks", "network", "net", "nw"), "networks and users"),
+    View("secrets", SecretsScreen, ("secrets", "secret", "sec"), "secrets (never their data)"),
+    View("configs", ConfigsScreen, ("configs", "config", "cfg"), "configs and their users"),
     View("logs", _every_log, ("logs", "log", "l"), "every service's logs, merged"),
     View("metrics", MetricsScreen, ("metrics", "metric", "m", "top"), "CPU and memory"),
     View("events", EventsScreen, ("events", "event", "ev", "e"), "the swarm's events"),

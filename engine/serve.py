@@ -23,7 +23,7 @@ from engine.api.specs import NodeSpec, ServiceSpec
 from engine.client import EngineClient
 from engine.client.fake import HOLD, Answer, FakeTransport
 from engine.clock import FakeClock
-from engine.demo import DEMO_SERVICES
+from engine.demo import make_demo
 from engine.embedded import EmbeddedCluster
 from engine.httpapi.app import make_app
 from engine.httpapi.events import EventLog
@@ -74,8 +74,11 @@ async def serve_demo(socket: Path, nodes: int = 3, seed: int | None = None) -> A
     block runs."""
     cluster = EmbeddedCluster(nodes=nodes, seed=seed, mesh=True)
     async with served(cluster, socket):
-        for spec in DEMO_SERVICES:
-            cluster.control.create_service(spec)
+        client = EngineClient(f"unix://{socket}")
+        try:
+            await make_demo(client)
+        finally:
+            await client.close()
         yield
 
 
@@ -105,6 +108,9 @@ class DemoPoll:
     tasks: bytes
     metrics: bytes
     swarm: bytes
+    networks: bytes
+    secrets: bytes
+    configs: bytes
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,9 @@ class DemoRecording:
             ("/services", "services"),
             ("/tasks", "tasks"),
             ("/swarm", "swarm"),
+            ("/networks", "networks"),
+            ("/secrets", "secrets"),
+            ("/configs", "configs"),
         ):
             fake.answer("GET", path, *(Answer(getattr(p, part)) for p in self.polls), HOLD)
         fake.answer("GET", "/metrics", *(Answer(p.metrics) for p in self.polls), HOLD)
@@ -153,8 +162,7 @@ async def record_demo(workdir: Path) -> DemoRecording:
             await clock.advance(1)
             for node in await client.nodes():
                 await client.modify_node(node.id, _labelled(DEMO_NODE_LABELS.get(node.hostname)))
-            for spec in DEMO_SERVICES:
-                await client.create_service(spec)
+            await make_demo(client)
             await clock.advance(100)
             web = next(s for s in await client.services() if s.spec.name == "web")
             await client.modify_service(web.id, _newer_web)
@@ -173,14 +181,17 @@ _LOG_PARAMS = {"stdout": "1", "stderr": "1", "details": "1", "timestamps": "1", 
 
 
 async def _poll(client: EngineClient, moment: float) -> DemoPoll:
-    nodes, services, tasks, swarm = await asyncio.gather(
+    nodes, services, tasks, swarm, networks, secrets, configs = await asyncio.gather(
         _read(client, "/nodes"),
         _read(client, "/services", {"status": "true"}),
         _read(client, "/tasks"),
         _read(client, "/swarm"),
+        _read(client, "/networks"),
+        _read(client, "/secrets"),
+        _read(client, "/configs"),
     )
     metrics = await _read(client, "/metrics", versioned=False)
-    return DemoPoll(moment, nodes, services, tasks, metrics, swarm)
+    return DemoPoll(moment, nodes, services, tasks, metrics, swarm, networks, secrets, configs)
 
 
 async def _read(

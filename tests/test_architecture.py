@@ -51,6 +51,7 @@ CONSOLE_MAY_IMPORT = (
     "engine.errors",
     "engine.serve",
     "engine.embedded",
+    "engine.stacks",  # compose files, plans and deploys: client-side, as the CLI runs them
 )
 
 

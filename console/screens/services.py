@@ -1,6 +1,7 @@
 """The services view: scale, set image, update config, rollback, restart, remove, create, edit;
-enter shows a service's tasks, l its logs, y its YAML (keys: ``console.actions``). Scale and
-remove act on every marked service."""
+enter shows a service's tasks, l its logs, y its YAML (with its VIPs and its tasks' addresses
+first), p where it answers (keys: ``console.actions``). Scale and remove act on every marked
+service. Opened from a stack, it shows that stack's services."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from console import actions, forms
 from console.actions import Request
 from console.feed import LogStream
 from console.model import Snapshot
+from console.render.endpoints import endpoint_lines
 from console.render.plans import scale_plan
 from console.render.rows import SERVICE_COLUMNS, Row, image, replicas, service_rows
-from console.screens.describe import DescribeScreen
+from console.screens.describe import DescribeScreen, TextScreen
 from console.screens.logs import LogsScreen
 from console.screens.resource import ResourceScreen
 from console.screens.tasks import TasksScreen
@@ -29,8 +31,19 @@ class ServicesScreen(ResourceScreen):
     COLUMNS = SERVICE_COLUMNS
     BINDINGS: ClassVar[list[BindingType]] = actions.bindings(VIEW, COLUMNS)
 
+    def __init__(self, stack: str | None = None) -> None:
+        super().__init__()
+        self.stack = stack
+        if stack is not None:
+            self.title = f"services of stack {stack}"
+
     def rows(self, snapshot: Snapshot) -> list[Row]:
-        return service_rows(snapshot)
+        rows = service_rows(snapshot)
+        if self.stack is None:
+            return rows
+        parts = snapshot.stacks.get(self.stack)
+        mine = {s.id for s in parts.services} if parts is not None else set()
+        return [row for row in rows if row.key in mine]
 
     def _service(self) -> Service | None:
         key = self.selected_key()
@@ -61,7 +74,13 @@ class ServicesScreen(ResourceScreen):
 
     def action_describe(self) -> None:
         if (service := self._service()) is not None:
-            self.open(DescribeScreen(service, service.spec.name or service.id))
+            notes = endpoint_lines(service, self.snapshot)
+            self.open(DescribeScreen(service, service.spec.name or service.id, notes))
+
+    def action_ports(self) -> None:
+        if (service := self._service()) is not None:
+            text = "\n".join(endpoint_lines(service, self.snapshot))
+            self.open(TextScreen(f"endpoints of {service.spec.name or service.id}", text))
 
     def action_edit(self) -> None:
         if (service := self._service()) is not None:

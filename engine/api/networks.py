@@ -8,6 +8,8 @@ The ``/networks`` routes show a network in dockerd's other shape, ``NetworkResou
 
 from __future__ import annotations
 
+import msgspec
+
 from engine.api.base import Struct
 
 __all__ = [
@@ -23,6 +25,9 @@ __all__ = [
     "IPAMRequestConfig",
     "NetworkAttachmentConfig",
     "NetworkCreateRequest",
+    "NetworkIPAM",
+    "NetworkIPAMConfig",
+    "NetworkResource",
     "NetworkSpec",
 ]
 
@@ -110,3 +115,37 @@ class NetworkCreateRequest(Struct, frozen=True):
     config_from: ConfigReference | None = None
     options: dict[str, str] | None = None
     labels: dict[str, str] | None = None
+
+
+class NetworkIPAMConfig(Struct, frozen=True):
+    subnet: str | None = None
+    ip_range: str | None = None
+    gateway: str | None = None
+
+
+class NetworkIPAM(Struct, frozen=True):
+    driver: str | None = None
+    config: list[NetworkIPAMConfig] | None = None
+    options: dict[str, str] | None = None
+
+
+class NetworkResource(Struct, frozen=True):
+    """A network as ``GET /networks`` lists it (dockerd's ``NetworkResource``): a swarm's
+    networks (``Scope`` "swarm") and the answering node's own ("local")."""
+
+    name: str = ""
+    id: str = msgspec.field(default="", name="Id")
+    created: str | None = None
+    scope: str | None = None
+    driver: str | None = None
+    enable_ipv6: bool | None = None
+    ipam: NetworkIPAM | None = None
+    internal: bool | None = None
+    attachable: bool | None = None
+    ingress: bool | None = None
+    options: dict[str, str] | None = None
+    labels: dict[str, str] | None = None
+
+    @property
+    def subnets(self) -> list[str]:
+        return [c.subnet for c in (self.ipam.config if self.ipam else None) or () if c.subnet]

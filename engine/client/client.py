@@ -11,12 +11,14 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Se
 from typing import Any, Generic, TypeVar
 
 import msgspec
+from msgspec.structs import replace
 
 from engine.api.codec import from_builtins, to_builtins
 from engine.api.durations import parse_timestamp
 from engine.api.logs import split_frame
-from engine.api.networks import NetworkCreateRequest
-from engine.api.objects import Cluster, ClusterSpec, Node, Service, Task
+from engine.api.networks import NetworkCreateRequest, NetworkResource
+from engine.api.objects import Cluster, ClusterSpec, Config, Node, Secret, Service, Task
+from engine.api.secrets import ConfigSpec, SecretSpec
 from engine.api.specs import NodeSpec, ServiceSpec
 from engine.client.errors import APIError, ClientError, ConnectError, NotFound, UnreadableAnswer
 from engine.client.transport import HTTPTransport, Response, Transport
@@ -92,6 +94,9 @@ class EngineClient:
         self._nodes = ListDecoder(Node)
         self._services = ListDecoder(Service)
         self._tasks = ListDecoder(Task)
+        self._networks = ListDecoder(NetworkResource)
+        self._secrets = ListDecoder(Secret)
+        self._configs = ListDecoder(Config)
 
     @property
     def url(self) -> str:
@@ -186,11 +191,19 @@ class EngineClient:
             params["filters"] = json.dumps({"label": [label]})
         return await self._list("services", self._services, params)
 
-    async def networks(self, label: str | None = None) -> list[dict[str, Any]]:
+    async def networks(self, label: str | None = None) -> list[NetworkResource]:
         """The networks (dockerd's NetworkResource), those with ``label`` when given."""
-        params = {"filters": json.dumps({"label": [label]})} if label else {}
-        result: list[dict[str, Any]] = await self._json("networks", params)
-        return result
+        return await self._list("networks", self._networks, _label_filter(label))
+
+    async def secrets(self, label: str | None = None) -> list[Secret]:
+        """The secrets, those with ``label`` when given: names, labels, never data (an
+        endpoint that sent some would have it dropped here)."""
+        found = await self._list("secrets", self._secrets, _label_filter(label))
+        return [s if s.spec.data is None else _without_data(s) for s in found]
+
+    async def configs(self, label: str | None = None) -> list[Config]:
+        """The configs, with their data (as ``docker config inspect`` shows it)."""
+        return await self._list("configs", self._configs, _label_filter(label))
 
     async def image_digest(self, image: str) -> str | None:
         """``image`` pinned by the digest its registry has for it (``name@sha256:...``), as
@@ -272,12 +285,16 @@ class EngineClient:
     async def remove_node(self, node_id: str, force: bool = False) -> None:
         await self._send("DELETE", f"nodes/{node_id}", {"force": str(force).lower()})
 
-    async def create_service(self, spec: ServiceSpec) -> str:
-        body = await self._send("POST", "services/create", value=to_builtins(spec))
+    async def _create(self, kind: str, value: Any, key: str = "ID") -> str:
+        """Creates a ``kind`` (``services``...) of ``value``; its ID, as the answer's ``key``."""
+        body = await self._send("POST", f"{kind}/create", value=value)
         try:
-            return str(json.loads(body)["ID"])
+            return str(json.loads(body)[key])
         except (ValueError, TypeError, KeyError) as error:
             raise UnreadableAnswer(f"unreadable answer from {self.url}: {error!r}") from None
+
+    async def create_service(self, spec: ServiceSpec) -> str:
+        return await self._create("services", to_builtins(spec))
 
     async def update_service(
         self, service: Service, spec: ServiceSpec | None = None, rollback: bool = False
@@ -293,11 +310,23 @@ class EngineClient:
 
     async def create_network(self, request: NetworkCreateRequest) -> str:
         """Creates a network; its ID."""
-        body = await self._send("POST", "networks/create", value=to_builtins(request))
-        try:
-            return str(json.loads(body)["Id"])
-        except (ValueError, TypeError, KeyError) as error:
-            raise UnreadableAnswer(f"unreadable answer from {self.url}: {error!r}") from None
+        return await self._create("networks", to_builtins(request), key="Id")  # dockerd's
+
+    async def remove_network(self, network_id: str) -> None:
+        await self._send("DELETE", f"networks/{network_id}")
+
+    async def create_secret(self, spec: SecretSpec) -> str:
+        """Creates a secret (its data sent base64, as the API takes it); its ID."""
+        return await self._create("secrets", to_builtins(spec))
+
+    async def create_config(self, spec: ConfigSpec) -> str:
+        return await self._create("configs", to_builtins(spec))
+
+    async def remove_secret(self, secret_id: str) -> None:
+        await self._send("DELETE", f"secrets/{secret_id}")
+
+    async def remove_config(self, config_id: str) -> None:
+        await self._send("DELETE", f"configs/{config_id}")
 
     # Streams.
 
@@ -378,6 +407,14 @@ class EngineClient:
             error_text = f"an event is not an object: {line[:80]!r}"
             raise UnreadableAnswer(STREAM_ENDED.format(url=self.url, error=error_text))
         return event
+
+
+def _label_filter(label: str | None) -> dict[str, str] | None:
+    return {"filters": json.dumps({"label": [label]})} if label else None
+
+
+def _without_data(secret: Secret) -> Secret:
+    return replace(secret, spec=replace(secret.spec, data=None))
 
 
 def _api_error(status: int, body: bytes) -> APIError:

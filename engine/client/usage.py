@@ -23,17 +23,22 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = [
+    "MESH_FAMILY",
     "TASK_LABEL",
     "USAGE_FAMILIES",
     "Usage",
     "UsageReader",
+    "parse_connections",
     "parse_usage",
     "read_engine_files",
 ]
 
 TASK_LABEL = "com.docker.swarm.task.id"
+# Connections our engine's routing mesh gave each task in the last minute; a Docker swarm's
+# mesh (IPVS) counts none.
+MESH_FAMILY = "swarmdeck_mesh_connections_last_minute"
 # The families of /metrics that usage is read from; our engine then writes only these.
-USAGE_FAMILIES = ("container_cpu_usage_seconds_total", "container_memory_usage_bytes")
+USAGE_FAMILIES = ("container_cpu_usage_seconds_total", "container_memory_usage_bytes", MESH_FAMILY)
 NO_SOURCE = (
     "no usage figures: a swarm manager serves none; name the node engines "
     "(--node-engines FILE, or --node-engine NAME=URL) or a Prometheus/cAdvisor (--metrics-url)"
@@ -47,13 +52,31 @@ _SAMPLE = re.compile(
 )
 
 
+_CONNECTIONS = re.compile(rf'^{MESH_FAMILY}\{{[^\n]*?task_id="([^"]+)"[^\n]*\}} (\S+)$', re.M)
+
+
 @dataclass(frozen=True)
 class Usage:
-    """CPU seconds and memory bytes by task ID; ``note`` says what could not be read."""
+    """CPU seconds and memory bytes by task ID; ``note`` says what could not be read.
+    ``connections``: the routing mesh's connections to each task in the last minute, by task
+    ID, where the source counts them (None: it does not)."""
 
     by_task: dict[str, tuple[float, int]] = field(default_factory=dict)
     source: str = ""
     note: str = ""
+    connections: dict[str, int] | None = None
+
+
+def parse_connections(metrics: str) -> dict[str, int] | None:
+    """Connections by task ID in the last minute, from our engine's ``/metrics``; None where
+    the text has no such family (a Docker swarm's, a Prometheus that does not scrape us)."""
+    if f"# TYPE {MESH_FAMILY} " not in metrics:
+        return None
+    return {task: int(float(value)) for task, value in _CONNECTIONS.findall(metrics)}
+
+
+def _read_metrics(metrics: str, source: str) -> Usage:
+    return Usage(parse_usage(metrics), source, connections=parse_connections(metrics))
 
 
 def parse_usage(metrics: str) -> dict[str, tuple[float, int]]:
@@ -107,7 +130,7 @@ class UsageReader:
             return await self._from_prometheus(self._metrics_url)
         metrics = await self._manager.metrics(USAGE_FAMILIES)
         if metrics is not None:  # read in a worker thread: a large cluster's is megabytes
-            return Usage(await asyncio.to_thread(parse_usage, metrics), "the endpoint's /metrics")
+            return await asyncio.to_thread(_read_metrics, metrics, "the endpoint's /metrics")
         if self._engines:
             return await self._from_engines()
         return Usage(note=NO_SOURCE)
@@ -121,7 +144,7 @@ class UsageReader:
             async with self._session.get(url) as response:
                 if response.status != 200:
                     return Usage(note=f"{url} answered {response.status}")
-                return Usage(await asyncio.to_thread(parse_usage, await response.text()), url)
+                return await asyncio.to_thread(_read_metrics, await response.text(), url)
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             return Usage(note=f"cannot read {url}: {error}")
 

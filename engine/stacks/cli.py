@@ -1,8 +1,13 @@
-"""``swarmdeck bundle`` and ``swarmdeck stack deploy --bundle-file``: Distributed Application
-Bundles, which the docker CLI no longer makes or deploys (20.10 dropped them).
+"""``swarmdeck bundle`` and ``swarmdeck stack deploy``: Distributed Application Bundles, which
+the docker CLI no longer makes or deploys (20.10 dropped them), and compose files deployed with
+their plan shown first.
 
     swarmdeck bundle docker-compose.yml -o app.dab
     swarmdeck stack deploy --bundle-file app.dab app
+    swarmdeck stack deploy -c docker-compose.yml --prune app
+
+A compose file is checked whole before the first API call; the plan (what is created, updated,
+removed) is printed, then carried out (``engine.stacks.plan``, as the console's deploy does).
 
 Both talk to the engine named by ``--host``, ``--context``, DOCKER_HOST or the docker context,
 else to the local Docker Engine (``unix:///var/run/docker.sock``), as the docker CLI does:
@@ -22,7 +27,9 @@ from pathlib import Path
 from engine.client import ClientError, EngineClient, TargetError, resolve_target, ssh_bridge
 from engine.stacks.bundle import BundleError, bundle_json, load_bundle
 from engine.stacks.compose import compose_bundle, compose_images, load_compose
-from engine.stacks.deploy import StackError, deploy_bundle
+from engine.stacks.deploy import bundle_stack
+from engine.stacks.plan import StackError, deploy_stack, plan_deploy, read_current
+from engine.stacks.stackfile import load_stack
 
 __all__ = ["main"]
 
@@ -41,10 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     bundle.add_argument("file", type=Path, help="the compose file")
     bundle.add_argument("-o", "--output", type=Path, help="the bundle (default: NAME.dab)")
-    stack = commands.add_parser("stack", help="deploy a stack from a bundle")
+    stack = commands.add_parser("stack", help="deploy a stack from a bundle or compose file")
     verbs = stack.add_subparsers(dest="verb", required=True)
-    deploy = verbs.add_parser("deploy", help="create or update a stack from a .dab")
-    deploy.add_argument("--bundle-file", type=Path, required=True, help="the .dab to deploy")
+    deploy = verbs.add_parser("deploy", help="create or update a stack from a .dab or compose")
+    source = deploy.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bundle-file", type=Path, help="the .dab to deploy")
+    source.add_argument("-c", "--compose-file", type=Path, help="the compose file to deploy")
+    deploy.add_argument(
+        "--prune", action="store_true", help="remove the stack's services the file does not have"
+    )
     deploy.add_argument("namespace", metavar="STACK", help="the stack's name")
     return parser
 
@@ -82,9 +94,16 @@ async def _bundle(args: argparse.Namespace) -> int:
 
 
 async def _deploy(args: argparse.Namespace) -> int:
-    bundle = load_bundle(args.bundle_file)
+    if args.bundle_file is not None:
+        stack = bundle_stack(load_bundle(args.bundle_file), args.namespace)
+    else:
+        stack = load_stack(args.compose_file, args.namespace)
+    for warning in stack.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
     async with _client(args) as client:
-        for line in await deploy_bundle(client, bundle, args.namespace):
+        plan = plan_deploy(stack, await read_current(client), args.prune)
+        print("\n".join(plan.lines()))
+        for line in await deploy_stack(client, stack, args.prune, expected=plan):
             print(line)
     return 0
 

@@ -1,12 +1,13 @@
 """A bundle deployed as a stack through the Engine API, to any swarm manager (ours or Docker's),
 with the calls ``docker deploy`` made (Docker 1.12's ``api/client/stack/deploy.go``) in the
-shape ``docker stack deploy`` makes them today:
+shape ``docker stack deploy`` makes them today, through the plan a compose file's deploy uses
+(``engine.stacks.plan``):
 
 1. ``GET /info``: the target must be a swarm manager.
-2. ``GET /networks`` of the stack; each network its services join and it lacks is created,
-   ``NAMESPACE_NETWORK``, overlay, labelled with the stack's namespace.
-3. ``GET /services`` of the stack; each service ``NAMESPACE_SERVICE`` is updated (with the
-   version read) or created: the bundle's image, command, args, environment, working directory
+2. Each network its services join that the swarm lacks is created, ``NAMESPACE_NETWORK``,
+   overlay, labelled with the stack's namespace.
+3. Each service ``NAMESPACE_SERVICE`` is created, or updated (with the version read) where its
+   spec is not the bundle's: the bundle's image, command, args, environment, working directory
    and user; labels, and the namespace label on the service and its containers; its networks,
    with the service's short name as an alias; its target ports, published by the swarm.
 
@@ -15,8 +16,6 @@ shape ``docker stack deploy`` makes them today:
 """
 
 from __future__ import annotations
-
-from msgspec.structs import replace
 
 from engine.api.networks import OVERLAY, NetworkAttachmentConfig, NetworkCreateRequest
 from engine.api.specs import (
@@ -30,23 +29,9 @@ from engine.api.specs import (
 )
 from engine.client import EngineClient
 from engine.stacks.bundle import Bundle, BundleService
+from engine.stacks.plan import NAMESPACE_LABEL, Stack, deploy_stack, scoped
 
-__all__ = ["NAMESPACE_LABEL", "NOT_A_MANAGER", "StackError", "deploy_bundle", "service_spec"]
-
-NAMESPACE_LABEL = "com.docker.stack.namespace"  # what marks a stack's objects (docker/cli)
-NOT_A_MANAGER = (
-    'this node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
-    "connect this node to swarm and try again"
-)
-
-
-class StackError(Exception):
-    """The stack cannot be deployed to this target."""
-
-
-def scoped(namespace: str, name: str) -> str:
-    """A stack's object name: ``NAMESPACE_NAME``."""
-    return f"{namespace}_{name}"
+__all__ = ["bundle_stack", "deploy_bundle", "service_spec"]
 
 
 def service_spec(namespace: str, name: str, service: BundleService) -> ServiceSpec:
@@ -81,47 +66,35 @@ def _networks(service: BundleService) -> list[str]:
     return service.networks or ["default"]
 
 
+def bundle_stack(bundle: Bundle, namespace: str) -> Stack:
+    """The stack ``namespace`` a bundle describes: its services, and the networks they join."""
+    wanted = {n for service in bundle.services.values() for n in _networks(service)}
+    return Stack(
+        namespace=namespace,
+        source=f"the bundle of {namespace}",
+        services={
+            scoped(namespace, name): service_spec(namespace, name, service)
+            for name, service in sorted(bundle.services.items())
+        },
+        networks={
+            scoped(namespace, network): NetworkCreateRequest(
+                name=scoped(namespace, network),
+                driver=OVERLAY,
+                labels={NAMESPACE_LABEL: namespace},
+                check_duplicate=True,
+            )
+            for network in sorted(wanted)
+        },
+    )
+
+
 async def deploy_bundle(client: EngineClient, bundle: Bundle, namespace: str) -> list[str]:
-    """Creates or updates the stack ``namespace`` as ``bundle`` says; what it did, a line a
-    step (``Creating network app_default``, ``Updating service app_web (id: ...)``).
+    """Creates or updates the stack ``namespace`` as ``bundle`` says (``deploy_stack``); what
+    it did, a line a step (``Creating network app_default``, ``Updating service app_web (id:
+    ...)``).
 
     Raises:
         StackError: the target is not a swarm manager.
         ClientError: an API call failed (the engine's words); what was done before stays.
     """
-    info = await client.info()
-    if not (info.get("Swarm") or {}).get("ControlAvailable"):
-        raise StackError(NOT_A_MANAGER)
-    done = []
-    label = f"{NAMESPACE_LABEL}={namespace}"
-    existing = {network["Name"] for network in await client.networks(label)}
-    wanted = sorted(
-        {n for service in bundle.services.values() for n in service.networks or ["default"]}
-    )
-    for network in wanted:
-        name = scoped(namespace, network)
-        if name in existing:
-            continue
-        done.append(f"Creating network {name}")
-        await client.create_network(
-            NetworkCreateRequest(
-                name=name, driver=OVERLAY, labels={NAMESPACE_LABEL: namespace}, check_duplicate=True
-            )
-        )
-    services = {service.spec.name: service for service in await client.services(label)}
-    for name, wanted_service in sorted(bundle.services.items()):
-        spec = service_spec(namespace, name, wanted_service)
-        current = services.get(spec.name)
-        if current is None:
-            done.append(f"Creating service {spec.name}")
-            await client.create_service(spec)
-            continue
-        done.append(f"Updating service {spec.name} (id: {current.id})")
-        template = spec.task_template
-        assert template is not None
-        old = current.spec.task_template
-        force = old.force_update if old is not None else None  # kept, as the docker CLI keeps it
-        await client.update_service(
-            current, replace(spec, task_template=replace(template, force_update=force))
-        )
-    return done
+    return await deploy_stack(client, bundle_stack(bundle, namespace))

@@ -13,6 +13,7 @@ from console.app import SwarmdeckApp
 from engine.client import EngineClient
 from engine.embedded import EmbeddedCluster
 from engine.serve import served
+from engine.stacks import deploy_stack, load_stack
 from tests.conftest import make_spec
 
 
@@ -57,6 +58,48 @@ async def engine(tmp_path: Path) -> AsyncIterator[Served]:
         here = Served(cluster, f"unix://{socket}")
         yield here
         await here.client.close()
+
+
+SECRET = b"pa55-Wordy-7c1e"  # a secret's bytes: never in a screen, never in the model
+
+APP = """
+services:
+  front:
+    image: nginx:1.10
+    networks: [web]
+    ports: ["8088:80"]
+    deploy: {replicas: 2}
+  back:
+    image: example/api:1
+    networks: [web, data]
+    secrets: [token]
+    configs: [{source: settings, target: /etc/back.conf}]
+  cache:
+    image: redis:7
+    networks: [data]
+networks:
+  web: {}
+  data: {driver: overlay, labels: {tier: data}}
+secrets:
+  token: {file: ./token.txt}
+configs:
+  settings: {file: ./settings.conf}
+"""
+
+
+def app_files(folder: Path, text: str = APP) -> Path:
+    (folder / "token.txt").write_bytes(SECRET)
+    (folder / "settings.conf").write_text("workers = 4\n")
+    path = folder / "docker-compose.yml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+async def shop(engine: Served, tmp_path: Path) -> Served:
+    """The engine, with the stack shop of ``APP`` deployed."""
+    await deploy_stack(engine.client, load_stack(app_files(tmp_path), "shop"))
+    return engine
 
 
 async def wait_for(

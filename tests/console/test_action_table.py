@@ -14,12 +14,16 @@ from console.app import SwarmdeckApp
 from console.palette import ConsoleCommands
 from console.screens.base import ClusterScreen
 from console.screens.dialogs import FormDialog
+from console.screens.events import EventsScreen
 from console.screens.help import help_text
 from console.screens.logs import LogsScreen
 from console.screens.metrics import MetricsScreen
+from console.screens.networks import NetworksScreen
 from console.screens.nodes import NodesScreen
 from console.screens.resource import ResourceScreen
+from console.screens.secrets import ConfigsScreen, SecretsScreen
 from console.screens.services import ServicesScreen
+from console.screens.stacks import StacksScreen
 from console.screens.swarm import SwarmScreen
 from console.screens.tasks import TasksScreen
 from console.views import VIEWS
@@ -33,9 +37,13 @@ HANDLERS = {
     "tasks": [TasksScreen],
     "metrics": [MetricsScreen, ResourceScreen],
     "logs": [LogsScreen],
-    "events": [ClusterScreen],
+    "events": [EventsScreen],
     "describe": [ClusterScreen],
     "swarm": [SwarmScreen],
+    "stacks": [StacksScreen],
+    "networks": [NetworksScreen],
+    "secrets": [SecretsScreen],
+    "configs": [ConfigsScreen],
 }
 
 
@@ -45,6 +53,8 @@ def test_every_change_is_a_mutating_action_and_every_mutating_action_has_a_chang
 
 COLUMNS = {"nodes": NodesScreen.COLUMNS, "services": ServicesScreen.COLUMNS}
 COLUMNS |= {"tasks": TasksScreen.COLUMNS, "metrics": MetricsScreen.COLUMNS}
+COLUMNS |= {"stacks": StacksScreen.COLUMNS, "networks": NetworksScreen.COLUMNS}
+COLUMNS |= {"secrets": SecretsScreen.COLUMNS, "configs": ConfigsScreen.COLUMNS}
 
 
 @pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.name)
@@ -60,7 +70,8 @@ def test_every_action_has_a_binding_a_help_line_and_a_handler(action: actions.Ac
         else:
             assert (action.key, action.name) in made
         assert action.help in " ".join(help_text(view, view, read_only=False).split())
-    handlers = [SwarmdeckApp] if EVERYWHERE in action.views else HANDLERS[action.views[0]]
+    views = action.views if EVERYWHERE not in action.views else ()
+    handlers = [SwarmdeckApp] if not views else [h for view in views for h in HANDLERS[view]]
     for handler in handlers:
         assert hasattr(handler, f"action_{action.name}"), (handler, action.name)
 

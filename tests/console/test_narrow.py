@@ -19,7 +19,10 @@ from tests.conftest import make_spec
 from tests.console.conftest import Served, wait_for
 from tests.console.test_actions import open_view
 
-VIEWS = ("overview", "nodes", "services", "tasks", "metrics", "events", "swarm", "logs")
+VIEWS = (
+    "overview", "nodes", "services", "tasks", "metrics", "events", "swarm", "logs", "stacks",
+    "networks", "secrets", "configs",
+)  # fmt: skip
 
 
 def bar_text(app: SwarmdeckApp) -> str:

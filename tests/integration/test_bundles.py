@@ -52,7 +52,12 @@ def test_a_compose_file_becomes_a_bundle_and_a_stack(served: Engine, tmp_path: P
 
     deployed = swarmdeck(served.url, "stack", "deploy", "--bundle-file", str(dab), "vote")
     assert deployed.returncode == 0, deployed.stderr
-    assert deployed.stdout.splitlines() == [
+    names = sorted(bundle["Services"])
+    assert deployed.stdout.splitlines() == [  # the plan, then what was done
+        "+ create network vote_backend",
+        "+ create network vote_default",
+        "+ create network vote_frontend",
+        *(f"+ create service vote_{name}" for name in names),
         "Creating network vote_backend",
         "Creating network vote_default",
         "Creating network vote_frontend",
@@ -83,8 +88,8 @@ def test_a_compose_file_becomes_a_bundle_and_a_stack(served: Engine, tmp_path: P
     running = wait_until(lambda: (lambda t: t if len(t) == 6 else None)(tasks()), 60, "6 tasks")
     again = swarmdeck(served.url, "stack", "deploy", "--bundle-file", str(dab), "vote")
     assert again.returncode == 0, again.stderr
-    assert [line.split(" (id:")[0] for line in again.stdout.splitlines()] == [
-        f"Updating service vote_{name}" for name in sorted(bundle["Services"])
+    assert again.stdout.splitlines() == [  # the same bundle: no call changes anything
+        "  unchanged: " + ", ".join(f"vote_{name}" for name in names)
     ]
     assert tasks() == running  # nothing changed, nothing replaced
 

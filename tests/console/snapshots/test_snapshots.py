@@ -117,9 +117,10 @@ def test_events(snap_compare, data: DemoRecording, size: tuple[int, int]) -> Non
 
 @pytest.mark.parametrize("size", SIZES)
 def test_describe(snap_compare, data: DemoRecording, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """The web service as YAML, from its top: ID, Version, Spec with the nginx:1.11 image and
-    its reservations; at 120x36 also Mode, EndpointSpec with port 8080 and the start of
-    PreviousSpec (the rest scrolls)."""
+    """The web service as YAML, as y shows it: first, as YAML comments, where it answers
+    (8080->80/tcp ingress on every ready node, each node's address), its VIPs on ingress and
+    shop_front, and each running task's addresses on both and its connections (0: the demo
+    sends none); then the YAML from ID, Version and Spec (the rest scrolls)."""
     assert snap_compare(demo_app(data), terminal_size=size, run_before=shown("describe", data))
 
 
@@ -138,6 +139,52 @@ def test_longest_key_bar_at_80x24(snap_compare, data: DemoRecording, view: str) 
     lists the rest). Services: esc, l, s, i, u, ctrl+l, r; nodes: esc, r, c, u, p, o, L."""
     run = shown(view, data, "space", "up")
     assert snap_compare(demo_app(data), terminal_size=(80, 24), run_before=run)
+
+
+APPLICATIONS = {
+    "stacks": "shop: 2 services, 5/5 replicas, 1 network, 1 secret, 1 config, changed 27s ago"
+    " (web's update);"
+    " the key bar: esc, ctrl+d remove, c deploy, filter, YAML, mark, save",
+    "networks": "bridge, docker_gwbridge, host and none (local), ingress (overlay, swarm,"
+    " 10.0.0.0/24, used by web, which publishes 8080, and its 3 tasks) and shop_front"
+    " (overlay, swarm, 10.0.1.0/24, api and web, 5 tasks); the key bar: esc, ctrl+d, filter,"
+    " YAML, mark, save",
+    "secrets": "shop_db_password, used by api, labelled com.docker.stack.namespace=shop; no"
+    " data anywhere; the key bar: esc, ctrl+d, filter, YAML, mark, save",
+    "configs": "shop_site, used by api, its two labels, and none of its data; the key bar:"
+    " esc, ctrl+d, filter, YAML, mark, save",
+}
+
+
+@pytest.mark.parametrize("view", sorted(APPLICATIONS))
+def test_applications_and_networks_at_80x24(snap_compare, data: DemoRecording, view: str) -> None:  # type: ignore[no-untyped-def]
+    """The demo's stack shop (web and api) and what it has, its first row marked ("1 marked"
+    in the header) so the key bar is its longest, every key whole within 80 columns, ending
+    in "? more" where help lists more. Per view, in ``APPLICATIONS``."""
+    run = shown(view, data, "space", "up")
+    assert snap_compare(demo_app(data), terminal_size=(80, 24), run_before=run)
+
+
+def test_deploy_plan_at_80x24(snap_compare, data: DemoRecording, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The deploy of shop from a compose file that has only a cache service: the dialog's
+    plan, "Deploy stack shop?", then "+ create network shop_default" and "+ create service
+    shop_cache" in green, "- remove service api" and "- remove service web" in red (the
+    stack's services the file does not have), and no other line; No and Yes buttons."""
+    compose = tmp_path / "shop.yml"
+    compose.write_text("services:\n  cache: {image: redis:7}\n")
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await show_view(pilot, "stacks", data)
+        await pilot.press("c")
+        await pilot.pause(0.3)
+        form = pilot.app.screen
+        form.query_one("#field-file", Input).value = str(compose)
+        form.query_one("#field-stack", Input).value = "shop"
+        form.query_one("#field-stack", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+
+    assert snap_compare(demo_app(data), terminal_size=(80, 24), run_before=run_before)
 
 
 @pytest.mark.parametrize("view", ["services", "nodes", "logs", "swarm"])
