@@ -56,6 +56,8 @@ NOT_A_MANAGER = (
 )
 DEFAULT_RUNTIME = "container"  # SwarmKit's, when a spec names none
 DEFAULT_ENDPOINT_MODE = "vip"  # likewise
+DEFAULT_ISOLATION = "default"  # the daemon's, when a container spec names none
+DEFAULT_PROTOCOL, DEFAULT_PUBLISH_MODE = "tcp", "ingress"  # a published port's, likewise
 CHANGED_SHOWN = 4  # fields named for an updated service; the rest are counted
 
 
@@ -389,13 +391,15 @@ def _resolved(
 def _comparable(spec: ServiceSpec, network_names: Mapping[str, str]) -> dict[str, Any]:
     """A spec as a plan compares it: networks by name (the swarm keeps their IDs), secrets
     and configs by name (their IDs are the swarm's), force updates left out, and what the
-    swarm fills in when it is not given (the runtime, the endpoint mode) as it fills it."""
+    swarm fills in when it is not given (the runtime, the isolation, the endpoint mode, a
+    port's protocol and publish mode) as it fills it."""
     template = spec.task_template or TaskSpec()
     container = template.container_spec or ContainerSpec()
     container = replace(
         container,
         secrets=[replace(r, secret_id=None) for r in container.secrets or ()] or None,
         configs=[replace(r, config_id=None) for r in container.configs or ()] or None,
+        isolation=container.isolation or DEFAULT_ISOLATION,
     )
     networks = [
         replace(n, target=network_names.get(n.target or "", n.target))
@@ -409,7 +413,15 @@ def _comparable(spec: ServiceSpec, network_names: Mapping[str, str]) -> dict[str
         runtime=template.runtime or DEFAULT_RUNTIME,
     )
     endpoint = spec.endpoint_spec or EndpointSpec()
-    endpoint = replace(endpoint, mode=endpoint.mode or DEFAULT_ENDPOINT_MODE)
+    ports = [
+        replace(
+            port,
+            protocol=port.protocol or DEFAULT_PROTOCOL,
+            publish_mode=port.publish_mode or DEFAULT_PUBLISH_MODE,
+        )
+        for port in endpoint.ports or ()
+    ]
+    endpoint = replace(endpoint, mode=endpoint.mode or DEFAULT_ENDPOINT_MODE, ports=ports or None)
     filled = replace(spec, task_template=template, networks=None, endpoint_spec=endpoint)
     value: dict[str, Any] = to_builtins(filled)
     return value
