@@ -654,8 +654,10 @@ def _resolve(tx: ReadTx, kind: type[ObjectT], reference: str, what: str) -> Obje
     found = tx.get(kind, reference)
     if found is not None:
         return found
-    named = tx.find(kind, by.name(reference)) if kind is not Task else []
-    return the_one(what, reference, (named, tx.find(kind, by.id_prefix(reference))))
+    selectors = (
+        [by.id_prefix(reference)] if kind is Task else [by.name(reference), by.id_prefix(reference)]
+    )
+    return the_one(what, reference, (tx.find(kind, selector) for selector in selectors))
 
 
 def _default_cluster_spec(heartbeat_period: float) -> ClusterSpec:
