@@ -504,12 +504,14 @@ class ControlAPI:
 
         def prune(tx: Tx) -> list[str]:
             removed = []
+            in_use = nets.networks_in_use(tx)
             for network in sorted(find_networks(tx, by.all()), key=lambda n: n.id):
-                if nets.is_ingress(network) or nets.is_predefined(network) or not chosen(network):
-                    continue
-                try:
-                    nets.check_removable(tx, network)
-                except FailedPrecondition:
+                if (
+                    nets.is_ingress(network)
+                    or nets.is_predefined(network)
+                    or network.id in in_use
+                    or not chosen(network)
+                ):
                     continue
                 delete_network(tx, network.id)
                 removed.append(network.name)
