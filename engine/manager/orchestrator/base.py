@@ -4,6 +4,8 @@ tick that restarts dirty tasks, reconciles dirty services, then hands those to t
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Service, Task
@@ -15,9 +17,19 @@ from engine.manager.loop import BATCH, ControlLoop, Dirty
 from engine.manager.orchestrator import shut_down
 from engine.manager.orchestrator.restart import RestartSupervisor
 from engine.manager.orchestrator.update import UpdateSupervisor
-from engine.store import MemoryStore, Tx, by, find_tasks, get_service, get_task
+from engine.store import MemoryStore, Tx, by, get_service, get_task
 
-__all__ = ["Orchestrator"]
+__all__ = ["Orchestrator", "ScaleUp"]
+
+
+@dataclass
+class ScaleUp:
+    """A scale-up made in steps: the service's version then, how many slots are still to be
+    filled, and their numbers, found as they are taken (not 100,000 of them in one step)."""
+
+    version: int
+    left: int
+    numbers: Iterator[int]
 
 
 class Orchestrator(ControlLoop):
@@ -44,9 +56,8 @@ class Orchestrator(ControlLoop):
         self._dirty_tasks: Dirty[str] = Dirty()
         self._budget = BATCH  # task changes the current step may still make
         # Removed services of this mode whose tasks are still to go; read once, then in steps.
-        self._removing: dict[str, deque[Task] | None] = {}
-        # Services scaled up in steps: their version then, and the slot numbers still to fill.
-        self._planned: dict[str, tuple[int, deque[int]]] = {}
+        self._removing: dict[str, deque[str] | None] = {}
+        self._planned: dict[str, ScaleUp] = {}  # services scaled up in steps
 
     def _handle(self, event: Event) -> None:
         match event:
@@ -112,13 +123,13 @@ class Orchestrator(ControlLoop):
 
     def _remove_tasks(self, tx: Tx, service_id: str) -> None:
         """Sets the tasks of the removed service to desired REMOVE, as many as this step
-        allows; the list of them is read once, at the first step."""
+        allows; their IDs are read once, at the first step, and each task as its turn comes."""
         going = self._removing[service_id]
         if going is None:
             self._planned.pop(service_id, None)
-            going = self._removing[service_id] = deque(find_tasks(tx, by.service_id(service_id)))
+            going = self._removing[service_id] = deque(tx.ids(Task, by.service_id(service_id)))
         taken = [going.popleft() for _ in range(self._allowance(service_id, len(going)))]
-        current = (get_task(tx, task.id) for task in taken)
+        current = (get_task(tx, task_id) for task_id in taken)
         shut_down(tx, [task for task in current if task is not None], TaskState.REMOVE)
         if not going:
             del self._removing[service_id]
