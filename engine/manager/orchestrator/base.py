@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
-from engine.api.objects import Service, Task
+from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
 from engine.clock import Clock
 from engine.ids import IdGenerator
@@ -17,7 +17,7 @@ from engine.manager.loop import BATCH, ControlLoop, Dirty
 from engine.manager.orchestrator import shut_down
 from engine.manager.orchestrator.restart import RestartSupervisor
 from engine.manager.orchestrator.update import UpdateSupervisor
-from engine.store import MemoryStore, Tx, by, get_service, get_task
+from engine.store import MemoryStore, Tx, by, find_services, get_service, get_task
 
 __all__ = ["Orchestrator", "ScaleUp"]
 
@@ -38,6 +38,8 @@ class Orchestrator(ControlLoop):
 
     MODES: tuple[str, ...] = ("replicated",)  # the services it looks after, by mode_name
     ROLLS = True  # whether the update supervisor brings its services' tasks to their spec
+    NODES_CHANGE_ALL = False  # whether a node's change has every service looked at again
+    _everything = False  # set when every service is to be looked at
 
     def __init__(
         self,
@@ -70,6 +72,10 @@ class Orchestrator(ControlLoop):
                     self._dirty_services.add(service.id)
                     if isinstance(event, EventDelete):
                         self._removing[service.id] = None
+            case EventCreate(obj=Node()) | EventUpdate(obj=Node()) | EventDelete(obj=Node()) if (
+                self.NODES_CHANGE_ALL
+            ):
+                self._everything = True
             case _:
                 self._handle_other(event)
 
@@ -99,13 +105,17 @@ class Orchestrator(ControlLoop):
         return allowed
 
     def _reconcile_due(self) -> bool:
-        return bool(self._dirty_services)
+        return self._everything or bool(self._dirty_services)
 
     def _restart_tasks(self, tx: Tx, task_ids: list[str]) -> None:
         raise NotImplementedError
 
     def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> list[str]:
-        """Reconciles the services; returns those whose tasks the updater should look at."""
+        """Reconciles the services (every one after ``_everything`` was set: read once a step,
+        not per event); returns those whose tasks the updater should look at."""
+        everything, self._everything = self._everything, False
+        if everything:
+            service_ids = service_ids | {service.id for service in find_services(tx, by.all())}
         reconciled = []
         for service_id in sorted(service_ids):
             service = get_service(tx, service_id)

@@ -84,8 +84,8 @@ class RestartSupervisor:
             slot=0 if is_global else task.slot,
             node_id=task.node_id if is_global else "",
             desired=TaskState.READY,
+            job_iteration=task.job_iteration,
         )
-        replacement = replace(replacement, job_iteration=task.job_iteration)
         create_task(tx, replacement)
         self._record(service, task)
         node = get_node(tx, task.node_id) if task.node_id else None
