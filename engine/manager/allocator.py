@@ -170,7 +170,7 @@ class Allocator(ControlLoop):
             task = get_task(tx, task_id)
             if task is None or task.status.state != TaskState.NEW:
                 continue
-            if task.desired_state > TaskState.COMPLETE:
+            if not task.meant_to_run:
                 continue  # removed before it was allocated; the reaper deletes it
             self._allocate_task(tx, task, timestamp, ingress)
 

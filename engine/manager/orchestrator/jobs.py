@@ -91,7 +91,7 @@ class JobsOrchestrator(Orchestrator):
         cluster = get_cluster(tx)
         restarted = False
         for task in tasks:
-            if task.desired_state > TaskState.COMPLETE:
+            if not task.meant_to_run:
                 continue
             failed = task.status.state > TaskState.COMPLETE
             lost = _going(task) and bool(task.node_id) and invalid_node(get_node(tx, task.node_id))
@@ -145,4 +145,4 @@ def _run(tx: ReadTx, service_id: str, iteration: int) -> list[Task]:
 
 def _going(task: Task) -> bool:
     """Meant to complete and not finished yet (parked for a restart delay too)."""
-    return task.desired_state <= TaskState.COMPLETE and task.status.state < TaskState.COMPLETE
+    return task.meant_to_run and task.status.state < TaskState.COMPLETE

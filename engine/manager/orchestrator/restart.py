@@ -68,7 +68,7 @@ class RestartSupervisor:
 
     def restart(self, tx: Tx, cluster: Cluster | None, service: Service, task: Task) -> None:
         """Shuts ``task`` down and, if the policy says so, creates its replacement."""
-        if task.desired_state > TaskState.COMPLETE:  # a job's tasks are meant to complete
+        if not task.meant_to_run:
             return
         pending = self._delayed.pop(task.id, None)
         if pending is not None:

@@ -129,7 +129,7 @@ class TaskReaper(ControlLoop):
             if len(doomed) == excess:
                 break
             if task.status.state > TaskState.RUNNING or (
-                task.status.state < TaskState.ASSIGNED and task.desired_state > TaskState.COMPLETE
+                task.status.state < TaskState.ASSIGNED and not task.meant_to_run
             ):
                 doomed.add(task.id)
         return doomed

@@ -163,7 +163,7 @@ class Scheduler:
             if old is not None:
                 self._delete_task(task.id)
             self._tasks[task.id] = task
-            if task.desired_state > TaskState.COMPLETE:  # a job's tasks are meant to complete
+            if not task.meant_to_run:
                 return
             if task.node_id:
                 self._preassigned[task.id] = task
