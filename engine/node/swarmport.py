@@ -41,7 +41,7 @@ from engine.api.dispatch import (
 from engine.api.durations import SECOND
 from engine.api.objects import Cluster, Config, Secret, Service, Task
 from engine.api.secrets import task_files
-from engine.api.types import Availability, NodeRole, TaskState
+from engine.api.types import Availability, NodeRole
 from engine.ca import (
     DEFAULT_NODE_CERT_EXPIRY,
     MANAGER,
@@ -359,11 +359,12 @@ def _services(tx: ReadTx, *, ids: set[str]) -> list[Service]:
 
 
 def _dependencies(tx: ReadTx, *, tasks: Sequence[Task]) -> tuple[list[Secret], list[Config]]:
-    """The secrets and configs that ``tasks`` mount, the ones still there."""
+    """The secrets and configs that ``tasks`` mount (those meant to run, or to complete: a
+    job's), the ones still there."""
     ids: set[str] = set()
     for task in tasks:
         spec = task.spec.container_spec
-        if spec is not None and task.desired_state <= TaskState.RUNNING:
+        if spec is not None and task.meant_to_run:
             ids.update(file.source_id for file in task_files(spec.secrets, spec.configs))
     secrets = [found for found in (get_secret(tx, i) for i in sorted(ids)) if found]
     configs = [found for found in (get_config(tx, i) for i in sorted(ids)) if found]
