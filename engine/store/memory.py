@@ -48,8 +48,6 @@ KINDS: dict[type[Object], str] = {
     Secret: "secret",
     Config: "config",
 }
-NAMED = (Service, Network, Secret, Config)  # the kinds whose names are their own (unique)
-
 # Indexes kept per kind, besides the primary one by id.
 _INDEXES: dict[type[Object], tuple[str, ...]] = {
     Task: ("service_id", "node_id", "slot"),
@@ -60,6 +58,7 @@ _INDEXES: dict[type[Object], tuple[str, ...]] = {
     Secret: ("name",),
     Config: ("name",),
 }
+NAMED = tuple(kind for kind, indexes in _INDEXES.items() if "name" in indexes)  # unique names
 
 
 def _index_key(index: str, obj: Object) -> Any:
