@@ -225,6 +225,16 @@ class Agent:
             self._wakes.pop(task_id, None)
             self._dirty.discard(task_id)
             self._statuses.pop(task_id, None)
+            if not self._workers:  # the node runs nothing: an emptied dict keeps its size
+                for table in (
+                    self._assigned,
+                    self._workers,
+                    self._wakes,
+                    self._dirty,
+                    self._statuses,
+                ):
+                    if not table:
+                        table.clear()
 
     def _report(self, task_id: str, status: TaskStatus) -> None:
         self._unreported[task_id] = status

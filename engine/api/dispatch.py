@@ -162,16 +162,16 @@ class AssignmentsMessage(Struct, frozen=True, tag="assignments"):
         cls,
         change: Assignments,
         services: list[Service],
-        secrets: list[Secret] | None = None,
-        configs: list[Config] | None = None,
+        secrets: list[Secret],
+        configs: list[Config],
     ) -> AssignmentsMessage:
         return cls(
             tasks=list(change.tasks),
             removed=list(change.removed),
             full=change.full,
             services=services,
-            secrets=secrets or [],
-            configs=configs or [],
+            secrets=secrets,
+            configs=configs,
         )
 
     def change(self) -> Assignments:

@@ -172,6 +172,12 @@ class Task(Object, frozen=True, kw_only=True):
     networks_attachments: list[NetworkAttachment] | None = None
     job_iteration: Version | None = None  # a job's run this task belongs to
 
+    @property
+    def meant_to_run(self) -> bool:
+        """Whether the task is meant to run, or to run to completion (a job's): its desired
+        state is at most COMPLETE, not SHUTDOWN or REMOVE."""
+        return self.desired_state <= TaskState.COMPLETE
+
 
 class Network(Object, frozen=True):
     """A swarm-scoped network. ``driver_state`` and ``ipam_options`` are what the allocator

@@ -20,6 +20,7 @@ from engine.api.objects import Config, Network, Node, Object, Secret, Service
 from engine.clock import Clock
 from engine.manager.networks import is_predefined
 from engine.store import MemoryStore
+from engine.store.memory import KINDS
 
 __all__ = ["EventLog", "SwarmEvent"]
 
@@ -62,7 +63,7 @@ class EventLog:
     def _emit(self, obj: Object, action: str, changes: dict[str, str]) -> None:
         nanos = int(self._clock.time() * 1e9)
         event: SwarmEvent = {
-            "Type": _TYPES[type(obj)],
+            "Type": KINDS[type(obj)],
             "Action": action,
             "Actor": {"ID": obj.id, "Attributes": {"name": _name(obj), **changes}},
             "scope": "swarm",
@@ -102,15 +103,6 @@ class EventLog:
                     yield item
         finally:
             self._subscribers.discard(queue)
-
-
-_TYPES = {
-    Service: "service",
-    Node: "node",
-    Network: "network",
-    Secret: "secret",
-    Config: "config",
-}
 
 
 def _name(obj: Object) -> str:

@@ -38,7 +38,7 @@ from engine.clock import Clock
 from engine.errors import InvalidArgument
 from engine.manager.loop import ControlLoop, Dirty
 from engine.manager.networks import attachments, is_live, is_predefined, publishes_ingress
-from engine.mesh.ipam import Ipam, IpamError
+from engine.mesh.ipam import DEFAULT_SUBNET_SIZE, Ipam, IpamError
 from engine.store import (
     MemoryStore,
     ReadTx,
@@ -106,15 +106,19 @@ class Allocator(ControlLoop):
         for network_id, address in addresses:
             self._ipam.release_address(network_id, address)
         if addresses:  # what waits for an address may get one now
-            self._dirty_services.update(self._short)
-            self._new_tasks.update(self._waiting)
-            self._short, self._waiting = Dirty(), Dirty()
+            self._retry_waiting()
+
+    def _retry_waiting(self) -> None:
+        """Services short of a VIP and tasks short of an address are tried again."""
+        self._dirty_services.update(self._short)
+        self._new_tasks.update(self._waiting)
+        self._short, self._waiting = Dirty(), Dirty()
 
     def _init(self, tx: ReadTx) -> None:
         """Rebuilds the pools from the store: what networks, services and live tasks hold."""
         cluster = get_cluster(tx)
         if cluster is not None:
-            self._ipam = Ipam(cluster.default_addr_pool, cluster.subnet_size or 24)
+            self._ipam = Ipam(cluster.default_addr_pool, cluster.subnet_size or DEFAULT_SUBNET_SIZE)
         for network in find_networks(tx, by.all()):
             ipam = network.ipam_options
             if is_predefined(network):
@@ -154,10 +158,11 @@ class Allocator(ControlLoop):
             network = get_network(tx, network_id)
             if network is not None and network.ipam_options is None:
                 self._allocate_network(tx, network)
+        ingress = [n for n in find_networks(tx, by.all()) if n.spec.ingress]  # one, or none
         for service_id in sorted(service_ids):
             service = get_service(tx, service_id)
             if service is not None:
-                endpoint = self._endpoint(tx, service)
+                endpoint = self._endpoint(tx, service, ingress)
                 if endpoint != service.endpoint:
                     update_service(tx, replace(service, endpoint=endpoint))
         timestamp = format_timestamp(self._clock.time())
@@ -165,9 +170,9 @@ class Allocator(ControlLoop):
             task = get_task(tx, task_id)
             if task is None or task.status.state != TaskState.NEW:
                 continue
-            if task.desired_state > TaskState.COMPLETE:
+            if not task.meant_to_run:
                 continue  # removed before it was allocated; the reaper deletes it
-            self._allocate_task(tx, task, timestamp)
+            self._allocate_task(tx, task, timestamp, ingress)
 
     def _allocate_network(self, tx: Tx, network: Network) -> None:
         spec = network.spec
@@ -197,16 +202,14 @@ class Allocator(ControlLoop):
         if network.spec.ingress:  # a new ingress network: services publishing get VIPs on it
             mesh = [s.id for s in find_services(tx, by.all()) if publishes_ingress(s.spec)]
             self._dirty_services.update(mesh)
-        self._dirty_services.update(self._short)  # what waits for it may go on, next tick
-        self._new_tasks.update(self._waiting)
-        self._short, self._waiting = Dirty(), Dirty()
+        self._retry_waiting()  # what waits for it may go on, next tick
         self._more = True
 
-    def _endpoint(self, tx: Tx, service: Service) -> Endpoint:
+    def _endpoint(self, tx: Tx, service: Service, ingress: list[Network]) -> Endpoint:
         """The service's ports and VIPs: those it has that it still needs, then new ones."""
         spec = service.spec.endpoint_spec or EndpointSpec(mode="vip")
         previous = service.endpoint.virtual_ips if service.endpoint else None
-        wanted = _vip_networks(tx, service.spec)
+        wanted = _vip_networks(service.spec, ingress)
         vips = [vip for vip in previous or () if vip.network_id in wanted]
         self._freed += _vips(service, keep={vip.network_id or "" for vip in vips})
         for network_id in wanted:
@@ -227,9 +230,9 @@ class Allocator(ControlLoop):
             vips.append(EndpointVirtualIP(network_id=network_id, addr=address))
         return Endpoint(spec=spec, ports=_ports(tx, service) or None, virtual_ips=vips or None)
 
-    def _allocate_task(self, tx: Tx, task: Task, timestamp: str) -> None:
+    def _allocate_task(self, tx: Tx, task: Task, timestamp: str, ingress: list[Network]) -> None:
         service = get_service(tx, task.service_id)
-        networks = _task_networks(tx, task, service) if service is not None else []
+        networks = _task_networks(tx, task, service, ingress) if service is not None else []
         mesh = service is not None and publishes_ingress(service.spec)
         if mesh and not any(n.spec.ingress and n.id in self._ipam for n in networks):
             self._wait(tx, task, INGRESS_MISSING)
@@ -267,7 +270,7 @@ class Allocator(ControlLoop):
             update_task(tx, replace(task, status=replace(task.status, err=why)))
 
 
-def _vip_networks(tx: ReadTx, spec: ServiceSpec) -> list[str]:
+def _vip_networks(spec: ServiceSpec, ingress: list[Network]) -> list[str]:
     """The networks a service gets VIPs on: the ingress network while it publishes through the
     mesh, then those it is attached to; none in endpoint mode ``dnsrr``."""
     endpoint = spec.endpoint_spec
@@ -275,19 +278,21 @@ def _vip_networks(tx: ReadTx, spec: ServiceSpec) -> list[str]:
         return []
     wanted = []
     if publishes_ingress(spec):
-        wanted += [n.id for n in find_networks(tx, by.all()) if n.spec.ingress]
+        wanted += [network.id for network in ingress]
     for config in attachments(spec):
         if config.target and config.target not in wanted:
             wanted.append(config.target)
     return wanted
 
 
-def _task_networks(tx: ReadTx, task: Task, service: Service) -> list[Network]:
+def _task_networks(
+    tx: ReadTx, task: Task, service: Service, ingress: list[Network]
+) -> list[Network]:
     """The networks a task attaches to, as they are now: SwarmKit's
     taskCreateNetworkAttachments."""
     networks = []
     if publishes_ingress(service.spec):
-        networks += [n for n in find_networks(tx, by.all()) if n.spec.ingress]
+        networks += ingress
     configs = (task.spec.networks or []) or attachments(service.spec)
     for config in configs:
         network = get_network(tx, config.target or "")

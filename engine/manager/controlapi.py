@@ -516,12 +516,14 @@ class ControlAPI:
 
         def prune(tx: Tx) -> list[str]:
             removed = []
+            in_use = nets.networks_in_use(tx)
             for network in sorted(find_networks(tx, by.all()), key=lambda n: n.id):
-                if nets.is_ingress(network) or nets.is_predefined(network) or not chosen(network):
-                    continue
-                try:
-                    nets.check_removable(tx, network)
-                except FailedPrecondition:
+                if (
+                    nets.is_ingress(network)
+                    or nets.is_predefined(network)
+                    or network.id in in_use
+                    or not chosen(network)
+                ):
                     continue
                 delete_network(tx, network.id)
                 removed.append(network.name)
@@ -694,8 +696,10 @@ def _resolve(tx: ReadTx, kind: type[ObjectT], reference: str, what: str) -> Obje
     found = tx.get(kind, reference)
     if found is not None:
         return found
-    named = tx.find(kind, by.name(reference)) if kind is not Task else []
-    return the_one(what, reference, (named, tx.find(kind, by.id_prefix(reference))))
+    selectors = (
+        [by.id_prefix(reference)] if kind is Task else [by.name(reference), by.id_prefix(reference)]
+    )
+    return the_one(what, reference, (tx.find(kind, selector) for selector in selectors))
 
 
 def _default_cluster_spec(heartbeat_period: float) -> ClusterSpec:

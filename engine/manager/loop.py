@@ -47,6 +47,8 @@ class Dirty(Generic[T]):
         taken = list(itertools.islice(self._items, limit))
         for item in taken:
             del self._items[item]
+        if not self._items:
+            self._items.clear()  # an emptied dict keeps its size (4 MB after 100,000 items)
         return taken
 
     def __contains__(self, item: object) -> bool:

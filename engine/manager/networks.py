@@ -299,31 +299,40 @@ def check_removable(tx: ReadTx, network: Network) -> None:
     it or a task still on it; the swarm's own networks always, as dockerd refuses them."""
     if is_predefined(network):
         raise Forbidden(f"{network.name} is a pre-defined network and cannot be removed", rpc=False)
-    services = sorted(find_services(tx, by.all()), key=lambda service: service.id)
     if is_ingress(network):
-        for service in services:
+        for service in sorted(find_services(tx, by.all()), key=lambda service: service.id):
             if publishes_ingress(service.spec):
                 raise FailedPrecondition(
                     f"ingress network cannot be removed because service {service.id} depends on it"
                 )
         return
-    for service in services:
-        if any(config.target == network.id for config in attachments(service.spec)):
-            raise FailedPrecondition(f"network {network.id} is in use by service {service.id}")
-    on_it = (
-        task.id
-        for task in find_tasks(tx, by.all())
-        if task.networks_attachments
-        and task.desired_state <= TaskState.RUNNING  # SwarmKit's removeNetwork: a task on
-        and task.status.state <= TaskState.RUNNING  # its way out does not hold the network
-        and any(
-            attachment.network is not None and attachment.network.id == network.id
-            for attachment in task.networks_attachments
-        )
-    )
-    task_id = min(on_it, default=None)
-    if task_id is not None:
-        raise FailedPrecondition(f"network {network.id} is in use by task {task_id}")
+    user = networks_in_use(tx).get(network.id)
+    if user is not None:
+        raise FailedPrecondition(f"network {network.id} is in use by {user}")
+
+
+def networks_in_use(tx: ReadTx) -> dict[str, str]:
+    """The networks that services are attached to or tasks are on, each with what holds it, as
+    SwarmKit names it: the first such service by ID, else the first task ("task ID")."""
+    users: dict[str, str] = {}
+    for service in sorted(find_services(tx, by.all()), key=lambda service: service.id):
+        for config in attachments(service.spec):
+            if config.target:
+                users.setdefault(config.target, f"service {service.id}")
+    tasks: dict[str, str] = {}
+    for task in find_tasks(tx, by.all()):
+        if not task.networks_attachments or not (
+            task.desired_state <= TaskState.RUNNING  # SwarmKit's removeNetwork: a task on
+            and task.status.state <= TaskState.RUNNING  # its way out does not hold the network
+        ):
+            continue
+        for attachment in task.networks_attachments:
+            if attachment.network is not None:
+                network_id = attachment.network.id
+                tasks[network_id] = min(task.id, tasks.get(network_id, task.id))
+    for network_id, task_id in tasks.items():
+        users.setdefault(network_id, f"task {task_id}")
+    return users
 
 
 def is_live(task: Task) -> bool:

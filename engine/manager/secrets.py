@@ -133,11 +133,8 @@ def resolve(tx: ReadTx, kind: Kind[KindT], reference: str) -> KindT:
     found = tx.get(kind.kind, reference) if reference else None
     if found is not None:
         return found
-    searches = (
-        tx.find(kind.kind, by.name(reference)),
-        tx.find(kind.kind, by.id_prefix(reference)) if reference else [],
-    )
-    return the_one(kind.word, reference, searches)
+    selectors = [by.name(reference), by.id_prefix(reference)] if reference else [by.name("")]
+    return the_one(kind.word, reference, (tx.find(kind.kind, selector) for selector in selectors))
 
 
 def check_removable(tx: ReadTx, kind: Kind[KindT], obj: KindT) -> None:

@@ -19,13 +19,14 @@ import functools
 import hmac
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from engine.api.dispatch import (
+    Assignments,
     AssignmentsMessage,
     ContainerReport,
     Heartbeat,
@@ -39,9 +40,9 @@ from engine.api.dispatch import (
     write_message,
 )
 from engine.api.durations import SECOND
-from engine.api.objects import Cluster, Config, Secret, Service, Task
+from engine.api.objects import Cluster
 from engine.api.secrets import task_files
-from engine.api.types import Availability, NodeRole, TaskState
+from engine.api.types import Availability, NodeRole
 from engine.ca import (
     DEFAULT_NODE_CERT_EXPIRY,
     MANAGER,
@@ -328,12 +329,7 @@ class SwarmPort:
 
     async def _send(self, socket: web.WebSocketResponse, session: NodeSession) -> None:
         async for change in session.assignments():
-            ids = {task.service_id for task in change.tasks}
-            services = self._manager.store.view(functools.partial(_services, ids=ids))
-            secrets, configs = self._manager.store.view(
-                functools.partial(_dependencies, tasks=change.tasks)
-            )
-            message = AssignmentsMessage.of(change, services, secrets, configs)
+            message = self._manager.store.view(functools.partial(_message, change=change))
             await socket.send_bytes(write_message(message))
 
     async def _receive(self, socket: web.WebSocketResponse, session: NodeSession) -> None:
@@ -354,20 +350,19 @@ class SwarmPort:
                     raise ValueError("registered twice in one session")
 
 
-def _services(tx: ReadTx, *, ids: set[str]) -> list[Service]:
-    return [service for service in (get_service(tx, i) for i in ids) if service is not None]
-
-
-def _dependencies(tx: ReadTx, *, tasks: Sequence[Task]) -> tuple[list[Secret], list[Config]]:
-    """The secrets and configs that ``tasks`` mount, the ones still there."""
+def _message(tx: ReadTx, *, change: Assignments) -> AssignmentsMessage:
+    """The change as a node is sent it: with the services of its tasks, and the secrets and
+    configs they mount (those meant to run, or to complete: a job's), the ones still there."""
+    service_ids = {task.service_id for task in change.tasks}
+    services = [found for found in (get_service(tx, i) for i in service_ids) if found]
     ids: set[str] = set()
-    for task in tasks:
+    for task in change.tasks:
         spec = task.spec.container_spec
-        if spec is not None and task.desired_state <= TaskState.RUNNING:
+        if spec is not None and task.meant_to_run:
             ids.update(file.source_id for file in task_files(spec.secrets, spec.configs))
     secrets = [found for found in (get_secret(tx, i) for i in sorted(ids)) if found]
     configs = [found for found in (get_config(tx, i) for i in sorted(ids)) if found]
-    return secrets, configs
+    return AssignmentsMessage.of(change, services, secrets, configs)
 
 
 async def _first_to_end(*work: Awaitable[None]) -> None:

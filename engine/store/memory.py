@@ -48,8 +48,6 @@ KINDS: dict[type[Object], str] = {
     Secret: "secret",
     Config: "config",
 }
-NAMED = (Service, Network, Secret, Config)  # the kinds whose names are their own (unique)
-
 # Indexes kept per kind, besides the primary one by id.
 _INDEXES: dict[type[Object], tuple[str, ...]] = {
     Task: ("service_id", "node_id", "slot"),
@@ -60,6 +58,7 @@ _INDEXES: dict[type[Object], tuple[str, ...]] = {
     Secret: ("name",),
     Config: ("name",),
 }
+NAMED = tuple(kind for kind, indexes in _INDEXES.items() if "name" in indexes)  # unique names
 
 
 def _index_key(index: str, obj: Object) -> Any:
@@ -68,6 +67,14 @@ def _index_key(index: str, obj: Object) -> Any:
     if index == "name":
         return object_name(obj)
     return getattr(obj, index)
+
+
+def _unindex(index: defaultdict[Any, dict[str, None]], key: Any, obj_id: str) -> None:
+    ids = index.get(key)
+    if ids is not None:
+        ids.pop(obj_id, None)
+        if not ids:
+            del index[key]
 
 
 COMPACT_FROM = 4096  # objects a table must have held before it is ever made anew
@@ -104,12 +111,20 @@ class _Table:
         self._peak = 0  # the most objects held since the table's dicts were made
 
     def put(self, obj: Object) -> None:
+        """Stores ``obj``; an update under the same index keys keeps its place in their order
+        and leaves the indexes as they are (a task's status changes five times on its way to
+        running: taking it out and back in made the dicts of a 100,000-task service grow, and
+        be rebuilt, again and again)."""
         old = self.objects.get(obj.id)
-        if old is not None:
-            self._unindex(old)
         self.objects[obj.id] = obj
         for name, index in self.indexes.items():
-            index[_index_key(name, obj)][obj.id] = None
+            key = _index_key(name, obj)
+            if old is not None:
+                old_key = _index_key(name, old)
+                if old_key == key:
+                    continue
+                _unindex(index, old_key, obj.id)
+            index[key][obj.id] = None
         self._peak = max(self._peak, len(self.objects))
 
     def remove(self, obj_id: str) -> None:
@@ -131,15 +146,12 @@ class _Table:
 
     def _unindex(self, obj: Object) -> None:
         for name, index in self.indexes.items():
-            key = _index_key(name, obj)
-            ids = index.get(key)
-            if ids is not None:
-                ids.pop(obj.id, None)
-                if not ids:
-                    del index[key]
+            _unindex(index, _index_key(name, obj), obj.id)
 
     def ids(self, selector: By) -> list[str]:
         """The IDs of what ``selector`` finds, without the objects: cheap to take whole."""
+        if selector.index == "all":
+            return list(self.objects)
         index = self.indexes.get(selector.index)
         if index is not None:
             return list(index.get(selector.key, ()))

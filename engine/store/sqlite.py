@@ -185,8 +185,9 @@ class SqlitePersistence:
         """
         if not self.readable:
             raise StateSealed("the state is sealed: unlock the swarm to read it")
+        rest = self._rest.aead()  # looked for once, not on disk for every row
         objects: list[Object] = [
-            self._decoders[kind].decode(_open(self._aead, self._rest.aead(), kind, i, data))
+            self._decoders[kind].decode(_open(self._aead, rest, kind, i, data))
             for kind, i, data in self._db.execute("SELECT kind, id, data FROM objects")
         ]
         return self._saved, objects

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from engine.api.events import Event
 from engine.clock import Clock
 
-__all__ = ["WatchOverflow", "Watcher"]
+__all__ = ["CATCH_UP", "WatchOverflow", "Watcher"]
+
+CATCH_UP = 500  # events a watcher's reader takes on in one turn of the event loop, at most
 
 
 class WatchOverflow(Exception):
@@ -102,10 +104,19 @@ class Watcher:
             raise asyncio.CancelledError()
 
     async def batches(self) -> AsyncIterator[Sequence[Event]]:
-        """The events of each commit, one sequence per commit."""
+        """The events of each commit, one sequence per commit. A watcher that fell behind (a
+        big change commits hundreds of times while it waits for its turn) catches up
+        ``CATCH_UP`` events a turn of the event loop, the rest of the engine running between."""
         while True:
+            taken = 0
             while self._batches:
-                yield self._batches.popleft()
+                if taken >= CATCH_UP:
+                    taken = 0
+                    await asyncio.sleep(0)
+                    continue
+                batch = self._batches.popleft()
+                taken += len(batch)
+                yield batch
             if self._closed:
                 if self._overflowed:
                     raise WatchOverflow("watcher fell behind the store and was closed")

@@ -11,6 +11,7 @@ simulated nodes, or in containers of engines of their own.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Any
@@ -25,6 +26,7 @@ from engine.httpapi.backend import Backend
 from engine.httpapi.context import BACKEND, json_response
 from engine.httpapi.params import Filters, json_body, label_matches, parse_filters
 from engine.manager.networks import LOCAL_NETWORKS, Forbidden
+from engine.store import get_node
 
 NETWORK_FILTERS = ("driver", "id", "label", "name", "scope", "type", "dangling")
 PRUNE_FILTERS = ("label", "label!", "until")
@@ -105,7 +107,7 @@ def local_networks(backend: Backend) -> list[Resource]:
     seed, created = local.node_id or "local", _ZERO_TIME
     in_swarm = local.local_node_state == "active"
     if local.control_available:
-        node = next((n for n in backend.control.list_nodes() if n.id == local.node_id), None)
+        node = backend.control.view(functools.partial(get_node, node_id=local.node_id))
         created = (node.created_at if node else None) or created
     bridge_options = {
         "com.docker.network.bridge.default_bridge": "true",

@@ -24,7 +24,6 @@ from engine.httpapi.context import (
 )
 from engine.httpapi.events import SwarmEvent
 from engine.httpapi.params import parse_filters, timestamp
-from engine.manager.secrets import CONFIGS, SECRETS
 
 EVENT_FILTERS = (
     "type",
@@ -209,18 +208,10 @@ async def events(request: web.Request) -> web.StreamResponse:
     filters = parse_filters(request.query.get("filters"), EVENT_FILTERS)
     since = timestamp(request.query, "since")
     until = timestamp(request.query, "until")
-    names: dict[str, str] = {}
-    if request.app[BACKEND].local_node().control_available:
-        control = request.app[BACKEND].control
-        names.update({s.id: s.spec.name or "" for s in control.list_services()})
-        names.update({n.id: n.hostname for n in control.list_nodes()})
-        names.update({n.id: n.name for n in control.list_networks()})
-        names.update({s.id: s.name for s in control.list_items(SECRETS)})
-        names.update({c.id: c.name for c in control.list_items(CONFIGS)})
 
     def accepts(event: SwarmEvent) -> bool:
         actor = event["Actor"]
-        name = actor["Attributes"].get("name", names.get(actor["ID"], ""))
+        name = actor["Attributes"]["name"]  # the event log names every object it tells of
         for key, values in filters.items():
             if key == "type" and event["Type"] not in values:
                 return False

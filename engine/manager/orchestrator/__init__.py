@@ -10,7 +10,7 @@ from collections import defaultdict
 from msgspec.structs import replace
 
 from engine.api.durations import format_timestamp
-from engine.api.objects import Node, Service, Task, TaskStatus
+from engine.api.objects import Node, Service, Task, TaskStatus, Version
 from engine.api.specs import TaskSpec
 from engine.api.types import Availability, NodeState, TaskState
 from engine.ids import IdGenerator
@@ -25,7 +25,9 @@ __all__ = [
     "is_task_dirty",
     "new_task",
     "runnable_slots",
+    "service_constraints",
     "shut_down",
+    "takes_new_tasks",
 ]
 
 
@@ -36,8 +38,10 @@ def new_task(
     slot: int = 0,
     node_id: str = "",
     desired: TaskState = TaskState.RUNNING,
+    job_iteration: Version | None = None,
 ) -> Task:
-    """A NEW task for ``service`` in ``slot`` (replicated) or on ``node_id`` (global)."""
+    """A NEW task for ``service`` in ``slot`` (replicated) or on ``node_id`` (global), of the
+    job's run ``job_iteration`` for a job."""
     return Task(
         id=ids.new_id(),
         spec=service.spec.task_template or _EMPTY_TASK,
@@ -46,6 +50,7 @@ def new_task(
         node_id=node_id,
         status=TaskStatus(state=TaskState.NEW, timestamp=format_timestamp(now), message="created"),
         desired_state=desired,
+        job_iteration=job_iteration,
     )
 
 
@@ -87,6 +92,24 @@ def invalid_node(node: Node | None) -> bool:
         node is None
         or node.status.state == NodeState.DOWN
         or node.spec.availability == Availability.DRAIN
+    )
+
+
+def service_constraints(service: Service) -> list[constraint.Constraint]:
+    """The service's placement constraints, parsed."""
+    template = service.spec.task_template
+    placement = template.placement if template else None
+    return constraint.parse(placement.constraints if placement else None)
+
+
+def takes_new_tasks(node: Node | None, constraints: list[constraint.Constraint]) -> bool:
+    """Whether a node gets a task of a service that runs on every node it may (a global
+    service or job): one not drained, down or paused, that meets the service's constraints."""
+    return (
+        node is not None
+        and not invalid_node(node)
+        and node.spec.availability != Availability.PAUSE
+        and constraint.node_matches(constraints, node)
     )
 
 

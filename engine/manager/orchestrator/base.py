@@ -4,9 +4,11 @@ tick that restarts dirty tasks, reconciles dirty services, then hands those to t
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
-from engine.api.objects import Service, Task
+from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
 from engine.clock import Clock
 from engine.ids import IdGenerator
@@ -15,9 +17,19 @@ from engine.manager.loop import BATCH, ControlLoop, Dirty
 from engine.manager.orchestrator import shut_down
 from engine.manager.orchestrator.restart import RestartSupervisor
 from engine.manager.orchestrator.update import UpdateSupervisor
-from engine.store import MemoryStore, Tx, by, find_tasks, get_service, get_task
+from engine.store import MemoryStore, Tx, by, find_services, get_service, get_task
 
-__all__ = ["Orchestrator"]
+__all__ = ["Orchestrator", "ScaleUp"]
+
+
+@dataclass
+class ScaleUp:
+    """A scale-up made in steps: the service's version then, how many slots are still to be
+    filled, and their numbers, found as they are taken (not 100,000 of them in one step)."""
+
+    version: int
+    left: int
+    numbers: Iterator[int]
 
 
 class Orchestrator(ControlLoop):
@@ -26,6 +38,8 @@ class Orchestrator(ControlLoop):
 
     MODES: tuple[str, ...] = ("replicated",)  # the services it looks after, by mode_name
     ROLLS = True  # whether the update supervisor brings its services' tasks to their spec
+    NODES_CHANGE_ALL = False  # whether a node's change has every service looked at again
+    _everything = False  # set when every service is to be looked at
 
     def __init__(
         self,
@@ -44,9 +58,8 @@ class Orchestrator(ControlLoop):
         self._dirty_tasks: Dirty[str] = Dirty()
         self._budget = BATCH  # task changes the current step may still make
         # Removed services of this mode whose tasks are still to go; read once, then in steps.
-        self._removing: dict[str, deque[Task] | None] = {}
-        # Services scaled up in steps: their version then, and the slot numbers still to fill.
-        self._planned: dict[str, tuple[int, deque[int]]] = {}
+        self._removing: dict[str, deque[str] | None] = {}
+        self._planned: dict[str, ScaleUp] = {}  # services scaled up in steps
 
     def _handle(self, event: Event) -> None:
         match event:
@@ -59,6 +72,10 @@ class Orchestrator(ControlLoop):
                     self._dirty_services.add(service.id)
                     if isinstance(event, EventDelete):
                         self._removing[service.id] = None
+            case EventCreate(obj=Node()) | EventUpdate(obj=Node()) | EventDelete(obj=Node()) if (
+                self.NODES_CHANGE_ALL
+            ):
+                self._everything = True
             case _:
                 self._handle_other(event)
 
@@ -88,13 +105,17 @@ class Orchestrator(ControlLoop):
         return allowed
 
     def _reconcile_due(self) -> bool:
-        return bool(self._dirty_services)
+        return self._everything or bool(self._dirty_services)
 
     def _restart_tasks(self, tx: Tx, task_ids: list[str]) -> None:
         raise NotImplementedError
 
     def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> list[str]:
-        """Reconciles the services; returns those whose tasks the updater should look at."""
+        """Reconciles the services (every one after ``_everything`` was set: read once a step,
+        not per event); returns those whose tasks the updater should look at."""
+        everything, self._everything = self._everything, False
+        if everything:
+            service_ids = service_ids | {service.id for service in find_services(tx, by.all())}
         reconciled = []
         for service_id in sorted(service_ids):
             service = get_service(tx, service_id)
@@ -112,13 +133,13 @@ class Orchestrator(ControlLoop):
 
     def _remove_tasks(self, tx: Tx, service_id: str) -> None:
         """Sets the tasks of the removed service to desired REMOVE, as many as this step
-        allows; the list of them is read once, at the first step."""
+        allows; their IDs are read once, at the first step, and each task as its turn comes."""
         going = self._removing[service_id]
         if going is None:
             self._planned.pop(service_id, None)
-            going = self._removing[service_id] = deque(find_tasks(tx, by.service_id(service_id)))
+            going = self._removing[service_id] = deque(tx.ids(Task, by.service_id(service_id)))
         taken = [going.popleft() for _ in range(self._allowance(service_id, len(going)))]
-        current = (get_task(tx, task.id) for task in taken)
+        current = (get_task(tx, task_id) for task_id in taken)
         shut_down(tx, [task for task in current if task is not None], TaskState.REMOVE)
         if not going:
             del self._removing[service_id]

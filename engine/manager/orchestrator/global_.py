@@ -16,7 +16,14 @@ from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Node, Service, Task
 from engine.api.types import Availability, TaskState
 from engine.manager import constraint, defaults
-from engine.manager.orchestrator import invalid_node, is_task_dirty, new_task, shut_down
+from engine.manager.orchestrator import (
+    invalid_node,
+    is_task_dirty,
+    new_task,
+    service_constraints,
+    shut_down,
+    takes_new_tasks,
+)
 from engine.manager.orchestrator.base import Orchestrator
 from engine.manager.orchestrator.update import ROLLBACK_STARTED
 from engine.store import (
@@ -25,7 +32,6 @@ from engine.store import (
     by,
     create_task,
     find_nodes,
-    find_services,
     find_tasks,
     get_cluster,
     get_node,
@@ -40,13 +46,11 @@ class GlobalOrchestrator(Orchestrator):
     """Keeps one task of each global service on each eligible node."""
 
     MODES = ("global",)
-    _everything = False  # set after a node changed: every service on every node is looked at
+    NODES_CHANGE_ALL = True  # a node may now take, or have to give up, the services' tasks
     _nodes: Sequence[Node] = ()  # the nodes, read once per reconciliation
 
     def _handle_other(self, event: Event) -> None:
         match event:
-            case EventCreate(obj=Node()) | EventUpdate(obj=Node()) | EventDelete(obj=Node()):
-                self._everything = True
             case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
                 if task.desired_state <= TaskState.RUNNING:
                     self._dirty_tasks.add(task.id)
@@ -56,9 +60,6 @@ class GlobalOrchestrator(Orchestrator):
     def _init(self, tx: ReadTx) -> None:
         self._everything = True
         self._dirty_tasks.update(task.id for task in find_tasks(tx, by.all()))
-
-    def _reconcile_due(self) -> bool:
-        return self._everything or bool(self._dirty_services)
 
     def _restart_tasks(self, tx: Tx, task_ids: list[str]) -> None:
         cluster = get_cluster(tx)
@@ -71,27 +72,18 @@ class GlobalOrchestrator(Orchestrator):
             service = get_service(tx, task.service_id)
             if service is None or not defaults.is_global(service.spec):
                 continue
-            node = get_node(tx, task.node_id)
-            if (
-                node is None
-                or invalid_node(node)
-                or node.spec.availability == Availability.PAUSE
-                or not constraint.node_matches(_constraints(service), node)
-            ):
+            if not takes_new_tasks(get_node(tx, task.node_id), service_constraints(service)):
                 shut_down(tx, [task])
             else:
                 self._restarts.restart(tx, cluster, service, task)
 
     def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> list[str]:
-        everything, self._everything = self._everything, False
-        if everything:
-            service_ids = service_ids | {service.id for service in find_services(tx, by.all())}
         self._nodes = find_nodes(tx, by.all())
         return super()._reconcile_services(tx, service_ids)
 
     def _reconcile(self, tx: Tx, service: Service) -> None:
         nodes = self._nodes
-        constraints = _constraints(service)
+        constraints = service_constraints(service)
         by_node: dict[str, list[Task]] = defaultdict(list)
         finished: set[str] = set()  # nodes whose task ended and is not to be restarted
         for task in find_tasks(tx, by.service_id(service.id)):
@@ -127,9 +119,3 @@ class GlobalOrchestrator(Orchestrator):
         if is_task_dirty(service, task):
             return False
         return not self._restarts.should_restart(task, service)
-
-
-def _constraints(service: Service) -> list[constraint.Constraint]:
-    template = service.spec.task_template
-    placement = template.placement if template else None
-    return constraint.parse(placement.constraints if placement else None)

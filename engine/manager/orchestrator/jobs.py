@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import itertools
 
-from msgspec.structs import replace
-
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
-from engine.api.objects import Node, Service, Task, Version
-from engine.api.types import Availability, TaskState
-from engine.manager import constraint, defaults
-from engine.manager.orchestrator import invalid_node, new_task, shut_down
+from engine.api.objects import Service, Task, Version
+from engine.api.types import TaskState
+from engine.manager import defaults
+from engine.manager.orchestrator import (
+    invalid_node,
+    new_task,
+    service_constraints,
+    shut_down,
+    takes_new_tasks,
+)
 from engine.manager.orchestrator.base import Orchestrator
 from engine.store import (
     ReadTx,
@@ -36,7 +40,6 @@ from engine.store import (
     by,
     create_task,
     find_nodes,
-    find_services,
     find_tasks,
     get_cluster,
     get_node,
@@ -50,7 +53,7 @@ JOBS = ("replicated-job", "global-job")
 class JobsOrchestrator(Orchestrator):
     MODES = JOBS
     ROLLS = False  # an update is a new run, not a rolling update
-    _everything = False  # set after a node changed: every job is looked at
+    NODES_CHANGE_ALL = True  # a global job runs on new nodes; tasks on lost ones are replaced
 
     def _handle_other(self, event: Event) -> None:
         match event:
@@ -60,21 +63,9 @@ class JobsOrchestrator(Orchestrator):
             case EventDelete(obj=Task() as task):
                 if task.job_iteration is not None:
                     self._dirty_services.add(task.service_id)
-            case EventCreate(obj=Node()) | EventUpdate(obj=Node()) | EventDelete(obj=Node()):
-                self._everything = True
 
     def _init(self, tx: ReadTx) -> None:
         self._everything = True
-
-    def _reconcile_due(self) -> bool:
-        return self._everything or bool(self._dirty_services)
-
-    def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> list[str]:
-        """After a node changed, every job is looked at: read once a step, not per event."""
-        everything, self._everything = self._everything, False
-        if everything:
-            service_ids = service_ids | {s.id for s in find_services(tx, by.all())}
-        return super()._reconcile_services(tx, service_ids)
 
     def _restart_tasks(self, tx: Tx, task_ids: list[str]) -> None:
         """Restarts are done while reconciling: a job's task events mark its service."""
@@ -100,7 +91,7 @@ class JobsOrchestrator(Orchestrator):
         cluster = get_cluster(tx)
         restarted = False
         for task in tasks:
-            if task.desired_state > TaskState.COMPLETE:
+            if not task.meant_to_run:
                 continue
             failed = task.status.state > TaskState.COMPLETE
             lost = _going(task) and bool(task.node_id) and invalid_node(get_node(tx, task.node_id))
@@ -124,30 +115,23 @@ class JobsOrchestrator(Orchestrator):
         self, tx: Tx, service: Service, tasks: list[Task], iteration: int
     ) -> None:
         placed = {task.node_id for task in tasks}
-        template = service.spec.task_template
-        placement = template.placement if template else None
-        constraints = constraint.parse(placement.constraints if placement else None)
+        constraints = service_constraints(service)
         for node in find_nodes(tx, by.all()):
-            if (
-                node.id in placed
-                or invalid_node(node)
-                or node.spec.availability == Availability.PAUSE
-                or not constraint.node_matches(constraints, node)
-            ):
+            if node.id in placed or not takes_new_tasks(node, constraints):
                 continue
             if self._allowance(service.id, 1):
                 create_task(tx, self._job_task(service, iteration, node_id=node.id))
 
     def _job_task(self, service: Service, iteration: int, slot: int = 0, node_id: str = "") -> Task:
-        task = new_task(
+        return new_task(
             self._ids,
             service,
             self._clock.time(),
             slot=slot,
             node_id=node_id,
             desired=TaskState.COMPLETE,
+            job_iteration=Version(index=iteration),
         )
-        return replace(task, job_iteration=Version(index=iteration))
 
 
 def _run(tx: ReadTx, service_id: str, iteration: int) -> list[Task]:
@@ -161,4 +145,4 @@ def _run(tx: ReadTx, service_id: str, iteration: int) -> list[Task]:
 
 def _going(task: Task) -> bool:
     """Meant to complete and not finished yet (parked for a restart delay too)."""
-    return task.desired_state <= TaskState.COMPLETE and task.status.state < TaskState.COMPLETE
+    return task.meant_to_run and task.status.state < TaskState.COMPLETE

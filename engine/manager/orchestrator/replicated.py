@@ -9,7 +9,7 @@ Scheduling is not done here; see engine.manager.scheduler.
 from __future__ import annotations
 
 import itertools
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
@@ -17,7 +17,7 @@ from engine.api.objects import Node, Service, Task
 from engine.api.types import TaskState
 from engine.manager import defaults
 from engine.manager.orchestrator import invalid_node, new_task, runnable_slots, shut_down
-from engine.manager.orchestrator.base import Orchestrator
+from engine.manager.orchestrator.base import Orchestrator, ScaleUp
 from engine.store import (
     ReadTx,
     Tx,
@@ -82,7 +82,7 @@ class ReplicatedOrchestrator(Orchestrator):
         filled in steps, while the service stays at that version: a step of a 100,000-replica
         create does not read the tasks made by the steps before it."""
         planned = self._planned.get(service.id)
-        if planned is None or planned[0] != service.version.index:
+        if planned is None or planned.version != service.version.index:
             self._planned.pop(service.id, None)
             slots = runnable_slots(tx, service.id)
             wanted = defaults.replicas(service.spec)
@@ -91,21 +91,20 @@ class ReplicatedOrchestrator(Orchestrator):
                 for victim in victims[: self._allowance(service.id, len(victims))]:
                     shut_down(tx, victim, TaskState.REMOVE)
                 return
-            planned = (service.version.index, deque(_free(slots, wanted - len(slots))))
-        numbers = planned[1]
-        allowed = self._allowance(service.id, len(numbers))
-        for number in itertools.islice(numbers, allowed):
+            count = wanted - len(slots)
+            planned = ScaleUp(service.version.index, count, _free(set(slots), count))
+        allowed = self._allowance(service.id, planned.left)
+        for number in itertools.islice(planned.numbers, allowed):
             create_task(tx, new_task(self._ids, service, self._clock.time(), slot=number))
-        for _ in range(allowed):
-            numbers.popleft()
-        if numbers:
+        planned.left -= allowed
+        if planned.left:
             self._planned[service.id] = planned
         else:
             self._planned.pop(service.id, None)
 
 
-def _free(slots: dict[int, list[Task]], count: int) -> Iterator[int]:
-    """The first ``count`` slot numbers (from 1) that ``slots`` does not have."""
+def _free(slots: set[int], count: int) -> Iterator[int]:
+    """The first ``count`` slot numbers (from 1) not in ``slots``."""
     number = 0
     for _ in range(count):
         number += 1

@@ -68,7 +68,7 @@ class RestartSupervisor:
 
     def restart(self, tx: Tx, cluster: Cluster | None, service: Service, task: Task) -> None:
         """Shuts ``task`` down and, if the policy says so, creates its replacement."""
-        if task.desired_state > TaskState.COMPLETE:  # a job's tasks are meant to complete
+        if not task.meant_to_run:
             return
         pending = self._delayed.pop(task.id, None)
         if pending is not None:
@@ -84,8 +84,8 @@ class RestartSupervisor:
             slot=0 if is_global else task.slot,
             node_id=task.node_id if is_global else "",
             desired=TaskState.READY,
+            job_iteration=task.job_iteration,
         )
-        replacement = replace(replacement, job_iteration=task.job_iteration)
         create_task(tx, replacement)
         self._record(service, task)
         node = get_node(tx, task.node_id) if task.node_id else None

@@ -48,7 +48,6 @@ class TaskReaper(ControlLoop):
         self._removed: Dirty[str] = Dirty()
         self._stopped: Dirty[str] = Dirty()  # removed tasks that stopped: the next batch's
         self._added = asyncio.Event()  # set when a stopped task is added
-        self._additions = 0
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -60,11 +59,9 @@ class TaskReaper(ControlLoop):
         ``BATCHING_INTERVAL`` (SwarmKit resets its timer at each event), BATCH a commit."""
         while True:
             await self._added.wait()
-            seen = -1
-            while seen != self._additions:
-                seen = self._additions
+            while self._added.is_set():  # until a BATCHING_INTERVAL passes with none added
+                self._added.clear()
                 await self._clock.sleep(BATCHING_INTERVAL)
-            self._added.clear()
             while self._stopped:
                 batch = self._stopped.take(BATCH)
                 self._store.update(functools.partial(_delete, task_ids=batch))
@@ -100,7 +97,6 @@ class TaskReaper(ControlLoop):
                 continue
             if task.status.state < TaskState.ASSIGNED or task.status.state >= TaskState.COMPLETE:
                 self._stopped.add(task.id)  # else looked at again when it reports that it stopped
-                self._additions += 1
                 self._added.set()
         if len(self._stopped) > MAX_DIRTY:
             doomed.update(self._take(self._stopped))
@@ -133,7 +129,7 @@ class TaskReaper(ControlLoop):
             if len(doomed) == excess:
                 break
             if task.status.state > TaskState.RUNNING or (
-                task.status.state < TaskState.ASSIGNED and task.desired_state > TaskState.COMPLETE
+                task.status.state < TaskState.ASSIGNED and not task.meant_to_run
             ):
                 doomed.add(task.id)
         return doomed

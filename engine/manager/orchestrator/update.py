@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import heapq
+import operator
 from collections import defaultdict, deque
 from collections.abc import Callable
 
@@ -188,7 +188,7 @@ class Updater:
     async def _dirty_slots(self) -> list[Slot]:
         """The slots that need updating, in slot (or node) order. Everything that grows with
         the service is done ``BATCH`` at a time, the rest of the engine running between steps:
-        the tasks are read, the slots put in order, and what is not needed let go of, so that a
+        the tasks are read and each slot looked at, what is not needed let go of, so that a
         service of 100,000 replicas does not hold the event loop while it is looked over."""
         service_id = self._service.id
         ids, nodes = self._store.view(lambda tx: _task_ids_and_nodes(tx, service_id))
@@ -206,17 +206,19 @@ class Updater:
                 if node is not None and node.spec.availability == Availability.PAUSE:
                     continue  # SwarmKit does not update tasks on paused nodes
                 slots[(0, task.node_id)].append(task)
-        order = list(slots)
-        heapq.heapify(order)  # in order a step at a time, not sorted in one go
-        dirty = []
-        while order:
+        keys = list(slots)
+        dirty: list[tuple[tuple[int, str], Slot]] = []
+        for start in range(0, len(keys), BATCH):
             await asyncio.sleep(0)
-            for _ in range(min(BATCH, len(order))):
-                slot = slots.pop(heapq.heappop(order))  # let go of as it is looked at
+            for key in keys[start : start + BATCH]:
+                slot = slots.pop(key)  # let go of as it is looked at
                 node = nodes.get(slot[0].node_id)
                 if len(slot) > 1 or is_task_dirty(self._service, slot[0], node):
-                    dirty.append(slot)
-        return dirty
+                    dirty.append((key, slot))
+        # The store gives a service's tasks in the order they were made, slot after slot, so
+        # the dirty ones are all but in order already, and sorting them is one quick pass.
+        dirty.sort(key=operator.itemgetter(0))
+        return [slot for _, slot in dirty]
 
     # The workers: one slot at a time.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 
 from engine.api.objects import Node, Task
-from engine.api.types import TaskState
 
 __all__ = ["MAX_FAILURES", "MONITOR_FAILURES", "NodeInfo"]
 
@@ -63,8 +62,8 @@ class NodeInfo:
         if old is not None:
             if old is task:
                 return False
-            active_before = old.desired_state <= TaskState.COMPLETE
-            active_now = task.desired_state <= TaskState.COMPLETE
+            active_before = old.meant_to_run
+            active_now = task.meant_to_run
             if active_now != active_before:
                 step = 1 if active_now else -1
                 self.active_tasks += step
@@ -72,7 +71,7 @@ class NodeInfo:
             self.tasks[task.id] = task
             return True
         self.tasks[task.id] = task
-        if task.desired_state <= TaskState.COMPLETE:
+        if task.meant_to_run:
             self.active_tasks += 1
             self.active_by_service[task.service_id] += 1
         cpus, memory = _reservations(task)
@@ -88,7 +87,9 @@ class NodeInfo:
         task = self.tasks.pop(task_id, None)
         if task is None:
             return False
-        if task.desired_state <= TaskState.COMPLETE:
+        if not self.tasks:
+            self.tasks.clear()  # an emptied dict keeps its size (1 MB after 30,000 tasks)
+        if task.meant_to_run:
             self.active_tasks -= 1
             self.active_by_service[task.service_id] -= 1
         cpus, memory = _reservations(task)

@@ -33,8 +33,9 @@ from engine.api.dispatch import (
     write_message,
 )
 from engine.api.durations import SECOND
-from engine.api.objects import NodeDescription
+from engine.api.objects import NodeDescription, Secret
 from engine.api.secrets import ConfigReference, DataRequest, FileTarget, SecretReference
+from engine.api.specs import ReplicatedJob, ServiceMode, ServiceSpec
 from engine.api.swarm import SwarmInitRequest, SwarmJoinRequest, SwarmRotations
 from engine.api.types import NodeState
 from engine.ca import (
@@ -407,35 +408,12 @@ async def test_a_worker_is_sent_the_secrets_and_configs_of_its_own_tasks_only(
                 )
                 for kind, name in ((SECRETS, "used"), (SECRETS, "unused"), (CONFIGS, "conf"))
             }
-            spec = make_spec("web", mode="global")
-            template = spec.task_template
-            assert template is not None and template.container_spec is not None
-            container = replace(
-                template.container_spec,
-                secrets=[
-                    SecretReference(
-                        file=FileTarget(name="used"),
-                        secret_id=made["used"].id,
-                        secret_name="used",
-                    )
-                ],
-                configs=[
-                    ConfigReference(
-                        file=FileTarget(name="/etc/conf"),
-                        config_id=made["conf"].id,
-                        config_name="conf",
-                    )
-                ],
+            config = ConfigReference(
+                file=FileTarget(name="/etc/conf"), config_id=made["conf"].id, config_name="conf"
             )
-            daemon.control.create_service(
-                replace(spec, task_template=replace(template, container_spec=container))
-            )
-
-            async def sent() -> None:
-                while worker._dependency(made["used"].id) is None:
-                    await asyncio.sleep(0.05)
-
-            await asyncio.wait_for(sent(), 20)
+            spec = mounting(make_spec("web", mode="global"), made["used"], config)
+            daemon.control.create_service(spec)
+            await sent(worker, made["used"].id)
             secret = worker._dependency(made["used"].id)
             assert secret is not None and secret.spec.data == b"used"
             config = worker._dependency(made["conf"].id)
@@ -443,3 +421,48 @@ async def test_a_worker_is_sent_the_secrets_and_configs_of_its_own_tasks_only(
             assert worker._dependency(made["unused"].id) is None  # no task of its needs it
         finally:
             await worker.stop()
+
+
+async def test_a_worker_is_sent_the_secrets_of_its_job_tasks(tmp_path: Path) -> None:
+    """A job's tasks are meant to complete, not to run: their secrets are sent all the same."""
+    async with manager_at(tmp_path / "manager") as (daemon, addr):
+        worker = await joined_worker(daemon, addr, tmp_path / "worker")
+        try:
+            data = base64.b64encode(b"token").decode()
+            secret = daemon.control.create_item(SECRETS, DataRequest(name="token", data=data))
+            spec = make_spec("migrate", constraints=["node.role==worker"])
+            job = replace(spec, mode=ServiceMode(replicated_job=ReplicatedJob()))
+            daemon.control.create_service(mounting(job, secret))
+            await sent(worker, secret.id)
+            found = worker._dependency(secret.id)
+            assert found is not None and found.spec.data == b"token"
+        finally:
+            await worker.stop()
+
+
+def mounting(
+    spec: ServiceSpec, secret: Secret, config: ConfigReference | None = None
+) -> ServiceSpec:
+    """``spec`` with its containers given ``secret`` as a file of its name, and ``config``."""
+    template = spec.task_template
+    assert template is not None and template.container_spec is not None
+    container = replace(
+        template.container_spec,
+        secrets=[
+            SecretReference(
+                file=FileTarget(name=secret.name), secret_id=secret.id, secret_name=secret.name
+            )
+        ],
+        configs=[config] if config is not None else None,
+    )
+    return replace(spec, task_template=replace(template, container_spec=container))
+
+
+async def sent(worker: NodeDaemon, item_id: str) -> None:
+    """Returns once the manager has sent the worker the secret or config ``item_id``."""
+
+    async def arrived() -> None:
+        while worker._dependency(item_id) is None:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(arrived(), 20)
