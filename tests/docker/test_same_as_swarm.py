@@ -208,11 +208,18 @@ def test_attached_progress_the_same_on_the_real_swarm_and_ours(swarm: Swarm, our
     assert attached(ours.url) == real
 
 
+# A swarm takes a trillion replicas and starts making their tasks: its dockerd fills the memory
+# of the machine before the service is removed. dockerd's recorded answer stands for it.
+NOT_ASKED_LIVE = {"replicas huge"}
+
+
 def create_answers(url: str) -> dict[str, tuple[int, str | None]]:
     """What ``POST /services/create`` answers at ``url`` for each spec of the corpus."""
     api = docker.APIClient(base_url=url, version="1.41")
     found: dict[str, tuple[int, str | None]] = {}
     for answer in ANSWERS:
+        if answer["case"] in NOT_ASKED_LIVE:
+            continue
         response = api.post(f"{api.base_url}/v1.41/services/create", json=answer["spec"])
         if response.status_code == 201:
             api.remove_service(response.json()["ID"])
@@ -229,5 +236,6 @@ def test_service_specs_are_refused_or_created_as_the_real_swarm_does(
     swarm and of ours: the same answers, but for the differences that test explains."""
     real = create_answers(swarm.url)
     mine = create_answers(ours.url)
+    assert set(real) == {answer["case"] for answer in ANSWERS} - NOT_ASKED_LIVE
     for case, answer in real.items():
         assert mine[case] == DIFFERENT.get(case, answer), case
