@@ -18,6 +18,7 @@ from engine.api.durations import SECOND
 from engine.api.specs import EndpointSpec, HealthConfig, PortConfig, ServiceSpec
 from engine.api.types import NodeState, TaskState
 from engine.embedded import EmbeddedCluster
+from engine.manager.defaults import HEARTBEAT_PERIOD
 from engine.mesh.lb import HAProxyUpdater
 from tests.conftest import make_spec
 from tests.engine.mesh.test_lb_haproxy import HAProxy
@@ -175,8 +176,9 @@ async def test_tasks_on_a_down_node_leave_the_rotation(cluster: EmbeddedCluster)
 
 
 async def test_a_task_that_stopped_leaves_the_rotation(cluster: EmbeddedCluster) -> None:
-    """A task whose container exits is out of the rotation before it is replaced (the restart
-    delay is long): nothing answers, though the port is published on every node."""
+    """A task whose container exits is out of the rotation within one heartbeat period of its
+    failure, and before it is replaced (the restart delay is long): nothing answers, though the
+    port is published on every node."""
     port = free_port()
     spec = make_spec(
         "worker", replicas=1, labels={"swarmdeck.sim.crash-loop": "2s"}, restart_delay=3600
@@ -190,7 +192,7 @@ async def test_a_task_that_stopped_leaves_the_rotation(cluster: EmbeddedCluster)
     await until(
         lambda: cluster.control.get_task(task_id).status.state == TaskState.FAILED, "the crash"
     )
-    await until(lambda: not ingress.rotation(service.id), "the rotation empty")
+    await until(lambda: not ingress.rotation(service.id), "the rotation empty", HEARTBEAT_PERIOD)
     assert await get(addresses(cluster)[1], port) is None
 
 
