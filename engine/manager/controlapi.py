@@ -71,7 +71,6 @@ from engine.manager.allocator import check_port_conflicts
 from engine.manager.names import random_name
 from engine.manager.secrets import Kind, KindT
 from engine.manager.validation import (
-    MOUNT_TYPES,
     PROTOCOLS,
     PUBLISH_MODES,
     json_field,
@@ -669,12 +668,13 @@ def _known_port_kinds(port: PortConfig) -> PortConfig:
 
 def _known_mount_type(mount: Json) -> Json:
     """A mount's type as SwarmKit's enumeration names it back (``VOLUME`` reads ``volume``);
-    moby refused one it does not know, and an empty one is SwarmKit's zero value, a bind."""
+    moby refused one it does not know (validate_for_daemon), and an empty one is SwarmKit's
+    zero value, a bind."""
     if not isinstance(mount, dict):
         return mount
-    kind = str(json_field(mount, "Type") or "bind").upper()
+    kind = str(json_field(mount, "Type") or "bind").lower()
     named = {key: value for key, value in mount.items() if key.lower() != "type"}
-    return {"Type": kind.lower() if kind in MOUNT_TYPES else "bind", **named}
+    return {"Type": kind, **named}
 
 
 def _set_update(config: UpdateConfig | None) -> UpdateConfig | None:

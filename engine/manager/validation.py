@@ -301,9 +301,7 @@ def _validate_update(config: UpdateConfig | None) -> None:
 def _validate_endpoint(endpoint: EndpointSpec | None) -> None:
     if endpoint is None:
         return
-    mode = endpoint.mode or "vip"
-    if mode not in ("vip", "dnsrr"):
-        raise InvalidArgument(f"EndpointSpec: unknown mode {mode!r} (vip or dnsrr)")
+    mode = endpoint.mode or "vip"  # validate_for_daemon refused any other than vip or dnsrr
     seen: set[tuple[int, str]] = set()
     for port in endpoint.ports or ():
         protocol = port.protocol or "tcp"
