@@ -623,11 +623,8 @@ def _manager_status(role: NodeRole, leader: bool, addr: str) -> ManagerStatus | 
 def _with_defaults(spec: ServiceSpec) -> ServiceSpec:
     """Fills in what the Docker daemon fills in before a spec reaches SwarmKit."""
     mode = spec.mode
-    if mode is None or (
-        mode.global_ is None
-        and mode.replicated_job is None
-        and mode.global_job is None
-        and (mode.replicated is None or mode.replicated.replicas is None)
+    if defaults.mode_name(spec) == "replicated" and (
+        mode is None or mode.replicated is None or mode.replicated.replicas is None
     ):
         mode = ServiceMode(replicated=ReplicatedService(replicas=1))
     task = spec.task_template or TaskSpec()
