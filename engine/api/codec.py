@@ -163,6 +163,18 @@ class _Field:
     known: _Known | None
     shape: inspect.Type | None  # the struct a field kept as JSON is checked as
 
+    def refusal(self, value: object) -> tuple[str, str] | None:
+        """How Go's decoder names ``value``, or one of a map's values, if the field's Go type
+        cannot hold it, with that type's name; None if it can or the field has none."""
+        if self.go_scalar is not None:
+            scalar, checked = self.go_scalar, [value]
+        elif self.go_values is not None and isinstance(value, dict):
+            scalar, checked = self.go_values, list(value.values())
+        else:
+            return None
+        refused = next(filter(None, map(scalar.refusal, checked)), None)
+        return None if refused is None else (refused, scalar.name)
+
 
 @functools.cache
 def _fields(struct: type) -> dict[str, _Field]:
@@ -251,15 +263,10 @@ def _canonical(data: Any, kind: inspect.Type) -> Any:
                 continue
             if match.known is not None:
                 value = match.known.known(value)
-            scalar, values = match.go_scalar, match.go_values
-            if scalar is None and values is not None and isinstance(value, dict):
-                scalar, checked = values, list(value.values())
-            else:
-                checked = [value]
-            refusal = next(filter(None, map(scalar.refusal, checked)), None) if scalar else None
-            if scalar is not None and refusal is not None:
+            refusal = match.refusal(value)
+            if refusal is not None:
                 struct = getattr(kind.cls, "go_name", kind.cls.__name__)
-                raise _GoTypeError(refusal, scalar.name, struct, match.name)
+                raise _GoTypeError(*refusal, struct, match.name)
             try:
                 if match.shape is not None:
                     _canonical(value, match.shape)

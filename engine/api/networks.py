@@ -25,8 +25,6 @@ __all__ = [
     "IPAMRequestConfig",
     "NetworkAttachmentConfig",
     "NetworkCreateRequest",
-    "NetworkIPAM",
-    "NetworkIPAMConfig",
     "NetworkResource",
     "NetworkSpec",
 ]
@@ -117,18 +115,6 @@ class NetworkCreateRequest(Struct, frozen=True):
     labels: dict[str, str] | None = None
 
 
-class NetworkIPAMConfig(Struct, frozen=True):
-    subnet: str | None = None
-    ip_range: str | None = None
-    gateway: str | None = None
-
-
-class NetworkIPAM(Struct, frozen=True):
-    driver: str | None = None
-    config: list[NetworkIPAMConfig] | None = None
-    options: dict[str, str] | None = None
-
-
 class NetworkResource(Struct, frozen=True):
     """A network as ``GET /networks`` lists it (dockerd's ``NetworkResource``): a swarm's
     networks (``Scope`` "swarm") and the answering node's own ("local")."""
@@ -139,7 +125,7 @@ class NetworkResource(Struct, frozen=True):
     scope: str | None = None
     driver: str | None = None
     enable_ipv6: bool | None = None
-    ipam: NetworkIPAM | None = None
+    ipam: IPAMRequest | None = None  # dockerd's network.IPAM, in an answer as in a request
     internal: bool | None = None
     attachable: bool | None = None
     ingress: bool | None = None

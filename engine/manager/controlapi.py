@@ -71,7 +71,6 @@ from engine.manager.allocator import check_port_conflicts
 from engine.manager.names import random_name
 from engine.manager.secrets import Kind, KindT
 from engine.manager.validation import (
-    MOUNT_TYPES,
     PROTOCOLS,
     PUBLISH_MODES,
     json_field,
@@ -624,11 +623,8 @@ def _manager_status(role: NodeRole, leader: bool, addr: str) -> ManagerStatus | 
 def _with_defaults(spec: ServiceSpec) -> ServiceSpec:
     """Fills in what the Docker daemon fills in before a spec reaches SwarmKit."""
     mode = spec.mode
-    if mode is None or (
-        mode.global_ is None
-        and mode.replicated_job is None
-        and mode.global_job is None
-        and (mode.replicated is None or mode.replicated.replicas is None)
+    if defaults.mode_name(spec) == "replicated" and (
+        mode is None or mode.replicated is None or mode.replicated.replicas is None
     ):
         mode = ServiceMode(replicated=ReplicatedService(replicas=1))
     task = spec.task_template or TaskSpec()
@@ -669,12 +665,13 @@ def _known_port_kinds(port: PortConfig) -> PortConfig:
 
 def _known_mount_type(mount: Json) -> Json:
     """A mount's type as SwarmKit's enumeration names it back (``VOLUME`` reads ``volume``);
-    moby refused one it does not know, and an empty one is SwarmKit's zero value, a bind."""
+    moby refused one it does not know (validate_for_daemon), and an empty one is SwarmKit's
+    zero value, a bind."""
     if not isinstance(mount, dict):
         return mount
-    kind = str(json_field(mount, "Type") or "bind").upper()
+    kind = str(json_field(mount, "Type") or "bind").lower()
     named = {key: value for key, value in mount.items() if key.lower() != "type"}
-    return {"Type": kind.lower() if kind in MOUNT_TYPES else "bind", **named}
+    return {"Type": kind, **named}
 
 
 def _set_update(config: UpdateConfig | None) -> UpdateConfig | None:

@@ -142,7 +142,7 @@ def check_removable(tx: ReadTx, kind: Kind[KindT], obj: KindT) -> None:
     users = sorted(
         service.spec.name or ""
         for service in find_services(tx, by.all())
-        if obj.id in _referenced(service.spec, kind)
+        if any(obj_id == obj.id for obj_id, _ in _references(service.spec, kind))
     )
     if users:
         noun = "service" if len(users) == 1 else "services"
@@ -154,16 +154,10 @@ def check_removable(tx: ReadTx, kind: Kind[KindT], obj: KindT) -> None:
 def check_references(tx: ReadTx, spec: ServiceSpec) -> None:
     """Raises InvalidArgument for references to secrets or configs that are not there, or
     whose name is not the one given (SwarmKit's checkSecretExistence, checkConfigExistence)."""
-    container = _container(spec)
-    if container is None:
-        return
-    pairs: list[tuple[Kind[Secret] | Kind[Config], list[tuple[str, str]]]] = [
-        (SECRETS, [(r.secret_id or "", r.secret_name or "") for r in container.secrets or ()]),
-        (CONFIGS, [(r.config_id or "", r.config_name or "") for r in container.configs or ()]),
-    ]
-    for kind, references in pairs:
+    kinds: tuple[Kind[Secret] | Kind[Config], ...] = (SECRETS, CONFIGS)
+    for kind in kinds:
         missing = []
-        for obj_id, name in references:
+        for obj_id, name in _references(spec, kind):
             found = tx.get(kind.kind, obj_id)
             if found is None or found.name != name:
                 missing.append(name)
@@ -213,15 +207,12 @@ def validate_references(container: ContainerSpec) -> None:
             targets[target] = name
 
 
-def _referenced(spec: ServiceSpec, kind: Kind[Secret] | Kind[Config]) -> set[str]:
-    container = _container(spec)
-    if container is None:
-        return set()
-    if kind is SECRETS:
-        return {r.secret_id or "" for r in container.secrets or ()}
-    return {r.config_id or "" for r in container.configs or ()}
-
-
-def _container(spec: ServiceSpec) -> ContainerSpec | None:
+def _references(spec: ServiceSpec, kind: Kind[Secret] | Kind[Config]) -> list[tuple[str, str]]:
+    """The (ID, name) of each secret, or config, the service's container spec refers to."""
     template = spec.task_template
-    return template.container_spec if template else None
+    container = template.container_spec if template else None
+    if container is None:
+        return []
+    if kind is SECRETS:
+        return [(r.secret_id or "", r.secret_name or "") for r in container.secrets or ()]
+    return [(r.config_id or "", r.config_name or "") for r in container.configs or ()]

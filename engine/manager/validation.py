@@ -20,7 +20,7 @@ from engine.api.specs import (
     UpdateConfig,
 )
 from engine.errors import InvalidArgument
-from engine.manager import constraint
+from engine.manager import constraint, defaults
 from engine.manager.secrets import validate_references
 
 __all__ = [
@@ -108,9 +108,7 @@ def validate_service_spec(spec: ServiceSpec) -> None:
     _validate_task(spec.task_template)
     _validate_update(spec.update_config)
     _validate_endpoint(spec.endpoint_spec)
-    if spec.update_config is not None and (
-        spec.mode is not None and (spec.mode.replicated_job or spec.mode.global_job) is not None
-    ):
+    if spec.update_config is not None and defaults.is_job(spec):
         raise InvalidArgument("Jobs may not have an update config")
 
 
@@ -301,9 +299,7 @@ def _validate_update(config: UpdateConfig | None) -> None:
 def _validate_endpoint(endpoint: EndpointSpec | None) -> None:
     if endpoint is None:
         return
-    mode = endpoint.mode or "vip"
-    if mode not in ("vip", "dnsrr"):
-        raise InvalidArgument(f"EndpointSpec: unknown mode {mode!r} (vip or dnsrr)")
+    mode = endpoint.mode or "vip"  # validate_for_daemon refused any other than vip or dnsrr
     seen: set[tuple[int, str]] = set()
     for port in endpoint.ports or ():
         protocol = port.protocol or "tcp"

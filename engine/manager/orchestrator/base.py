@@ -4,7 +4,7 @@ tick that restarts dirty tasks, reconciles dirty services, then hands those to t
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
@@ -17,7 +17,7 @@ from engine.manager.loop import BATCH, ControlLoop, Dirty
 from engine.manager.orchestrator import shut_down
 from engine.manager.orchestrator.restart import RestartSupervisor
 from engine.manager.orchestrator.update import UpdateSupervisor
-from engine.store import MemoryStore, Tx, by, find_services, get_service, get_task
+from engine.store import MemoryStore, Tx, by, find_nodes, find_services, get_service, get_task
 
 __all__ = ["Orchestrator", "ScaleUp"]
 
@@ -38,8 +38,11 @@ class Orchestrator(ControlLoop):
 
     MODES: tuple[str, ...] = ("replicated",)  # the services it looks after, by mode_name
     ROLLS = True  # whether the update supervisor brings its services' tasks to their spec
-    NODES_CHANGE_ALL = False  # whether a node's change has every service looked at again
+    # Whether its services run on every node they may: a node's change has every service
+    # looked at again, and the nodes are read once a step (``_nodes``), not once a service.
+    NODES_CHANGE_ALL = False
     _everything = False  # set when every service is to be looked at
+    _nodes: Sequence[Node] = ()  # with NODES_CHANGE_ALL, the nodes as this step reads them
 
     def __init__(
         self,
@@ -116,6 +119,8 @@ class Orchestrator(ControlLoop):
         everything, self._everything = self._everything, False
         if everything:
             service_ids = service_ids | {service.id for service in find_services(tx, by.all())}
+        if self.NODES_CHANGE_ALL:
+            self._nodes = find_nodes(tx, by.all())
         reconciled = []
         for service_id in sorted(service_ids):
             service = get_service(tx, service_id)

@@ -10,10 +10,9 @@ arrive at the scheduler with their node already set; it only checks them against
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 
 from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
-from engine.api.objects import Node, Service, Task
+from engine.api.objects import Service, Task
 from engine.api.types import Availability, TaskState
 from engine.manager import constraint, defaults
 from engine.manager.orchestrator import (
@@ -31,7 +30,6 @@ from engine.store import (
     Tx,
     by,
     create_task,
-    find_nodes,
     find_tasks,
     get_cluster,
     get_node,
@@ -47,7 +45,6 @@ class GlobalOrchestrator(Orchestrator):
 
     MODES = ("global",)
     NODES_CHANGE_ALL = True  # a node may now take, or have to give up, the services' tasks
-    _nodes: Sequence[Node] = ()  # the nodes, read once per reconciliation
 
     def _handle_other(self, event: Event) -> None:
         match event:
@@ -77,12 +74,7 @@ class GlobalOrchestrator(Orchestrator):
             else:
                 self._restarts.restart(tx, cluster, service, task)
 
-    def _reconcile_services(self, tx: Tx, service_ids: set[str]) -> list[str]:
-        self._nodes = find_nodes(tx, by.all())
-        return super()._reconcile_services(tx, service_ids)
-
     def _reconcile(self, tx: Tx, service: Service) -> None:
-        nodes = self._nodes
         constraints = service_constraints(service)
         by_node: dict[str, list[Task]] = defaultdict(list)
         finished: set[str] = set()  # nodes whose task ended and is not to be restarted
@@ -91,7 +83,7 @@ class GlobalOrchestrator(Orchestrator):
                 by_node[task.node_id].append(task)
             elif self._finished(service, task):
                 finished.add(task.node_id)
-        for node in nodes:
+        for node in self._nodes:
             tasks = by_node.pop(node.id, [])
             if invalid_node(node) or not constraint.node_matches(constraints, node):
                 shut_down(tx, tasks)

@@ -39,7 +39,6 @@ from engine.store import (
     Tx,
     by,
     create_task,
-    find_nodes,
     find_tasks,
     get_cluster,
     get_node,
@@ -57,12 +56,12 @@ class JobsOrchestrator(Orchestrator):
 
     def _handle_other(self, event: Event) -> None:
         match event:
-            case EventCreate(obj=Task() as task) | EventUpdate(obj=Task() as task):
-                if task.job_iteration is not None:
-                    self._dirty_services.add(task.service_id)
-            case EventDelete(obj=Task() as task):
-                if task.job_iteration is not None:
-                    self._dirty_services.add(task.service_id)
+            case (
+                EventCreate(obj=Task() as task)
+                | EventUpdate(obj=Task() as task)
+                | EventDelete(obj=Task() as task)
+            ) if task.job_iteration is not None:
+                self._dirty_services.add(task.service_id)
 
     def _init(self, tx: ReadTx) -> None:
         self._everything = True
@@ -116,7 +115,7 @@ class JobsOrchestrator(Orchestrator):
     ) -> None:
         placed = {task.node_id for task in tasks}
         constraints = service_constraints(service)
-        for node in find_nodes(tx, by.all()):
+        for node in self._nodes:
             if node.id in placed or not takes_new_tasks(node, constraints):
                 continue
             if self._allowance(service.id, 1):
