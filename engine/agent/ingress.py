@@ -96,7 +96,6 @@ Answers = dict[tuple[int, str], list[tuple[Task, Backend]]]
 
 @dataclass(frozen=True)
 class _Port:
-    service_id: str
     published: int
     target: int
     protocol: str
@@ -388,7 +387,6 @@ def _ports(service: Service) -> list[_Port]:
     endpoint = service.endpoint
     return [
         _Port(
-            service.id,
             port.published_port,
             port.target_port,
             port.protocol or "tcp",
