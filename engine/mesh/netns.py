@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 __all__ = [
     "MakeSocket",
     "NetNamespace",
+    "address_family",
     "bound_socket",
     "engine_namespace",
     "first_address_outside",
@@ -180,8 +181,7 @@ def bound_socket(
     Raises:
         OSError: the address cannot be bound.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = sockets(family, kind)
+    sock = sockets(address_family(host), kind)
     try:
         if kind == socket.SOCK_STREAM:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -190,6 +190,11 @@ def bound_socket(
         sock.close()
         raise
     return sock
+
+
+def address_family(host: str) -> socket.AddressFamily:
+    """The family of the IP address ``host``: AF_INET6 or AF_INET."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def first_address_outside(addresses: Iterable[str], subnets: Iterable[str]) -> str | None:
