@@ -15,18 +15,24 @@ TIMEOUT = 30.0  # seconds a condition gets before the test fails
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-async def eventually(condition: Callable[[], object], what: str) -> None:
-    """Waits until ``condition()`` holds: sockets run on real time."""
+async def eventually(condition: Callable[[], object | Awaitable[object]], what: str) -> None:
+    """Waits until ``condition()`` (awaited when it is a coroutine) holds: sockets run on real
+    time."""
     try:
         async with asyncio.timeout(TIMEOUT):
-            while not condition():
+            while True:
+                held = condition()
+                if isinstance(held, Awaitable):
+                    held = await held
+                if held:
+                    return
                 await asyncio.sleep(0.01)
     except TimeoutError:
         raise AssertionError(f"timed out after {TIMEOUT}s waiting for {what}") from None
 
 
-def refused_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on: connecting to it is refused."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on at ``host``: free to bind, and connecting to it is refused."""
     with socket.socket() as probe:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]

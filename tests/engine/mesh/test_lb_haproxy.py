@@ -32,9 +32,8 @@ from engine.mesh.lb import (
     build_endpoints,
     haproxy_config,
 )
+from tests.engine.mesh.conftest import eventually, free_port
 from tests.engine.mesh.test_lb import (
-    eventually,
-    free_port,
     make_node,
     make_service,
     make_task,

@@ -14,10 +14,9 @@ from aiohttp import web
 
 from engine.api.codec import encode
 from engine.mesh.lb import Endpoints, WebhookNotifier, build_endpoints
+from tests.engine.mesh.conftest import eventually, free_port
 from tests.engine.mesh.test_lb import (
     NODES,
-    eventually,
-    free_port,
     make_service,
     make_task,
     port,

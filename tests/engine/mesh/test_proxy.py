@@ -15,7 +15,7 @@ import pytest
 
 from engine.mesh.pool import Backend, BackendPool
 from engine.mesh.proxy import serve_tcp, serve_udp
-from tests.engine.mesh.conftest import Backends, eventually, refused_port
+from tests.engine.mesh.conftest import Backends, eventually, free_port
 
 
 async def fetch(address: tuple[str, int], send: bytes = b"") -> bytes:
@@ -59,7 +59,7 @@ async def test_connections_go_round_robin_over_the_backends(backends: Backends) 
 
 
 async def test_a_refusing_backend_is_skipped_for_the_next_one(backends: Backends) -> None:
-    dead = Backend("dead", "127.0.0.1", refused_port())
+    dead = Backend("dead", "127.0.0.1", free_port())
     pool = BackendPool([await backends.start("a"), dead, await backends.start("c")])
     async with await serve_tcp(pool, "127.0.0.1", 0) as listener:
         answers = [await fetch(listener.address) for _ in range(4)]
@@ -91,7 +91,7 @@ async def test_a_backend_that_never_answers_is_given_up_for_the_next_one(
 
 
 async def test_the_client_is_closed_when_every_backend_refuses() -> None:
-    pool = BackendPool([Backend(key, "127.0.0.1", refused_port()) for key in ("a", "b")])
+    pool = BackendPool([Backend(key, "127.0.0.1", free_port()) for key in ("a", "b")])
     async with await serve_tcp(pool, "127.0.0.1", 0) as listener:
         assert await is_closed_by_peer(listener.address, b"GET / HTTP/1.0\r\n\r\n")
         await eventually(lambda: listener.connections == 0, "the client to be dropped")
@@ -386,7 +386,7 @@ async def test_an_idle_udp_flow_is_forgotten_and_the_next_one_rotates() -> None:
 
 async def test_a_udp_flow_moves_on_from_a_backend_that_is_not_there() -> None:
     made: list[asyncio.DatagramTransport] = []
-    dead = Backend("dead", "127.0.0.1", refused_port())
+    dead = Backend("dead", "127.0.0.1", free_port())
     pool = BackendPool([dead, await udp_backend("b", made)])
     try:
         async with await serve_udp(pool, "127.0.0.1", 0) as listener:
