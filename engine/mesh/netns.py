@@ -70,7 +70,7 @@ class NetNamespace:
         if self._fd < 0:
             return
         for subnet in sorted(self._local):
-            self._ip("route", "del", "local", subnet, "dev", "lo", "table", "local")
+            self._route("del", subnet)
         self._local.clear()
         os.close(self._fd)
         self._fd = -1
@@ -81,13 +81,9 @@ class NetNamespace:
         wanted = set(subnets)
         for subnet in sorted(self._local - wanted):
             self._local.discard(subnet)
-            await asyncio.to_thread(
-                self._ip, "route", "del", "local", subnet, "dev", "lo", "table", "local"
-            )
+            await asyncio.to_thread(self._route, "del", subnet)
         for subnet in sorted(wanted - self._local):
-            if await asyncio.to_thread(
-                self._ip, "route", "replace", "local", subnet, "dev", "lo", "table", "local"
-            ):
+            if await asyncio.to_thread(self._route, "replace", subnet):
                 self._local.add(subnet)
 
     def socket(self, family: socket.AddressFamily, kind: socket.SocketKind) -> socket.socket:
@@ -113,6 +109,10 @@ class NetNamespace:
                 if not address.is_loopback:
                     found.append(str(address))
         return found
+
+    def _route(self, verb: str, subnet: str) -> bool:
+        """``ip route VERB`` of ``subnet`` as a local route on ``lo``; whether it was done."""
+        return self._ip("route", verb, "local", subnet, "dev", "lo", "table", "local")
 
     def _ip(self, *args: str) -> bool:
         """Runs ``ip ARGS`` in the namespace (a child forked from a thread in it is born in
