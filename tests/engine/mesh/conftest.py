@@ -1,13 +1,16 @@
-"""Real sockets on loopback for the mesh's tests: named backends, and waiting on conditions."""
+"""Real sockets on loopback for the mesh's tests: named backends, waiting on conditions, and
+load balancers run for as long as a test lasts."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol, TypeVar
 
 import pytest
 
+from engine.mesh.lb import Balancer
 from engine.mesh.pool import Backend
 
 TIMEOUT = 30.0  # seconds a condition gets before the test fails
@@ -82,3 +85,27 @@ async def backends() -> AsyncIterator[Backends]:
     made = Backends()
     yield made
     made.close()
+
+
+B = TypeVar("B", bound=Balancer)
+
+
+class Start(Protocol):
+    def __call__(self, balancer: B) -> B:
+        """Runs ``balancer`` until the test ends; returns it."""
+        ...
+
+
+@pytest.fixture
+async def start() -> AsyncIterator[Start]:
+    """Runs the load balancers a test starts, and stops them after it."""
+    running: list[asyncio.Task[None]] = []
+
+    def starting(balancer: B) -> B:
+        running.append(asyncio.create_task(balancer.run()))
+        return balancer
+
+    yield starting
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
