@@ -90,11 +90,12 @@ class MeshNode:
 
 Key = tuple[str, int, str]  # an address, a port, a protocol
 NodeKey = tuple[str, str, int, str]  # a node's ID, and a Key in its namespace
+# By target port and protocol: the service's tasks that answer it, each with where.
+Answers = dict[tuple[int, str], list[tuple[Task, Backend]]]
 
 
 @dataclass(frozen=True)
 class _Port:
-    service_id: str
     published: int
     target: int
     protocol: str
@@ -242,8 +243,16 @@ class Ingress:
         dirty, self._dirty = self._dirty, set()
         ingress_networks = {n.id for n in find_networks(tx, by.all()) if n.spec.ingress}
         for service_id in dirty:
-            self._refresh_addresses(tx, service_id, up, ingress_networks)
-            described = self._refresh_service(tx, service_id, up)
+            service = get_service(tx, service_id)
+            ports = self._ports.get(service_id, []) if service is not None else []
+            tasks = find_tasks(tx, by.service_id(service_id)) if ports else []
+            tasks = [task for task in tasks if _serving(task, up)]
+            answers: Answers = {
+                (target, protocol): _answering(tasks, up, target, protocol)
+                for target, protocol in sorted({(p.target, p.protocol) for p in ports})
+            }
+            self._refresh_addresses(service_id, service, answers, up, ingress_networks)
+            described = self._refresh_service(service_id, service, ports, answers, up)
             if not self._describe or self._described.get(service_id) == described:
                 continue
             if described is None:
@@ -276,18 +285,18 @@ class Ingress:
         return True
 
     def _refresh_addresses(
-        self, tx: ReadTx, service_id: str, up: dict[str, MeshNode], ingress_networks: set[str]
+        self,
+        service_id: str,
+        service: Service | None,
+        answers: Answers,
+        up: dict[str, MeshNode],
+        ingress_networks: set[str],
     ) -> None:
         """Brings the pools of the service's VIPs and task addresses to its running tasks, for
         the nodes in namespaces of their own (each pool stays behind its address and port)."""
         pools = self._address_pools.pop(service_id, {})
-        ports = sorted({(p.target, p.protocol) for p in self._ports.get(service_id, [])})
-        if not ports or not any(node.netns for node in up.values()):
+        if service is None or not answers or not any(node.netns for node in up.values()):
             return
-        service = get_service(tx, service_id)
-        if service is None:
-            return
-        tasks = [t for t in find_tasks(tx, by.service_id(service_id)) if _serving(t, up)]
         endpoint = service.endpoint
         vips = [
             ipaddress.ip_interface(vip.addr)
@@ -295,8 +304,7 @@ class Ingress:
             if vip.addr and vip.network_id not in ingress_networks
         ]
         kept: dict[Key, tuple[BackendPool, str]] = {}
-        for target, protocol in ports:
-            answering = _answering(tasks, up, target, protocol)
+        for (target, protocol), answering in answers.items():
             served = [(vip, [backend for _, backend in answering]) for vip in vips]
             served += [
                 (address, [backend])
@@ -312,22 +320,24 @@ class Ingress:
             self._address_pools[service_id] = kept
 
     def _refresh_service(
-        self, tx: ReadTx, service_id: str, up: dict[str, MeshNode]
+        self,
+        service_id: str,
+        service: Service | None,
+        ports: list[_Port],
+        answers: Answers,
+        up: dict[str, MeshNode],
     ) -> ServiceEndpoints | None:
         """Brings the service's pools to its running tasks (the same pool stays behind the
         same port: its listeners and counts go on); what a load balancer is told of it."""
-        service = get_service(tx, service_id)
-        ports = self._ports.get(service_id, []) if service is not None else []
         pools = self._pools.pop(service_id, {})
         host_pools = self._host_pools.pop(service_id, {})
         if service is None or not ports:
             return None
-        tasks = [t for t in find_tasks(tx, by.service_id(service_id)) if _serving(t, up)]
         kept: dict[tuple[int, str], BackendPool] = {}
         kept_hosts: dict[Key, BackendPool] = {}
         described = []
         for port in ports:
-            answering = _answering(tasks, up, port.target, port.protocol)
+            answering = answers[port.target, port.protocol]
             if port.host_mode:
                 for task, backend in answering:
                     if up[task.node_id].binds_host_ports:
@@ -377,7 +387,6 @@ def _ports(service: Service) -> list[_Port]:
     endpoint = service.endpoint
     return [
         _Port(
-            service.id,
             port.published_port,
             port.target_port,
             port.protocol or "tcp",

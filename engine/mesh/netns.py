@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 __all__ = [
     "MakeSocket",
     "NetNamespace",
+    "address_family",
     "bound_socket",
     "engine_namespace",
     "first_address_outside",
@@ -69,7 +70,7 @@ class NetNamespace:
         if self._fd < 0:
             return
         for subnet in sorted(self._local):
-            self._ip("route", "del", "local", subnet, "dev", "lo", "table", "local")
+            self._route("del", subnet)
         self._local.clear()
         os.close(self._fd)
         self._fd = -1
@@ -80,13 +81,9 @@ class NetNamespace:
         wanted = set(subnets)
         for subnet in sorted(self._local - wanted):
             self._local.discard(subnet)
-            await asyncio.to_thread(
-                self._ip, "route", "del", "local", subnet, "dev", "lo", "table", "local"
-            )
+            await asyncio.to_thread(self._route, "del", subnet)
         for subnet in sorted(wanted - self._local):
-            if await asyncio.to_thread(
-                self._ip, "route", "replace", "local", subnet, "dev", "lo", "table", "local"
-            ):
+            if await asyncio.to_thread(self._route, "replace", subnet):
                 self._local.add(subnet)
 
     def socket(self, family: socket.AddressFamily, kind: socket.SocketKind) -> socket.socket:
@@ -112,6 +109,10 @@ class NetNamespace:
                 if not address.is_loopback:
                     found.append(str(address))
         return found
+
+    def _route(self, verb: str, subnet: str) -> bool:
+        """``ip route VERB`` of ``subnet`` as a local route on ``lo``; whether it was done."""
+        return self._ip("route", verb, "local", subnet, "dev", "lo", "table", "local")
 
     def _ip(self, *args: str) -> bool:
         """Runs ``ip ARGS`` in the namespace (a child forked from a thread in it is born in
@@ -180,8 +181,7 @@ def bound_socket(
     Raises:
         OSError: the address cannot be bound.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = sockets(family, kind)
+    sock = sockets(address_family(host), kind)
     try:
         if kind == socket.SOCK_STREAM:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -190,6 +190,11 @@ def bound_socket(
         sock.close()
         raise
     return sock
+
+
+def address_family(host: str) -> socket.AddressFamily:
+    """The family of the IP address ``host``: AF_INET6 or AF_INET."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def first_address_outside(addresses: Iterable[str], subnets: Iterable[str]) -> str | None:

@@ -42,7 +42,7 @@ from collections.abc import Callable
 from typing import cast
 
 from engine.mesh.closing import Closing
-from engine.mesh.netns import MakeSocket, bound_socket
+from engine.mesh.netns import MakeSocket, address_family, bound_socket
 from engine.mesh.pool import Backend, BackendPool
 
 __all__ = [
@@ -319,7 +319,7 @@ class _Dial:
         while (backend := listener.pool.pick(self._tried)) is not None:
             self._tried.append(backend)
             try:
-                sock = listener._sockets(_family(backend.host), socket.SOCK_STREAM)
+                sock = listener._sockets(address_family(backend.host), socket.SOCK_STREAM)
             except OSError as failure:  # out of file descriptors, say
                 _log_unreachable(backend, str(failure))
                 continue
@@ -393,10 +393,6 @@ def _adopt(sock: socket.socket, protocol: asyncio.Protocol) -> None:
 
 
 _adopting: set[asyncio.Task[None]] = set()  # tasks are held until done, or they may vanish
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _log_unreachable(backend: Backend, reason: str) -> None:
@@ -609,7 +605,7 @@ _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 def _udp_socket_to(backend: Backend, sockets: MakeSocket) -> socket.socket:
-    sock = sockets(_family(backend.host), socket.SOCK_DGRAM)
+    sock = sockets(address_family(backend.host), socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
         sock.connect((backend.host, backend.port))

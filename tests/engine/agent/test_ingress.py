@@ -74,9 +74,18 @@ def served_by(page: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-async def until(condition: Callable[[], object], what: str, timeout: float = 20) -> None:
+async def until(
+    condition: Callable[[], object | Awaitable[object]], what: str, timeout: float = 20
+) -> None:
+    """Waits until ``condition()`` (awaited when it is a coroutine) holds."""
+
     async def poll() -> None:
-        while not condition():
+        while True:
+            held = condition()
+            if isinstance(held, Awaitable):
+                held = await held
+            if held:
+                return
             await asyncio.sleep(0.05)
 
     try:
@@ -251,7 +260,7 @@ async def test_haproxy_follows_the_service_as_it_scales(tmp_path: Path) -> None:
                     current.version.index,
                     published(make_spec("web", replicas=replicas), haproxy.published),
                 )
-                await until_async(
+                await until(
                     lambda n=replicas: _servers_are(haproxy, cluster, service.id, n),
                     f"{replicas} servers",
                 )
@@ -271,19 +280,6 @@ async def _servers_are(haproxy: HAProxy, cluster: EmbeddedCluster, service_id: s
     assert ingress is not None
     in_rotation = ingress.rotation(service_id)
     return len(in_rotation) == n and len(ready) == n and len(held) == n
-
-
-async def until_async(
-    condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 20
-) -> None:
-    async def poll() -> None:
-        while not await condition():
-            await asyncio.sleep(0.05)
-
-    try:
-        await asyncio.wait_for(poll(), timeout)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def test_a_host_mode_port_answers_on_the_nodes_of_its_tasks_only(

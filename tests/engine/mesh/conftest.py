@@ -1,13 +1,16 @@
-"""Real sockets on loopback for the mesh's tests: named backends, and waiting on conditions."""
+"""Real sockets on loopback for the mesh's tests: named backends, waiting on conditions, and
+load balancers run for as long as a test lasts."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol, TypeVar
 
 import pytest
 
+from engine.mesh.lb import Balancer
 from engine.mesh.pool import Backend
 
 TIMEOUT = 30.0  # seconds a condition gets before the test fails
@@ -15,18 +18,24 @@ TIMEOUT = 30.0  # seconds a condition gets before the test fails
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-async def eventually(condition: Callable[[], object], what: str) -> None:
-    """Waits until ``condition()`` holds: sockets run on real time."""
+async def eventually(condition: Callable[[], object | Awaitable[object]], what: str) -> None:
+    """Waits until ``condition()`` (awaited when it is a coroutine) holds: sockets run on real
+    time."""
     try:
         async with asyncio.timeout(TIMEOUT):
-            while not condition():
+            while True:
+                held = condition()
+                if isinstance(held, Awaitable):
+                    held = await held
+                if held:
+                    return
                 await asyncio.sleep(0.01)
     except TimeoutError:
         raise AssertionError(f"timed out after {TIMEOUT}s waiting for {what}") from None
 
 
-def refused_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on: connecting to it is refused."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on at ``host``: free to bind, and connecting to it is refused."""
     with socket.socket() as probe:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
@@ -76,3 +85,27 @@ async def backends() -> AsyncIterator[Backends]:
     made = Backends()
     yield made
     made.close()
+
+
+B = TypeVar("B", bound=Balancer)
+
+
+class Start(Protocol):
+    def __call__(self, balancer: B) -> B:
+        """Runs ``balancer`` until the test ends; returns it."""
+        ...
+
+
+@pytest.fixture
+async def start() -> AsyncIterator[Start]:
+    """Runs the load balancers a test starts, and stops them after it."""
+    running: list[asyncio.Task[None]] = []
+
+    def starting(balancer: B) -> B:
+        running.append(asyncio.create_task(balancer.run()))
+        return balancer
+
+    yield starting
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)

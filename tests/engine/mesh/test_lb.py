@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,31 +37,9 @@ from engine.mesh.lb import (
     TaskEndpoint,
     build_endpoints,
 )
+from tests.engine.mesh.conftest import eventually
 
 DOCKERD = Path(__file__).parents[1] / "api" / "dockerd"
-DEADLINE = 20.0  # seconds a test waits for a condition before it fails: generous, never timed
-
-
-async def eventually(condition: Callable[[], object | Awaitable[object]], what: str) -> Any:
-    """Waits until ``condition()`` (awaited when it is a coroutine) is true, and returns it."""
-    try:
-        async with asyncio.timeout(DEADLINE):
-            while True:
-                found = condition()
-                if isinstance(found, Awaitable):
-                    found = await found
-                if found:
-                    return found
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {DEADLINE}s waiting for {what}") from None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on at ``host`` (as long as nobody takes it meanwhile)."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def make_node(

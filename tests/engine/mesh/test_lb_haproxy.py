@@ -32,9 +32,8 @@ from engine.mesh.lb import (
     build_endpoints,
     haproxy_config,
 )
+from tests.engine.mesh.conftest import Start, eventually, free_port
 from tests.engine.mesh.test_lb import (
-    eventually,
-    free_port,
     make_node,
     make_service,
     make_task,
@@ -163,22 +162,6 @@ async def target() -> AsyncIterator[int]:
         await runner.cleanup()
 
 
-@pytest.fixture
-async def start() -> AsyncIterator[Callable[[HAProxyUpdater], HAProxyUpdater]]:
-    """Runs the updaters a test starts, and stops them after it."""
-    running: list[asyncio.Task[None]] = []
-
-    def starting(updater: HAProxyUpdater) -> HAProxyUpdater:
-        running.append(asyncio.create_task(updater.run()))
-        return updater
-
-    yield starting
-    for task in running:
-        task.cancel()
-    await asyncio.gather(*running, return_exceptions=True)
-
-
-Start = Callable[[HAProxyUpdater], HAProxyUpdater]
 NODES = [make_node("n1", "127.0.1.1"), make_node("n2", "127.0.1.2")]
 
 

@@ -3,10 +3,9 @@ latest state arrives; a local aiohttp server is the receiver."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,16 +13,13 @@ from aiohttp import web
 
 from engine.api.codec import encode
 from engine.mesh.lb import Endpoints, WebhookNotifier, build_endpoints
+from tests.engine.mesh.conftest import Start, eventually, free_port
 from tests.engine.mesh.test_lb import (
     NODES,
-    eventually,
-    free_port,
     make_service,
     make_task,
     port,
 )
-
-Start = Callable[[WebhookNotifier], WebhookNotifier]
 
 
 class Receiver:
@@ -61,21 +57,6 @@ async def receiver() -> AsyncIterator[Receiver]:
     receiver.url = f"http://{host}:{bound}/hook"
     yield receiver
     await runner.cleanup()
-
-
-@pytest.fixture
-async def start() -> AsyncIterator[Callable[[WebhookNotifier], WebhookNotifier]]:
-    """Runs the notifiers a test starts, and stops them after it."""
-    tasks: list[asyncio.Task[None]] = []
-
-    def starting(notifier: WebhookNotifier) -> WebhookNotifier:
-        tasks.append(asyncio.create_task(notifier.run()))
-        return notifier
-
-    yield starting
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def swarm(web_replicas: int, *others: str) -> Endpoints:

@@ -9,13 +9,14 @@ import os
 import socket
 import struct
 import tracemalloc
+from collections.abc import AsyncIterator
 from typing import cast
 
 import pytest
 
 from engine.mesh.pool import Backend, BackendPool
 from engine.mesh.proxy import serve_tcp, serve_udp
-from tests.engine.mesh.conftest import Backends, eventually, refused_port
+from tests.engine.mesh.conftest import Backends, eventually, free_port
 
 
 async def fetch(address: tuple[str, int], send: bytes = b"") -> bytes:
@@ -59,7 +60,7 @@ async def test_connections_go_round_robin_over_the_backends(backends: Backends) 
 
 
 async def test_a_refusing_backend_is_skipped_for_the_next_one(backends: Backends) -> None:
-    dead = Backend("dead", "127.0.0.1", refused_port())
+    dead = Backend("dead", "127.0.0.1", free_port())
     pool = BackendPool([await backends.start("a"), dead, await backends.start("c")])
     async with await serve_tcp(pool, "127.0.0.1", 0) as listener:
         answers = [await fetch(listener.address) for _ in range(4)]
@@ -91,7 +92,7 @@ async def test_a_backend_that_never_answers_is_given_up_for_the_next_one(
 
 
 async def test_the_client_is_closed_when_every_backend_refuses() -> None:
-    pool = BackendPool([Backend(key, "127.0.0.1", refused_port()) for key in ("a", "b")])
+    pool = BackendPool([Backend(key, "127.0.0.1", free_port()) for key in ("a", "b")])
     async with await serve_tcp(pool, "127.0.0.1", 0) as listener:
         assert await is_closed_by_peer(listener.address, b"GET / HTTP/1.0\r\n\r\n")
         await eventually(lambda: listener.connections == 0, "the client to be dropped")
@@ -324,12 +325,30 @@ class UdpClient(asyncio.DatagramProtocol):
         self.answers.put_nowait(data)
 
 
-async def udp_backend(key: str, made: list[asyncio.DatagramTransport]) -> Backend:
-    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-        lambda: UdpBackend(key), local_addr=("127.0.0.1", 0)
-    )
-    made.append(transport)
-    return Backend(key, "127.0.0.1", transport.get_extra_info("sockname")[1])
+class UdpBackends:
+    """UDP servers on loopback, each a ``Backend`` named by its key."""
+
+    def __init__(self) -> None:
+        self.transports: list[asyncio.DatagramTransport] = []
+
+    async def start(self, key: str) -> Backend:
+        """A backend that answers each datagram with its key and the datagram."""
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: UdpBackend(key), local_addr=("127.0.0.1", 0)
+        )
+        self.transports.append(transport)
+        return Backend(key, "127.0.0.1", transport.get_extra_info("sockname")[1])
+
+    def close(self) -> None:
+        for transport in self.transports:
+            transport.close()
+
+
+@pytest.fixture
+async def udp_backends() -> AsyncIterator[UdpBackends]:
+    made = UdpBackends()
+    yield made
+    made.close()
 
 
 async def udp_client(address: tuple[str, int]) -> tuple[asyncio.DatagramTransport, UdpClient]:
@@ -349,86 +368,67 @@ async def ask(
     raise AssertionError(f"no answer to {data!r}")
 
 
-async def test_udp_flows_go_round_robin_and_stick_to_their_backend() -> None:
-    made: list[asyncio.DatagramTransport] = []
-    pool = BackendPool([await udp_backend(key, made) for key in ("a", "b")])
-    try:
-        async with await serve_udp(pool, "127.0.0.1", 0) as listener:
-            first, first_answers = await udp_client(listener.address)
-            second, second_answers = await udp_client(listener.address)
-            assert await ask(first, first_answers, b"1") == b"a:1"
-            assert await ask(second, second_answers, b"1") == b"b:1"
-            assert await ask(first, first_answers, b"2") == b"a:2"
-            assert await ask(second, second_answers, b"2") == b"b:2"
-            assert listener.flows == 2
-            assert pool.connections_last_minute() == {"a": 1, "b": 1}
-            first.close()
-            second.close()
-    finally:
-        for transport in made:
-            transport.close()
+async def test_udp_flows_go_round_robin_and_stick_to_their_backend(
+    udp_backends: UdpBackends,
+) -> None:
+    pool = BackendPool([await udp_backends.start(key) for key in ("a", "b")])
+    async with await serve_udp(pool, "127.0.0.1", 0) as listener:
+        first, first_answers = await udp_client(listener.address)
+        second, second_answers = await udp_client(listener.address)
+        assert await ask(first, first_answers, b"1") == b"a:1"
+        assert await ask(second, second_answers, b"1") == b"b:1"
+        assert await ask(first, first_answers, b"2") == b"a:2"
+        assert await ask(second, second_answers, b"2") == b"b:2"
+        assert listener.flows == 2
+        assert pool.connections_last_minute() == {"a": 1, "b": 1}
+        first.close()
+        second.close()
 
 
-async def test_an_idle_udp_flow_is_forgotten_and_the_next_one_rotates() -> None:
-    made: list[asyncio.DatagramTransport] = []
-    pool = BackendPool([await udp_backend(key, made) for key in ("a", "b")])
-    try:
-        async with await serve_udp(pool, "127.0.0.1", 0, idle_timeout=0.1) as listener:
-            transport, answers = await udp_client(listener.address)
-            assert await ask(transport, answers, b"x") == b"a:x"
-            await eventually(lambda: listener.flows == 0, "the idle flow to expire")
-            assert await ask(transport, answers, b"y") == b"b:y"
-            transport.close()
-    finally:
-        for transport in made:
-            transport.close()
+async def test_an_idle_udp_flow_is_forgotten_and_the_next_one_rotates(
+    udp_backends: UdpBackends,
+) -> None:
+    pool = BackendPool([await udp_backends.start(key) for key in ("a", "b")])
+    async with await serve_udp(pool, "127.0.0.1", 0, idle_timeout=0.1) as listener:
+        transport, answers = await udp_client(listener.address)
+        assert await ask(transport, answers, b"x") == b"a:x"
+        await eventually(lambda: listener.flows == 0, "the idle flow to expire")
+        assert await ask(transport, answers, b"y") == b"b:y"
+        transport.close()
 
 
-async def test_a_udp_flow_moves_on_from_a_backend_that_is_not_there() -> None:
-    made: list[asyncio.DatagramTransport] = []
-    dead = Backend("dead", "127.0.0.1", refused_port())
-    pool = BackendPool([dead, await udp_backend("b", made)])
-    try:
-        async with await serve_udp(pool, "127.0.0.1", 0) as listener:
-            transport, answers = await udp_client(listener.address)
-            assert await ask(transport, answers, b"hello") == b"b:hello"
-            assert listener.flows == 1
-            transport.close()
-    finally:
-        for transport in made:
-            transport.close()
+async def test_a_udp_flow_moves_on_from_a_backend_that_is_not_there(
+    udp_backends: UdpBackends,
+) -> None:
+    dead = Backend("dead", "127.0.0.1", free_port())
+    pool = BackendPool([dead, await udp_backends.start("b")])
+    async with await serve_udp(pool, "127.0.0.1", 0) as listener:
+        transport, answers = await udp_client(listener.address)
+        assert await ask(transport, answers, b"hello") == b"b:hello"
+        assert listener.flows == 1
+        transport.close()
 
 
-async def test_a_udp_flow_moves_when_its_backend_leaves_the_pool() -> None:
-    made: list[asyncio.DatagramTransport] = []
-    a, b = await udp_backend("a", made), await udp_backend("b", made)
+async def test_a_udp_flow_moves_when_its_backend_leaves_the_pool(udp_backends: UdpBackends) -> None:
+    a, b = await udp_backends.start("a"), await udp_backends.start("b")
     pool = BackendPool([a, b])
-    try:
-        async with await serve_udp(pool, "127.0.0.1", 0) as listener:
-            transport, answers = await udp_client(listener.address)
-            assert await ask(transport, answers, b"1") == b"a:1"
-            pool.set_backends([b])
-            assert await ask(transport, answers, b"2") == b"b:2"
-            assert await ask(transport, answers, b"3") == b"b:3"
-            assert listener.flows == 1
-            transport.close()
-    finally:
-        for transport in made:
-            transport.close()
+    async with await serve_udp(pool, "127.0.0.1", 0) as listener:
+        transport, answers = await udp_client(listener.address)
+        assert await ask(transport, answers, b"1") == b"a:1"
+        pool.set_backends([b])
+        assert await ask(transport, answers, b"2") == b"b:2"
+        assert await ask(transport, answers, b"3") == b"b:3"
+        assert listener.flows == 1
+        transport.close()
 
 
-async def test_the_oldest_udp_flow_goes_when_the_table_is_full() -> None:
-    made: list[asyncio.DatagramTransport] = []
-    pool = BackendPool([await udp_backend("a", made)])
-    try:
-        async with await serve_udp(pool, "127.0.0.1", 0, max_flows=2) as listener:
-            clients = [await udp_client(listener.address) for _ in range(3)]
-            for transport, answers in clients:
-                assert await ask(transport, answers, b"hi") == b"a:hi"
-            assert listener.flows == 2
-            for transport, answers in clients:  # the first client gets a new flow
-                assert await ask(transport, answers, b"again") == b"a:again"
-                transport.close()
-    finally:
-        for transport in made:
+async def test_the_oldest_udp_flow_goes_when_the_table_is_full(udp_backends: UdpBackends) -> None:
+    pool = BackendPool([await udp_backends.start("a")])
+    async with await serve_udp(pool, "127.0.0.1", 0, max_flows=2) as listener:
+        clients = [await udp_client(listener.address) for _ in range(3)]
+        for transport, answers in clients:
+            assert await ask(transport, answers, b"hi") == b"a:hi"
+        assert listener.flows == 2
+        for transport, answers in clients:  # the first client gets a new flow
+            assert await ask(transport, answers, b"again") == b"a:again"
             transport.close()
