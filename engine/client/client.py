@@ -186,9 +186,7 @@ class EngineClient:
     async def services(self, label: str | None = None) -> list[Service]:
         """Every service, with its status; only those with ``label`` (``KEY`` or
         ``KEY=VALUE``) when given."""
-        params = {"status": "true"}
-        if label is not None:
-            params["filters"] = json.dumps({"label": [label]})
+        params = {"status": "true", **_label_filter(label)}
         return await self._list("services", self._services, params)
 
     async def networks(self, label: str | None = None) -> list[NetworkResource]:
@@ -409,8 +407,9 @@ class EngineClient:
         return event
 
 
-def _label_filter(label: str | None) -> dict[str, str] | None:
-    return {"filters": json.dumps({"label": [label]})} if label else None
+def _label_filter(label: str | None) -> dict[str, str]:
+    """The query that keeps what has ``label``; none without one."""
+    return {"filters": json.dumps({"label": [label]})} if label else {}
 
 
 def _without_data(secret: Secret) -> Secret:
