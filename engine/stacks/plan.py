@@ -299,17 +299,17 @@ async def deploy_stack(
     plan = plan_deploy(stack, current, prune)
     await _checked(client, plan, expected)
     done = []
+    secret_ids = {s.name: s.id for s in current.secrets}
+    config_ids = {c.name: c.id for c in current.configs}
     creating = [s for s in plan.steps if s.verb == "create" and s.kind != "service"]
     for step in creating:
         done.append(f"Creating {step.kind} {step.name}")
         if step.kind == "network":
             await client.create_network(stack.networks[step.name])
         elif step.kind == "secret":
-            await client.create_secret(stack.secrets[step.name])
+            secret_ids[step.name] = await client.create_secret(stack.secrets[step.name])
         else:
-            await client.create_config(stack.configs[step.name])
-    secret_ids = {s.name: s.id for s in await client.secrets()} if _uses(stack, "secrets") else {}
-    config_ids = {c.name: c.id for c in await client.configs()} if _uses(stack, "configs") else {}
+            config_ids[step.name] = await client.create_config(stack.configs[step.name])
     services = {s.spec.name: s for s in current.services}
     for step in plan.steps:
         if step.kind != "service":
@@ -354,14 +354,6 @@ async def remove_stack(
         done.append(f"Removing {step.kind} {step.name}")
         await removers[step.kind](step.object_id)
     return done
-
-
-def _uses(stack: Stack, kind: str) -> bool:
-    """Whether a service of ``stack`` uses secrets (``kind`` "secrets") or configs."""
-    return any(
-        getattr((s.task_template or TaskSpec()).container_spec or ContainerSpec(), kind)
-        for s in stack.services.values()
-    )
 
 
 def _resolved(
