@@ -17,6 +17,7 @@ then networks to remove.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -265,12 +266,10 @@ def plan_removal(namespace: str, current: Current) -> Plan:
 async def read_current(client: EngineClient) -> Current:
     """What the swarm has that a plan for ``namespace`` looks at: every service (the ports
     they publish), network, secret and config (external ones may be anyone's)."""
-    return Current(
-        services=await client.services(),
-        networks=await client.networks(),
-        secrets=await client.secrets(),
-        configs=await client.configs(),
+    services, networks, secrets, configs = await asyncio.gather(
+        client.services(), client.networks(), client.secrets(), client.configs()
     )
+    return Current(services, networks, secrets, configs)
 
 
 async def _checked(client: EngineClient, planned: Plan, expected: Plan | None) -> None:
