@@ -21,9 +21,10 @@ from engine.api.objects import Cluster, ClusterSpec, Config, Node, Secret, Servi
 from engine.api.secrets import ConfigSpec, SecretSpec
 from engine.api.specs import NodeSpec, ServiceSpec
 from engine.client.errors import APIError, ClientError, ConnectError, NotFound, UnreadableAnswer
+from engine.client.ssh import ssh_bridge
 from engine.client.transport import HTTPTransport, Response, Transport
 
-__all__ = ["EngineClient", "ListDecoder", "LogEntry"]
+__all__ = ["EngineClient", "ListDecoder", "LogEntry", "open_client"]
 
 CANNOT_REACH = "cannot reach {url}: {error}"
 STREAM_ENDED = "event stream from {url} ended: {error}"
@@ -405,6 +406,18 @@ class EngineClient:
             error_text = f"an event is not an object: {line[:80]!r}"
             raise UnreadableAnswer(STREAM_ENDED.format(url=self.url, error=error_text))
         return event
+
+
+@contextlib.asynccontextmanager
+async def open_client(url: str, tls: ssl.SSLContext | None = None) -> AsyncIterator[EngineClient]:
+    """A client of ``url``, an ``ssh://`` one through ``ssh_bridge`` as the docker CLI
+    reaches it; closed, and its bridge ended, on the way out."""
+    async with contextlib.AsyncExitStack() as stack:
+        if url.startswith("ssh://"):
+            url = await stack.enter_async_context(ssh_bridge(url))
+        client = EngineClient(url, tls)
+        stack.push_async_callback(client.close)
+        yield client
 
 
 def _label_filter(label: str | None) -> dict[str, str]:
