@@ -24,6 +24,7 @@ __all__ = [
     "UsageStep",
     "changes_between",
     "since",
+    "task_reservation",
     "usage_step",
 ]
 
@@ -174,7 +175,7 @@ class Snapshot:
         that run there or are on their way to running (as the scheduler counts them)."""
         reserved: dict[str, tuple[int, int]] = {}
         for task in self.tasks:
-            reservation = _reservation(task)
+            reservation = task_reservation(task)
             if reservation is not None and task.node_id and _wanted(task):
                 cpu, memory = reserved.get(task.node_id, (0, 0))
                 reserved[task.node_id] = (cpu + reservation[0], memory + reservation[1])
@@ -188,7 +189,7 @@ class Snapshot:
         for task in self.tasks:
             if not task.node_id and _wanted(task):
                 count += 1
-                asked = _reservation(task) or (0, 0)
+                asked = task_reservation(task) or (0, 0)
                 cpu, memory = cpu + asked[0], memory + asked[1]
         return count, cpu, memory
 
@@ -273,7 +274,7 @@ def _wanted(task: Task) -> bool:
     return task.desired_state <= TaskState.RUNNING and task.status.state <= TaskState.RUNNING
 
 
-def _reservation(task: Task) -> tuple[int, int] | None:
+def task_reservation(task: Task) -> tuple[int, int] | None:
     """The CPU (nano CPUs) and memory (bytes) a task reserves; None when it reserves none."""
     resources = task.spec.resources
     reservation = resources.reservations if resources else None

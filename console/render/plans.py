@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from console.model import Snapshot
+from console.model import Snapshot, task_reservation
 from console.render.formatting import cpus, size
 from console.render.rows import task_name
 from console.sanitize import sanitize_field
@@ -98,17 +98,9 @@ def _rooms(snapshot: Snapshot, leaving: set[str]) -> list[_Room]:
     return rooms
 
 
-def _asks(task: Task) -> tuple[int, int]:
-    resources = task.spec.resources
-    reservation = resources.reservations if resources else None
-    if reservation is None:
-        return 0, 0
-    return reservation.nano_cpus or 0, reservation.memory_bytes or 0
-
-
 def _refusal(snapshot: Snapshot, task: Task, room: _Room) -> str:
     """Why ``room``'s node cannot take ``task`` ("" when it can), in the scheduler's order."""
-    cpu, memory = _asks(task)
+    cpu, memory = task_reservation(task) or (0, 0)
     if cpu > room.cpu or memory > room.memory:
         return f"not enough free CPU or memory (it asks {cpus(cpu)} cores, {size(memory)})"
     placement = task.spec.placement
@@ -143,7 +135,7 @@ def place(snapshot: Snapshot, tasks: Sequence[Task], leaving: set[str]) -> list[
             placed.append(Placement(task, None, _explain(snapshot, refusals, bool(rooms))))
             continue
         best = min(fitting, key=lambda r: (r.by_service[task.service_id], r.tasks))
-        cpu, memory = _asks(task)
+        cpu, memory = task_reservation(task) or (0, 0)
         best.cpu, best.memory = best.cpu - cpu, best.memory - memory
         best.by_service[task.service_id] += 1
         best.tasks += 1
