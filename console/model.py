@@ -15,6 +15,7 @@ from engine.api.types import TaskState
 from engine.stacks import stack_of
 
 __all__ = [
+    "FAILED",
     "FAILING",
     "HOUR",
     "ChangeSet",
@@ -33,6 +34,7 @@ HOUR = 3600.0  # seconds over which restarts are counted
 # Seconds since a service's last failed task during which it is failing, not healthy: a
 # crash loop fails more often than that, and one failure shows for a while.
 FAILING = 300.0
+FAILED = frozenset((TaskState.FAILED, TaskState.REJECTED))  # a task that failed, or never could run
 
 # CPU cores and memory bytes of each node (under "node") and service ("service") over one poll
 UsageStep = dict[str, dict[str, tuple[float, float]]]
@@ -224,7 +226,7 @@ class Snapshot:
         """The error of each service's latest failed (or rejected) task the endpoint keeps."""
         latest: dict[str, tuple[str, str]] = {}
         for task in self.tasks:
-            if task.status.state in (TaskState.FAILED, TaskState.REJECTED):
+            if task.status.state in FAILED:
                 stamp = task.status.timestamp or ""
                 if stamp >= latest.get(task.service_id, ("", ""))[0]:
                     latest[task.service_id] = (stamp, task.status.err or "")
