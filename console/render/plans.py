@@ -12,7 +12,7 @@ so a preview says which tasks will stay pending, and why, before anything moves.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from console.model import Snapshot, task_reservation
@@ -225,22 +225,38 @@ def scale_plan(snapshot: Snapshot, service: Service, replicas: int) -> str | Non
     return "\n".join(lines)
 
 
-def already(snapshot: Snapshot, nodes: Sequence[Node], action: str) -> list[str]:
-    """The hostnames of ``nodes`` that ``action`` would not change: drain, pause or activate
-    one that is so already, promote a manager, demote a worker."""
-    done = []
-    for node in nodes:
-        availability = node.spec.availability or Availability.ACTIVE
-        manager = node.spec.role == NodeRole.MANAGER
-        if (
-            (action == "drain" and availability == Availability.DRAIN)
-            or (action == "pause" and availability == Availability.PAUSE)
-            or (action == "activate" and availability == Availability.ACTIVE)
-            or (action == "promote" and manager)
-            or (action == "demote" and not manager)
-        ):
-            done.append(snapshot.hostname(node.id))
-    return done
+def _availability(node: Node) -> Availability:
+    return node.spec.availability or Availability.ACTIVE
+
+
+def _manager(node: Node) -> bool:
+    return node.spec.role == NodeRole.MANAGER
+
+
+# Each node action: the nodes it would not change, and how they are said to be.
+_ALREADY: dict[str, tuple[Callable[[Node], bool], str]] = {
+    "drain": (lambda node: _availability(node) == Availability.DRAIN, "drained already"),
+    "pause": (lambda node: _availability(node) == Availability.PAUSE, "paused already"),
+    "activate": (lambda node: _availability(node) == Availability.ACTIVE, "active already"),
+    "promote": (_manager, "a manager already"),
+    "demote": (lambda node: not _manager(node), "not a manager"),
+}
+
+
+def already(snapshot: Snapshot, nodes: Sequence[Node], action: str) -> tuple[list[Node], str]:
+    """The nodes of ``nodes`` that ``action`` changes, and a line saying which it would not
+    ("" when none): drain, pause or activate one that is so already, promote a manager,
+    demote a worker."""
+    unchanged, words = _ALREADY[action]
+    kept = [node for node in nodes if not unchanged(node)]
+    left = [node for node in nodes if unchanged(node)]
+    if not left:
+        return kept, ""
+    return kept, f"{_hostnames(snapshot, left)}: {words}, nothing to do"
+
+
+def _hostnames(snapshot: Snapshot, nodes: Sequence[Node]) -> str:
+    return ", ".join(snapshot.hostname(node.id) for node in nodes)
 
 
 def fault_tolerance(managers: int) -> int:
@@ -261,7 +277,7 @@ def quorum(managers: int) -> str:
 
 
 def _managers(snapshot: Snapshot) -> int:
-    return sum(1 for n in snapshot.nodes if n.spec.role == NodeRole.MANAGER)
+    return sum(1 for node in snapshot.nodes if _manager(node))
 
 
 def promote_plan(snapshot: Snapshot, nodes: Sequence[Node]) -> str:
