@@ -281,12 +281,11 @@ def _managers(snapshot: Snapshot) -> int:
 
 
 def promote_plan(snapshot: Snapshot, nodes: Sequence[Node]) -> str:
-    now = _managers(snapshot)
-    after = now + len(nodes)
-    names = ", ".join(snapshot.hostname(node.id) for node in nodes)
-    return (
-        f"{names} will be a manager: it takes part in the raft quorum and can lead.\n"
-        f"Now {quorum(now)}; then {quorum(after)}."
+    return _role_plan(
+        snapshot,
+        nodes,
+        len(nodes),
+        "will be a manager: it takes part in the raft quorum and can lead",
     )
 
 
@@ -294,18 +293,20 @@ def demote_refused(snapshot: Snapshot, nodes: Sequence[Node]) -> str | None:
     """Why demoting ``nodes`` is refused before asking: it would leave no manager."""
     if _managers(snapshot) - len(nodes) < 1:
         return (
-            "a swarm needs a manager: demoting "
-            + ", ".join(snapshot.hostname(node.id) for node in nodes)
-            + " would leave none (promote another node first)"
+            f"a swarm needs a manager: demoting {_hostnames(snapshot, nodes)} would leave none "
+            "(promote another node first)"
         )
     return None
 
 
 def demote_plan(snapshot: Snapshot, nodes: Sequence[Node]) -> str:
-    now = _managers(snapshot)
-    after = now - len(nodes)
-    names = ", ".join(snapshot.hostname(node.id) for node in nodes)
-    return (
-        f"{names} will stop being a manager: it leaves the raft quorum.\n"
-        f"Now {quorum(now)}; then {quorum(after)}."
+    return _role_plan(
+        snapshot, nodes, -len(nodes), "will stop being a manager: it leaves the raft quorum"
     )
+
+
+def _role_plan(snapshot: Snapshot, nodes: Sequence[Node], added: int, what: str) -> str:
+    """``nodes`` and ``what`` they become, then the quorum before and after ``added`` more
+    managers (fewer, when negative)."""
+    now = _managers(snapshot)
+    return f"{_hostnames(snapshot, nodes)} {what}.\nNow {quorum(now)}; then {quorum(now + added)}."
