@@ -27,7 +27,7 @@ from engine.api.specs import (
     ServiceSpec,
     TaskSpec,
 )
-from engine.stacks.bundle import Bundle, BundleService
+from engine.stacks.bundle import DEFAULT_NETWORK, Bundle, BundleService
 from engine.stacks.plan import NAMESPACE_LABEL, Stack, scoped
 
 __all__ = ["bundle_stack", "service_spec"]
@@ -62,7 +62,7 @@ def service_spec(namespace: str, name: str, service: BundleService) -> ServiceSp
 
 
 def _networks(service: BundleService) -> list[str]:
-    return service.networks or ["default"]
+    return service.networks or [DEFAULT_NETWORK]
 
 
 def bundle_stack(bundle: Bundle, namespace: str) -> Stack:

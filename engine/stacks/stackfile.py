@@ -49,6 +49,7 @@ from engine.api.specs import (
     UpdateConfig,
     UpdateOrder,
 )
+from engine.stacks.bundle import DEFAULT_NETWORK
 from engine.stacks.compose import load_compose
 from engine.stacks.fields import PORT, FieldReader, kind_of
 from engine.stacks.plan import IMAGE_LABEL, NAMESPACE_LABEL, Stack, scoped
@@ -81,7 +82,6 @@ HEALTH_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disabl
 NETWORK_KEYS = {"driver", "driver_opts", "external", "internal", "attachable", "labels", "name"}
 NETWORK_KEYS |= {"ipam", "enable_ipv6"}
 FILE_KEYS = {"file", "external", "name", "labels"}  # a secret's or a config's
-DEFAULT_NETWORK = "default"  # the network of services that name none, as compose has it
 FILE_MODE = 0o444  # a secret's or config's file mode when the file names none (docker/cli)
 
 
