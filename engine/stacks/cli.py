@@ -67,13 +67,12 @@ def _client(args: argparse.Namespace) -> contextlib.AbstractAsyncContextManager[
 
 async def _bundle(args: argparse.Namespace) -> int:
     content = load_compose(args.file)
+    images = [image for image in compose_images(content) if "@" not in image]
     digests = {}
     try:
-        async with _client(args) as client:
-            for image in compose_images(content):
-                pinned = None if "@" in image else await client.image_digest(image)
-                if pinned is not None:
-                    digests[image] = pinned
+        async with _client(args) as client:  # each asks a registry: all at once
+            pinned = await asyncio.gather(*map(client.image_digest, images))
+        digests = {image: d for image, d in zip(images, pinned, strict=True) if d is not None}
     except (ClientError, TargetError) as error:
         print(f"swarmdeck: no image digests ({error})", file=sys.stderr)
     bundle, warnings = compose_bundle(args.file, content, digests)
