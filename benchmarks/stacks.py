@@ -27,10 +27,10 @@ from typing import Any
 import aiohttp
 
 from engine.serve import serve_command
+from engine.stacks import NAMESPACE_LABEL
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = 20
-NAMESPACE = "com.docker.stack.namespace"
 
 
 def compose(services: int) -> str:
@@ -48,7 +48,7 @@ def compose(services: int) -> str:
 
 
 async def stack_running(session: aiohttp.ClientSession, stack: str, services: int) -> bool:
-    filters = json.dumps({"label": [f"{NAMESPACE}={stack}"]})
+    filters = json.dumps({"label": [f"{NAMESPACE_LABEL}={stack}"]})
     async with session.get(
         "http://docker/v1.41/services", params={"status": "true", "filters": filters}
     ) as answer:
@@ -59,7 +59,7 @@ async def stack_running(session: aiohttp.ClientSession, stack: str, services: in
 
 
 async def stack_tasks(session: aiohttp.ClientSession, stack: str) -> list[Any]:
-    filters = json.dumps({"label": [f"{NAMESPACE}={stack}"]})
+    filters = json.dumps({"label": [f"{NAMESPACE_LABEL}={stack}"]})
     async with session.get("http://docker/v1.41/tasks", params={"filters": filters}) as answer:
         found: list[Any] = await answer.json()
     return found

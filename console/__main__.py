@@ -20,9 +20,9 @@ from engine.client import (
     Target,
     TargetError,
     UsageReader,
+    open_client,
     read_engine_files,
     resolve_target,
-    ssh_bridge,
 )
 from themes import DEFAULT_THEME, load_themes
 
@@ -99,18 +99,13 @@ async def _console(args: argparse.Namespace, target: Target) -> int:
 
     async with contextlib.AsyncExitStack() as stack:
         serving = None
-        if target.embedded:  # started by the console once its first frame is on screen
+        url = target.url
+        if url is None:  # the embedded cluster, started once the first frame is on screen
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="swarmdeck-"))
             socket = Path(workdir) / "engine.sock"
             url, serving = f"unix://{socket}", _demo(socket, args.nodes, args.seed)
-        elif target.url is not None and target.url.startswith("ssh://"):
-            url = await stack.enter_async_context(ssh_bridge(target.url))
-        else:
-            assert target.url is not None
-            url = target.url
-        client = EngineClient(url, target.tls)
+        client = await stack.enter_async_context(open_client(url, target.tls))
         usage = UsageReader(client, args.engines, args.metrics_url)
-        stack.push_async_callback(client.close)
         stack.push_async_callback(usage.close)
         app = SwarmdeckApp(
             client,

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from console.model import HOUR, ChangeSet, Snapshot, changes_between, usage_step
+from console.model import FAILED, HOUR, ChangeSet, Snapshot, changes_between, usage_step
 from console.render.rows import Row, moment, spec_image, task_name
 from console.rowcache import NodeRowCache, TaskRowMaker, TaskRows
 from console.sanitize import sanitize
@@ -81,7 +81,6 @@ TASK_EVENTS = frozenset(
         TaskState.ORPHANED,
     )
 )
-FAILED = frozenset((TaskState.FAILED, TaskState.REJECTED))
 T = TypeVar("T")
 
 

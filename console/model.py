@@ -15,6 +15,7 @@ from engine.api.types import TaskState
 from engine.stacks import stack_of
 
 __all__ = [
+    "FAILED",
     "FAILING",
     "HOUR",
     "ChangeSet",
@@ -24,6 +25,7 @@ __all__ = [
     "UsageStep",
     "changes_between",
     "since",
+    "task_reservation",
     "usage_step",
 ]
 
@@ -32,6 +34,7 @@ HOUR = 3600.0  # seconds over which restarts are counted
 # Seconds since a service's last failed task during which it is failing, not healthy: a
 # crash loop fails more often than that, and one failure shows for a while.
 FAILING = 300.0
+FAILED = frozenset((TaskState.FAILED, TaskState.REJECTED))  # a task that failed, or never could run
 
 # CPU cores and memory bytes of each node (under "node") and service ("service") over one poll
 UsageStep = dict[str, dict[str, tuple[float, float]]]
@@ -174,7 +177,7 @@ class Snapshot:
         that run there or are on their way to running (as the scheduler counts them)."""
         reserved: dict[str, tuple[int, int]] = {}
         for task in self.tasks:
-            reservation = _reservation(task)
+            reservation = task_reservation(task)
             if reservation is not None and task.node_id and _wanted(task):
                 cpu, memory = reserved.get(task.node_id, (0, 0))
                 reserved[task.node_id] = (cpu + reservation[0], memory + reservation[1])
@@ -188,7 +191,7 @@ class Snapshot:
         for task in self.tasks:
             if not task.node_id and _wanted(task):
                 count += 1
-                asked = _reservation(task) or (0, 0)
+                asked = task_reservation(task) or (0, 0)
                 cpu, memory = cpu + asked[0], memory + asked[1]
         return count, cpu, memory
 
@@ -223,7 +226,7 @@ class Snapshot:
         """The error of each service's latest failed (or rejected) task the endpoint keeps."""
         latest: dict[str, tuple[str, str]] = {}
         for task in self.tasks:
-            if task.status.state in (TaskState.FAILED, TaskState.REJECTED):
+            if task.status.state in FAILED:
                 stamp = task.status.timestamp or ""
                 if stamp >= latest.get(task.service_id, ("", ""))[0]:
                     latest[task.service_id] = (stamp, task.status.err or "")
@@ -273,7 +276,7 @@ def _wanted(task: Task) -> bool:
     return task.desired_state <= TaskState.RUNNING and task.status.state <= TaskState.RUNNING
 
 
-def _reservation(task: Task) -> tuple[int, int] | None:
+def task_reservation(task: Task) -> tuple[int, int] | None:
     """The CPU (nano CPUs) and memory (bytes) a task reserves; None when it reserves none."""
     resources = task.spec.resources
     reservation = resources.reservations if resources else None

@@ -12,10 +12,10 @@ so a preview says which tasks will stay pending, and why, before anything moves.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from console.model import Snapshot
+from console.model import Snapshot, task_reservation
 from console.render.formatting import cpus, size
 from console.render.rows import task_name
 from console.sanitize import sanitize_field
@@ -98,17 +98,9 @@ def _rooms(snapshot: Snapshot, leaving: set[str]) -> list[_Room]:
     return rooms
 
 
-def _asks(task: Task) -> tuple[int, int]:
-    resources = task.spec.resources
-    reservation = resources.reservations if resources else None
-    if reservation is None:
-        return 0, 0
-    return reservation.nano_cpus or 0, reservation.memory_bytes or 0
-
-
 def _refusal(snapshot: Snapshot, task: Task, room: _Room) -> str:
     """Why ``room``'s node cannot take ``task`` ("" when it can), in the scheduler's order."""
-    cpu, memory = _asks(task)
+    cpu, memory = task_reservation(task) or (0, 0)
     if cpu > room.cpu or memory > room.memory:
         return f"not enough free CPU or memory (it asks {cpus(cpu)} cores, {size(memory)})"
     placement = task.spec.placement
@@ -143,7 +135,7 @@ def place(snapshot: Snapshot, tasks: Sequence[Task], leaving: set[str]) -> list[
             placed.append(Placement(task, None, _explain(snapshot, refusals, bool(rooms))))
             continue
         best = min(fitting, key=lambda r: (r.by_service[task.service_id], r.tasks))
-        cpu, memory = _asks(task)
+        cpu, memory = task_reservation(task) or (0, 0)
         best.cpu, best.memory = best.cpu - cpu, best.memory - memory
         best.by_service[task.service_id] += 1
         best.tasks += 1
@@ -233,22 +225,38 @@ def scale_plan(snapshot: Snapshot, service: Service, replicas: int) -> str | Non
     return "\n".join(lines)
 
 
-def already(snapshot: Snapshot, nodes: Sequence[Node], action: str) -> list[str]:
-    """The hostnames of ``nodes`` that ``action`` would not change: drain, pause or activate
-    one that is so already, promote a manager, demote a worker."""
-    done = []
-    for node in nodes:
-        availability = node.spec.availability or Availability.ACTIVE
-        manager = node.spec.role == NodeRole.MANAGER
-        if (
-            (action == "drain" and availability == Availability.DRAIN)
-            or (action == "pause" and availability == Availability.PAUSE)
-            or (action == "activate" and availability == Availability.ACTIVE)
-            or (action == "promote" and manager)
-            or (action == "demote" and not manager)
-        ):
-            done.append(snapshot.hostname(node.id))
-    return done
+def _availability(node: Node) -> Availability:
+    return node.spec.availability or Availability.ACTIVE
+
+
+def _manager(node: Node) -> bool:
+    return node.spec.role == NodeRole.MANAGER
+
+
+# Each node action: the nodes it would not change, and how they are said to be.
+_ALREADY: dict[str, tuple[Callable[[Node], bool], str]] = {
+    "drain": (lambda node: _availability(node) == Availability.DRAIN, "drained already"),
+    "pause": (lambda node: _availability(node) == Availability.PAUSE, "paused already"),
+    "activate": (lambda node: _availability(node) == Availability.ACTIVE, "active already"),
+    "promote": (_manager, "a manager already"),
+    "demote": (lambda node: not _manager(node), "not a manager"),
+}
+
+
+def already(snapshot: Snapshot, nodes: Sequence[Node], action: str) -> tuple[list[Node], str]:
+    """The nodes of ``nodes`` that ``action`` changes, and a line saying which it would not
+    ("" when none): drain, pause or activate one that is so already, promote a manager,
+    demote a worker."""
+    unchanged, words = _ALREADY[action]
+    kept = [node for node in nodes if not unchanged(node)]
+    left = [node for node in nodes if unchanged(node)]
+    if not left:
+        return kept, ""
+    return kept, f"{_hostnames(snapshot, left)}: {words}, nothing to do"
+
+
+def _hostnames(snapshot: Snapshot, nodes: Sequence[Node]) -> str:
+    return ", ".join(snapshot.hostname(node.id) for node in nodes)
 
 
 def fault_tolerance(managers: int) -> int:
@@ -269,16 +277,15 @@ def quorum(managers: int) -> str:
 
 
 def _managers(snapshot: Snapshot) -> int:
-    return sum(1 for n in snapshot.nodes if n.spec.role == NodeRole.MANAGER)
+    return sum(1 for node in snapshot.nodes if _manager(node))
 
 
 def promote_plan(snapshot: Snapshot, nodes: Sequence[Node]) -> str:
-    now = _managers(snapshot)
-    after = now + len(nodes)
-    names = ", ".join(snapshot.hostname(node.id) for node in nodes)
-    return (
-        f"{names} will be a manager: it takes part in the raft quorum and can lead.\n"
-        f"Now {quorum(now)}; then {quorum(after)}."
+    return _role_plan(
+        snapshot,
+        nodes,
+        len(nodes),
+        "will be a manager: it takes part in the raft quorum and can lead",
     )
 
 
@@ -286,18 +293,20 @@ def demote_refused(snapshot: Snapshot, nodes: Sequence[Node]) -> str | None:
     """Why demoting ``nodes`` is refused before asking: it would leave no manager."""
     if _managers(snapshot) - len(nodes) < 1:
         return (
-            "a swarm needs a manager: demoting "
-            + ", ".join(snapshot.hostname(node.id) for node in nodes)
-            + " would leave none (promote another node first)"
+            f"a swarm needs a manager: demoting {_hostnames(snapshot, nodes)} would leave none "
+            "(promote another node first)"
         )
     return None
 
 
 def demote_plan(snapshot: Snapshot, nodes: Sequence[Node]) -> str:
-    now = _managers(snapshot)
-    after = now - len(nodes)
-    names = ", ".join(snapshot.hostname(node.id) for node in nodes)
-    return (
-        f"{names} will stop being a manager: it leaves the raft quorum.\n"
-        f"Now {quorum(now)}; then {quorum(after)}."
+    return _role_plan(
+        snapshot, nodes, -len(nodes), "will stop being a manager: it leaves the raft quorum"
     )
+
+
+def _role_plan(snapshot: Snapshot, nodes: Sequence[Node], added: int, what: str) -> str:
+    """``nodes`` and ``what`` they become, then the quorum before and after ``added`` more
+    managers (fewer, when negative)."""
+    now = _managers(snapshot)
+    return f"{_hostnames(snapshot, nodes)} {what}.\nNow {quorum(now)}; then {quorum(now + added)}."

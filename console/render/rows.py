@@ -48,15 +48,11 @@ class Row(msgspec.Struct, gc=False):
     long: str | None = None
     # The cells on lines of their own, as filters search them (``console.render.tables``):
     # made with the row (task rows in the feed's worker thread), so a filter only searches.
-    joined: str | None = None
+    joined: str = ""
 
     def __post_init__(self) -> None:
-        if self.joined is None:
+        if not self.joined:
             self.joined = "\n".join(self.cells)
-
-    def matches(self, needle: str) -> bool:
-        lowered = needle.lower()
-        return any(lowered in cell.lower() for cell in self.cells)
 
 
 NODE_COLUMNS = (

@@ -28,7 +28,6 @@ __all__ = [
     "remember_sort_values",
     "select",
     "sort_rows",
-    "sort_value",
     "table_csv",
 ]
 
@@ -36,7 +35,6 @@ INVERSE = "!"  # before a pattern: keep what does not match
 # A row is matched as its cells on lines of their own: ``^`` and ``$`` anchor a cell, and ``.``
 # never runs from one cell into the next.
 _FLAGS = re.IGNORECASE | re.MULTILINE
-_SEPARATOR = "\n"
 
 
 @dataclass(frozen=True)
@@ -87,12 +85,7 @@ def select(rows: list[Row], pattern: Pattern) -> list[Row]:
     if regex is None:
         return rows
     search, inverse = regex.search, pattern.inverse
-    return [row for row in rows if (search(row.joined or _joined(row)) is None) is inverse]
-
-
-def _joined(row: Row) -> str:
-    row.joined = _SEPARATOR.join(row.cells)
-    return row.joined
+    return [row for row in rows if (search(row.joined) is None) is inverse]
 
 
 # A cell's sort value: its text in lower case, its ages in seconds and sizes in bytes, every run
@@ -180,11 +173,6 @@ def remember_sort_values(rows: Iterable[Row], column: int) -> None:
 def forget_sort_values() -> None:
     """Forgets the sort values kept (for a measure of the first sort)."""
     _VALUES.clear()
-
-
-def sort_value(text: str) -> str:
-    """What a cell sorts by (see above)."""
-    return _VALUES.of([text])[0]
 
 
 def sort_rows(rows: list[Row], column: int, descending: bool = False) -> list[Row]:

@@ -29,8 +29,8 @@ class NetworksScreen(ObjectsScreen):
         if (key := self.selected_key()) is not None:
             self.open(TasksScreen(network_id=key))
 
-    def refusal(self, key: str) -> str | None:
+    def refusal(self, key: str, name: str) -> str | None:
         network = self.snapshot.network_by_id.get(key)
         if network is not None and network.scope != "swarm":
-            return f"{network.name} is a node's own network: the swarm does not remove it"
-        return super().refusal(key)
+            return f"{name} is a node's own network: the swarm does not remove it"
+        return super().refusal(key, name)

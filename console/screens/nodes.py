@@ -22,14 +22,6 @@ from engine.api.objects import Node
 
 __all__ = ["NodesScreen"]
 
-_ALREADY = {
-    "drain": "drained already",
-    "pause": "paused already",
-    "activate": "active already",
-    "promote": "a manager already",
-    "demote": "not a manager",
-}
-
 
 class NodesScreen(ResourceScreen):
     VIEW = "nodes"
@@ -69,11 +61,10 @@ class NodesScreen(ResourceScreen):
     def _to_change(self, action: str) -> list[Node]:
         """The marked (or selected) nodes ``action`` would change; of the others, says they
         are so already, and leaves them be."""
-        nodes = self._chosen()
-        done = already(self.snapshot, nodes, action)
-        if done:
-            self.notify(f"{', '.join(done)}: {_ALREADY[action]}, nothing to do")
-        return [node for node in nodes if self.snapshot.hostname(node.id) not in done]
+        nodes, unchanged = already(self.snapshot, self._chosen(), action)
+        if unchanged:
+            self.notify(unchanged)
+        return nodes
 
     def on_resource_table_selected(self) -> None:
         self.action_tasks()

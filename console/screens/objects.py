@@ -26,10 +26,9 @@ class ObjectsScreen(ResourceScreen):
         """Each object of the view by ID: its name, and itself."""
         return {obj.id: (obj.name, obj) for obj in getattr(snapshot, self.KINDS)}
 
-    def refusal(self, key: str) -> str | None:
-        """Why the object ``key`` cannot be removed; None when it can."""
+    def refusal(self, key: str, name: str) -> str | None:
+        """Why the object ``key`` (``name``) cannot be removed; None when it can."""
         users = self.snapshot.users.get(key)
-        name = self.objects(self.snapshot)[key][0]
         if users:
             return f"{name} is used by {', '.join(users)}: remove it from them first"
         return None
@@ -42,7 +41,7 @@ class ObjectsScreen(ResourceScreen):
     def action_remove(self) -> None:
         found = self.objects(self.snapshot)
         keys = [key for key in self.targets() if key in found]
-        refused = [why for key in keys if (why := self.refusal(key)) is not None]
+        refused = [why for key in keys if (why := self.refusal(key, found[key][0])) is not None]
         if refused:
             self.notify("\n".join(refused), title="refused", severity="error", timeout=8)
             return

@@ -41,10 +41,6 @@ from engine.stacks import (
 __all__ = ["StacksScreen", "current_of"]
 
 BUNDLE_SUFFIX = ".dab"  # a Distributed Application Bundle; anything else is read as compose
-FIELDS = [
-    ("file", "compose file or .dab (path)", ""),
-    ("stack", "stack name", ""),
-]
 
 
 def current_of(snapshot: Snapshot) -> Current:
@@ -129,8 +125,8 @@ class StacksScreen(ResourceScreen):
             self.confirm(f"Deploy stack {name}?", "\n".join(details), go, diff=True)
 
         fields = [
-            (key, label, (self.selected_key() or "") if key == "stack" else value)
-            for key, label, value in FIELDS
+            ("file", "compose file or .dab (path)", ""),
+            ("stack", "stack name", self.selected_key() or ""),  # the selected one, to redeploy
         ]
         self.ask(
             "Deploy a stack",

@@ -105,6 +105,9 @@ class ResourceTable(ScrollView, can_focus=True):
         # Lines drawn, kept by row key while their row, the cursor and what ``_drawn`` holds
         # are the same: a refresh that changed a few rows draws only those again.
         self._drawn: tuple[object, ...] | None = None
+        # The columns a line shows with ``_drawn``: each one's index, the cells it gets and
+        # its width (see ``_shown``).
+        self._layout: list[tuple[int, int, int]] = []
         self._strips: dict[str, tuple[Row, tuple[bool, bool], Strip]] = {}
         self._styles: dict[str, Style] = {}
 
@@ -250,11 +253,13 @@ class ResourceTable(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         first = self.first_column()
         wide = self._wide(width)
-        drawn = (width, first, wide, tuple(self._widths), self.has_focus, self.app.theme)
+        widths = [self._long_width, *self._widths[1:]] if wide else self._widths
+        drawn = (width, first, wide, tuple(widths), self.has_focus, self.app.theme)
         if drawn != self._drawn:  # what every line depends on changed: none is kept
             self._drawn, self._strips, self._styles = drawn, {}, {}
+            self._layout = _shown(widths, width, first)
         if y == 0:
-            return self._header(width, first, wide)
+            return self._header(width)
         index = round(self.scroll_y) + y - 1
         if index >= len(self._rows):
             if index == 0 and self._placeholder:
@@ -269,7 +274,7 @@ class ResourceTable(ScrollView, can_focus=True):
             return kept[2]
         kind = ("cursor-" if cursor else "") + ("marked-" if marked else "") + row.state
         cells = (row.long or row.cells[0], *row.cells[1:]) if wide else row.cells
-        strip = self._strip(cells, kind, width, first, wide)
+        strip = self._strip(cells, kind, width)
         if len(self._strips) > MAX_KEPT_LINES:
             self._strips = {}
         self._strips[row.key] = (row, (cursor, marked), strip)
@@ -299,33 +304,14 @@ class ResourceTable(ScrollView, can_focus=True):
             self._styles[kind] = style
         return style
 
-    def _shown(self, width: int, first: int, wide: bool) -> list[tuple[int, int]]:
-        """The columns a line of ``width`` shows, scrolled to ``first``: each one's index and
-        the cells it gets (less than its width for the one the edge cuts); the first column
-        with its long form when ``wide``."""
-        widths = self._column_widths(wide)
-        if not widths:
-            return []
-        shown, room = [(0, widths[0])], width - widths[0] - GAP
-        for index in range(first, len(widths)):
-            if room <= 0:
-                break
-            shown.append((index, min(widths[index], room)))
-            room -= widths[index] + GAP
-        return shown
-
-    def _column_widths(self, wide: bool) -> list[int]:
-        return [self._long_width, *self._widths[1:]] if wide else self._widths
-
-    def _header(self, width: int, first: int, wide: bool) -> Strip:
+    def _header(self, width: int) -> Strip:
         """The column names, each sorting key underlined."""
         style = self._style("header")
         keyed = style + Style(underline=True)
         segments = []
-        widths = self._column_widths(wide)
-        for index, cells in self._shown(width, first, wide):
+        for index, cells, column_width in self._layout:
             label, key = self._labels[index], self._keys[index]
-            text = _fit(label, cells, widths[index]) + " " * GAP
+            text = _fit(label, cells, column_width) + " " * GAP
             at = label.upper().find(key) if key else -1
             if at < 0 or at >= cells - 1:
                 segments.append(Segment(text, style))
@@ -337,17 +323,28 @@ class ResourceTable(ScrollView, can_focus=True):
                 ]
         return Strip(segments).crop_extend(0, width, style)
 
-    def _strip(
-        self, cells: tuple[str, ...], kind: str, width: int, first: int, wide: bool
-    ) -> Strip:
+    def _strip(self, cells: tuple[str, ...], kind: str, width: int) -> Strip:
         style = self._style(kind)
         gap = " " * GAP
-        widths = self._column_widths(wide)
         text = "".join(
-            _fit(cells[index], room, widths[index]) + gap
-            for index, room in self._shown(width, first, wide)
+            _fit(cells[index], room, column_width) + gap
+            for index, room, column_width in self._layout
         )
         return Strip([Segment(text, style)]).crop_extend(0, width, style)
+
+
+def _shown(widths: list[int], width: int, first: int) -> list[tuple[int, int, int]]:
+    """The columns of ``widths`` a line of ``width`` shows, scrolled to ``first``: each one's
+    index, the cells it gets (less than its width for the one the edge cuts) and its width."""
+    if not widths:
+        return []
+    shown, room = [(0, widths[0], widths[0])], width - widths[0] - GAP
+    for index in range(first, len(widths)):
+        if room <= 0:
+            break
+        shown.append((index, min(widths[index], room), widths[index]))
+        room -= widths[index] + GAP
+    return shown
 
 
 def _measured(row: Row) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ AppTransport serves an application it is given, without importing engine.httpapi
 FakeTransport, for tests, is in engine.client.fake.
 """
 
-from engine.client.client import EngineClient, ListDecoder, LogEntry
+from engine.client.client import EngineClient, ListDecoder, LogEntry, open_client
 from engine.client.errors import APIError, ClientError, ConnectError, NotFound, UnreadableAnswer
 from engine.client.ssh import ssh_bridge
 from engine.client.target import Target, TargetError, resolve_target
@@ -31,6 +31,7 @@ __all__ = [
     "UnreadableAnswer",
     "Usage",
     "UsageReader",
+    "open_client",
     "parse_usage",
     "read_engine_files",
     "resolve_target",

@@ -21,9 +21,10 @@ from engine.api.objects import Cluster, ClusterSpec, Config, Node, Secret, Servi
 from engine.api.secrets import ConfigSpec, SecretSpec
 from engine.api.specs import NodeSpec, ServiceSpec
 from engine.client.errors import APIError, ClientError, ConnectError, NotFound, UnreadableAnswer
+from engine.client.ssh import ssh_bridge
 from engine.client.transport import HTTPTransport, Response, Transport
 
-__all__ = ["EngineClient", "ListDecoder", "LogEntry"]
+__all__ = ["EngineClient", "ListDecoder", "LogEntry", "open_client"]
 
 CANNOT_REACH = "cannot reach {url}: {error}"
 STREAM_ENDED = "event stream from {url} ended: {error}"
@@ -186,9 +187,7 @@ class EngineClient:
     async def services(self, label: str | None = None) -> list[Service]:
         """Every service, with its status; only those with ``label`` (``KEY`` or
         ``KEY=VALUE``) when given."""
-        params = {"status": "true"}
-        if label is not None:
-            params["filters"] = json.dumps({"label": [label]})
+        params = {"status": "true", **_label_filter(label)}
         return await self._list("services", self._services, params)
 
     async def networks(self, label: str | None = None) -> list[NetworkResource]:
@@ -409,8 +408,21 @@ class EngineClient:
         return event
 
 
-def _label_filter(label: str | None) -> dict[str, str] | None:
-    return {"filters": json.dumps({"label": [label]})} if label else None
+@contextlib.asynccontextmanager
+async def open_client(url: str, tls: ssl.SSLContext | None = None) -> AsyncIterator[EngineClient]:
+    """A client of ``url``, an ``ssh://`` one through ``ssh_bridge`` as the docker CLI
+    reaches it; closed, and its bridge ended, on the way out."""
+    async with contextlib.AsyncExitStack() as stack:
+        if url.startswith("ssh://"):
+            url = await stack.enter_async_context(ssh_bridge(url))
+        client = EngineClient(url, tls)
+        stack.push_async_callback(client.close)
+        yield client
+
+
+def _label_filter(label: str | None) -> dict[str, str]:
+    """The query that keeps what has ``label``; none without one."""
+    return {"filters": json.dumps({"label": [label]})} if label else {}
 
 
 def _without_data(secret: Secret) -> Secret:

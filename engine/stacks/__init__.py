@@ -2,7 +2,7 @@
 
 Owns: reading compose files into bundles (``compose``) and into stacks, checked whole
 (``stackfile``), the ``.dab`` format (``bundle``), planning a stack's deploy or removal and
-making it through the Engine API client (``plan``; a bundle's: ``deploy``), and the
+making it through the Engine API client (``plan``; a bundle's stack: ``deploy``), and the
 ``swarmdeck bundle`` / ``swarmdeck stack deploy`` commands (``cli``). The console's stacks
 view plans and deploys with the same functions. It runs on
 the client's side, so it works against our engine and a real Docker swarm alike: it uses
@@ -20,7 +20,7 @@ from engine.stacks.bundle import (
     load_bundle,
 )
 from engine.stacks.compose import compose_bundle, compose_images, load_compose
-from engine.stacks.deploy import bundle_stack, deploy_bundle, service_spec
+from engine.stacks.deploy import bundle_stack, service_spec
 from engine.stacks.plan import (
     NAMESPACE_LABEL,
     Current,
@@ -53,7 +53,6 @@ __all__ = [
     "bundle_stack",
     "compose_bundle",
     "compose_images",
-    "deploy_bundle",
     "deploy_stack",
     "load_bundle",
     "load_compose",

@@ -21,6 +21,7 @@ from engine.api.base import Struct
 
 __all__ = [
     "BUNDLE_VERSION",
+    "DEFAULT_NETWORK",
     "Bundle",
     "BundleError",
     "BundlePort",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 BUNDLE_VERSION = "0.1"  # what docker-compose bundle wrote, and docker deploy read
+DEFAULT_NETWORK = "default"  # the network of services that name none, as compose has it
 
 
 class BundleError(ValueError):

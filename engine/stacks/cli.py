@@ -21,10 +21,9 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from engine.client import ClientError, EngineClient, TargetError, resolve_target, ssh_bridge
+from engine.client import ClientError, EngineClient, TargetError, open_client, resolve_target
 from engine.stacks.bundle import BundleError, bundle_json, load_bundle
 from engine.stacks.compose import compose_bundle, compose_images, load_compose
 from engine.stacks.deploy import bundle_stack
@@ -61,27 +60,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextlib.asynccontextmanager
-async def _client(args: argparse.Namespace) -> AsyncIterator[EngineClient]:
+def _client(args: argparse.Namespace) -> contextlib.AbstractAsyncContextManager[EngineClient]:
     target = resolve_target(args.host, args.context)
-    url = target.url or LOCAL_ENGINE
-    async with contextlib.AsyncExitStack() as stack:
-        if url.startswith("ssh://"):
-            url = await stack.enter_async_context(ssh_bridge(url))
-        client = EngineClient(url, target.tls)
-        stack.push_async_callback(client.close)
-        yield client
+    return open_client(target.url or LOCAL_ENGINE, target.tls)
 
 
 async def _bundle(args: argparse.Namespace) -> int:
     content = load_compose(args.file)
+    images = [image for image in compose_images(content) if "@" not in image]
     digests = {}
     try:
-        async with _client(args) as client:
-            for image in compose_images(content):
-                pinned = None if "@" in image else await client.image_digest(image)
-                if pinned is not None:
-                    digests[image] = pinned
+        async with _client(args) as client:  # each asks a registry: all at once
+            pinned = await asyncio.gather(*map(client.image_digest, images))
+        digests = {image: d for image, d in zip(images, pinned, strict=True) if d is not None}
     except (ClientError, TargetError) as error:
         print(f"swarmdeck: no image digests ({error})", file=sys.stderr)
     bundle, warnings = compose_bundle(args.file, content, digests)

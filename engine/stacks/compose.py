@@ -22,7 +22,14 @@ from typing import Any
 
 import yaml
 
-from engine.stacks.bundle import BUNDLE_VERSION, Bundle, BundleError, BundlePort, BundleService
+from engine.stacks.bundle import (
+    BUNDLE_VERSION,
+    DEFAULT_NETWORK,
+    Bundle,
+    BundleError,
+    BundlePort,
+    BundleService,
+)
 
 __all__ = ["compose_bundle", "compose_images", "load_compose"]
 
@@ -238,7 +245,7 @@ def _ports(where: str, service: dict[str, Any], warnings: list[str]) -> list[Bun
 
 def _networks(where: str, value: Any, warnings: list[str]) -> list[str]:
     if value is None:
-        return ["default"]
+        return [DEFAULT_NETWORK]
     if isinstance(value, list):
         return sorted(_scalar(where, "networks", item) for item in value)
     if isinstance(value, dict):

@@ -11,7 +11,7 @@ shape ``docker stack deploy`` makes them today, through the plan a compose file'
    and user; labels, and the namespace label on the service and its containers; its networks,
    with the service's short name as an alias; its target ports, published by the swarm.
 
-    for line in await deploy_bundle(EngineClient("unix:///var/run/docker.sock"), bundle, "app"):
+    for line in await deploy_stack(client, bundle_stack(bundle, "app")):
         print(line)
 """
 
@@ -27,11 +27,10 @@ from engine.api.specs import (
     ServiceSpec,
     TaskSpec,
 )
-from engine.client import EngineClient
-from engine.stacks.bundle import Bundle, BundleService
-from engine.stacks.plan import NAMESPACE_LABEL, Stack, deploy_stack, scoped
+from engine.stacks.bundle import DEFAULT_NETWORK, Bundle, BundleService
+from engine.stacks.plan import NAMESPACE_LABEL, Stack, scoped
 
-__all__ = ["bundle_stack", "deploy_bundle", "service_spec"]
+__all__ = ["bundle_stack", "service_spec"]
 
 
 def service_spec(namespace: str, name: str, service: BundleService) -> ServiceSpec:
@@ -63,7 +62,7 @@ def service_spec(namespace: str, name: str, service: BundleService) -> ServiceSp
 
 
 def _networks(service: BundleService) -> list[str]:
-    return service.networks or ["default"]
+    return service.networks or [DEFAULT_NETWORK]
 
 
 def bundle_stack(bundle: Bundle, namespace: str) -> Stack:
@@ -86,15 +85,3 @@ def bundle_stack(bundle: Bundle, namespace: str) -> Stack:
             for network in sorted(wanted)
         },
     )
-
-
-async def deploy_bundle(client: EngineClient, bundle: Bundle, namespace: str) -> list[str]:
-    """Creates or updates the stack ``namespace`` as ``bundle`` says (``deploy_stack``); what
-    it did, a line a step (``Creating network app_default``, ``Updating service app_web (id:
-    ...)``).
-
-    Raises:
-        StackError: the target is not a swarm manager.
-        ClientError: an API call failed (the engine's words); what was done before stays.
-    """
-    return await deploy_stack(client, bundle_stack(bundle, namespace))

@@ -17,6 +17,7 @@ then networks to remove.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -265,12 +266,10 @@ def plan_removal(namespace: str, current: Current) -> Plan:
 async def read_current(client: EngineClient) -> Current:
     """What the swarm has that a plan for ``namespace`` looks at: every service (the ports
     they publish), network, secret and config (external ones may be anyone's)."""
-    return Current(
-        services=await client.services(),
-        networks=await client.networks(),
-        secrets=await client.secrets(),
-        configs=await client.configs(),
+    services, networks, secrets, configs = await asyncio.gather(
+        client.services(), client.networks(), client.secrets(), client.configs()
     )
+    return Current(services, networks, secrets, configs)
 
 
 async def _checked(client: EngineClient, planned: Plan, expected: Plan | None) -> None:
@@ -299,17 +298,17 @@ async def deploy_stack(
     plan = plan_deploy(stack, current, prune)
     await _checked(client, plan, expected)
     done = []
+    secret_ids = {s.name: s.id for s in current.secrets}
+    config_ids = {c.name: c.id for c in current.configs}
     creating = [s for s in plan.steps if s.verb == "create" and s.kind != "service"]
     for step in creating:
         done.append(f"Creating {step.kind} {step.name}")
         if step.kind == "network":
             await client.create_network(stack.networks[step.name])
         elif step.kind == "secret":
-            await client.create_secret(stack.secrets[step.name])
+            secret_ids[step.name] = await client.create_secret(stack.secrets[step.name])
         else:
-            await client.create_config(stack.configs[step.name])
-    secret_ids = {s.name: s.id for s in await client.secrets()} if _uses(stack, "secrets") else {}
-    config_ids = {c.name: c.id for c in await client.configs()} if _uses(stack, "configs") else {}
+            config_ids[step.name] = await client.create_config(stack.configs[step.name])
     services = {s.spec.name: s for s in current.services}
     for step in plan.steps:
         if step.kind != "service":
@@ -354,14 +353,6 @@ async def remove_stack(
         done.append(f"Removing {step.kind} {step.name}")
         await removers[step.kind](step.object_id)
     return done
-
-
-def _uses(stack: Stack, kind: str) -> bool:
-    """Whether a service of ``stack`` uses secrets (``kind`` "secrets") or configs."""
-    return any(
-        getattr((s.task_template or TaskSpec()).container_spec or ContainerSpec(), kind)
-        for s in stack.services.values()
-    )
 
 
 def _resolved(

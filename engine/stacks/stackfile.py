@@ -49,11 +49,12 @@ from engine.api.specs import (
     UpdateConfig,
     UpdateOrder,
 )
+from engine.stacks.bundle import DEFAULT_NETWORK
 from engine.stacks.compose import load_compose
 from engine.stacks.fields import PORT, FieldReader, kind_of
 from engine.stacks.plan import IMAGE_LABEL, NAMESPACE_LABEL, Stack, scoped
 
-__all__ = ["load_stack", "stack_from_compose"]
+__all__ = ["load_stack"]
 
 TOP_KEYS = {"version", "name", "services", "networks", "volumes", "secrets", "configs"}
 SERVICE_KEYS = {
@@ -81,7 +82,6 @@ HEALTH_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disabl
 NETWORK_KEYS = {"driver", "driver_opts", "external", "internal", "attachable", "labels", "name"}
 NETWORK_KEYS |= {"ipam", "enable_ipv6"}
 FILE_KEYS = {"file", "external", "name", "labels"}  # a secret's or a config's
-DEFAULT_NETWORK = "default"  # the network of services that name none, as compose has it
 FILE_MODE = 0o444  # a secret's or config's file mode when the file names none (docker/cli)
 
 
@@ -92,12 +92,7 @@ def load_stack(path: Path, namespace: str) -> Stack:
         BundleError: the file cannot be read or is not valid (the message names the file, the
             service and the field).
     """
-    return stack_from_compose(path, load_compose(path), namespace)
-
-
-def stack_from_compose(path: Path, content: Mapping[str, Any], namespace: str) -> Stack:
-    """The stack of ``content``, as ``load_compose`` read it from ``path``."""
-    return _Reader(path, namespace).stack(content)
+    return _Reader(path, namespace).stack(load_compose(path))
 
 
 class _Reader(FieldReader):

@@ -15,6 +15,7 @@ from console.app import SwarmdeckApp
 from console.model import Snapshot
 from console.render.endpoints import NOT_COUNTED, endpoint_lines
 from console.screens.describe import TextScreen
+from console.screens.dialogs import ConfirmDialog
 from console.screens.tasks import TasksScreen
 from engine.api.objects import Service
 from engine.client import EngineClient
@@ -23,6 +24,7 @@ from engine.serve import served
 from tests.conftest import make_spec
 from tests.console.conftest import SECRET, Served, wait_for
 from tests.console.test_actions import open_view
+from tests.console.test_previews import notified
 from tests.console.test_stacks import cells
 from tests.engine.agent.test_ingress import free_port, get, published
 
@@ -96,6 +98,27 @@ async def test_networks_show_driver_scope_subnet_and_the_services_and_tasks_on_e
         await wait_for(pilot, lambda: app.screen.table.row_count == 3)  # type: ignore[attr-defined]
         names = sorted(r[0].rsplit(".", 1)[0] for r in cells(app))
         assert names == ["shop_back", "shop_front", "shop_front"]
+
+
+async def test_removing_what_a_service_uses_or_a_nodes_own_network_is_refused_first(
+    shop: Served,
+) -> None:
+    """ctrl+d on a secret a service uses, and on the node's bridge network, asks nothing: it
+    says why, naming the services."""
+    app = shop.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_view(pilot, app, "secrets")
+        await pilot.press("ctrl+d")
+        used = "shop_token is used by shop_back: remove it from them first"
+        await wait_for(pilot, lambda: notified(app, used))
+        await pilot.press("colon", *"networks", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "VIEW", "") == "networks")
+        await wait_for(pilot, lambda: any(r[0] == "bridge" for r in cells(app)))
+        app.screen.table.move_cursor(row=[r[0] for r in cells(app)].index("bridge"))  # type: ignore[attr-defined]
+        await pilot.press("ctrl+d")
+        own = "bridge is a node's own network: the swarm does not remove it"
+        await wait_for(pilot, lambda: notified(app, own))
+        assert not isinstance(app.screen, ConfirmDialog)
 
 
 @pytest.fixture
