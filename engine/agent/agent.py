@@ -28,7 +28,6 @@ __all__ = ["Agent"]
 log = logging.getLogger(__name__)
 
 REREGISTER_DELAY = 1.0  # seconds before registering again after the manager closed the session
-STEP = 100  # assignments taken on between two turns of the event loop
 
 
 class Agent:
@@ -115,14 +114,12 @@ class Agent:
         self._session = session
         self._report_unreported()
         heartbeats = asyncio.ensure_future(self._heartbeats(session))
-        applied = 0
         try:
             async for change in session.assignments():
+                # A flood of changes (a service of 100,000 replicas removed) takes its turns in
+                # the workers' line: the workers it wakes take theirs there too.
+                await self._pace.turn()
                 await self._apply(change)
-                applied += len(change.tasks) + len(change.removed)
-                if applied >= STEP:  # a flood of changes is taken on in steps too
-                    applied = 0
-                    await asyncio.sleep(0)
                 if heartbeats.done():
                     break
         finally:
@@ -135,16 +132,15 @@ class Agent:
             await self._clock.sleep(period)
 
     async def _apply(self, change: Assignments) -> None:
-        """Takes on the change; a big one (a node's every task, when it registers) in steps of
-        STEP tasks, the rest of the engine running between them."""
+        """Takes on the change; a big one (a node's every task, when it registers) a task per
+        turn in the workers' line, the rest of the engine running between them."""
         if change.full:
             wanted = {task.id for task in change.tasks}
             for task_id in list(self._assigned):
                 if task_id not in wanted:
                     self._unassign(task_id)
-        for count, task in enumerate(change.tasks, 1):
-            if count % STEP == 0:
-                await asyncio.sleep(0)
+        for task in change.tasks:
+            await self._pace.turn()
             old = self._assigned.get(task.id)
             self._assigned[task.id] = task
             if task.id not in self._statuses:

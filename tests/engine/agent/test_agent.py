@@ -1,5 +1,6 @@
 """The agent's workers: a change interrupts a task's step, and stopping the agent stops every
-worker, even one caught while its interrupted step was still ending."""
+worker, even one caught while its interrupted step was still ending; a flood of changes is
+taken on a few per turn."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from collections.abc import AsyncIterator
 from msgspec.structs import replace
 
 from engine.agent.agent import Agent
+from engine.agent.pace import FEWEST, TURN
 from engine.api.dispatch import Assignments
 from engine.api.objects import ContainerStatus, NodeDescription, Task, TaskStatus
 from engine.api.types import TaskState
 from engine.clock import SystemClock
+from tests.engine.agent.conftest import Watch, pace_on
 
 
 class Session:
@@ -93,3 +96,43 @@ async def test_stopping_the_agent_stops_a_worker_whose_interrupted_step_is_endin
     run.cancel()
     done, _ = await asyncio.wait([run], timeout=5)
     assert done, "the agent did not stop"
+
+
+async def test_a_flood_of_changes_takes_its_turns_in_the_workers_line() -> None:
+    """A service of thousands of tasks removed reaches a node as thousands of changes: they
+    are taken on a few per turn of the event loop, as many as the line lets through."""
+    watch = Watch()
+    dispatcher = Dispatcher()
+    agent = Agent(
+        "node",
+        NodeDescription(),
+        "",
+        dispatcher,  # type: ignore[arg-type]
+        Executor(),  # type: ignore[arg-type]
+        SystemClock(),
+        pace_on(watch),
+    )
+    taken: list[int] = []  # the turn of the loop in which each change was taken
+    turn = 0
+
+    async def counted() -> AsyncIterator[Assignments]:
+        while True:
+            change = await dispatcher.session.queue.get()
+            taken.append(turn)
+            yield change
+
+    dispatcher.session.assignments = counted  # type: ignore[method-assign]
+    for number in range(1000):  # removals of tasks the node never had: nothing else to do
+        dispatcher.session.queue.put_nowait(Assignments((), removed=(f"task-{number}",)))
+    run = asyncio.create_task(agent.run())
+    try:
+        while len(taken) < 1000 or not dispatcher.session.queue.empty():
+            await asyncio.sleep(0)
+            turn += 1
+            watch.now += 2 * TURN  # every turn is long: the line lets the fewest through
+        per_turn = [taken.count(t) for t in set(taken)]
+        assert max(per_turn) <= FEWEST + 1  # one more is taken from the queue to wait in line
+        assert len(per_turn) >= 1000 // (FEWEST + 1)
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)

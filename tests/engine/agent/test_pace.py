@@ -5,24 +5,9 @@ no one's place."""
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 
 from engine.agent.pace import FEWEST, TURN, Pace
-from engine.clock import Clock
-
-
-class Watch:
-    """The only time a Pace reads: ``monotonic``, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-def pace_on(watch: Watch) -> Pace:
-    return Pace(cast(Clock, watch))
+from tests.engine.agent.conftest import Watch, pace_on
 
 
 async def run_turns(pace: Pace, callers: int, each_turn: float, watch: Watch) -> list[int]:
