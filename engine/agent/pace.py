@@ -19,7 +19,9 @@ __all__ = ["FEWEST", "MOST", "TURN", "Pace"]
 
 TURN = 0.010  # seconds a turn of the event loop should take at most
 FEWEST = 10  # callers let through per turn, however long turns take
-MOST = 1000  # callers let through per turn, however short turns are
+# Callers let through per turn, however short turns are: cheap ones (a step that only reads)
+# grow the count while turns stay short, and up to 60 µs each (a removal) then come all at once.
+MOST = 250
 
 
 class Pace:
