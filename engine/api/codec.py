@@ -23,7 +23,7 @@ from msgspec import inspect
 
 from engine.errors import InvalidArgument
 
-__all__ = ["decode", "encode", "from_builtins", "go_quote", "to_builtins"]
+__all__ = ["decode", "encode", "from_builtins", "go_quote", "prepare", "to_builtins"]
 
 T = TypeVar("T")
 
@@ -79,6 +79,33 @@ def from_builtins(data: Any, kind: type[T]) -> T:
         raise InvalidArgument(f"invalid JSON: {error}", rpc=False) from None
     except RecursionError:
         raise InvalidArgument("invalid JSON: nested too deeply", rpc=False) from None
+
+
+def prepare(*kinds: type) -> None:
+    """Builds now what decoding ``kinds`` reads, for them and every struct inside them, which
+    the first decode of each would otherwise build (a service spec's, 20-30 ms)."""
+    for kind in kinds:
+        _prepare(_type_info(kind), set())
+
+
+def _prepare(kind: inspect.Type, seen: set[type]) -> None:
+    if isinstance(kind, inspect.StructType):
+        if kind.cls in seen:
+            return
+        seen.add(kind.cls)
+        for field in _fields(kind.cls).values():
+            _prepare(field.type, seen)
+            if field.shape is not None:
+                _prepare(field.shape, seen)
+    elif isinstance(kind, inspect.Metadata):
+        _prepare(kind.type, seen)
+    elif isinstance(kind, inspect.UnionType):
+        for member in kind.types:
+            _prepare(member, seen)
+    elif isinstance(kind, inspect.ListType):
+        _prepare(kind.item_type, seen)
+    elif isinstance(kind, inspect.DictType):
+        _prepare(kind.value_type, seen)
 
 
 @functools.cache

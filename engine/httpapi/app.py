@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from engine.api import codec
 from engine.errors import EngineError
 from engine.httpapi.backend import Backend
 from engine.httpapi.context import (
@@ -25,7 +26,7 @@ from engine.httpapi.context import (
     error_response,
 )
 from engine.httpapi.events import EventLog
-from engine.httpapi.routes import ROUTES
+from engine.httpapi.routes import BODIES, ROUTES
 from engine.store import StateNotSaved
 
 __all__ = ["make_app"]
@@ -96,7 +97,9 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
 
 
 def make_app(backend: Backend, events: EventLog | None = None) -> web.Application:
-    """The Engine API for ``backend``; ``events`` defaults to a new log of the backend's store."""
+    """The Engine API for ``backend``; ``events`` defaults to a new log of the backend's store.
+    What reading the routes' bodies needs is built now, not in a request's turn."""
+    codec.prepare(*BODIES)
     app = web.Application(middlewares=[_errors, _acknowledged_once_saved], client_max_size=MAX_BODY)
     app[BACKEND] = backend
     app[EVENTS] = events or EventLog(backend.store, backend.clock)

@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 
+from engine.api import codec
 from engine.api.codec import decode, encode
 from engine.api.objects import Cluster, Node, Service, Task
 from engine.api.specs import NodeSpec, ServiceMode, ServiceSpec
 from engine.api.types import Availability, NodeRole, TaskState
 from engine.errors import InvalidArgument
+from engine.httpapi.routes import BODIES
 
 HERE = Path(__file__).parent
 EXAMPLES = json.loads((HERE / "spec_examples.json").read_text())
@@ -177,3 +179,15 @@ def test_keys_match_case_insensitively_as_in_go() -> None:
     assert spec.mode.replicated.replicas == 2
     assert spec.task_template.container_spec.image == "nginx"  # type: ignore[union-attr]
     assert spec.task_template.container_spec.labels == {"Keep": "Case"}  # type: ignore[union-attr]
+
+
+def test_what_a_body_needs_is_built_before_the_first_request() -> None:
+    """``prepare`` builds the description of every struct inside the routes' bodies, so the
+    first request that sends a full service spec builds nothing more in its turn."""
+    codec.prepare(*BODIES)
+    built = (codec._type_info.cache_info().currsize, codec._fields.cache_info().currsize)
+    for service in json.loads((HERE / "dockerd" / "services.json").read_text()):
+        decode(json.dumps(service["Spec"]), ServiceSpec)
+    for node in json.loads((HERE / "dockerd" / "nodes.json").read_text()):
+        decode(json.dumps(node["Spec"]), NodeSpec)
+    assert (codec._type_info.cache_info().currsize, codec._fields.cache_info().currsize) == built
