@@ -19,7 +19,12 @@ With root and Docker (``swarmdeck lab``: three Docker Engines on this host), it 
 lines, read to the end by the docker CLI (``BENCH logs_lines_per_s_real``,
 ``logs_lines_per_s_swarmdeck`` and their ratio ``logs_lines_per_s_ratio``, ours over theirs).
 
-    python benchmarks/stall.py [--cases metrics_10k,logs_1m,...] [--no-real]
+    python benchmarks/stall.py [--cases metrics_10k,logs_1m,...] [--no-real] [--turns DIR]
+
+With ``--turns DIR`` the engine runs under ``benchmarks/turns.py``, which writes its long turns
+to ``DIR/turns.txt``, and the pinger writes each ping over ``SLOW_PING_MS`` to ``DIR/pings.txt``;
+``python benchmarks/turns.py --report DIR`` lists the slowest pings with the turns they waited
+through.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from engine.serve import serve_command
 
 ROOT = Path(__file__).resolve().parents[1]
 PING_EVERY = 0.01  # seconds between pings
+SLOW_PING_MS = 35.0  # pings written down under --turns
 LOG_REPLICAS = 10
 SILENCE = 5.0  # seconds without a line that end a read of the logs
 REAL_LINES = 20_000  # lines per replica in the comparison with a real manager
@@ -74,11 +80,15 @@ _TASKS = msgspec.json.Decoder(list[ListedTask])
 # The pinger: a process of its own, so nothing here delays it.
 
 
-def ping_forever(socket: str) -> None:
+def ping_forever(socket: str, slow: str | None) -> None:
     """Pings the engine on ``socket``; each line read from stdin is answered with the slowest
-    ping since the last one (milliseconds) and how many were sent."""
+    ping since the last one (milliseconds) and how many were sent. With ``slow``, a file, each
+    ping over SLOW_PING_MS is written there: when it was sent (seconds since the epoch), and
+    how long it took."""
     import http.client
     import threading
+
+    slow_pings = open(slow, "w", buffering=1) if slow else None  # noqa: SIM115  (kept open)
 
     slowest = [0.0, 0]
     lock = threading.Lock()
@@ -91,10 +101,12 @@ def ping_forever(socket: str) -> None:
     def pinger() -> None:
         connection = UnixConnection("docker", timeout=120)
         while True:
-            began = time.perf_counter()
+            began, sent = time.perf_counter(), time.time()
             connection.request("GET", "/_ping")
             connection.getresponse().read()
             took = (time.perf_counter() - began) * 1000
+            if slow_pings is not None and took > SLOW_PING_MS:
+                slow_pings.write(f"{sent:.3f} {took:.1f}\n")
             with lock:
                 slowest[0] = max(slowest[0], took)
                 slowest[1] += 1
@@ -108,9 +120,10 @@ def ping_forever(socket: str) -> None:
 
 
 class Pinger:
-    def __init__(self, socket: Path) -> None:
+    def __init__(self, socket: Path, turns: Path | None) -> None:
+        slow = ["--slow-pings", str(turns / "pings.txt")] if turns is not None else []
         self._process = subprocess.Popen(
-            [sys.executable, __file__, "--ping", str(socket)],
+            [sys.executable, __file__, "--ping", str(socket), *slow],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -135,11 +148,16 @@ class Pinger:
 class Engine:
     """``swarmdeck engine serve`` in its own process, and a session to ask it things."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, turns: Path | None = None) -> None:
+        """With ``turns``, a folder, the engine's long turns are written there (turns.py)."""
         self.socket = workdir / "engine.sock"
         self.log = workdir / "engine.log"
+        command = serve_command(self.socket, workdir / "data", "--seed", "1")
+        if turns is not None:
+            watched = [str(Path(__file__).with_name("turns.py")), "--out", str(turns / "turns.txt")]
+            command = [sys.executable, *watched, *command[command.index("serve") :]]
         self.process = subprocess.Popen(
-            serve_command(self.socket, workdir / "data", "--seed", "1"),
+            command,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("wb"),
@@ -447,10 +465,12 @@ def _docker_cli(host: str, *args: str) -> str:
     ).stdout
 
 
-async def run(cases: list[str], real: bool, runs: int, workdir: Path) -> None:
-    engine = Engine(workdir)
+async def run(
+    cases: list[str], real: bool, runs: int, workdir: Path, turns: Path | None = None
+) -> None:
+    engine = Engine(workdir, turns)
     await engine.start()
-    pinger = Pinger(engine.socket)
+    pinger = Pinger(engine.socket, turns)
     try:
         for case in cases:
             await CASES[case](engine, pinger)
@@ -469,10 +489,17 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--no-real", action="store_true", help="skip the real manager's logs")
     parser.add_argument("--runs", type=int, default=5, help="reads of the logs, for medians")
+    parser.add_argument(
+        "--turns",
+        type=Path,
+        metavar="DIR",
+        help="write the engine's long turns and the slow pings to DIR (see turns.py)",
+    )
     parser.add_argument("--ping", metavar="SOCKET", help=argparse.SUPPRESS)
+    parser.add_argument("--slow-pings", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ping:
-        ping_forever(args.ping)
+        ping_forever(args.ping, args.slow_pings)
         return
     cases = [case for case in args.cases.split(",") if case]
     unknown = set(cases) - set(CASES)
@@ -481,7 +508,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="swarmdeck-stall-") as temp:
         workdir = Path(temp)
         (workdir / "real").mkdir()
-        asyncio.run(run(cases, not args.no_real, args.runs, workdir))
+        if args.turns is not None:
+            args.turns.mkdir(parents=True, exist_ok=True)
+        asyncio.run(run(cases, not args.no_real, args.runs, workdir, args.turns))
+        if args.turns is not None:
+            print(f"# the slowest pings' turns: python benchmarks/turns.py --report {args.turns}")
 
 
 if __name__ == "__main__":

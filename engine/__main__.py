@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return stacks_main(argv)
     if argv[:1] == ["serve"] and not {"-h", "--help"} & set(argv):
-        _on_the_system_allocator(argv)
+        on_the_system_allocator(["-m", "engine", *argv])
     if argv[:1] in (["serve"], ["haproxy-config"], ["-h"], ["--help"]):
         from engine.cli import main as engine_main
 
@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _on_the_system_allocator(argv: list[str]) -> None:
-    """Starts ``python -m engine`` again with ``argv`` on the C library's allocator, and on
-    jemalloc where the system has it, unless this process is on it already (same PID: whoever
-    started it still has it).
+def on_the_system_allocator(arguments: list[str]) -> None:
+    """Starts this interpreter again with ``arguments`` (``-m engine serve ...``) on the C
+    library's allocator, and on jemalloc where the system has it, unless this process is on it
+    already (same PID: whoever started it still has it).
 
     With Python's own allocator, memory freed after a big removal stays held: its 1 MiB arenas
     are given back only when empty, and a few objects made meanwhile pin each (a service of
@@ -57,8 +57,7 @@ def _on_the_system_allocator(argv: list[str]) -> None:
     if jemalloc is not None:
         environ["LD_PRELOAD"] = " ".join(filter(None, [jemalloc, os.environ.get("LD_PRELOAD")]))
         environ.setdefault("MALLOC_CONF", "background_thread:true")
-    command = [sys.executable, "-m", "engine", *argv]
-    os.execve(sys.executable, command, environ)
+    os.execve(sys.executable, [sys.executable, *arguments], environ)
 
 
 if __name__ == "__main__":
