@@ -38,11 +38,6 @@ __all__ = ["main"]
 log = logging.getLogger("swarmdeck.engine")
 
 ENGINE_SCHEMES = ("unix://", "tcp://", "http://")
-# Seconds a thread that wants the GIL waits before the one holding it is asked to let go
-# (Python's default is 5 ms). The state's writer thread holds it while it encodes what it
-# writes, and the event loop lets go of it at every select, socket read and write: each time,
-# it waited up to the whole interval to have it back, and a turn of 6 ms of work took 60.
-SWITCH_INTERVAL = 0.0005
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -226,7 +221,6 @@ def _backend(args: argparse.Namespace) -> EmbeddedCluster | NodeDaemon:
 async def serve(args: argparse.Namespace) -> int:
     """Serves until SIGTERM or SIGINT (0), or until a component fails (1: the state in memory
     can no longer be trusted to reach the disk, so the engine stops rather than go on)."""
-    sys.setswitchinterval(SWITCH_INTERVAL)
     tcp = _tcp_listen(args)
     backend = _backend(args)
     stop = asyncio.Event()  # set from the start: a stop asked for while starting is kept
