@@ -8,7 +8,7 @@ import asyncio
 import random
 import re
 import socket as sockets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from engine.embedded import EmbeddedCluster
 from engine.manager.defaults import HEARTBEAT_PERIOD
 from engine.mesh.lb import HAProxyUpdater
 from tests.conftest import make_spec
+from tests.engine.mesh.conftest import eventually
 from tests.engine.mesh.test_lb_haproxy import HAProxy
 
 WELCOME = "Welcome to nginx!"
@@ -74,26 +75,6 @@ def served_by(page: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-async def until(
-    condition: Callable[[], object | Awaitable[object]], what: str, timeout: float = 20
-) -> None:
-    """Waits until ``condition()`` (awaited when it is a coroutine) holds."""
-
-    async def poll() -> None:
-        while True:
-            held = condition()
-            if isinstance(held, Awaitable):
-                held = await held
-            if held:
-                return
-            await asyncio.sleep(0.05)
-
-    try:
-        await asyncio.wait_for(poll(), timeout)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-
-
 def running(cluster: EmbeddedCluster, service_id: str) -> set[str]:
     return {
         t.id
@@ -109,7 +90,7 @@ async def test_every_node_answers_and_connections_go_round_robin(cluster: Embedd
     service = cluster.control.create_service(published(make_spec("nginx", replicas=1), port))
     ingress = cluster.ingress
     assert ingress is not None
-    await until(lambda: ingress.rotation(service.id), "a task in rotation")
+    await eventually(lambda: ingress.rotation(service.id), "a task in rotation")
     for address in addresses(cluster):
         page = await get(address, port)
         assert page is not None and WELCOME in page and served_by(page)
@@ -118,7 +99,7 @@ async def test_every_node_answers_and_connections_go_round_robin(cluster: Embedd
     cluster.control.update_service(
         service.id, current.version.index, published(make_spec("nginx", replicas=3), port)
     )
-    await until(lambda: len(ingress.rotation(service.id)) == 3, "three tasks in rotation")
+    await eventually(lambda: len(ingress.rotation(service.id)) == 3, "three tasks in rotation")
     first = addresses(cluster)[0]
     answers = [served_by(await get(first, port, f"/?probe={i}")) for i in range(12)]
     assert None not in answers
@@ -144,7 +125,7 @@ async def test_a_drained_node_still_answers(cluster: EmbeddedCluster) -> None:
     cluster.control.update_node(
         drained.id, drained.version.index, replace(drained.spec, availability="drain")
     )
-    await until(
+    await eventually(
         lambda: (
             len(ingress.rotation(service.id)) == 2
             and not any(
@@ -168,15 +149,17 @@ async def test_tasks_on_a_down_node_leave_the_rotation(cluster: EmbeddedCluster)
     service = cluster.control.create_service(published(make_spec("web", replicas=3), port))
     ingress = cluster.ingress
     assert ingress is not None
-    await until(lambda: len(ingress.rotation(service.id)) == 3, "three tasks in rotation")
+    await eventually(lambda: len(ingress.rotation(service.id)) == 3, "three tasks in rotation")
     lost = next(n for n in cluster.control.list_nodes() if n.hostname == "swarm-node-2")
     on_lost = {t.id for t in cluster.control.list_tasks(service.id) if t.node_id == lost.id}
     assert on_lost
     cluster.stop_node("swarm-node-2")
-    await until(
+    await eventually(
         lambda: cluster.control.get_node(lost.id).status.state == NodeState.DOWN, "the node down"
     )
-    await until(lambda: not ingress.rotation(service.id) & on_lost, "its tasks out of rotation")
+    await eventually(
+        lambda: not ingress.rotation(service.id) & on_lost, "its tasks out of rotation"
+    )
     first = addresses(cluster)[0]
     pages = [await get(first, port) for _ in range(6)]
     assert all(page is not None and WELCOME in page for page in pages)
@@ -195,13 +178,15 @@ async def test_a_task_that_stopped_leaves_the_rotation(cluster: EmbeddedCluster)
     service = cluster.control.create_service(published(spec, port))
     ingress = cluster.ingress
     assert ingress is not None
-    await until(lambda: ingress.rotation(service.id), "the task in rotation")
+    await eventually(lambda: ingress.rotation(service.id), "the task in rotation")
     (task_id,) = ingress.rotation(service.id)
     assert served_by(await get(addresses(cluster)[1], port))
-    await until(
+    await eventually(
         lambda: cluster.control.get_task(task_id).status.state == TaskState.FAILED, "the crash"
     )
-    await until(lambda: not ingress.rotation(service.id), "the rotation empty", HEARTBEAT_PERIOD)
+    await eventually(
+        lambda: not ingress.rotation(service.id), "the rotation empty", HEARTBEAT_PERIOD
+    )
     assert await get(addresses(cluster)[1], port) is None
 
 
@@ -229,7 +214,7 @@ async def test_a_task_not_yet_healthy_gets_no_traffic(cluster: EmbeddedCluster) 
             for t in cluster.control.list_tasks(service.id)
         )
 
-    await until(listening, "the container listening")
+    await eventually(listening, "the container listening")
     assert not running(cluster, service.id)
     assert not ingress.rotation(service.id)
     assert await get(addresses(cluster)[0], port) is None
@@ -260,7 +245,7 @@ async def test_haproxy_follows_the_service_as_it_scales(tmp_path: Path) -> None:
                     current.version.index,
                     published(make_spec("web", replicas=replicas), haproxy.published),
                 )
-                await until(
+                await eventually(
                     lambda n=replicas: _servers_are(haproxy, cluster, service.id, n),
                     f"{replicas} servers",
                 )
@@ -292,7 +277,7 @@ async def test_a_host_mode_port_answers_on_the_nodes_of_its_tasks_only(
     service = cluster.control.create_service(spec)
     ingress = cluster.ingress
     assert ingress is not None
-    await until(lambda: len(ingress.rotation(service.id)) == 2, "two tasks answering")
+    await eventually(lambda: len(ingress.rotation(service.id)) == 2, "two tasks answering")
     before = {key: ingress._listeners[key] for key in ingress.listening()}
     assert len(before) == 2
     for (address, _, _), _listener in before.items():
@@ -305,5 +290,5 @@ async def test_a_host_mode_port_answers_on_the_nodes_of_its_tasks_only(
     current = cluster.control.get_service(service.id)
     scaled = published(make_spec("web", replicas=3, max_replicas=1), port, mode="host")
     cluster.control.update_service(service.id, current.version.index, scaled)
-    await until(lambda: len(ingress.rotation(service.id)) == 3, "three tasks answering")
+    await eventually(lambda: len(ingress.rotation(service.id)) == 3, "three tasks answering")
     assert all(ingress._listeners.get(key) is listener for key, listener in before.items())

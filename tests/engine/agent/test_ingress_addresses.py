@@ -15,7 +15,8 @@ from engine.api.naming import task_name
 from engine.api.types import TaskState
 from engine.embedded import EmbeddedCluster
 from tests.conftest import make_spec
-from tests.engine.agent.test_ingress import free_port, get, published, served_by, until
+from tests.engine.agent.test_ingress import free_port, get, published, served_by
+from tests.engine.mesh.conftest import eventually
 from tests.engine.mesh.test_networks import on, overlay
 
 
@@ -75,13 +76,13 @@ async def test_a_vip_balances_and_a_task_address_reaches_its_task() -> None:
                 tasks.update(addresses_on(cluster, service.id, front.id))
                 return len(tasks) == 2
 
-            await until(both_running, "two tasks with addresses on front")
+            await eventually(both_running, "two tasks with addresses on front")
             vip = next(
                 v.addr.split("/")[0]
                 for v in cluster.control.get_service(service.id).endpoint.virtual_ips or ()
                 if v.network_id == front.id and v.addr
             )
-            await until(lambda: namespace.subnets == {subnet}, "the subnet made local")
+            await eventually(lambda: namespace.subnets == {subnet}, "the subnet made local")
             served = {served_by(await get(vip, 80)) for _ in range(4)}
             assert served == set(tasks)
             for name, address in tasks.items():
@@ -94,7 +95,7 @@ async def test_a_vip_balances_and_a_task_address_reaches_its_task() -> None:
             current = cluster.control.get_service(service.id)
             spec = published(on(make_spec("nginx", replicas=0), "front"), port)
             cluster.control.update_service(service.id, current.version.index, spec)
-            await until(lambda: not ingress.rotation(service.id), "no task in rotation")
+            await eventually(lambda: not ingress.rotation(service.id), "no task in rotation")
             for address in (vip, *tasks.values()):
                 assert await get(address, 80) is None
         finally:

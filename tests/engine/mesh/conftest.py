@@ -18,11 +18,13 @@ TIMEOUT = 30.0  # seconds a condition gets before the test fails
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-async def eventually(condition: Callable[[], object | Awaitable[object]], what: str) -> None:
-    """Waits until ``condition()`` (awaited when it is a coroutine) holds: sockets run on real
-    time."""
+async def eventually(
+    condition: Callable[[], object | Awaitable[object]], what: str, timeout: float = TIMEOUT
+) -> None:
+    """Waits until ``condition()`` (awaited when it is a coroutine) holds, at most ``timeout``
+    seconds: sockets run on real time."""
     try:
-        async with asyncio.timeout(TIMEOUT):
+        async with asyncio.timeout(timeout):
             while True:
                 held = condition()
                 if isinstance(held, Awaitable):
@@ -31,7 +33,7 @@ async def eventually(condition: Callable[[], object | Awaitable[object]], what: 
                     return
                 await asyncio.sleep(0.01)
     except TimeoutError:
-        raise AssertionError(f"timed out after {TIMEOUT}s waiting for {what}") from None
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
