@@ -45,6 +45,7 @@ from engine.mesh.listeners import Listeners, Wanted
 from engine.mesh.netns import MakeSocket, NetNamespace
 from engine.mesh.pool import Backend, BackendPool
 from engine.store import (
+    CATCH_UP,
     MemoryStore,
     ReadTx,
     by,
@@ -59,7 +60,6 @@ __all__ = ["Ingress", "MeshNode", "Reachable"]
 
 log = logging.getLogger(__name__)
 
-EVENTS = 500  # events a step takes on: a big change (100,000 tasks) is taken in steps
 PROTOCOLS = ("tcp", "udp")  # what the mesh carries (SwarmKit's sctp is not)
 
 
@@ -175,7 +175,7 @@ class Ingress:
                         await self._listen()  # binds that failed are tried again
                     if not watcher.pending():
                         await watcher.wait_commit()
-                    for event in watcher.get_nowait(EVENTS):  # a big change, in steps
+                    for event in watcher.get_nowait(CATCH_UP):  # a big change, in steps
                         if not isinstance(event, EventCommit):
                             self._handle(event)
                     await asyncio.sleep(0)

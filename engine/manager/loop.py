@@ -1,10 +1,10 @@
 """The shape every control loop shares: read the store, then per event mark work dirty, and do
 the work once per commit (SwarmKit's "event, dirty set, tick on commit").
 
-A tick does at most ``BATCH`` pieces of work in one transaction, and a step takes on at most
-``EVENTS`` events: a big change (a service of 100,000 replicas created or removed, a node with
-thousands of tasks gone down) is worked through in steps, and the rest of the engine (the API,
-heartbeats) runs between them.
+A tick does at most ``BATCH`` pieces of work in one transaction, and a step takes on the
+watcher's ``CATCH_UP`` events at most, in whole commits: a big change (a service of 100,000
+replicas created or removed, a node with thousands of tasks gone down) is worked through in
+steps, and the rest of the engine (the API, heartbeats) runs between them.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from collections.abc import Iterable, Iterator
 from typing import Generic, TypeVar
 
 from engine.api.events import Event, EventCommit
-from engine.store import MemoryStore, ReadTx
+from engine.store import CATCH_UP, MemoryStore, ReadTx
 
 __all__ = ["BATCH", "ControlLoop", "Dirty"]
 
 BATCH = 25  # pieces of work a tick does at most; the rest waits for the next step
-EVENTS = 500  # events a step takes on, in whole commits; more wait for the next step
 
 T = TypeVar("T", str, tuple[str, int, str])
 
@@ -80,7 +79,7 @@ class ControlLoop:
                 await asyncio.sleep(0)  # the rest of the engine runs between two steps
                 if not self._more:
                     await watcher.wait_commit()
-                for event in watcher.get_nowait(EVENTS):
+                for event in watcher.get_nowait(CATCH_UP):
                     if not isinstance(event, EventCommit):
                         self._handle(event)
 

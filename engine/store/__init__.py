@@ -15,9 +15,10 @@ from engine.store import by
 from engine.store.by import By
 from engine.store.memory import MemoryStore, Persistence, ReadTx, Tx
 from engine.store.sqlite import SqlitePersistence, StateNotSaved, StateSealed
-from engine.store.watch import Watcher, WatchOverflow
+from engine.store.watch import CATCH_UP, Watcher, WatchOverflow
 
 __all__ = [
+    "CATCH_UP",
     "By",
     "MemoryStore",
     "Persistence",

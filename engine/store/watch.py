@@ -11,7 +11,7 @@ from engine.clock import Clock
 
 __all__ = ["CATCH_UP", "WatchOverflow", "Watcher"]
 
-CATCH_UP = 500  # events a watcher's reader takes on in one turn of the event loop, at most
+CATCH_UP = 500  # events a watcher's reader takes on in one step (a turn of the event loop), at most
 
 
 class WatchOverflow(Exception):
