@@ -25,6 +25,12 @@ rows are sealed with the swarm's key like every other, and that file is deleted.
 The writer lets go of what it wrote ``STEP`` objects at a time. It often holds the last reference to
 versions the store has replaced since (a batch taken while 100,000 tasks come up holds 100,000
 of them): freed in one go, they held the GIL, and with it the event loop, for 50-250 ms.
+
+The writer lets the GIL go every ``STEP`` objects it handles. The event loop lets go of it at
+each of its system calls (``select``, every socket read and write); a thread that takes it then
+keeps it until Python's switch interval (5 ms) has passed, unless it lets go of it itself. A
+writer that did not made each of those calls cost the loop up to 5 ms while it worked through
+a big batch: a turn of a few callbacks took 40-60 ms, with 5 ms of them at work.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -324,22 +331,23 @@ class SqlitePersistence:
             self._settle(self._saved, error)
             return False
         self._settle(batch[-1][0], None)
-        for _version, written, deleted in batch:
-            _let_go(written)
-            _let_go(deleted)
+        _let_go(batch)
         return True
 
     def _write(self, batch: list[Commit]) -> None:
         """Writes the commits of ``batch`` in one transaction: each object as the last of them
         left it, STEP rows at a time."""
         rows: dict[tuple[str, str], Object | None] = {}
+        breaths = _Breaths()
         for _version, written, deleted in batch:
             for obj in deleted:
                 rows[KINDS[type(obj)], obj.id] = None
             for obj in written:
                 rows[KINDS[type(obj)], obj.id] = obj
+            breaths.handled(len(deleted) + len(written))
         with self._transaction() as db:
             while rows:
+                breaths.handled(STEP)
                 step = [rows.popitem() for _ in range(min(STEP, len(rows)))]
                 db.executemany(
                     "INSERT OR REPLACE INTO objects (kind, id, data) VALUES (?, ?, ?)",
@@ -505,10 +513,27 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(folder)
 
 
-def _let_go(objects: list[Object]) -> None:
-    """Empties ``objects`` STEP at a time: between steps, the GIL can go to the event loop."""
-    while objects:
-        del objects[-STEP:]
+class _Breaths:
+    """Lets the event loop have the GIL every ``STEP`` objects the writer handles."""
+
+    def __init__(self) -> None:
+        self._handled = 0  # since the last breath
+
+    def handled(self, objects: int) -> None:
+        self._handled += objects
+        if self._handled >= STEP:
+            self._handled = 0
+            time.sleep(0)  # lets go of the GIL: a thread that waits for it takes it
+
+
+def _let_go(batch: list[Commit]) -> None:
+    """Empties the lists of ``batch``, STEP objects at a time, with a breath between."""
+    breaths = _Breaths()
+    for _version, written, deleted in batch:
+        for objects in (written, deleted):
+            while objects:
+                breaths.handled(min(STEP, len(objects)))
+                del objects[-STEP:]
 
 
 def _not_saved(failure: BaseException) -> StateNotSaved:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from engine.store import (
     create_service,
     find_services,
 )
+from engine.store import sqlite as sqlite_persistence
 from tests.conftest import make_spec
 
 
@@ -50,6 +52,35 @@ async def test_saved_returns_once_every_commit_so_far_is_on_disk(tmp_path: Path)
         assert stored_ids(tmp_path) == {s.id for s in made}
     finally:
         store.close()
+
+
+async def test_the_writer_lets_the_event_loop_have_the_gil_every_step_of_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    persistence = SqlitePersistence(tmp_path)
+    store = MemoryStore(time.time, persistence)
+    writing, busy = threading.Event(), threading.Event()
+    breaths: list[float] = []
+
+    def hold() -> None:
+        writing.set()
+        busy.wait()
+
+    try:
+        held = asyncio.ensure_future(persistence._in_writer(hold))  # what follows queues
+        await asyncio.to_thread(writing.wait)
+        for n in range(1000):
+            new_service(store, f"svc-{n}")
+        monkeypatch.setattr(sqlite_persistence.time, "sleep", breaths.append)
+        busy.set()
+        await held
+        await store.saved()
+    finally:
+        busy.set()
+        store.close()
+    # 1,000 objects handled three times: read into rows, written, let go of
+    assert len(breaths) >= 3 * (1000 // sqlite_persistence.STEP)
+    assert set(breaths) == {0}
 
 
 def test_closing_writes_what_is_queued(tmp_path: Path) -> None:
