@@ -30,7 +30,7 @@ __all__ = ["FREEZE_EVERY", "THAW_EVERY", "TRIM_EVERY", "give_back_memory", "keep
 
 log = logging.getLogger(__name__)
 
-FREEZE_EVERY = 0.02  # seconds between freezes
+FREEZE_EVERY = 0.01  # seconds between freezes: the longer, the more each collection walks
 # Collections of the youngest generation before the collector collects the middle one by itself
 # (Python's default is 10: every few milliseconds, each a walk of everything young).
 MIDDLE_THRESHOLD = 1000
