@@ -22,15 +22,14 @@ node's private keys are without autolock; SwarmKit keeps its raft data key in th
 node's key file likewise). A copy of ``state.db`` alone holds no secret. Under autolock their
 rows are sealed with the swarm's key like every other, and that file is deleted.
 
-The writer lets go of what it wrote ``STEP`` objects at a time. It often holds the last reference to
-versions the store has replaced since (a batch taken while 100,000 tasks come up holds 100,000
-of them): freed in one go, they held the GIL, and with it the event loop, for 50-250 ms.
-
-The writer lets the GIL go every ``STEP`` objects it handles. The event loop lets go of it at
-each of its system calls (``select``, every socket read and write); a thread that takes it then
-keeps it until Python's switch interval (5 ms) has passed, unless it lets go of it itself. A
-writer that did not made each of those calls cost the loop up to 5 ms while it worked through
-a big batch: turns of a few callbacks took 17-67 ms, of which 1-17 ms at work.
+The writer lets go of what it wrote, and of the GIL, every ``STEP`` objects it handles. It often
+holds the last reference to versions the store has replaced since (a batch taken while 100,000
+tasks come up holds 100,000 of them): freed in one go, they held the GIL, and with it the event
+loop, for 50-250 ms. And the event loop lets go of the GIL at each of its system calls
+(``select``, every socket read and write); a thread that takes it then keeps it until Python's
+switch interval (5 ms) has passed, unless it lets go of it itself. A writer that did not made
+each of those calls cost the loop up to 5 ms while it worked through a big batch: turns of a few
+callbacks took 17-67 ms, of which 1-17 ms at work.
 """
 
 from __future__ import annotations
