@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -29,17 +29,18 @@ R = TypeVar("R")
 STEP = 256
 
 
-async def steps(items: Sequence[T]) -> AsyncIterator[Sequence[T]]:
-    """``items``, ``STEP`` at a time; the event loop has a turn before each step but the first."""
-    for start in range(0, len(items), STEP):
-        if start:
-            await asyncio.sleep(0)
-        yield items[start : start + STEP]
+async def steps(items: Iterable[T]) -> AsyncIterator[list[T]]:
+    """``items``, ``STEP`` at a time, with a turn of the event loop after each step. Nothing
+    else may change ``items`` meanwhile: a list or dict the caller has made for itself."""
+    remaining = iter(items)
+    while batch := list(itertools.islice(remaining, STEP)):
+        yield batch
+        await asyncio.sleep(0)
 
 
 async def stream_json(
     request: web.Request,
-    items: Sequence[T],
+    items: Iterable[T],
     render: Callable[[T], R | None],
     key: Callable[[R], Any],
 ) -> web.StreamResponse:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable
 
 from aiohttp import web
@@ -79,7 +78,7 @@ async def list_tasks(request: web.Request) -> web.StreamResponse:
 
 def _candidates(
     tx: ReadTx, *, service_ids: set[str] | None, labels: list[str] | None
-) -> tuple[dict[str, Service], list[str]]:
+) -> tuple[dict[str, Service], dict[str, None]]:
     """The services, by ID, and the IDs of the tasks the filters may keep: those of the
     services named or labelled (and of removed services, whose tasks are still shutting down),
     else all."""
@@ -91,9 +90,12 @@ def _candidates(
         chosen = {i for i in chosen if label_matches(services[i].spec.labels, labels)}
         if service_ids is None:
             chosen.update(i for i in task_service_ids(tx) if i not in services)
-    return services, list(
-        itertools.chain.from_iterable(tx.ids(Task, by.service_id(i)) for i in sorted(chosen))
-    )
+    if len(chosen) == 1:
+        return services, tx.ids(Task, by.service_id(*chosen))
+    task_ids: dict[str, None] = {}
+    for service_id in sorted(chosen):
+        task_ids.update(tx.ids(Task, by.service_id(service_id)))
+    return services, task_ids
 
 
 def _service_labels(task: Task, service: Service | None) -> dict[str, str] | None:

@@ -3,7 +3,6 @@ tick that restarts dirty tasks, reconciles dirty services, then hands those to t
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -61,7 +60,7 @@ class Orchestrator(ControlLoop):
         self._dirty_tasks: Dirty[str] = Dirty()
         self._budget = BATCH  # task changes the current step may still make
         # Removed services of this mode whose tasks are still to go; read once, then in steps.
-        self._removing: dict[str, deque[str] | None] = {}
+        self._removing: dict[str, dict[str, None] | None] = {}
         self._planned: dict[str, ScaleUp] = {}  # services scaled up in steps
 
     def _handle(self, event: Event) -> None:
@@ -138,12 +137,13 @@ class Orchestrator(ControlLoop):
 
     def _remove_tasks(self, tx: Tx, service_id: str) -> None:
         """Sets the tasks of the removed service to desired REMOVE, as many as this step
-        allows; their IDs are read once, at the first step, and each task as its turn comes."""
+        allows; their IDs are read once, at the first step, and each task as its turn comes
+        (the newest first)."""
         going = self._removing[service_id]
         if going is None:
             self._planned.pop(service_id, None)
-            going = self._removing[service_id] = deque(tx.ids(Task, by.service_id(service_id)))
-        taken = [going.popleft() for _ in range(self._allowance(service_id, len(going)))]
+            going = self._removing[service_id] = tx.ids(Task, by.service_id(service_id))
+        taken = [going.popitem()[0] for _ in range(self._allowance(service_id, len(going)))]
         current = (get_task(tx, task_id) for task_id in taken)
         shut_down(tx, [task for task in current if task is not None], TaskState.REMOVE)
         if not going:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import operator
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -194,9 +195,10 @@ class Updater:
         ids, nodes = self._store.view(lambda tx: _task_ids_and_nodes(tx, service_id))
         is_global = defaults.is_global(self._service.spec)
         slots: dict[tuple[int, str], Slot] = defaultdict(list)
-        for start in range(0, len(ids), BATCH):
+        remaining = iter(ids)
+        while batch := list(itertools.islice(remaining, BATCH)):
             await asyncio.sleep(0)
-            for task in self._store.view(functools.partial(_tasks, ids=ids[start : start + BATCH])):
+            for task in self._store.view(functools.partial(_tasks, ids=batch)):
                 if task.desired_state > TaskState.RUNNING:
                     continue
                 if not is_global:
@@ -428,10 +430,10 @@ def _shut_down(tx: Tx, tasks: Slot) -> str | None:
     return stopped
 
 
-def _task_ids_and_nodes(tx: ReadTx, service_id: str) -> tuple[list[str], dict[str, Node]]:
+def _task_ids_and_nodes(tx: ReadTx, service_id: str) -> tuple[dict[str, None], dict[str, Node]]:
     """The IDs of the service's tasks (none once it is gone) and the nodes, by id."""
     if get_service(tx, service_id) is None:
-        return [], {}
+        return {}, {}
     nodes = {node.id: node for node in find_nodes(tx, by.all())}
     return tx.ids(Task, by.service_id(service_id)), nodes
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
 import sys
 
 import pytest
@@ -16,6 +18,7 @@ from engine.clock import FakeClock
 from engine.errors import AlreadyExists, NotFound, SequenceConflict
 from engine.store import (
     MemoryStore,
+    ReadTx,
     WatchOverflow,
     by,
     create_service,
@@ -24,6 +27,7 @@ from engine.store import (
     get_service,
     update_service,
 )
+from engine.store.by import By
 
 
 def make_store() -> MemoryStore:
@@ -128,6 +132,27 @@ def test_a_table_emptied_by_a_big_removal_gives_its_room_back() -> None:
     assert [t.id for t in store.view(lambda tx: find_tasks(tx, by.slot("s1", 999)))] == ["t999"]
     store.update(lambda tx: create_task(tx, task("t10000", slot=10_000, node_id="n0")))
     assert len(store.view(lambda tx: find_tasks(tx, by.service_id("s1")))) == 1_001
+
+
+def test_ids_are_read_in_order_into_what_the_garbage_collector_does_not_walk() -> None:
+    store = make_store()
+    tasks = [task(f"t{n}", slot=n, node_id=f"n{n % 2}") for n in range(1_000)]
+    store.update(lambda tx: [create_task(tx, t) for t in tasks])
+    selectors = (by.all(), by.service_id("s1"), by.node_id("n1"), by.service_id("gone"))
+    found = [store.view(functools.partial(ids_of, selector=s)) for s in selectors]
+    assert [list(ids) for ids in found] == [
+        [t.id for t in tasks],
+        [t.id for t in tasks],
+        [t.id for t in tasks if t.node_id == "n1"],
+        [],
+    ]
+    assert not any(gc.is_tracked(ids) for ids in found)
+    store.update(lambda tx: tx.delete(Task, "t1"))  # what was read is the reader's own
+    assert "t1" in found[1] and "t1" in found[2]
+
+
+def ids_of(tx: ReadTx, selector: By) -> dict[str, None]:
+    return tx.ids(Task, selector)
 
 
 async def test_watchers_get_events_after_commit_then_a_commit_event() -> None:
