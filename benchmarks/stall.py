@@ -57,7 +57,7 @@ from engine.serve import serve_command
 
 ROOT = Path(__file__).resolve().parents[1]
 PING_EVERY = 0.01  # seconds between pings
-SLOW_PING_MS = 35.0  # pings written down under --turns
+SLOW_PING_MS = 35.0  # pings counted as slow, and written down under --turns
 LOG_REPLICAS = 10
 SILENCE = 5.0  # seconds without a line that end a read of the logs
 REAL_LINES = 20_000  # lines per replica in the comparison with a real manager
@@ -82,15 +82,15 @@ _TASKS = msgspec.json.Decoder(list[ListedTask])
 
 def ping_forever(socket: str, slow: str | None) -> None:
     """Pings the engine on ``socket``; each line read from stdin is answered with the slowest
-    ping since the last one (milliseconds) and how many were sent. With ``slow``, a file, each
-    ping over SLOW_PING_MS is written there: when it was sent (seconds since the epoch), and
-    how long it took."""
+    ping since the last one (milliseconds), how many were sent and how many of them took over
+    SLOW_PING_MS. With ``slow``, a file, each such ping is written there: when it was sent
+    (seconds since the epoch), and how long it took."""
     import http.client
     import threading
 
     slow_pings = open(slow, "w", buffering=1) if slow else None  # noqa: SIM115  (kept open)
 
-    slowest = [0.0, 0]
+    slowest = [0.0, 0, 0]
     lock = threading.Lock()
 
     class UnixConnection(http.client.HTTPConnection):
@@ -110,13 +110,14 @@ def ping_forever(socket: str, slow: str | None) -> None:
             with lock:
                 slowest[0] = max(slowest[0], took)
                 slowest[1] += 1
+                slowest[2] += took > SLOW_PING_MS
             time.sleep(max(0.0, PING_EVERY - (time.perf_counter() - began)))
 
     threading.Thread(target=pinger, daemon=True).start()
     for _ in sys.stdin:
         with lock:
-            print(f"{slowest[0]:.1f} {slowest[1]}", flush=True)
-            slowest[0], slowest[1] = 0.0, 0
+            print(f"{slowest[0]:.1f} {slowest[1]} {slowest[2]}", flush=True)
+            slowest[:] = [0.0, 0, 0]
 
 
 class Pinger:
@@ -129,13 +130,14 @@ class Pinger:
             text=True,
         )
 
-    def slowest(self) -> tuple[float, int]:
-        """The slowest ping (ms) since the last call, and how many pings were answered."""
+    def slowest(self) -> tuple[float, int, int]:
+        """The slowest ping (ms) since the last call, how many pings were answered, and how
+        many of them took over SLOW_PING_MS."""
         assert self._process.stdin is not None and self._process.stdout is not None
         self._process.stdin.write("\n")
         self._process.stdin.flush()
-        slowest, count = self._process.stdout.readline().split()
-        return float(slowest), int(count)
+        slowest, count, slow = self._process.stdout.readline().split()
+        return float(slowest), int(count), int(slow)
 
     def close(self) -> None:
         self._process.kill()
@@ -381,8 +383,11 @@ async def create_remove_100k(engine: Engine, pinger: Pinger) -> None:
 
 
 def report(case: str, pinger: Pinger, note: str = "") -> None:
-    slowest, pings = pinger.slowest()
-    print(f"# {case}: {pings} pings answered" + (f", {note}" if note else ""))
+    slowest, pings, slow = pinger.slowest()
+    print(
+        f"# {case}: {pings} pings answered, {slow} over {SLOW_PING_MS:.0f} ms"
+        + (f", {note}" if note else "")
+    )
     print(f"BENCH ping_max_ms_during_{case} {slowest:.1f}", flush=True)
 
 
