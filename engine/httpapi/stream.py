@@ -32,8 +32,7 @@ STEP = 256
 async def steps(items: Iterable[T]) -> AsyncIterator[list[T]]:
     """``items``, ``STEP`` at a time, with a turn of the event loop after each step. Nothing
     else may change ``items`` meanwhile: a list or dict the caller has made for itself."""
-    remaining = iter(items)
-    while batch := list(itertools.islice(remaining, STEP)):
+    for batch in _batches(items):
         yield batch
         await asyncio.sleep(0)
 
@@ -79,15 +78,22 @@ async def stream_lines(
 def _json_chunks(values: Iterator[object]) -> Iterator[bytes]:
     """The array's bytes: each step's values encoded as a list, joined without its brackets."""
     opening = b"["
-    while batch := list(itertools.islice(values, STEP)):
+    for batch in _batches(values):
         yield opening + encode(batch)[1:-1]
         opening = b","
     yield b"]" if opening == b"," else b"[]"
 
 
 def _line_chunks(lines: Iterator[str]) -> Iterator[bytes]:
-    while batch := list(itertools.islice(lines, STEP)):
+    for batch in _batches(lines):
         yield ("\n".join(batch) + "\n").encode("utf-8")
+
+
+def _batches(items: Iterable[T]) -> Iterator[list[T]]:
+    """``items``, ``STEP`` at a time."""
+    remaining = iter(items)
+    while batch := list(itertools.islice(remaining, STEP)):
+        yield batch
 
 
 async def _write(

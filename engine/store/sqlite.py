@@ -27,9 +27,10 @@ holds the last reference to versions the store has replaced since (a batch taken
 tasks come up holds 100,000 of them): freed in one go, they held the GIL, and with it the event
 loop, for 50-250 ms. And the event loop lets go of the GIL at each of its system calls
 (``select``, every socket read and write); a thread that takes it then keeps it until Python's
-switch interval (5 ms) has passed, unless it lets go of it itself. A writer that did not made
+switch interval (5 ms) has passed, unless it lets go of it itself. A writer that never did made
 each of those calls cost the loop up to 5 ms while it worked through a big batch: turns of a few
-callbacks took 17-67 ms, of which 1-17 ms at work.
+callbacks took 17-67 ms, of which 1-17 ms at work. Letting go bounds that cost without removing
+it: the thread that lets go of the GIL often takes it back before the one waiting for it wakes.
 """
 
 from __future__ import annotations
