@@ -56,12 +56,12 @@ from msgspec.structs import replace
 
 from engine.agent.agent import Agent
 from engine.agent.exec.sim import SimExecutor
-from engine.agent.pace import Pace
 from engine.ca import NodeFiles, node_tls_info
 from engine.clock import SystemClock
 from engine.errors import EngineError
 from engine.manager.controlapi import NodeResources
 from engine.node.remote import RemoteDispatcher, join
+from engine.pace import Pace
 from engine.serve import serve_command
 
 ROOT = Path(__file__).resolve().parents[1]

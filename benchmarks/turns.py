@@ -62,7 +62,13 @@ def _callback_name(handle: asyncio.Handle) -> str:
     owner = getattr(callback, "__self__", None)
     if isinstance(owner, asyncio.Task):
         coroutine = owner.get_coro()
-        return "task " + getattr(coroutine, "__qualname__", repr(coroutine))
+        name = getattr(coroutine, "__qualname__", repr(coroutine))
+        # A method shared by subclasses (ControlLoop.run) is named by the subclass running it.
+        frame = getattr(coroutine, "cr_frame", None)
+        this = frame.f_locals.get("self") if frame is not None else None
+        if this is not None and "." in name:
+            name = f"{type(this).__name__}.{name.rsplit('.', 1)[1]}"
+        return "task " + name
     return str(getattr(callback, "__qualname__", repr(callback)))[:80]
 
 

@@ -29,7 +29,6 @@ from engine.agent.exec.docker import ENGINE_ERRORS, DockerContainer, DockerExecu
 from engine.agent.exec.sim import SimContainer, SimExecutor
 from engine.agent.ingress import Ingress, MeshNode
 from engine.agent.names import Names, host_resolvers
-from engine.agent.pace import Pace
 from engine.api.durations import parse_timestamp
 from engine.api.objects import ClusterSpec, Node, NodeDescription, Service, Task
 from engine.api.swarm import (
@@ -63,6 +62,7 @@ from engine.manager.dispatcher import HEARTBEAT_EPSILON
 from engine.manager.manager import Manager
 from engine.mesh.dns import DNS_PORT, DnsServer, serve_dns
 from engine.mesh.lb import Balancer, LoadBalancerSync
+from engine.pace import Pace
 from engine.store import MemoryStore, SqlitePersistence, by, find_nodes, node_tasks
 
 __all__ = [

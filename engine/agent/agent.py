@@ -17,11 +17,11 @@ import logging
 from msgspec.structs import replace
 
 from engine.agent.exec import WAIT, Controller, Executor, do_step, quick_step
-from engine.agent.pace import Pace
 from engine.api.dispatch import Assignments, DispatcherAPI, Session, SessionInvalid
 from engine.api.objects import NodeDescription, Task, TaskStatus
 from engine.clock import Clock
 from engine.errors import NotFound
+from engine.pace import Pace
 
 __all__ = ["Agent"]
 

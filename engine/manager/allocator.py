@@ -36,9 +36,10 @@ from engine.api.specs import EndpointSpec, PortConfig, ServiceSpec
 from engine.api.types import TaskState
 from engine.clock import Clock
 from engine.errors import InvalidArgument
-from engine.manager.loop import ControlLoop, Dirty
+from engine.manager.loop import ControlLoop, Dirty, loops_pace
 from engine.manager.networks import attachments, is_live, is_predefined, publishes_ingress
 from engine.mesh.ipam import DEFAULT_SUBNET_SIZE, Ipam, IpamError
+from engine.pace import Pace
 from engine.store import (
     MemoryStore,
     ReadTx,
@@ -72,9 +73,11 @@ Address = tuple[str, str]  # (network ID, "10.0.1.5/24")
 
 
 class Allocator(ControlLoop):
-    def __init__(self, store: MemoryStore, clock: Clock) -> None:
+    def __init__(self, store: MemoryStore, clock: Clock, pace: Pace | None = None) -> None:
+        """``pace``: the line the manager's loops step in (``loops_pace``), else one of its own."""
         self._store = store
         self._clock = clock
+        self._pace = pace or loops_pace(clock)
         self._ipam = Ipam()
         self._dirty_networks: Dirty[str] = Dirty()
         self._dirty_services: Dirty[str] = Dirty()

@@ -4,7 +4,9 @@ the work once per commit (SwarmKit's "event, dirty set, tick on commit").
 A tick does at most ``BATCH`` pieces of work in one transaction, and a step takes on the
 watcher's ``CATCH_UP`` events at most, in whole commits: a big change (a service of 100,000
 replicas created or removed, a node with thousands of tasks gone down) is worked through in
-steps, and the rest of the engine (the API, heartbeats) runs between them.
+steps, and the rest of the engine (the API, heartbeats) runs between them. The manager's loops
+take their steps in one line (``loops_pace``): while a big change keeps them all busy, a turn
+of the event loop holds one loop's step, not every loop's.
 """
 
 from __future__ import annotations
@@ -15,13 +17,21 @@ from collections.abc import Iterable, Iterator
 from typing import Generic, TypeVar
 
 from engine.api.events import Event, EventCommit
+from engine.clock import Clock
+from engine.pace import Pace
 from engine.store import CATCH_UP, MemoryStore, ReadTx
 
-__all__ = ["BATCH", "ControlLoop", "Dirty"]
+__all__ = ["BATCH", "ControlLoop", "Dirty", "loops_pace"]
 
 BATCH = 25  # pieces of work a tick does at most; the rest waits for the next step
 
 T = TypeVar("T", str, tuple[str, int, str])
+
+
+def loops_pace(clock: Clock, loops: int = 1) -> Pace:
+    """The line ``loops`` control loops take their steps in: a step each a turn while turns
+    are short, one step a turn after a long one."""
+    return Pace(clock, fewest=1, most=loops)
 
 
 class Dirty(Generic[T]):
@@ -69,6 +79,7 @@ class ControlLoop:
     """
 
     _store: MemoryStore
+    _pace: Pace  # the line the manager's loops take their steps in
     _more = False
 
     async def run(self) -> None:
@@ -79,6 +90,7 @@ class ControlLoop:
                 await asyncio.sleep(0)  # the rest of the engine runs between two steps
                 if not self._more:
                     await watcher.wait_commit()
+                await self._pace.turn()
                 for event in watcher.get_nowait(CATCH_UP):
                     if not isinstance(event, EventCommit):
                         self._handle(event)

@@ -9,6 +9,7 @@ from engine.ids import IdGenerator
 from engine.manager.allocator import Allocator
 from engine.manager.controlapi import ControlAPI
 from engine.manager.dispatcher import HEARTBEAT_EPSILON, Dispatcher
+from engine.manager.loop import loops_pace
 from engine.manager.orchestrator.global_ import GlobalOrchestrator
 from engine.manager.orchestrator.jobs import JobsOrchestrator
 from engine.manager.orchestrator.replicated import ReplicatedOrchestrator
@@ -20,6 +21,8 @@ from engine.manager.scheduler import Scheduler
 from engine.store import MemoryStore
 
 __all__ = ["Manager"]
+
+LOOPS = 6  # the loops in the line: the three orchestrators, the reaper, allocator and scheduler
 
 
 class Manager:
@@ -41,15 +44,17 @@ class Manager:
         self.restarts = RestartSupervisor(store, clock, ids)
         self.updates = UpdateSupervisor(store, clock, ids, self.restarts)
         self.dispatcher = Dispatcher(store, clock, ids, seed, heartbeat_epsilon)
-        self.scheduler = Scheduler(store, clock)
+        # The loops that work through a big change in steps take them in one line.
+        pace = loops_pace(clock, LOOPS)
+        self.scheduler = Scheduler(store, clock, pace)
         self._components = (
             self.restarts,
             self.updates,
-            ReplicatedOrchestrator(store, clock, ids, self.restarts, self.updates),
-            GlobalOrchestrator(store, clock, ids, self.restarts, self.updates),
-            JobsOrchestrator(store, clock, ids, self.restarts, self.updates),
-            TaskReaper(store, clock),
-            Allocator(store, clock),
+            ReplicatedOrchestrator(store, clock, ids, self.restarts, self.updates, pace),
+            GlobalOrchestrator(store, clock, ids, self.restarts, self.updates, pace),
+            JobsOrchestrator(store, clock, ids, self.restarts, self.updates, pace),
+            TaskReaper(store, clock, pace),
+            Allocator(store, clock, pace),
             self.scheduler,
             self.dispatcher,
         )

@@ -32,7 +32,6 @@ from msgspec.structs import replace
 from engine.agent.agent import Agent
 from engine.agent.exec.docker import DockerContainer, DockerExecutor
 from engine.agent.exec.sim import SimContainer, SimExecutor
-from engine.agent.pace import Pace
 from engine.api.objects import ClusterSpec, Config, NodeDescription, Secret, Service, Task
 from engine.api.swarm import (
     ALREADY_IN_SWARM,
@@ -81,6 +80,7 @@ from engine.node.containers import RemoteContainer, Shipper
 from engine.node.remote import RemoteDispatcher, RemoteSession, join, renew
 from engine.node.rotation import RootRotator
 from engine.node.swarmport import SwarmCA, SwarmPort, cert_expiry
+from engine.pace import Pace
 from engine.store import (
     MemoryStore,
     SqlitePersistence,

@@ -23,7 +23,6 @@ from engine.agent.exec.simcommand import Program, parse
 from engine.agent.exec.simcontent import SimContent
 from engine.agent.exec.simweb import Answer, PortServers, serve_ports
 from engine.agent.exec.taskfiles import Dependency
-from engine.agent.pace import Pace
 from engine.api.durations import parse_timestamp
 from engine.api.logs import LogLine, keep_in_order, line_time, lines_between
 from engine.api.naming import task_name
@@ -32,6 +31,7 @@ from engine.api.secrets import TaskFile, task_files
 from engine.api.simlabels import SimBehaviour, effective_health
 from engine.api.types import TaskState
 from engine.clock import Clock
+from engine.pace import Pace
 
 __all__ = ["SimContainer", "SimExecutor"]
 

@@ -12,10 +12,11 @@ from engine.api.types import TaskState
 from engine.clock import Clock
 from engine.ids import IdGenerator
 from engine.manager import defaults
-from engine.manager.loop import BATCH, ControlLoop, Dirty
+from engine.manager.loop import BATCH, ControlLoop, Dirty, loops_pace
 from engine.manager.orchestrator import shut_down
 from engine.manager.orchestrator.restart import RestartSupervisor
 from engine.manager.orchestrator.update import UpdateSupervisor
+from engine.pace import Pace
 from engine.store import MemoryStore, Tx, by, find_nodes, find_services, get_service, get_task
 
 __all__ = ["Orchestrator", "ScaleUp"]
@@ -50,9 +51,12 @@ class Orchestrator(ControlLoop):
         ids: IdGenerator,
         restarts: RestartSupervisor,
         updates: UpdateSupervisor,
+        pace: Pace | None = None,
     ) -> None:
+        """``pace``: the line the manager's loops step in (``loops_pace``), else one of its own."""
         self._store = store
         self._clock = clock
+        self._pace = pace or loops_pace(clock)
         self._ids = ids
         self._restarts = restarts
         self._updates = updates

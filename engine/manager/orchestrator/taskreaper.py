@@ -21,7 +21,8 @@ from engine.api.objects import Task
 from engine.api.types import TaskState
 from engine.clock import Clock
 from engine.manager import defaults
-from engine.manager.loop import BATCH, ControlLoop, Dirty
+from engine.manager.loop import BATCH, ControlLoop, Dirty, loops_pace
+from engine.pace import Pace
 from engine.store import (
     MemoryStore,
     ReadTx,
@@ -41,9 +42,11 @@ MAX_DIRTY = 128  # SwarmKit's maxDirty: more stopped tasks than this waiting go 
 
 
 class TaskReaper(ControlLoop):
-    def __init__(self, store: MemoryStore, clock: Clock) -> None:
+    def __init__(self, store: MemoryStore, clock: Clock, pace: Pace | None = None) -> None:
+        """``pace``: the line the manager's loops step in (``loops_pace``), else one of its own."""
         self._store = store
         self._clock = clock
+        self._pace = pace or loops_pace(clock)
         self._dirty_instances: Dirty[tuple[str, int, str]] = Dirty()
         self._removed: Dirty[str] = Dirty()
         self._stopped: Dirty[str] = Dirty()  # removed tasks that stopped: the next batch's
@@ -66,6 +69,7 @@ class TaskReaper(ControlLoop):
                 batch = self._stopped.take(BATCH)
                 self._store.update(functools.partial(_delete, task_ids=batch))
                 await asyncio.sleep(0)
+                await self._pace.turn()
 
     def _handle(self, event: Event) -> None:
         match event:

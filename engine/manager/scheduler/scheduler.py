@@ -24,9 +24,10 @@ from engine.api.events import Event, EventCreate, EventDelete, EventUpdate
 from engine.api.objects import Node, Service, Task, TaskStatus
 from engine.api.types import TaskState
 from engine.clock import Clock
-from engine.manager.loop import BATCH
+from engine.manager.loop import BATCH, loops_pace
 from engine.manager.scheduler.filters import Pipeline, Requirements
 from engine.manager.scheduler.nodeinfo import MAX_FAILURES, NodeInfo
+from engine.pace import Pace
 from engine.store import (
     MemoryStore,
     ReadTx,
@@ -62,9 +63,11 @@ class _Tree:
 
 
 class Scheduler:
-    def __init__(self, store: MemoryStore, clock: Clock) -> None:
+    def __init__(self, store: MemoryStore, clock: Clock, pace: Pace | None = None) -> None:
+        """``pace``: the line the manager's loops step in (``loops_pace``), else one of its own."""
         self._store = store
         self._clock = clock
+        self._pace = pace or loops_pace(clock)
         self._nodes: dict[str, NodeInfo] = {}
         self._tasks: dict[str, Task] = {}
         self._unassigned: dict[str, Task] = {}
@@ -80,10 +83,12 @@ class Scheduler:
             while True:
                 if self._round:  # a round over many tasks goes on, a step at a time
                     await asyncio.sleep(0)
+                    await self._pace.turn()
                     self._process(watcher.get_nowait())
                     self._tick()
                 elif self._changed and (self._unassigned or self._preassigned):
                     await self._debounce(watcher)
+                    await self._pace.turn()
                     self._changed = False
                     self._round = len(self._preassigned) + len(self._unassigned)
                     self._tick()

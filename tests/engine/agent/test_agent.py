@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 from msgspec.structs import replace
 
 from engine.agent.agent import Agent
-from engine.agent.pace import FEWEST, TURN
 from engine.api.dispatch import Assignments
 from engine.api.objects import ContainerStatus, NodeDescription, Task, TaskStatus
 from engine.api.types import TaskState
 from engine.clock import SystemClock
-from tests.engine.agent.conftest import Watch, pace_on
+from engine.pace import FEWEST, TURN
+from tests.engine.conftest import Watch, pace_on
 
 
 class Session:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.agent.pace import FEWEST, TURN, Pace
-from tests.engine.agent.conftest import Watch, pace_on
+from engine.pace import FEWEST, TURN, Pace
+from tests.engine.conftest import Watch, pace_on
 
 
 async def run_turns(pace: Pace, callers: int, each_turn: float, watch: Watch) -> list[int]:

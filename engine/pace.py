@@ -6,6 +6,10 @@ all take their step in the same turn of the event loop, and everything else the 
 (the API, heartbeats) would wait for them. In line, they take the same steps over more turns,
 each of them short. How many go on per turn follows how long turns take: more while they are
 short, half as many after one that took longer than ``TURN``.
+
+The agents of a process take their steps in one line (each step costs tens of microseconds),
+the manager's control loops theirs in another (a tick costs a millisecond or more: one a turn
+while turns are long).
 """
 
 from __future__ import annotations
@@ -27,9 +31,13 @@ MOST = 250
 
 
 class Pace:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, fewest: int = FEWEST, most: int = MOST) -> None:
+        """Lets ``fewest`` callers through per turn however long turns are, ``most`` however
+        short; while turns are short, ``fewest`` more each turn."""
         self._clock = clock
-        self._per_turn = FEWEST
+        self._fewest = fewest
+        self._most = most
+        self._per_turn = fewest
         self._line: deque[asyncio.Future[None]] = deque()
         self._through = 0  # callers let through in this turn
         self._next: asyncio.Handle | None = None  # the next turn, when one is due
@@ -66,9 +74,9 @@ class Pace:
         now = self._clock.monotonic()
         if self._began is not None:
             if now - self._began > TURN:
-                self._per_turn = max(FEWEST, self._per_turn // 2)
+                self._per_turn = max(self._fewest, self._per_turn // 2)
             else:
-                self._per_turn = min(MOST, self._per_turn + FEWEST)
+                self._per_turn = min(self._most, self._per_turn + self._fewest)
         self._through = 0
         line = self._line
         while line and self._through < self._per_turn:

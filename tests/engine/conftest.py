@@ -1,11 +1,11 @@
-"""A clock the agents' tests move by hand."""
+"""A clock the tests of the lines at the event loop (``engine.pace``) move by hand."""
 
 from __future__ import annotations
 
 from typing import cast
 
-from engine.agent.pace import Pace
 from engine.clock import Clock
+from engine.pace import Pace
 
 
 class Watch:
