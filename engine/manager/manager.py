@@ -22,7 +22,9 @@ from engine.store import MemoryStore
 
 __all__ = ["Manager"]
 
-LOOPS = 6  # the loops in the line: the three orchestrators, the reaper, allocator and scheduler
+# What steps in the manager's line: the three orchestrators, the task reaper (its events and its
+# deletions), the allocator and the scheduler.
+LOOPS = 7
 
 
 class Manager:
