@@ -208,17 +208,17 @@ class Updater:
                 if node is not None and node.spec.availability == Availability.PAUSE:
                     continue  # SwarmKit does not update tasks on paused nodes
                 slots[(0, task.node_id)].append(task)
-        keys = list(slots)
         dirty: list[tuple[tuple[int, str], Slot]] = []
-        for start in range(0, len(keys), BATCH):
+        while slots:
             await asyncio.sleep(0)
-            for key in keys[start : start + BATCH]:
-                slot = slots.pop(key)  # let go of as it is looked at
+            for _ in range(min(BATCH, len(slots))):
+                key, slot = slots.popitem()  # let go of as it is looked at, the last first
                 node = nodes.get(slot[0].node_id)
                 if len(slot) > 1 or is_task_dirty(self._service, slot[0], node):
                     dirty.append((key, slot))
-        # The store gives a service's tasks in the order they were made, slot after slot, so
-        # the dirty ones are all but in order already, and sorting them is one quick pass.
+        # The store gives a service's tasks in the order they were made, slot after slot, and
+        # they are looked at the last first: the dirty ones are all but in reverse order
+        # already, and sorting them is one quick pass.
         dirty.sort(key=operator.itemgetter(0))
         return [slot for _, slot in dirty]
 
