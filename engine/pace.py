@@ -24,6 +24,7 @@ __all__ = ["FEWEST", "MOST", "TURN", "Pace"]
 # Seconds a turn of the event loop should take at most: a request waits through three or four
 # (the one under way, the one that reads it, the one that starts its task, the one that answers).
 TURN = 0.007
+# The agents' line (a Pace's own unless told otherwise):
 FEWEST = 10  # callers let through per turn, however long turns take
 # Callers let through per turn, however short turns are: cheap ones (a step that only reads)
 # grow the count while turns stay short, and up to 60 µs each (a removal) then come all at once.
