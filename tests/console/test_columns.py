@@ -72,7 +72,7 @@ async def test_a_task_is_named_as_docker_names_it_where_space_allows(engine: Ser
         app = engine.app()
         async with app.run_test(size=(width, 30)) as pilot:
             await open_view(pilot, app, "tasks")
-            await wait_for(pilot, lambda a=app: a.screen.table.row_count == 2)  # type: ignore[attr-defined]
+            await wait_for(pilot, lambda a=app: _both_placed(a))
             table = app.screen.query_one(ResourceTable)
             header, first, _ = lines(table, 3)
             task = app.snapshot.task_by_id[table._rows[0].key]
@@ -81,6 +81,12 @@ async def test_a_task_is_named_as_docker_names_it_where_space_allows(engine: Ser
             assert first.startswith(named) is long
             assert first.startswith(f"web.{task.slot} ") is not long
             assert header.startswith("NAME") and "IMAGE" in header
+
+
+def _both_placed(app: SwarmdeckApp) -> bool:
+    """Both of web's tasks are shown, each on its node (a task still pending has none)."""
+    rows = app.screen.table._rows  # type: ignore[attr-defined]
+    return len(rows) == 2 and all(app.snapshot.task_by_id[row.key].node_id for row in rows)
 
 
 async def test_services_show_id_age_and_restarts_in_the_last_hour(engine: Served) -> None:
