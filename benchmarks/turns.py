@@ -46,7 +46,8 @@ class _Turn:
     waited: float = 0.0  # seconds in select
     collected: float = 0.0  # seconds in garbage collections
     collections: list[str] = field(default_factory=list)
-    callbacks: defaultdict[str, list[float]] = field(
+    # Calls and seconds, by what ran (a task, or a callback): named only if the turn is written.
+    callbacks: defaultdict[Any, list[float]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0.0])
     )
 
@@ -57,11 +58,16 @@ def _run_delay() -> int:
         return int(stat.read().split()[1])
 
 
-def _callback_name(handle: asyncio.Handle) -> str:
+def _runner(handle: asyncio.Handle) -> Any:
+    """What a handle runs: the task it steps, else its callback."""
     callback: Any = getattr(handle, "_callback", None)
     owner = getattr(callback, "__self__", None)
-    if isinstance(owner, asyncio.Task):
-        coroutine = owner.get_coro()
+    return owner if isinstance(owner, asyncio.Task) else callback
+
+
+def _name(runner: Any) -> str:
+    if isinstance(runner, asyncio.Task):
+        coroutine = runner.get_coro()
         name = getattr(coroutine, "__qualname__", repr(coroutine))
         # A method shared by subclasses (ControlLoop.run) is named by the subclass running it.
         frame = getattr(coroutine, "cr_frame", None)
@@ -69,7 +75,7 @@ def _callback_name(handle: asyncio.Handle) -> str:
         if this is not None and "." in name:
             name = f"{type(this).__name__}.{name.rsplit('.', 1)[1]}"
         return "task " + name
-    return str(getattr(callback, "__qualname__", repr(callback)))[:80]
+    return str(getattr(runner, "__qualname__", repr(runner)))[:80]
 
 
 def watch_turns(out: TextIO, limit: float) -> None:
@@ -97,7 +103,7 @@ def watch_turns(out: TextIO, limit: float) -> None:
         finally:
             current = turn[0]
             if current is not None:
-                spent = current.callbacks[_callback_name(handle)]
+                spent = current.callbacks[_runner(handle)]
                 spent[0] += 1
                 spent[1] += time.perf_counter() - began
 
@@ -135,13 +141,18 @@ def _write_turn(
     out: TextIO, turn: _Turn, wall: float, work: float, cpu: float, delay_before: int
 ) -> None:
     delay = (_run_delay() - delay_before) / 1e9
-    count = sum(int(spent[0]) for spent in turn.callbacks.values())
+    named: defaultdict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    for runner, (calls, seconds) in turn.callbacks.items():
+        spent = named[_name(runner)]
+        spent[0] += calls
+        spent[1] += seconds
+    count = sum(int(spent[0]) for spent in named.values())
     out.write(
         f"{wall:.3f} TURN work {work * 1000:.1f} ms cpu {cpu * 1000:.1f} runq "
         f"{delay * 1000:.1f} callbacks {count} gc {turn.collected * 1000:.1f} "
         f"{' '.join(turn.collections)}\n"
     )
-    longest = sorted(turn.callbacks.items(), key=lambda item: -item[1][1])[:SHOWN]
+    longest = sorted(named.items(), key=lambda item: -item[1][1])[:SHOWN]
     for name, (calls, seconds) in longest:
         out.write(f"    {seconds * 1000:7.1f} ms {int(calls):6d}x {name}\n")
     out.flush()
